@@ -1,0 +1,43 @@
+"""Build the Cython DSP core as floweq_tui._dsp and ship models/ as floweq_tui.models.
+
+The core is compiled with -O3 for the baseline instruction set of the target (SSE2 on
+x86-64, NEON on aarch64), so a wheel built here runs on any machine of the same
+architecture. Set FLOWEQ_NATIVE=1 to add -march=native for a build that stays on the
+machine it was made on.
+"""
+
+import os
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+extra_compile_args = ["-O3", "-fno-math-errno", "-fno-trapping-math"]
+if os.environ.get("FLOWEQ_NATIVE") == "1":
+    extra_compile_args.append("-march=native")
+
+extensions = [
+    Extension(
+        "floweq_tui._dsp",
+        ["_dsp.pyx"],
+        include_dirs=[np.get_include()],
+        extra_compile_args=extra_compile_args,
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
+]
+
+setup(
+    packages=["floweq_tui", "floweq_tui.models"],
+    package_dir={"floweq_tui": "floweq_tui", "floweq_tui.models": "models"},
+    package_data={"floweq_tui.models": ["*.npz", "*.json"], "floweq_tui": ["py.typed"]},
+    ext_modules=cythonize(
+        extensions,
+        language_level=3,
+        compiler_directives={
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+        },
+    ),
+)
