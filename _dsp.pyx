@@ -1,0 +1,929 @@
+# cython: language_level=3
+"""floweq_tui._dsp: the real-time core (Cython over a small C kernel).
+
+Everything the audio callback needs, callable without the GIL and without allocating:
+
+* ``Cascade``: the 5-biquad equalizer over N interleaved float32 channels (float64 state,
+  in place). Direct form I with shared histories between sections, so a coefficient change
+  never leaves an inconsistent internal state. New targets glide click-free: 13-parameter
+  targets move linearly in (gain dB, log f, log Q) and are redesigned every 32 samples, with
+  the coefficients interpolated per sample between designs; coefficient targets move
+  linearly in coefficient space (stable at every step: the stability triangle is convex).
+* ``Decoder``: the beta-VAE decoder forward pass d -> 1024 ReLU -> 13 sigmoid (float32).
+* ``design_sos`` / ``design_into``: the JUCE/RBJ coefficient design for all 5 bands.
+
+The C code is kept in this file (below) so the extension builds from one source.
+"""
+
+from cpython.buffer cimport (
+    PyBUF_C_CONTIGUOUS,
+    PyBUF_FORMAT,
+    PyBUF_WRITABLE,
+    PyBuffer_Release,
+    PyObject_GetBuffer,
+)
+from libc.stdint cimport int64_t
+from libc.string cimport memset
+
+import numpy as np
+
+cdef extern from *:
+    """
+    #include <math.h>
+    #include <stdlib.h>
+    #include <string.h>
+
+    #define FQ_BANDS 5
+    #define FQ_NPARAMS 13
+    #define FQ_SUB 32
+    #define FQ_OUT_PAD 16
+
+    typedef double fq_v2d __attribute__((vector_size(16)));
+    typedef float fq_v4f __attribute__((vector_size(16)));
+
+    static const int FQ_GAIN_IDX[FQ_BANDS] = {0, 2, 5, 8, 11};
+    static const int FQ_FREQ_IDX[FQ_BANDS] = {1, 3, 6, 9, 12};
+    static const int FQ_Q_IDX[FQ_BANDS] = {-1, 4, 7, 10, -1};
+    static const int FQ_KIND[FQ_BANDS] = {0, 1, 1, 1, 2};  /* lowshelf, peak x3, highshelf */
+    static const double FQ_MIN[FQ_NPARAMS] = {-12, 22, -12, 82, 0.1, -12, 180, 0.1, -12, 220, 0.1, -12, 580};
+    static const double FQ_MAX[FQ_NPARAMS] = {12, 1000, 12, 3900, 10, 12, 4700, 10, 12, 10000, 10, 12, 20000};
+    static const double FQ_DEF[FQ_NPARAMS] = {0, 150, 0, 650, 0.71, 0, 1000, 0.71, 0, 3300, 0.71, 0, 8200};
+    #define FQ_SHELF_Q 0.71
+    #define FQ_NYQ_FRACTION 0.48
+    #define FQ_MIN_FREQ 2.0
+    #define FQ_TINY 1e-30
+
+    /* One band, JUCE's IIRCoefficients formulas; c = {b0, b1, b2, a1, a2} normalised by a0. */
+    static void fq_design_band(int kind, double gain_db, double freq, double q, double fs, double *c)
+    {
+        if (!isfinite(gain_db)) gain_db = 0.0;
+        if (!isfinite(freq)) freq = 1000.0;
+        if (!isfinite(q) || q < 1e-3) q = (isfinite(q) ? 1e-3 : FQ_SHELF_Q);
+        double fmax = FQ_NYQ_FRACTION * fs;
+        if (freq > fmax) freq = fmax;
+        if (freq < FQ_MIN_FREQ) freq = FQ_MIN_FREQ;
+        double A = exp(gain_db * (M_LN10 / 40.0));
+        double w = 2.0 * M_PI * freq / fs;
+        double cw = cos(w), sw = sin(w);
+        double b0, b1, b2, a0, a1, a2;
+        if (kind == 1) {
+            double alpha = 0.5 * sw / q;
+            b0 = 1.0 + alpha * A; b1 = -2.0 * cw; b2 = 1.0 - alpha * A;
+            a0 = 1.0 + alpha / A; a1 = -2.0 * cw; a2 = 1.0 - alpha / A;
+        } else {
+            double am1 = A - 1.0, ap1 = A + 1.0;
+            double beta = sw * sqrt(A) / q;
+            double am1c = am1 * cw;
+            if (kind == 0) {
+                b0 = A * (ap1 - am1c + beta); b1 = A * 2.0 * (am1 - ap1 * cw); b2 = A * (ap1 - am1c - beta);
+                a0 = ap1 + am1c + beta; a1 = -2.0 * (am1 + ap1 * cw); a2 = ap1 + am1c - beta;
+            } else {
+                b0 = A * (ap1 + am1c + beta); b1 = A * -2.0 * (am1 + ap1 * cw); b2 = A * (ap1 + am1c - beta);
+                a0 = ap1 - am1c + beta; a1 = 2.0 * (am1 - ap1 * cw); a2 = ap1 - am1c - beta;
+            }
+        }
+        double inv = 1.0 / a0;
+        c[0] = b0 * inv; c[1] = b1 * inv; c[2] = b2 * inv; c[3] = a1 * inv; c[4] = a2 * inv;
+    }
+
+    /* Glide coordinates of one band: gain dB, ln f, ln Q (gain forced to 0 dB when inactive). */
+    static void fq_band_coords(const double *p, int band, int active, double *g)
+    {
+        int qi = FQ_Q_IDX[band];
+        g[0] = active ? p[FQ_GAIN_IDX[band]] : 0.0;
+        g[1] = log(p[FQ_FREQ_IDX[band]]);
+        g[2] = log(qi < 0 ? FQ_SHELF_Q : p[qi]);
+    }
+
+    /* All five bands from 13 parameters; coef is [5][5]. Inactive bands become identity. */
+    static void fq_design_all(const double *p, const int *active, double fs, double *coef)
+    {
+        for (int b = 0; b < FQ_BANDS; b++) {
+            int qi = FQ_Q_IDX[b];
+            double gain = (active == NULL || active[b]) ? p[FQ_GAIN_IDX[b]] : 0.0;
+            fq_design_band(FQ_KIND[b], gain, p[FQ_FREQ_IDX[b]], qi < 0 ? FQ_SHELF_Q : p[qi], fs, coef + 5 * b);
+        }
+    }
+
+    /* Replace non-finite parameters by defaults and clamp each into its range. */
+    static void fq_sanitize_params(const double *in, double *out)
+    {
+        for (int i = 0; i < FQ_NPARAMS; i++) {
+            double v = in[i];
+            if (!isfinite(v)) v = FQ_DEF[i];
+            if (v < FQ_MIN[i]) v = FQ_MIN[i];
+            if (v > FQ_MAX[i]) v = FQ_MAX[i];
+            out[i] = v;
+        }
+    }
+
+    /* Scale the five band gains by strength, clamped to [0, 1] (NaN -> 0). */
+    static void fq_apply_strength(double *p, double strength)
+    {
+        if (!(strength >= 0.0)) strength = 0.0;
+        if (strength > 1.0) strength = 1.0;
+        for (int b = 0; b < FQ_BANDS; b++) p[FQ_GAIN_IDX[b]] *= strength;
+    }
+
+    /* ------------------------------------------------------------------ cascade */
+
+    typedef struct {
+        int nch;
+        double fs;
+        int glide_len;            /* samples for a whole glide (0 = jump) */
+        /* coefficients: current ramp start, per-sample delta, ramp end */
+        double c0[FQ_BANDS * 5];
+        double dc[FQ_BANDS * 5];
+        double c1[FQ_BANDS * 5];
+        int ramp_pos;             /* samples done in the current ramp */
+        int ramp_len;             /* 0 when not ramping */
+        /* glide: mode 0 none, 1 parameters, 2 coefficients */
+        int glide_mode;
+        int glide_done, glide_total;
+        double g_from[FQ_BANDS * 3], g_to[FQ_BANDS * 3];   /* parameter glide coords */
+        double k_from[FQ_BANDS * 5], k_to[FQ_BANDS * 5];   /* coefficient glide */
+        /* pending target, taken at the next ramp boundary */
+        int pending;              /* 0 none, 1 params, 2 coefficients */
+        double pend_p[FQ_NPARAMS];
+        int pend_active[FQ_BANDS];
+        double pend_k[FQ_BANDS * 5];
+        /* where the coefficients stand now, in glide coordinates (valid when coords_valid) */
+        double coords[FQ_BANDS * 3];
+        int coords_valid;
+        double *hist;             /* nch * 6 * 2 doubles: histories between sections */
+        int64_t nan_resets;
+    } fq_cascade;
+
+    static void fq_cascade_reset(fq_cascade *s)
+    {
+        memset(s->hist, 0, sizeof(double) * (size_t)s->nch * 12);
+    }
+
+    static void fq_coords_to_coef(const double *g, double fs, double *coef)
+    {
+        for (int b = 0; b < FQ_BANDS; b++) {
+            const double *gb = g + 3 * b;
+            fq_design_band(FQ_KIND[b], gb[0], exp(gb[1]), exp(gb[2]), fs, coef + 5 * b);
+        }
+    }
+
+    /* Where the coefficients stand now in glide coordinates; 0 if unknown (coefficient glide). */
+    static int fq_current_coords(const fq_cascade *s, double *out)
+    {
+        if (s->glide_mode == 1) {
+            double t = (double)s->glide_done / (double)s->glide_total;
+            for (int i = 0; i < FQ_BANDS * 3; i++) out[i] = s->g_from[i] + (s->g_to[i] - s->g_from[i]) * t;
+            return 1;
+        }
+        if (s->glide_mode == 0 && s->coords_valid) {
+            memcpy(out, s->coords, sizeof(s->coords));
+            return 1;
+        }
+        return 0;
+    }
+
+    /* Start a glide from where the coefficients stand to the pending target (at a ramp boundary). */
+    static void fq_take_pending(fq_cascade *s)
+    {
+        int mode = s->pending;
+        double k[FQ_BANDS * 5];
+        s->pending = 0;
+        if (mode == 1) {
+            double to[FQ_BANDS * 3], from[FQ_BANDS * 3];
+            for (int b = 0; b < FQ_BANDS; b++) fq_band_coords(s->pend_p, b, s->pend_active[b], to + 3 * b);
+            int have_from = fq_current_coords(s, from);
+            memcpy(s->coords, to, sizeof(to));
+            s->coords_valid = 1;
+            if (s->glide_len > 0 && have_from) {
+                memcpy(s->g_from, from, sizeof(from));
+                memcpy(s->g_to, to, sizeof(to));
+                s->glide_mode = 1;
+                s->glide_done = 0;
+                s->glide_total = s->glide_len;
+                return;
+            }
+            fq_coords_to_coef(to, s->fs, k);
+        } else if (mode == 2) {
+            s->coords_valid = 0;
+            memcpy(k, s->pend_k, sizeof(k));
+        } else {
+            return;
+        }
+        if (s->glide_len <= 0) {            /* jump */
+            memcpy(s->c0, k, sizeof(k));
+            memcpy(s->c1, k, sizeof(k));
+            s->ramp_len = 0;
+            s->glide_mode = 0;
+            return;
+        }
+        memcpy(s->k_from, s->c1, sizeof(k));  /* glide in coefficient space */
+        memcpy(s->k_to, k, sizeof(k));
+        s->glide_mode = 2;
+        s->glide_done = 0;
+        s->glide_total = s->glide_len;
+    }
+
+    /* Begin the next ramp of FQ_SUB samples (or finish the glide). Called at ramp boundaries. */
+    static void fq_next_ramp(fq_cascade *s)
+    {
+        memcpy(s->c0, s->c1, sizeof(s->c0));
+        s->ramp_pos = 0;
+        s->ramp_len = 0;
+        if (s->pending) fq_take_pending(s);
+        if (s->glide_mode == 0) return;
+        int step = s->glide_total - s->glide_done;
+        if (step > FQ_SUB) step = FQ_SUB;
+        s->glide_done += step;
+        double t = (double)s->glide_done / (double)s->glide_total;
+        double next[FQ_BANDS * 5];
+        if (s->glide_mode == 1) {
+            double g[FQ_BANDS * 3];
+            for (int i = 0; i < FQ_BANDS * 3; i++) g[i] = s->g_from[i] + (s->g_to[i] - s->g_from[i]) * t;
+            fq_coords_to_coef(g, s->fs, next);
+        } else {
+            for (int i = 0; i < FQ_BANDS * 5; i++) next[i] = s->k_from[i] + (s->k_to[i] - s->k_from[i]) * t;
+        }
+        if (s->glide_done >= s->glide_total) {
+            if (s->glide_mode == 1) fq_coords_to_coef(s->g_to, s->fs, next);
+            else memcpy(next, s->k_to, sizeof(next));
+            s->glide_mode = 0;
+        }
+        double inv = 1.0 / step;
+        for (int i = 0; i < FQ_BANDS * 5; i++) {
+            s->c1[i] = next[i];
+            s->dc[i] = (next[i] - s->c0[i]) * inv;
+        }
+        s->ramp_len = step;
+    }
+
+    /* Jump to the current target at once (no glide). */
+    static void fq_cascade_finish(fq_cascade *s)
+    {
+        int saved = s->glide_len;
+        s->glide_len = 0;
+        if (s->glide_mode == 1) fq_coords_to_coef(s->g_to, s->fs, s->c1);
+        else if (s->glide_mode == 2) memcpy(s->c1, s->k_to, sizeof(s->c1));
+        s->glide_mode = 0;
+        s->ramp_len = 0;
+        s->ramp_pos = 0;
+        memcpy(s->c0, s->c1, sizeof(s->c0));
+        if (s->pending) fq_take_pending(s);
+        s->glide_len = saved;
+    }
+
+    /* The filter loops. h: 12 histories per channel: h[2k], h[2k+1] = last two samples of
+       the signal entering section k (k = 5: the output). Channels are done in pairs with
+       2-wide vectors (SSE2 / NEON), a lone last channel with scalars. */
+
+    static inline void fq_run_pair_const(float *buf, int nch, int ch, int n, const double *c, double *h0, double *h1)
+    {
+        fq_v2d h[12];
+        for (int i = 0; i < 12; i++) h[i] = (fq_v2d){h0[i], h1[i]};
+        for (int i = 0; i < n; i++) {
+            float *fr = buf + (size_t)i * nch + ch;
+            fq_v2d x = {fr[0], fr[1]};
+            for (int k = 0; k < FQ_BANDS; k++) {
+                const double *ck = c + 5 * k;
+                fq_v2d y = (ck[1] * h[2 * k] + ck[2] * h[2 * k + 1] - ck[4] * h[2 * k + 3]
+                           - ck[3] * h[2 * k + 2]) + ck[0] * x;
+                h[2 * k + 1] = h[2 * k];
+                h[2 * k] = x;
+                x = y;
+            }
+            h[11] = h[10];
+            h[10] = x;
+            fr[0] = (float)x[0];
+            fr[1] = (float)x[1];
+        }
+        for (int i = 0; i < 12; i++) { h0[i] = h[i][0]; h1[i] = h[i][1]; }
+    }
+
+    static inline void fq_run_one_const(float *buf, int nch, int ch, int n, const double *c, double *h)
+    {
+        double hh[12];
+        memcpy(hh, h, sizeof(hh));
+        for (int i = 0; i < n; i++) {
+            float *fr = buf + (size_t)i * nch + ch;
+            double x = fr[0];
+            for (int k = 0; k < FQ_BANDS; k++) {
+                const double *ck = c + 5 * k;
+                double y = (ck[1] * hh[2 * k] + ck[2] * hh[2 * k + 1] - ck[4] * hh[2 * k + 3]
+                           - ck[3] * hh[2 * k + 2]) + ck[0] * x;
+                hh[2 * k + 1] = hh[2 * k];
+                hh[2 * k] = x;
+                x = y;
+            }
+            hh[11] = hh[10];
+            hh[10] = x;
+            fr[0] = (float)x;
+        }
+        memcpy(h, hh, sizeof(hh));
+    }
+
+    /* Ramp: coefficient at ramp sample j (0-based) is c0 + (pos + j + 1) * dc. */
+    static inline void fq_run_pair_ramp(float *buf, int nch, int ch, int n, int pos, const double *c0,
+                                        const double *dc, double *h0, double *h1)
+    {
+        fq_v2d h[12];
+        double c[FQ_BANDS * 5];
+        for (int i = 0; i < 12; i++) h[i] = (fq_v2d){h0[i], h1[i]};
+        for (int i = 0; i < n; i++) {
+            double t = (double)(pos + i + 1);
+            for (int j = 0; j < FQ_BANDS * 5; j++) c[j] = c0[j] + t * dc[j];
+            float *fr = buf + (size_t)i * nch + ch;
+            fq_v2d x = {fr[0], fr[1]};
+            for (int k = 0; k < FQ_BANDS; k++) {
+                const double *ck = c + 5 * k;
+                fq_v2d y = (ck[1] * h[2 * k] + ck[2] * h[2 * k + 1] - ck[4] * h[2 * k + 3]
+                           - ck[3] * h[2 * k + 2]) + ck[0] * x;
+                h[2 * k + 1] = h[2 * k];
+                h[2 * k] = x;
+                x = y;
+            }
+            h[11] = h[10];
+            h[10] = x;
+            fr[0] = (float)x[0];
+            fr[1] = (float)x[1];
+        }
+        for (int i = 0; i < 12; i++) { h0[i] = h[i][0]; h1[i] = h[i][1]; }
+    }
+
+    static inline void fq_run_one_ramp(float *buf, int nch, int ch, int n, int pos, const double *c0,
+                                       const double *dc, double *h)
+    {
+        double hh[12];
+        double c[FQ_BANDS * 5];
+        memcpy(hh, h, sizeof(hh));
+        for (int i = 0; i < n; i++) {
+            double t = (double)(pos + i + 1);
+            for (int j = 0; j < FQ_BANDS * 5; j++) c[j] = c0[j] + t * dc[j];
+            float *fr = buf + (size_t)i * nch + ch;
+            double x = fr[0];
+            for (int k = 0; k < FQ_BANDS; k++) {
+                const double *ck = c + 5 * k;
+                double y = (ck[1] * hh[2 * k] + ck[2] * hh[2 * k + 1] - ck[4] * hh[2 * k + 3]
+                           - ck[3] * hh[2 * k + 2]) + ck[0] * x;
+                hh[2 * k + 1] = hh[2 * k];
+                hh[2 * k] = x;
+                x = y;
+            }
+            hh[11] = hh[10];
+            hh[10] = x;
+            fr[0] = (float)x;
+        }
+        memcpy(h, hh, sizeof(hh));
+    }
+
+    static void fq_run_segment(fq_cascade *s, float *buf, int n, int ramp)
+    {
+        int nch = s->nch, ch = 0;
+        for (; ch + 1 < nch; ch += 2) {
+            double *h0 = s->hist + 12 * ch, *h1 = s->hist + 12 * (ch + 1);
+            if (ramp) fq_run_pair_ramp(buf, nch, ch, n, s->ramp_pos, s->c0, s->dc, h0, h1);
+            else fq_run_pair_const(buf, nch, ch, n, s->c1, h0, h1);
+        }
+        if (ch < nch) {
+            double *h = s->hist + 12 * ch;
+            if (ramp) fq_run_one_ramp(buf, nch, ch, n, s->ramp_pos, s->c0, s->dc, h);
+            else fq_run_one_const(buf, nch, ch, n, s->c1, h);
+        }
+    }
+
+    /* Process frames x nch interleaved float32 in place. Returns 1 if the state had to be
+       reset (non-finite input), in which case the block's output is silence. */
+    static int fq_cascade_process(fq_cascade *s, float *buf, int frames)
+    {
+        int done = 0;
+        while (done < frames) {
+            if (s->ramp_len == 0 || s->ramp_pos >= s->ramp_len) {
+                if (s->ramp_len != 0 || s->pending) fq_next_ramp(s);
+            }
+            float *seg = buf + (size_t)done * s->nch;
+            if (s->ramp_len > 0) {
+                int n = s->ramp_len - s->ramp_pos;
+                if (n > frames - done) n = frames - done;
+                fq_run_segment(s, seg, n, 1);
+                s->ramp_pos += n;
+                done += n;
+            } else {
+                fq_run_segment(s, seg, frames - done, 0);
+                done = frames;
+            }
+        }
+        /* Recover from non-finite input and keep denormals out of the recursion. */
+        int bad = 0;
+        size_t nh = (size_t)s->nch * 12;
+        for (size_t i = 0; i < nh; i++) {
+            double v = s->hist[i];
+            if (!isfinite(v)) { bad = 1; break; }
+            if (fabs(v) < FQ_TINY) s->hist[i] = 0.0;
+        }
+        if (bad) {
+            fq_cascade_reset(s);
+            memset(buf, 0, sizeof(float) * (size_t)frames * s->nch);
+            s->nan_resets++;
+        }
+        return bad;
+    }
+
+    /* ------------------------------------------------------------------ decoder */
+
+    typedef struct {
+        int d, hidden;
+        float *w1;   /* hidden x d */
+        float *b1;   /* hidden */
+        float *w2t;  /* hidden x FQ_OUT_PAD (transposed, zero padded) */
+        float b2[FQ_OUT_PAD];
+    } fq_decoder;
+
+    /* out[13] = sigmoid(W2 relu(W1 z + b1) + b2), all in [0, 1]. */
+    static void fq_decode(const fq_decoder *m, const double *z, double *out)
+    {
+        fq_v4f acc0 = {0, 0, 0, 0}, acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        float zf[4] = {0, 0, 0, 0};
+        int d = m->d;
+        for (int k = 0; k < d; k++) zf[k] = isfinite(z[k]) ? (float)z[k] : 0.0f;
+        const float *w1 = m->w1;
+        const fq_v4f *w2 = (const fq_v4f *)m->w2t;
+        for (int i = 0; i < m->hidden; i++) {
+            float h = m->b1[i];
+            for (int k = 0; k < d; k++) h += w1[i * d + k] * zf[k];
+            h = h > 0.0f ? h : 0.0f;
+            const fq_v4f *row = w2 + 4 * i;
+            acc0 += h * row[0]; acc1 += h * row[1]; acc2 += h * row[2]; acc3 += h * row[3];
+        }
+        float a[FQ_OUT_PAD];
+        memcpy(a, &acc0, 16); memcpy(a + 4, &acc1, 16); memcpy(a + 8, &acc2, 16); memcpy(a + 12, &acc3, 16);
+        for (int j = 0; j < FQ_NPARAMS; j++) {
+            double v = (double)a[j] + (double)m->b2[j];
+            out[j] = 1.0 / (1.0 + exp(-v));
+        }
+    }
+
+    /* Normalised [0,1] decoder output -> 13 parameters in range, middle bands sorted by freq. */
+    static void fq_denormalize_sorted(const double *u, double *p)
+    {
+        for (int i = 0; i < FQ_NPARAMS; i++) p[i] = FQ_MIN[i] + u[i] * (FQ_MAX[i] - FQ_MIN[i]);
+        fq_sanitize_params(p, p);
+        /* insertion sort of the three (gain, freq, q) triples at 2, 5, 8 by freq */
+        for (int a = 1; a < 3; a++) {
+            for (int b = a; b > 0; b--) {
+                double *lo = p + 2 + 3 * (b - 1), *hi = p + 2 + 3 * b;
+                if (hi[1] < lo[1]) {
+                    double t0 = lo[0], t1 = lo[1], t2 = lo[2];
+                    lo[0] = hi[0]; lo[1] = hi[1]; lo[2] = hi[2];
+                    hi[0] = t0; hi[1] = t1; hi[2] = t2;
+                } else break;
+            }
+        }
+    }
+    """
+    enum:
+        FQ_BANDS
+        FQ_NPARAMS
+        FQ_SUB
+        FQ_OUT_PAD
+
+    ctypedef struct fq_cascade:
+        int nch
+        double fs
+        int glide_len
+        double c0[25]
+        double dc[25]
+        double c1[25]
+        int ramp_pos
+        int ramp_len
+        int glide_mode
+        int glide_done
+        int glide_total
+        int pending
+        double pend_p[13]
+        int pend_active[5]
+        double pend_k[25]
+        double coords[15]
+        int coords_valid
+        double *hist
+        int64_t nan_resets
+
+    ctypedef struct fq_decoder:
+        int d
+        int hidden
+        float *w1
+        float *b1
+        float *w2t
+        float b2[16]
+
+    void fq_design_band(int kind, double gain_db, double freq, double q, double fs, double *c) nogil
+    void fq_design_all(const double *p, const int *active, double fs, double *coef) nogil
+    void fq_sanitize_params(const double *inp, double *out) nogil
+    void fq_apply_strength(double *p, double strength) nogil
+    void fq_cascade_reset(fq_cascade *s) nogil
+    int fq_cascade_process(fq_cascade *s, float *buf, int frames) nogil
+    void fq_cascade_finish(fq_cascade *s) nogil
+    void fq_decode(const fq_decoder *m, const double *z, double *out) nogil
+    void fq_denormalize_sorted(const double *u, double *p) nogil
+
+cdef extern from "stdlib.h" nogil:
+    int posix_memalign(void **memptr, size_t alignment, size_t size)
+    void free(void *ptr)
+
+
+N_BANDS = FQ_BANDS
+N_PARAMS = FQ_NPARAMS
+SUBBLOCK = FQ_SUB
+"""Samples between coefficient redesigns while gliding (coefficients are interpolated in between)."""
+MIN_RATE = 8000.0
+MAX_RATE = 192000.0
+MAX_CHANNELS = 64
+
+
+cdef void* _aligned(size_t nbytes) except NULL:
+    cdef void *p = NULL
+    if posix_memalign(&p, 64, nbytes if nbytes > 0 else 64) != 0:
+        raise MemoryError()
+    memset(p, 0, nbytes)
+    return p
+
+
+def _check_rate(double samplerate):
+    if not (MIN_RATE <= samplerate <= MAX_RATE):
+        raise ValueError(f"sample rate {samplerate:g} Hz is outside the supported 8000-192000 Hz")
+
+
+cdef void _vec13(object params, double *out) except *:
+    arr = np.ascontiguousarray(params, dtype=np.float64)
+    if arr.shape != (FQ_NPARAMS,):
+        raise ValueError(f"expected {FQ_NPARAMS} parameters, got shape {arr.shape}")
+    cdef const double[::1] v = arr
+    cdef int i
+    for i in range(FQ_NPARAMS):
+        out[i] = v[i]
+
+
+cdef void _active5(object active, int *out) except *:
+    cdef int b
+    if active is None:
+        for b in range(FQ_BANDS):
+            out[b] = 1
+        return
+    flags = np.asarray(active, dtype=bool)
+    if flags.shape != (FQ_BANDS,):
+        raise ValueError(f"active must have {FQ_BANDS} flags, got shape {flags.shape}")
+    for b in range(FQ_BANDS):
+        out[b] = 1 if flags[b] else 0
+
+
+def design_sos(params, double samplerate, active=None):
+    """Coefficients of the 5 bands as scipy SOS (5, 6), designed by the C kernel.
+
+    Parameters are sanitised first (clamped into range; NaN -> default), exactly as the
+    audio thread does.
+    """
+    _check_rate(samplerate)
+    cdef double p[13]
+    cdef int act[5]
+    cdef double c[25]
+    _vec13(params, p)
+    _active5(active, act)
+    fq_sanitize_params(p, p)
+    with nogil:
+        fq_design_all(p, act, samplerate, c)
+    out = np.empty((FQ_BANDS, 6))
+    cdef int b
+    for b in range(FQ_BANDS):
+        out[b, 0] = c[5 * b]
+        out[b, 1] = c[5 * b + 1]
+        out[b, 2] = c[5 * b + 2]
+        out[b, 3] = 1.0
+        out[b, 4] = c[5 * b + 3]
+        out[b, 5] = c[5 * b + 4]
+    return out
+
+
+cdef class Cascade:
+    """Five biquads in series over ``channels`` interleaved float32 channels, in place.
+
+    ``set_params`` / ``set_sos`` set a target; the filter glides there over ``glide_ms``.
+    ``process`` runs without the GIL and allocates nothing.
+    """
+
+    cdef fq_cascade s
+    cdef double _glide_ms
+
+    def __cinit__(self, int channels, double samplerate, double glide_ms=20.0, params=None, active=None):
+        if channels < 1 or channels > MAX_CHANNELS:
+            raise ValueError(f"channels must be 1-{MAX_CHANNELS}, got {channels}")
+        _check_rate(samplerate)
+        memset(&self.s, 0, sizeof(fq_cascade))
+        self.s.nch = channels
+        self.s.fs = samplerate
+        self.s.hist = <double *>_aligned(sizeof(double) * channels * 12)
+        self.glide_ms = glide_ms
+        cdef int b
+        for b in range(FQ_BANDS * 5):
+            self.s.c0[b] = 0.0
+        for b in range(FQ_BANDS):  # identity sections until a target arrives
+            self.s.c0[5 * b] = 1.0
+            self.s.c1[5 * b] = 1.0
+        self.set_params(np.array([0, 150, 0, 650, 0.71, 0, 1000, 0.71, 0, 3300, 0.71, 0, 8200.0])
+                        if params is None else params, active)
+        fq_cascade_finish(&self.s)
+
+    def __dealloc__(self):
+        if self.s.hist != NULL:
+            free(self.s.hist)
+            self.s.hist = NULL
+
+    @property
+    def channels(self) -> int:
+        return self.s.nch
+
+    @property
+    def samplerate(self) -> float:
+        return self.s.fs
+
+    @property
+    def glide_ms(self) -> float:
+        """Time a new target takes to be reached, in ms (0 = jump)."""
+        return self._glide_ms
+
+    @glide_ms.setter
+    def glide_ms(self, double value):
+        if not (0.0 <= value <= 10000.0):
+            raise ValueError(f"glide time must be 0-10000 ms, got {value}")
+        self._glide_ms = value
+        self.s.glide_len = <int>(value * 1e-3 * self.s.fs + 0.5)
+
+    @property
+    def gliding(self) -> bool:
+        """True while a glide (or a pending target) is still moving the coefficients."""
+        return bool(self.s.pending or self.s.glide_mode or self.s.ramp_pos < self.s.ramp_len)
+
+    @property
+    def nan_resets(self) -> int:
+        """How many blocks had non-finite input and were replaced by silence."""
+        return self.s.nan_resets
+
+    cdef void set_params_c(self, const double *params, const int *active) noexcept nogil:
+        fq_sanitize_params(params, self.s.pend_p)
+        cdef int b
+        for b in range(FQ_BANDS):
+            self.s.pend_active[b] = active[b]
+        self.s.pending = 1
+
+    def set_params(self, params, active=None):
+        """Glide to 13 parameters (sanitised: clamped to range, NaN -> default).
+
+        ``active`` (5 flags) bypasses bands; a bypassed band glides to 0 dB, so toggling
+        is click-free too.
+        """
+        cdef double p[13]
+        cdef int act[5]
+        _vec13(params, p)
+        _active5(active, act)
+        self.set_params_c(p, act)
+
+    def set_sos(self, sos):
+        """Glide to arbitrary coefficients (5, 6) in scipy layout; sections must be stable."""
+        arr = np.asarray(sos, dtype=np.float64)
+        if arr.shape != (FQ_BANDS, 6):
+            raise ValueError(f"expected SOS of shape (5, 6), got {arr.shape}")
+        if not np.all(np.isfinite(arr)) or np.any(arr[:, 3] == 0):
+            raise ValueError("SOS must be finite with a0 != 0")
+        arr = arr / arr[:, 3:4]
+        a1, a2 = arr[:, 4], arr[:, 5]
+        if np.any(np.abs(a2) >= 1.0) or np.any(np.abs(a1) >= 1.0 + a2):
+            raise ValueError("SOS has a section with poles on or outside the unit circle")
+        cdef int b
+        for b in range(FQ_BANDS):
+            self.s.pend_k[5 * b] = arr[b, 0]
+            self.s.pend_k[5 * b + 1] = arr[b, 1]
+            self.s.pend_k[5 * b + 2] = arr[b, 2]
+            self.s.pend_k[5 * b + 3] = arr[b, 4]
+            self.s.pend_k[5 * b + 4] = arr[b, 5]
+        self.s.pending = 2
+
+    cdef int process_c(self, float *buf, int frames) noexcept nogil:
+        return fq_cascade_process(&self.s, buf, frames)
+
+    def process(self, object block) -> bool:
+        """Filter a C-contiguous float32 block (frames, channels) in place; no GIL, no allocation.
+
+        Returns True if the block held non-finite samples: the state was reset and the
+        block silenced (the next block is processed normally).
+        """
+        cdef Py_buffer view
+        PyObject_GetBuffer(block, &view, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS)
+        cdef int frames
+        cdef int bad
+        cdef const char *fmt
+        try:
+            fmt = view.format
+            if fmt != NULL and (fmt[0] == 60 or fmt[0] == 61 or fmt[0] == 64):  # '<', '=', '@'
+                fmt += 1
+            if view.itemsize != 4 or fmt == NULL or fmt[0] != 102 or fmt[1] != 0:  # 'f'
+                raise TypeError("block must be float32")
+            if view.ndim == 2:
+                if view.shape[1] != self.s.nch:
+                    raise ValueError(f"block has {view.shape[1]} channels, cascade has {self.s.nch}")
+                frames = <int>view.shape[0]
+            elif view.ndim == 1 and self.s.nch == 1:
+                frames = <int>view.shape[0]
+            else:
+                raise ValueError(f"block must be (frames, {self.s.nch}) float32")
+            with nogil:
+                bad = fq_cascade_process(&self.s, <float *>view.buf, frames)
+        finally:
+            PyBuffer_Release(&view)
+        return bad != 0
+
+    def reset(self):
+        """Clear the filter histories (the coefficients and any glide are kept)."""
+        fq_cascade_reset(&self.s)
+
+    def finish_glide(self):
+        """Jump to the current target at once (for offline use and tests)."""
+        fq_cascade_finish(&self.s)
+
+    @property
+    def sos(self):
+        """The coefficients in use at this instant, as SOS (5, 6)."""
+        out = np.empty((FQ_BANDS, 6))
+        cdef int b
+        cdef double t = self.s.ramp_pos
+        for b in range(FQ_BANDS):
+            for j, k in ((0, 0), (1, 1), (2, 2), (4, 3), (5, 4)):
+                if self.s.ramp_len > 0:
+                    out[b, j] = self.s.c0[5 * b + k] + t * self.s.dc[5 * b + k]
+                else:
+                    out[b, j] = self.s.c1[5 * b + k]
+            out[b, 3] = 1.0
+        return out
+
+
+cdef class Decoder:
+    """The beta-VAE decoder forward pass in C: z (d) -> 1024 ReLU -> 13 sigmoid.
+
+    Weights use PyTorch Linear layout: w1 (hidden, d), b1 (hidden,), w2 (13, hidden), b2 (13,).
+    """
+
+    cdef fq_decoder m
+
+    def __cinit__(self, w1, b1, w2, b2):
+        w1 = np.ascontiguousarray(w1, dtype=np.float32)
+        b1 = np.ascontiguousarray(b1, dtype=np.float32)
+        w2 = np.ascontiguousarray(w2, dtype=np.float32)
+        b2 = np.ascontiguousarray(b2, dtype=np.float32)
+        if w1.ndim != 2 or not (1 <= w1.shape[1] <= 3):
+            raise ValueError(f"w1 must be (hidden, d) with d in 1..3, got {w1.shape}")
+        hidden, d = w1.shape
+        if b1.shape != (hidden,) or w2.shape != (FQ_NPARAMS, hidden) or b2.shape != (FQ_NPARAMS,):
+            raise ValueError(
+                f"decoder shapes do not fit: w1 {w1.shape}, b1 {b1.shape}, w2 {w2.shape}, b2 {b2.shape}"
+            )
+        for a in (w1, b1, w2, b2):
+            if not np.all(np.isfinite(a)):
+                raise ValueError("decoder weights contain NaN or Inf")
+        self.m.d = d
+        self.m.hidden = hidden
+        self.m.w1 = <float *>_aligned(sizeof(float) * hidden * d)
+        self.m.b1 = <float *>_aligned(sizeof(float) * hidden)
+        self.m.w2t = <float *>_aligned(sizeof(float) * hidden * FQ_OUT_PAD)
+        cdef const float[:, ::1] vw1 = w1
+        cdef const float[::1] vb1 = b1
+        cdef const float[:, ::1] vw2 = w2
+        cdef const float[::1] vb2 = b2
+        cdef int i, j
+        for i in range(hidden):
+            self.m.b1[i] = vb1[i]
+            for j in range(d):
+                self.m.w1[i * d + j] = vw1[i, j]
+            for j in range(FQ_NPARAMS):
+                self.m.w2t[i * FQ_OUT_PAD + j] = vw2[j, i]
+        for j in range(FQ_OUT_PAD):
+            self.m.b2[j] = vb2[j] if j < FQ_NPARAMS else 0.0
+
+    def __dealloc__(self):
+        free(self.m.w1)
+        free(self.m.b1)
+        free(self.m.w2t)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.m.d
+
+    @property
+    def hidden(self) -> int:
+        return self.m.hidden
+
+    cdef void forward_c(self, const double *z, double *out) noexcept nogil:
+        fq_decode(&self.m, z, out)
+
+    cdef void params_c(self, const double *z, double *params) noexcept nogil:
+        cdef double u[13]
+        fq_decode(&self.m, z, u)
+        fq_denormalize_sorted(u, params)
+
+    def forward(self, z):
+        """Normalised decoder output (13,) in [0, 1] for a latent point z (d,)."""
+        cdef double zz[3]
+        cdef double out[13]
+        self._latent(z, zz)
+        with nogil:
+            fq_decode(&self.m, zz, out)
+        return np.array([out[i] for i in range(FQ_NPARAMS)])
+
+    def params(self, z):
+        """The 13 EQ parameters (denormalised, in range, middle bands sorted) for z (d,)."""
+        cdef double zz[3]
+        cdef double out[13]
+        self._latent(z, zz)
+        with nogil:
+            self.params_c(zz, out)
+        return np.array([out[i] for i in range(FQ_NPARAMS)])
+
+    def update_sos(self, z, double samplerate, double strength=1.0, active=None):
+        """The full control update: z -> 13 parameters -> strength -> coefficients (5, 6)."""
+        cdef double zz[3]
+        cdef double p[13]
+        cdef int act[5]
+        cdef double c[25]
+        self._latent(z, zz)
+        _active5(active, act)
+        _check_rate(samplerate)
+        with nogil:
+            control_update(&self.m, zz, strength, act, samplerate, p, c)
+        return np.array([[c[5 * b], c[5 * b + 1], c[5 * b + 2], 1.0, c[5 * b + 3], c[5 * b + 4]]
+                         for b in range(FQ_BANDS)])
+
+    cdef void _latent(self, z, double *zz) except *:
+        arr = np.asarray(z, dtype=np.float64).reshape(-1)
+        if arr.shape[0] != self.m.d:
+            raise ValueError(f"latent point must have {self.m.d} values, got {arr.shape[0]}")
+        cdef int k
+        for k in range(3):
+            zz[k] = arr[k] if k < self.m.d else 0.0
+
+
+cdef void control_update(const fq_decoder *m, const double *z, double strength, const int *active,
+                         double fs, double *params, double *coef) noexcept nogil:
+    """Latent point -> parameters (with strength) -> coefficients, all in C."""
+    cdef double u[13]
+    fq_decode(m, z, u)
+    fq_denormalize_sorted(u, params)
+    fq_apply_strength(params, strength)
+    fq_design_all(params, active, fs, coef)
+
+
+def bench_control_update(Decoder dec, z, double samplerate, int repeats):
+    """Run the full control update ``repeats`` times without the GIL (for benchmarks)."""
+    cdef double zz[3]
+    cdef double p[13]
+    cdef double c[25]
+    cdef int act[5]
+    cdef int i
+    dec._latent(z, zz)
+    for i in range(5):
+        act[i] = 1
+    with nogil:
+        for i in range(repeats):
+            zz[0] += 1e-9
+            control_update(&dec.m, zz, 1.0, act, samplerate, p, c)
+    return float(c[0])
+
+
+def bench_decode(Decoder dec, z, int repeats):
+    """Run the decoder forward pass ``repeats`` times without the GIL (for benchmarks)."""
+    cdef double zz[3]
+    cdef double out[13]
+    cdef int i
+    dec._latent(z, zz)
+    with nogil:
+        for i in range(repeats):
+            zz[0] += 1e-9
+            fq_decode(&dec.m, zz, out)
+    return float(out[0])
+
+
+def bench_cascade(Cascade cas, float[:, ::1] block, int repeats, params_a=None, params_b=None):
+    """Process ``block`` ``repeats`` times in C; with params_a/params_b, retarget every block."""
+    cdef double pa[13]
+    cdef double pb[13]
+    cdef int act[5]
+    cdef int i
+    cdef int glide = params_a is not None
+    for i in range(5):
+        act[i] = 1
+    if glide:
+        _vec13(params_a, pa)
+        _vec13(params_b, pb)
+    cdef int frames = block.shape[0]
+    with nogil:
+        for i in range(repeats):
+            if glide:
+                if i % 2:
+                    cas.set_params_c(pa, act)
+                else:
+                    cas.set_params_c(pb, act)
+            fq_cascade_process(&cas.s, &block[0, 0], frames)
+    return None

@@ -1,0 +1,497 @@
+"""Train the beta-VAE family with PyTorch (the optional ``train`` extra).
+
+Architecture (fixed: the engine's C decoder assumes it): encoder 13 -> 1024 ReLU -> (mu,
+logvar) of size d; decoder d -> 1024 ReLU -> 13 sigmoid, over normalised parameters.
+
+Loss per example, beyond the plugin: ``sum_13 |x - x_hat|`` (the plugin's reconstruction term,
+scaled by the 13 dimensions) ``+ curve_weight * mean_f |C(x) - C(x_hat)|`` (the magnitude
+response in dB on a log grid 20 Hz-20 kHz at 44.1 kHz, through the same JUCE/RBJ formulas as
+:mod:`floweq_tui.eqmath`, differentiable) ``+ beta_t * KL``. KL annealing: beta_t is 0 for the
+first ``warmup`` fraction of the epochs, then ramps linearly to beta over ``ramp``. The weights
+kept are those of the epoch with the lowest validation curve error after the ramp.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+
+from . import eqmath
+from .params import FREQ_INDEX, GAIN_INDEX, MAXS, MINS, N_PARAMS, Q_INDEX, SHELF_Q
+
+HIDDEN = 1024
+GRID_POINTS = 128
+SAMPLE_RATE = 44100.0
+LATENTS = (1, 2, 3)
+BETAS = (0.0, 0.001, 0.01, 0.02)
+
+
+def grid() -> NDArray[np.float64]:
+    """The evaluation/loss frequency grid: 128 log-spaced points, 20 Hz-20 kHz."""
+    return eqmath.log_grid(GRID_POINTS)
+
+
+def response_db_torch(
+    params: torch.Tensor, freqs: torch.Tensor, samplerate: float = SAMPLE_RATE
+) -> torch.Tensor:
+    """Differentiable magnitude response in dB of the 5-band cascade: (..., 13) -> (..., n).
+
+    Same formulas and clamps as eqmath.design (frequencies clamped to [2 Hz, 0.48 fs]). Use
+    float64 inputs for accuracy at low frequencies (the float32 numerator cancels there).
+    """
+    w = 2.0 * math.pi * freqs / samplerate
+    cos1, sin1 = torch.cos(w), torch.sin(w)
+    cos2, sin2 = torch.cos(2.0 * w), torch.sin(2.0 * w)
+    total = torch.zeros(params.shape[:-1] + freqs.shape, dtype=params.dtype, device=params.device)
+    for band, kind in enumerate(eqmath.BAND_KIND_CODES):
+        g = params[..., GAIN_INDEX[band]]
+        fmax = eqmath.NYQUIST_FRACTION * samplerate
+        f = params[..., FREQ_INDEX[band]].clamp(eqmath.MIN_FREQ, fmax)
+        qi = Q_INDEX[band]
+        q = torch.full_like(g, SHELF_Q) if qi is None else params[..., qi].clamp_min(1e-3)
+        big_a = torch.pow(10.0, g / 40.0)
+        w0 = 2.0 * math.pi * f / samplerate
+        cw, sw = torch.cos(w0), torch.sin(w0)
+        if kind == eqmath.KIND_PEAK:
+            alpha = 0.5 * sw / q
+            b = (1.0 + alpha * big_a, -2.0 * cw, 1.0 - alpha * big_a)
+            a = (1.0 + alpha / big_a, -2.0 * cw, 1.0 - alpha / big_a)
+        else:
+            am1, ap1 = big_a - 1.0, big_a + 1.0
+            beta = sw * torch.sqrt(big_a) / q
+            am1c = am1 * cw
+            if kind == eqmath.KIND_LOWSHELF:
+                b = (
+                    big_a * (ap1 - am1c + beta),
+                    big_a * 2.0 * (am1 - ap1 * cw),
+                    big_a * (ap1 - am1c - beta),
+                )
+                a = (ap1 + am1c + beta, -2.0 * (am1 + ap1 * cw), ap1 + am1c - beta)
+            else:
+                b = (
+                    big_a * (ap1 + am1c + beta),
+                    big_a * -2.0 * (am1 + ap1 * cw),
+                    big_a * (ap1 + am1c - beta),
+                )
+                a = (ap1 - am1c + beta, 2.0 * (am1 - ap1 * cw), ap1 - am1c - beta)
+
+        def mag2(c: tuple[torch.Tensor, ...]) -> torch.Tensor:
+            c0, c1, c2 = (t[..., None] for t in c)
+            re = c0 + c1 * cos1 + c2 * cos2
+            im = c1 * sin1 + c2 * sin2
+            return re * re + im * im
+
+        total = total + 10.0 * torch.log10(mag2(b).clamp_min(1e-24) / mag2(a).clamp_min(1e-24))
+    return total
+
+
+class VAE(nn.Module):
+    """The flowEQ beta-VAE over 13 normalised parameters."""
+
+    def __init__(self, latent: int) -> None:
+        super().__init__()
+        self.latent = latent
+        self.enc1 = nn.Linear(N_PARAMS, HIDDEN)
+        self.enc_mu = nn.Linear(HIDDEN, latent)
+        self.enc_logvar = nn.Linear(HIDDEN, latent)
+        self.dec1 = nn.Linear(latent, HIDDEN)
+        self.dec2 = nn.Linear(HIDDEN, N_PARAMS)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.relu(self.enc1(x))
+        return self.enc_mu(h), self.enc_logvar(h)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.dec2(torch.relu(self.dec1(z))))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encode(x)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+        return self.decode(z), mu, logvar
+
+    def export(self) -> dict[str, NDArray[np.float32]]:
+        """Weights in torch Linear layout as float32 arrays, named as the shipped .npz files."""
+        names = {
+            "enc_w1": self.enc1.weight, "enc_b1": self.enc1.bias,
+            "enc_mu_w": self.enc_mu.weight, "enc_mu_b": self.enc_mu.bias,
+            "enc_logvar_w": self.enc_logvar.weight, "enc_logvar_b": self.enc_logvar.bias,
+            "dec_w1": self.dec1.weight, "dec_b1": self.dec1.bias,
+            "dec_w2": self.dec2.weight, "dec_b2": self.dec2.bias,
+        }  # fmt: skip
+        return {
+            k: np.ascontiguousarray(v.detach().cpu().numpy(), dtype=np.float32)
+            for k, v in names.items()
+        }
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run (shared by the whole family)."""
+
+    epochs: int = 150
+    batch: int = 16
+    lr: float = 1e-3
+    curve_weight: float = 0.5
+    """Weight of the curve error in dB against the summed parameter L1 (decided on validation)."""
+    warmup: float = 0.1
+    ramp: float = 0.3
+    loss_points: int = 64
+    """Grid points of the curve term in the loss (evaluation always uses GRID_POINTS)."""
+    seed: int = 0
+    threads: int = 1
+    """Torch threads per training process (1 thread per process, 2 processes, is fastest for
+    this small network on 2 cores; 2 threads in one process measured several times slower)."""
+    train_descriptors: tuple[str, ...] | None = None
+    """Restrict training rows to these descriptors (None: all; decided on validation)."""
+
+
+@dataclass
+class TrainResult:
+    """A trained model: exported weights and its training history."""
+
+    latent: int
+    beta: float
+    weights: dict[str, NDArray[np.float32]]
+    best_epoch: int
+    best_val_curve_db: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def beta_schedule(epoch: int, cfg: TrainConfig, beta: float) -> float:
+    """KL annealing: 0 during warm-up, then a linear ramp to beta, then beta."""
+    start = cfg.warmup * cfg.epochs
+    length = max(cfg.ramp * cfg.epochs, 1.0)
+    return float(beta * min(max((epoch - start) / length, 0.0), 1.0))
+
+
+def _denorm(x: torch.Tensor) -> torch.Tensor:
+    mins = torch.as_tensor(MINS, dtype=torch.float64)
+    span = torch.as_tensor(MAXS - MINS, dtype=torch.float64)
+    return mins + x.double() * span
+
+
+def train_model(
+    x_train: NDArray[np.float64],
+    x_val: NDArray[np.float64],
+    latent: int,
+    beta: float,
+    cfg: TrainConfig,
+    progress: Callable[[int, float], None] | None = None,
+) -> TrainResult:
+    """Train one VAE on normalised parameters; returns the best-validation weights.
+
+    ``progress(epoch, val_curve_db)`` is called after every epoch.
+    """
+    t0 = time.perf_counter()
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed * 1000 + latent * 100 + int(round(beta * 1e4)))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    freqs = torch.as_tensor(grid(), dtype=torch.float64)
+    lfreqs = torch.as_tensor(eqmath.log_grid(cfg.loss_points), dtype=torch.float64)
+    xt = torch.as_tensor(x_train, dtype=torch.float32)
+    xv = torch.as_tensor(x_val, dtype=torch.float32)
+    with torch.no_grad():
+        ct = response_db_torch(_denorm(xt), lfreqs)
+        cv = response_db_torch(_denorm(xv), freqs)
+    model = VAE(latent)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    n = len(xt)
+    best = (math.inf, -1, model.export())
+    history: list[dict[str, float]] = []
+    settle = int(math.ceil((cfg.warmup + cfg.ramp) * cfg.epochs))
+    for epoch in range(cfg.epochs):
+        model.train()
+        b_t = beta_schedule(epoch, cfg, beta)
+        perm = torch.randperm(n, generator=gen)
+        total = 0.0
+        for i in range(0, n, cfg.batch):
+            idx = perm[i : i + cfg.batch]
+            x, c = xt[idx], ct[idx]
+            x_hat, mu, logvar = model(x)
+            rec = (x_hat - x).abs().sum(dim=1).mean()
+            loss = rec
+            if cfg.curve_weight > 0:
+                c_hat = response_db_torch(_denorm(x_hat), lfreqs)
+                loss = loss + cfg.curve_weight * (c_hat - c).abs().mean().float()
+            kl = -0.5 * (1.0 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1).mean()
+            loss = loss + b_t * kl
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        model.eval()
+        with torch.no_grad():
+            xv_hat, mu_v, _ = model(xv)
+            val_curve = float((response_db_torch(_denorm(xv_hat), freqs) - cv).abs().mean())
+            val_param = float((xv_hat - xv).abs().mean())
+        history.append(
+            {"epoch": epoch, "loss": total / n, "val_curve_db": val_curve, "val_param": val_param}
+        )
+        if epoch >= settle - 1 and val_curve < best[0]:
+            best = (val_curve, epoch, model.export())
+        if progress is not None:
+            progress(epoch, val_curve)
+    return TrainResult(latent, beta, best[2], best[1], best[0], history, time.perf_counter() - t0)
+
+
+class ProgressBar:
+    """A plain-text progress bar on stderr (no tqdm): total work in epochs across the family."""
+
+    def __init__(self, total: int, width: int = 30, stream=None) -> None:
+        self.total = max(total, 1)
+        self.done = 0
+        self.width = width
+        self.stream = stream if stream is not None else sys.stderr
+        self.t0 = time.perf_counter()
+        self._last = 0.0
+
+    def update(self, label: str, step: int = 1, force: bool = False) -> None:
+        self.done += step
+        now = time.perf_counter()
+        if not force and now - self._last < 0.5 and self.done < self.total:
+            return
+        self._last = now
+        frac = self.done / self.total
+        filled = int(round(frac * self.width))
+        elapsed = now - self.t0
+        eta = elapsed / frac - elapsed if frac > 0 else 0.0
+        line = (
+            f"\r[{'#' * filled}{'.' * (self.width - filled)}] {100 * frac:5.1f}% "
+            f"{label} {elapsed / 60:4.1f}m elapsed, ~{eta / 60:4.1f}m left"
+        )
+        self.stream.write(line[:120].ljust(80))
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+# --- the whole family: parallel workers, evaluation, export -------------------------------
+
+_QUEUE: Any = None
+
+
+def _init_worker(queue: Any) -> None:
+    global _QUEUE
+    _QUEUE = queue
+
+
+def _train_job(
+    job: tuple[NDArray[np.float64], NDArray[np.float64], int, float, TrainConfig],
+) -> TrainResult:
+    x_train, x_val, latent, beta, cfg = job
+
+    def report(epoch: int, val: float) -> None:
+        if _QUEUE is not None:
+            _QUEUE.put((latent, beta, epoch, val))
+
+    return train_model(x_train, x_val, latent, beta, cfg, report)
+
+
+def parse_only(text: str | None) -> list[tuple[int, float]]:
+    """Models to train: "2,0.001;3,0.01" (or None for the whole family) -> [(d, beta), ...]."""
+    if not text:
+        return [(d, b) for d in LATENTS for b in BETAS]
+    out = []
+    for item in text.replace(" ", "").split(";"):
+        if not item:
+            continue
+        try:
+            d_txt, b_txt = item.split(",")
+            d, b = int(d_txt), float(b_txt)
+        except ValueError:
+            raise ValueError(
+                f"--only wants 'd,beta[;d,beta...]', e.g. '2,0.001', got {item!r}"
+            ) from None
+        if d < 1 or d > 8 or not (b >= 0.0 and math.isfinite(b)):
+            raise ValueError(f"--only: latent must be 1-8 and beta >= 0, got {item!r}")
+        out.append((d, b))
+    return out
+
+
+def train_family(
+    data_path: str | Path,
+    out_dir: str | Path,
+    epochs: int = 150,
+    seed: int = 0,
+    only: list[tuple[int, float]] | None = None,
+    jobs: int = 2,
+    command: str = "",
+    cfg: TrainConfig | None = None,
+    stream: Any = None,
+) -> dict[str, Any]:
+    """Train, evaluate and export models into out_dir (npz + manifest.json); returns the manifest.
+
+    Models already in out_dir's manifest that were trained on the same split and are not
+    retrained are kept, so ``--only`` can refresh part of the family.
+    """
+    from . import evaluate as ev
+    from . import vae
+    from .params import PARAMS
+    from .safe import MIN_STRATUM, SPLIT_FRACTIONS, load_safe, split
+
+    t0 = time.perf_counter()
+    cfg = cfg or TrainConfig()
+    cfg = TrainConfig(**{**cfg.__dict__, "epochs": epochs, "seed": seed})
+    pairs = only if only is not None else [(d, b) for d in LATENTS for b in BETAS]
+    data = load_safe(data_path)
+    if len(data) < 20:
+        raise ValueError(f"only {len(data)} usable rows in {data_path}; need at least 20")
+    sp = split(data, seed)
+    tr = sp.train
+    if cfg.train_descriptors is not None:
+        keep = set(cfg.train_descriptors)
+        tr = np.array([i for i in tr if data.descriptors[i] in keep], dtype=np.int64)
+    x_train, x_val, x_test = data.x[tr], data.x[sp.val], data.x[sp.test]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    bar = ProgressBar(len(pairs) * cfg.epochs, stream=stream)
+    job_args = [(x_train, x_val, d, b, cfg) for d, b in pairs]
+    results: list[TrainResult] = []
+    if jobs > 1 and len(pairs) > 1:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        queue = ctx.Queue()
+        with ctx.Pool(min(jobs, len(pairs)), initializer=_init_worker, initargs=(queue,)) as pool:
+            pending = pool.map_async(_train_job, job_args, chunksize=1)
+            while not pending.ready() or not queue.empty():
+                try:
+                    d, b, epoch, val = queue.get(timeout=0.5)
+                except Exception:  # queue.Empty
+                    continue
+                bar.update(f"d={d} b={b:g} ep {epoch + 1}/{cfg.epochs} val {val:.2f} dB")
+            results = pending.get()
+    else:
+        for args in job_args:
+            d, b = args[2], args[3]
+
+            def report(epoch: int, val: float, d: int = d, b: float = b) -> None:
+                bar.update(f"d={d} b={b:g} ep {epoch + 1}/{cfg.epochs} val {val:.2f} dB")
+
+            results.append(train_model(*args, progress=report))
+    bar.update("evaluating", step=0, force=True)
+    bar.close()
+
+    entries = []
+    for res in results:
+        name = vae.model_name(res.latent, res.beta)
+        file = out / f"{name}.npz"
+        np.savez(file, **res.weights)
+        model = vae.Model(name, res.latent, res.beta, res.weights)
+        metrics = ev.evaluate_model(model, x_test)
+        metrics["val_curve_mae_db"] = round(res.best_val_curve_db, 4)
+        entries.append(
+            {
+                "name": name,
+                "file": file.name,
+                "latent": res.latent,
+                "beta": res.beta,
+                "bytes": file.stat().st_size,
+                "sha256": vae.sha256_file(file),
+                "shapes": {k: list(v.shape) for k, v in res.weights.items()},
+                "best_epoch": res.best_epoch,
+                "train_seconds": round(res.seconds, 1),
+                "metrics": metrics,
+                "anchors": ev.compute_anchors(model, data),
+            }
+        )
+
+    old: dict[str, Any] = {}
+    try:
+        prev = vae.read_manifest(out)
+        if prev.get("data", {}).get("split", {}).get("hashes") == sp.hashes:
+            old = {e["name"]: e for e in prev["models"] if (out / e["file"]).is_file()}
+    except vae.ModelError:
+        pass
+    for e in entries:
+        old[e["name"]] = e
+    models = sorted(old.values(), key=lambda e: (e["latent"], e["beta"]))
+    latents = sorted({e["latent"] for e in models})
+    default = vae.model_name(2, 0.001)
+    manifest = {
+        "format": vae.FORMAT,
+        "version": vae.FORMAT_VERSION,
+        "default": default if default in old else models[0]["name"],
+        "params": [
+            {
+                "key": p.key,
+                "label": p.label,
+                "unit": p.unit,
+                "min": p.min,
+                "max": p.max,
+                "default": p.default,
+            }
+            for p in PARAMS
+        ],  # fmt: skip
+        "architecture": {
+            "encoder": "13 -> 1024 ReLU -> (mu, logvar) d",
+            "decoder": "d -> 1024 ReLU -> 13 sigmoid (normalised parameters)",
+            "layout": "torch Linear: weight (out, in), bias (out,), float32",
+            "hidden": HIDDEN,
+        },
+        "curve_grid": {
+            "points": ev.GRID_POINTS,
+            "fmin_hz": 20.0,
+            "fmax_hz": 20000.0,
+            "samplerate": ev.SAMPLE_RATE,
+            "spacing": "log",
+        },  # fmt: skip
+        "data": {
+            "file": Path(data_path).name,
+            "sha256": hashlib.sha256(Path(data_path).read_bytes()).hexdigest(),
+            "cleaning": data.report(),
+            "descriptors": len(data.counts()),
+            "train_descriptors": "all"
+            if cfg.train_descriptors is None
+            else list(cfg.train_descriptors),
+            "split": {
+                "seed": seed,
+                "fractions": list(SPLIT_FRACTIONS),
+                "stratify": f"descriptor; under {MIN_STRATUM} rows pooled as 'other'",
+                "sizes": {k: int(len(v)) for k, v in sp.parts().items()},
+                "train_rows_used": int(len(tr)),
+                "hashes": sp.hashes,
+            },
+        },
+        "training": {
+            "command": command,
+            "seed": seed,
+            "torch": torch.__version__,
+            "config": {
+                k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()
+            },  # fmt: skip
+            "wall_seconds": round(time.perf_counter() - t0, 1),
+        },
+        "baselines": {
+            "mean_curve": ev.mean_curve_baseline(x_train, x_test),
+            "pca": {str(d): ev.pca_baseline(x_train, x_test, d) for d in latents},
+        },
+        "anchor_rule": {
+            "min_count": ev.ANCHOR_MIN_COUNT,
+            "intensity_min_count": ev.INTENSITY_MIN_COUNT,
+            "z": "mean encoder mu over the descriptor's cleaned rows (all splits)",
+            "intensity": "0 = all rows; 1/2/3 = terciles by RMS distance of the curve from flat",
+            "corr": "Pearson correlation, decoded anchor curve vs mean curve of the same rows",
+        },
+        "models": models,
+    }
+    tmp = out / (vae.MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(out / vae.MANIFEST)
+    return manifest

@@ -1,0 +1,264 @@
+"""Load the shipped beta-VAE family with NumPy only, and a NumPy reference decoder/encoder.
+
+Weights live in one ``.npz`` per model (float32, torch Linear layout, read with
+``allow_pickle=False``) plus one ``manifest.json`` that records shapes and the sha256 of every
+file. Anything missing, truncated or tampered with raises :class:`ModelError` with one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .params import N_PARAMS, denormalize, normalize, sort_bands
+
+MANIFEST = "manifest.json"
+FORMAT = "floweq-tui-models"
+FORMAT_VERSION = 1
+HIDDEN = 1024
+WEIGHT_NAMES = (
+    "enc_w1", "enc_b1", "enc_mu_w", "enc_mu_b", "enc_logvar_w", "enc_logvar_b",
+    "dec_w1", "dec_b1", "dec_w2", "dec_b2",
+)  # fmt: skip
+
+
+class ModelError(ValueError):
+    """A model file or the manifest is missing, unreadable, truncated or does not match."""
+
+
+def expected_shapes(latent: int, hidden: int = HIDDEN) -> dict[str, tuple[int, ...]]:
+    """Shapes of every weight array of a model with the given latent size (torch layout)."""
+    return {
+        "enc_w1": (hidden, N_PARAMS), "enc_b1": (hidden,),
+        "enc_mu_w": (latent, hidden), "enc_mu_b": (latent,),
+        "enc_logvar_w": (latent, hidden), "enc_logvar_b": (latent,),
+        "dec_w1": (hidden, latent), "dec_b1": (hidden,),
+        "dec_w2": (N_PARAMS, hidden), "dec_b2": (N_PARAMS,),
+    }  # fmt: skip
+
+
+def model_name(latent: int, beta: float) -> str:
+    """Canonical model name, also the stem of its file: vae_d2_b0.001."""
+    return f"vae_d{latent}_b{beta:g}"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A semantic code: where a descriptor (at an intensity) sits in one model's latent space."""
+
+    descriptor: str
+    intensity: int
+    """0 = all examples of the descriptor; 1, 2, 3 = terciles of distance from flat."""
+    count: int
+    z: tuple[float, ...]
+    corr: float
+    """Correlation of the decoded anchor curve with the mean dataset curve it stands for."""
+
+    @property
+    def label(self) -> str:
+        return self.descriptor if self.intensity == 0 else f"{self.descriptor} {self.intensity}"
+
+
+def _sigmoid(v: NDArray[np.float64]) -> NDArray[np.float64]:
+    return 0.5 * (1.0 + np.tanh(0.5 * v))
+
+
+@dataclass
+class Model:
+    """One trained model: NumPy reference decoder/encoder, anchors and recorded metadata."""
+
+    name: str
+    latent: int
+    beta: float
+    weights: dict[str, NDArray[np.float32]]
+    anchors: list[Anchor] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    _core: Any = field(default=None, repr=False)
+
+    def decode_normalized(self, z: ArrayLike) -> NDArray[np.float64]:
+        """Latent code(s) (..., d) -> normalised parameters (..., 13) in [0, 1] (float64)."""
+        zz = np.asarray(z, dtype=np.float64)
+        if zz.shape[-1:] != (self.latent,):
+            raise ValueError(f"{self.name} takes {self.latent} latent values, got shape {zz.shape}")
+        w = self.weights
+        h = np.maximum(zz @ w["dec_w1"].T.astype(np.float64) + w["dec_b1"], 0.0)
+        return np.clip(_sigmoid(h @ w["dec_w2"].T.astype(np.float64) + w["dec_b2"]), 0.0, 1.0)
+
+    def decode(self, z: ArrayLike) -> NDArray[np.float64]:
+        """Latent code(s) (..., d) -> the 13 parameters in their units, always inside range."""
+        return denormalize(self.decode_normalized(z))
+
+    def encode_normalized(self, x: ArrayLike) -> NDArray[np.float64]:
+        """Normalised parameters (..., 13) -> latent mean mu (..., d)."""
+        xx = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
+        w = self.weights
+        h = np.maximum(xx @ w["enc_w1"].T.astype(np.float64) + w["enc_b1"], 0.0)
+        return h @ w["enc_mu_w"].T.astype(np.float64) + w["enc_mu_b"]
+
+    def encode(self, params: ArrayLike) -> NDArray[np.float64]:
+        """13 parameters in their units (..., 13) -> latent mean mu (..., d).
+
+        Middle bands are sorted first, as in training, so any band order gives the same code.
+        """
+        return self.encode_normalized(normalize(sort_bands(params)))
+
+    def anchor(self, descriptor: str, intensity: int = 0) -> Anchor:
+        """The anchor for a descriptor and intensity; KeyError if this model has none."""
+        for a in self.anchors:
+            if a.descriptor == descriptor and a.intensity == intensity:
+                return a
+        raise KeyError(f"{self.name} has no anchor {descriptor!r} at intensity {intensity}")
+
+    def core_decoder(self) -> Any:
+        """The Cython decoder (floweq_tui._dsp.Decoder) fed with these weights, built once."""
+        if self._core is None:
+            from ._dsp import Decoder  # compiled extension, imported only when needed
+
+            w = self.weights
+            self._core = Decoder(
+                *(np.ascontiguousarray(w[k], dtype=np.float32) for k in
+                  ("dec_w1", "dec_b1", "dec_w2", "dec_b2"))
+            )  # fmt: skip
+        return self._core
+
+
+@dataclass
+class Family:
+    """All shipped models plus the manifest they came from."""
+
+    models: dict[str, Model]
+    manifest: dict[str, Any]
+    path: Path
+
+    def __getitem__(self, name: str) -> Model:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise KeyError(f"no model {name!r}; have {', '.join(self.models)}") from None
+
+    def __iter__(self):
+        return iter(self.models.values())
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def get(self, latent: int, beta: float) -> Model:
+        """The model with this latent size and beta."""
+        return self[model_name(latent, beta)]
+
+    @property
+    def default(self) -> Model:
+        return self[self.manifest.get("default", model_name(2, 0.001))]
+
+
+def default_path() -> Path:
+    """Where the shipped models are: installed package data, else the repo's models/ dir."""
+    try:
+        res = resources.files("floweq_tui.models")
+        cand = Path(str(res))
+        if (cand / MANIFEST).is_file():
+            return cand
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parents[1] / "models"
+
+
+def _load_weights(path: Path, entry: dict[str, Any]) -> dict[str, NDArray[np.float32]]:
+    name = path.name
+    if not path.is_file():
+        raise ModelError(f"model file missing: {path}")
+    data = path.read_bytes()
+    if "bytes" in entry and len(data) != entry["bytes"]:
+        raise ModelError(
+            f"model file {name} is {len(data)} bytes, manifest says {entry['bytes']} (truncated?)"
+        )
+    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        raise ModelError(f"model file {name} does not match its sha256 in the manifest")
+    latent = int(entry["latent"])
+    want = expected_shapes(latent)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            keys = set(npz.files)
+            if keys != set(WEIGHT_NAMES):
+                raise ModelError(f"model file {name} has arrays {sorted(keys)}, expected the 10")
+            out = {k: npz[k] for k in WEIGHT_NAMES}
+    except ModelError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise ModelError(f"model file {name} cannot be read: {exc}") from None
+    for k, arr in out.items():
+        if arr.dtype != np.float32:
+            raise ModelError(f"model file {name}: {k} is {arr.dtype}, expected float32")
+        if arr.shape != want[k]:
+            raise ModelError(f"model file {name}: {k} has shape {arr.shape}, expected {want[k]}")
+        if not np.isfinite(arr).all():
+            raise ModelError(f"model file {name}: {k} has non-finite values")
+    return out
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """Parse and sanity-check manifest.json in a models directory."""
+    mpath = path / MANIFEST
+    if not mpath.is_file():
+        raise ModelError(f"no {MANIFEST} in {path}")
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{mpath} is not valid JSON: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelError(f"{mpath} is not a floweq-tui model manifest")
+    if manifest.get("version") != FORMAT_VERSION:
+        raise ModelError(f"{mpath} has format version {manifest.get('version')}, need 1")
+    if not isinstance(manifest.get("models"), list) or not manifest["models"]:
+        raise ModelError(f"{mpath} lists no models")
+    return manifest
+
+
+def load_family(path: str | Path | None = None) -> Family:
+    """Load and validate every model listed in the manifest (NumPy only)."""
+    root = Path(path) if path is not None else default_path()
+    manifest = read_manifest(root)
+    models: dict[str, Model] = {}
+    for entry in manifest["models"]:
+        try:
+            name, file, latent, beta = entry["name"], entry["file"], entry["latent"], entry["beta"]
+        except (KeyError, TypeError):
+            msg = f"{root / MANIFEST}: a model entry lacks name/file/latent/beta"
+            raise ModelError(msg) from None
+        if Path(file).name != file:
+            raise ModelError(f"{root / MANIFEST}: model file name {file!r} must be a plain name")
+        weights = _load_weights(root / file, entry)
+        anchors = [
+            Anchor(a["descriptor"], int(a["intensity"]), int(a["count"]),
+                   tuple(float(v) for v in a["z"]), float(a.get("corr", float("nan"))))
+            for a in entry.get("anchors", [])
+        ]  # fmt: skip
+        models[name] = Model(
+            name=name,
+            latent=int(latent),
+            beta=float(beta),
+            weights=weights,
+            anchors=anchors,
+            metrics=dict(entry.get("metrics", {})),
+            meta={k: v for k, v in entry.items() if k not in ("anchors", "metrics")},
+        )
+    return Family(models, manifest, root)
+
+
+def default_model(path: str | Path | None = None) -> Model:
+    """The default model (d=2, beta=0.001 unless the manifest says otherwise)."""
+    return load_family(path).default
