@@ -430,32 +430,46 @@ cdef extern from *:
 
     typedef struct {
         int d, hidden;
-        float *w1;   /* hidden x d */
+        float *w1;   /* 3 x hidden (transposed; rows past d are zero) */
         float *b1;   /* hidden */
+        float *scratch;  /* hidden: the hidden activations of the last call */
         float *w2t;  /* hidden x FQ_OUT_PAD (transposed, zero padded) */
         float b2[FQ_OUT_PAD];
     } fq_decoder;
 
-    /* out[13] = sigmoid(W2 relu(W1 z + b1) + b2), all in [0, 1]. */
+    /* out[13] = sigmoid(W2 relu(W1 z + b1) + b2), all in [0, 1].
+       The hidden layer is computed column-wise (vectorised over units), then the output as a
+       sum of rows of W2^T with two sets of accumulators to hide the add latency. */
     static void fq_decode(const fq_decoder *m, const double *z, double *out)
     {
-        fq_v4f acc0 = {0, 0, 0, 0}, acc1 = acc0, acc2 = acc0, acc3 = acc0;
-        float zf[4] = {0, 0, 0, 0};
-        int d = m->d;
-        for (int k = 0; k < d; k++) zf[k] = isfinite(z[k]) ? (float)z[k] : 0.0f;
-        const float *w1 = m->w1;
-        const fq_v4f *w2 = (const fq_v4f *)m->w2t;
-        for (int i = 0; i < m->hidden; i++) {
-            float h = m->b1[i];
-            for (int k = 0; k < d; k++) h += w1[i * d + k] * zf[k];
-            h = h > 0.0f ? h : 0.0f;
-            const fq_v4f *row = w2 + 4 * i;
-            acc0 += h * row[0]; acc1 += h * row[1]; acc2 += h * row[2]; acc3 += h * row[3];
+        int d = m->d, H = m->hidden;
+        float *h = m->scratch;
+        float z0 = (d > 0 && isfinite(z[0])) ? (float)z[0] : 0.0f;
+        float z1 = (d > 1 && isfinite(z[1])) ? (float)z[1] : 0.0f;
+        float z2 = (d > 2 && isfinite(z[2])) ? (float)z[2] : 0.0f;
+        const float *c0 = m->w1, *c1 = m->w1 + H, *c2 = m->w1 + 2 * H;
+        for (int i = 0; i < H; i++) {
+            float v = m->b1[i] + c0[i] * z0 + c1[i] * z1 + c2[i] * z2;
+            h[i] = v > 0.0f ? v : 0.0f;
         }
-        float a[FQ_OUT_PAD];
-        memcpy(a, &acc0, 16); memcpy(a + 4, &acc1, 16); memcpy(a + 8, &acc2, 16); memcpy(a + 12, &acc3, 16);
+        fq_v4f a0 = {0, 0, 0, 0}, a1 = a0, a2 = a0, a3 = a0, e0 = a0, e1 = a0, e2 = a0, e3 = a0;
+        const fq_v4f *w2 = (const fq_v4f *)m->w2t;
+        int i = 0;
+        for (; i + 1 < H; i += 2) {
+            const fq_v4f *r = w2 + 4 * i;
+            float hi = h[i], hj = h[i + 1];
+            a0 += hi * r[0]; a1 += hi * r[1]; a2 += hi * r[2]; a3 += hi * r[3];
+            e0 += hj * r[4]; e1 += hj * r[5]; e2 += hj * r[6]; e3 += hj * r[7];
+        }
+        for (; i < H; i++) {
+            const fq_v4f *r = w2 + 4 * i;
+            a0 += h[i] * r[0]; a1 += h[i] * r[1]; a2 += h[i] * r[2]; a3 += h[i] * r[3];
+        }
+        a0 += e0; a1 += e1; a2 += e2; a3 += e3;
+        float acc[FQ_OUT_PAD];
+        memcpy(acc, &a0, 16); memcpy(acc + 4, &a1, 16); memcpy(acc + 8, &a2, 16); memcpy(acc + 12, &a3, 16);
         for (int j = 0; j < FQ_NPARAMS; j++) {
-            double v = (double)a[j] + (double)m->b2[j];
+            double v = (double)acc[j] + (double)m->b2[j];
             out[j] = 1.0 / (1.0 + exp(-v));
         }
     }
@@ -510,6 +524,7 @@ cdef extern from *:
         int hidden
         float *w1
         float *b1
+        float *scratch
         float *w2t
         float b2[16]
 
@@ -737,6 +752,12 @@ cdef class Cascade:
             PyBuffer_Release(&view)
         return bad != 0
 
+    @property
+    def state(self):
+        """A copy of the filter histories, (channels, 6, 2) float64 (for tests and meters)."""
+        cdef int n = self.s.nch * 12
+        return np.array([self.s.hist[i] for i in range(n)]).reshape(self.s.nch, 6, 2)
+
     def reset(self):
         """Clear the filter histories (the coefficients and any glide are kept)."""
         fq_cascade_reset(&self.s)
@@ -786,7 +807,8 @@ cdef class Decoder:
                 raise ValueError("decoder weights contain NaN or Inf")
         self.m.d = d
         self.m.hidden = hidden
-        self.m.w1 = <float *>_aligned(sizeof(float) * hidden * d)
+        self.m.w1 = <float *>_aligned(sizeof(float) * hidden * 3)
+        self.m.scratch = <float *>_aligned(sizeof(float) * hidden)
         self.m.b1 = <float *>_aligned(sizeof(float) * hidden)
         self.m.w2t = <float *>_aligned(sizeof(float) * hidden * FQ_OUT_PAD)
         cdef const float[:, ::1] vw1 = w1
@@ -797,7 +819,7 @@ cdef class Decoder:
         for i in range(hidden):
             self.m.b1[i] = vb1[i]
             for j in range(d):
-                self.m.w1[i * d + j] = vw1[i, j]
+                self.m.w1[j * hidden + i] = vw1[i, j]
             for j in range(FQ_NPARAMS):
                 self.m.w2t[i * FQ_OUT_PAD + j] = vw2[j, i]
         for j in range(FQ_OUT_PAD):
@@ -805,6 +827,7 @@ cdef class Decoder:
 
     def __dealloc__(self):
         free(self.m.w1)
+        free(self.m.scratch)
         free(self.m.b1)
         free(self.m.w2t)
 

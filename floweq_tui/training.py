@@ -54,47 +54,42 @@ def response_db_torch(
     w = 2.0 * math.pi * freqs / samplerate
     cos1, sin1 = torch.cos(w), torch.sin(w)
     cos2, sin2 = torch.cos(2.0 * w), torch.sin(2.0 * w)
-    total = torch.zeros(params.shape[:-1] + freqs.shape, dtype=params.dtype, device=params.device)
-    for band, kind in enumerate(eqmath.BAND_KIND_CODES):
-        g = params[..., GAIN_INDEX[band]]
-        fmax = eqmath.NYQUIST_FRACTION * samplerate
-        f = params[..., FREQ_INDEX[band]].clamp(eqmath.MIN_FREQ, fmax)
-        qi = Q_INDEX[band]
-        q = torch.full_like(g, SHELF_Q) if qi is None else params[..., qi].clamp_min(1e-3)
-        big_a = torch.pow(10.0, g / 40.0)
-        w0 = 2.0 * math.pi * f / samplerate
-        cw, sw = torch.cos(w0), torch.sin(w0)
-        if kind == eqmath.KIND_PEAK:
-            alpha = 0.5 * sw / q
-            b = (1.0 + alpha * big_a, -2.0 * cw, 1.0 - alpha * big_a)
-            a = (1.0 + alpha / big_a, -2.0 * cw, 1.0 - alpha / big_a)
-        else:
-            am1, ap1 = big_a - 1.0, big_a + 1.0
-            beta = sw * torch.sqrt(big_a) / q
-            am1c = am1 * cw
-            if kind == eqmath.KIND_LOWSHELF:
-                b = (
-                    big_a * (ap1 - am1c + beta),
-                    big_a * 2.0 * (am1 - ap1 * cw),
-                    big_a * (ap1 - am1c - beta),
-                )
-                a = (ap1 + am1c + beta, -2.0 * (am1 + ap1 * cw), ap1 + am1c - beta)
-            else:
-                b = (
-                    big_a * (ap1 + am1c + beta),
-                    big_a * -2.0 * (am1 + ap1 * cw),
-                    big_a * (ap1 + am1c - beta),
-                )
-                a = (ap1 - am1c + beta, 2.0 * (am1 - ap1 * cw), ap1 - am1c - beta)
+    fmax = eqmath.NYQUIST_FRACTION * samplerate
+    g = params[..., list(GAIN_INDEX)]  # (..., 5): all bands at once
+    f = params[..., list(FREQ_INDEX)].clamp(eqmath.MIN_FREQ, fmax)
+    big_a = torch.pow(10.0, g / 40.0)
+    w0 = 2.0 * math.pi * f / samplerate
+    cw, sw = torch.cos(w0), torch.sin(w0)
+    # peaking bands 1..3
+    q_mid = params[..., [qi for qi in Q_INDEX if qi is not None]].clamp_min(1e-3)
+    a_m, cw_m = big_a[..., 1:4], cw[..., 1:4]
+    alpha = 0.5 * sw[..., 1:4] / q_mid
+    pb = (1.0 + alpha * a_m, -2.0 * cw_m, 1.0 - alpha * a_m)
+    pa = (1.0 + alpha / a_m, -2.0 * cw_m, 1.0 - alpha / a_m)
+    # shelves (fixed Q): low shelf band 0, high shelf band 4
+    a_s = big_a[..., [0, 4]]
+    cw_s = cw[..., [0, 4]]
+    am1, ap1 = a_s - 1.0, a_s + 1.0
+    beta = sw[..., [0, 4]] * torch.sqrt(a_s) / SHELF_Q
+    am1c = am1 * cw_s
+    lo = (slice(None),) * (params.dim() - 1) + (slice(0, 1),)
+    hi = (slice(None),) * (params.dim() - 1) + (slice(1, 2),)
+    A, amc, bt, am, ap, c = a_s[lo], am1c[lo], beta[lo], am1[lo], ap1[lo], cw_s[lo]
+    lb = (A * (ap - amc + bt), A * 2.0 * (am - ap * c), A * (ap - amc - bt))
+    la = (ap + amc + bt, -2.0 * (am + ap * c), ap + amc - bt)
+    A, amc, bt, am, ap, c = a_s[hi], am1c[hi], beta[hi], am1[hi], ap1[hi], cw_s[hi]
+    hb = (A * (ap + amc + bt), -2.0 * A * (am + ap * c), A * (ap + amc - bt))
+    ha = (ap - amc + bt, 2.0 * (am - ap * c), ap - amc - bt)
+    b = [torch.cat([lb[k], pb[k], hb[k]], dim=-1)[..., None] for k in range(3)]
+    a = [torch.cat([la[k], pa[k], ha[k]], dim=-1)[..., None] for k in range(3)]
 
-        def mag2(c: tuple[torch.Tensor, ...]) -> torch.Tensor:
-            c0, c1, c2 = (t[..., None] for t in c)
-            re = c0 + c1 * cos1 + c2 * cos2
-            im = c1 * sin1 + c2 * sin2
-            return re * re + im * im
+    def mag2(c: list[torch.Tensor]) -> torch.Tensor:
+        re = c[0] + c[1] * cos1 + c[2] * cos2
+        im = c[1] * sin1 + c[2] * sin2
+        return re * re + im * im  # (..., 5, n)
 
-        total = total + 10.0 * torch.log10(mag2(b).clamp_min(1e-24) / mag2(a).clamp_min(1e-24))
-    return total
+    ratio = mag2(b).clamp_min(1e-24) / mag2(a).clamp_min(1e-24)
+    return (10.0 / math.log(10.0)) * torch.log(ratio).sum(dim=-2)
 
 
 class VAE(nn.Module):
@@ -143,6 +138,8 @@ class TrainConfig:
     epochs: int = 150
     batch: int = 16
     lr: float = 1e-3
+    lr_final: float = 0.05
+    """Cosine decay of the learning rate down to lr * lr_final at the last epoch."""
     curve_weight: float = 0.5
     """Weight of the curve error in dB against the summed parameter L1 (decided on validation)."""
     warmup: float = 0.1
@@ -215,6 +212,9 @@ def train_model(
     for epoch in range(cfg.epochs):
         model.train()
         b_t = beta_schedule(epoch, cfg, beta)
+        cos = 0.5 * (1.0 + math.cos(math.pi * epoch / max(cfg.epochs - 1, 1)))
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * (cfg.lr_final + (1.0 - cfg.lr_final) * cos)
         perm = torch.randperm(n, generator=gen)
         total = 0.0
         for i in range(0, n, cfg.batch):
