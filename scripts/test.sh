@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install what the tests need on a fresh Debian machine (as root) and run the whole suite.
+# This is the README's test command; .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq jackd2 libportaudio2 libsndfile1 tmux >/dev/null
+fi
+python3 -m pip install -q --upgrade pip
+# torch==2.13.0 is the CPU build on these machines; the training tests skip without it.
+python3 -m pip install -q "torch==2.13.0" || echo "torch not installed: training tests will skip"
+python3 -m pip install -q ".[test]"
+# PYTHONSAFEPATH keeps the source tree off sys.path: the tests run the installed package.
+PYTHONSAFEPATH=1 python3 -m pytest "$@"
