@@ -121,7 +121,8 @@ def validate(values: ArrayLike) -> NDArray[np.float64]:
         if not np.isfinite(v):
             raise ParamError(f"{p.label} is {v}, not a number")
         if v < p.min or v > p.max:
-            raise ParamError(f"{p.label} = {v:g} {p.unit} is outside [{p.min:g}, {p.max:g}]".rstrip())
+            unit = f" {p.unit}" if p.unit else ""
+            raise ParamError(f"{p.label} = {v:g}{unit} is outside [{p.min:g}, {p.max:g}]")
     return arr
 
 
@@ -133,9 +134,10 @@ def clip(values: ArrayLike) -> NDArray[np.float64]:
 
 
 def apply_strength(values: ArrayLike, strength: float) -> NDArray[np.float64]:
-    """Scale every band gain by strength in [0, 1] (0 = flat, 1 = as given)."""
+    """Scale every band gain by strength, clamped to [0, 1] (0 or NaN = flat, 1 = as given)."""
     arr = _as_array(values).copy()
-    arr[..., list(GAIN_INDEX)] *= float(np.clip(strength, 0.0, 1.0))
+    s = float(strength)
+    arr[..., list(GAIN_INDEX)] *= min(max(s, 0.0), 1.0) if s == s else 0.0
     return arr
 
 

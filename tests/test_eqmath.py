@@ -93,21 +93,44 @@ def cookbook_peak(fs: float, fc: float, q: float, gain_db: float) -> list[float]
 
 
 JUCE_CASES = [
-    # (fs, low shelf (g, f), peaks [(g, f, q)] * 3, high shelf (g, f))
-    (44100, (6.0, 150.0), [(3.0, 650.0, 0.71), (-4.5, 1000.0, 2.0), (9.0, 3300.0, 0.3)], (-3.0, 8200.0)),
-    (48000, (-12.0, 22.0), [(12.0, 82.0, 10.0), (-12.0, 4700.0, 0.1), (1.0, 10000.0, 5.0)], (12.0, 580.0)),
-    (8000, (12.0, 1000.0), [(-7.0, 3900.0, 1.0), (2.0, 180.0, 0.5), (-1.0, 220.0, 4.0)], (-12.0, 2000.0)),
-    (96000, (-2.5, 400.0), [(0.0, 500.0, 0.71), (5.5, 2500.0, 7.0), (-8.0, 9000.0, 0.15)], (4.0, 20000.0)),
-    (192000, (0.7, 60.0), [(10.0, 120.0, 0.2), (-3.3, 333.0, 3.3), (6.6, 6666.0, 6.6)], (-9.9, 15000.0)),
-]  # fmt: skip
+    # (fs, low shelf (gain, freq), three peaks (gain, freq, Q), high shelf (gain, freq))
+    (
+        44100,
+        (6.0, 150.0),
+        [(3.0, 650.0, 0.71), (-4.5, 1000.0, 2.0), (9.0, 3300.0, 0.3)],
+        (-3.0, 8200.0),
+    ),
+    (
+        48000,
+        (-12.0, 22.0),
+        [(12.0, 82.0, 10.0), (-12.0, 4700.0, 0.1), (1.0, 10000.0, 5.0)],
+        (12.0, 580.0),
+    ),
+    (  # band 1 at 3.9 kHz and the 5 kHz high shelf are clamped to 0.48 fs = 3840 Hz
+        8000,
+        (12.0, 1000.0),
+        [(-7.0, 3900.0, 1.0), (2.0, 180.0, 0.5), (-1.0, 220.0, 4.0)],
+        (-12.0, 5000.0),
+    ),
+    (
+        96000,
+        (-2.5, 400.0),
+        [(0.0, 500.0, 0.71), (5.5, 2500.0, 7.0), (-8.0, 9000.0, 0.15)],
+        (4.0, 20000.0),
+    ),
+    (
+        192000,
+        (0.7, 60.0),
+        [(10.0, 120.0, 0.2), (-3.3, 333.0, 3.3), (6.6, 6666.0, 6.6)],
+        (-9.9, 15000.0),
+    ),
+]
 
 
 @pytest.mark.parametrize("case", JUCE_CASES, ids=[str(c[0]) for c in JUCE_CASES])
 def test_coefficients_match_independent_juce_formulas(case):
     fs, (ls_g, ls_f), peaks, (hs_g, hs_f) = case
-    x = np.array(
-        [ls_g, ls_f, *[v for pk in peaks for v in pk], hs_g, hs_f], dtype=np.float64
-    )
+    x = np.array([ls_g, ls_f, *[v for pk in peaks for v in pk], hs_g, hs_f], dtype=np.float64)
     assert x.shape == (N_PARAMS,)
     sos = eqmath.design(x, fs)
     assert sos.shape == (N_BANDS, 6)
@@ -182,9 +205,8 @@ def test_low_shelf_reaches_its_gain_far_below_the_corner(samplerate, gain):
 @pytest.mark.parametrize("samplerate", SAMPLE_RATES)
 @pytest.mark.parametrize("gain", GAINS)
 def test_high_shelf_reaches_its_gain_far_above_the_corner(samplerate, gain):
-    """Corner 580 Hz (the bottom of its range), measured at 0.45 fs, below Nyquist and above
-    the 0.48 fs clamp of the corner only in frequency, not in design: within 0.01 dB.
-    At Nyquist the bilinear design gives the gain exactly."""
+    """Corner 580 Hz (the bottom of its range, unclamped at every rate), measured at 0.45 fs,
+    just below Nyquist: within 0.01 dB. At Nyquist the bilinear design gives the gain exactly."""
     x = single_band(4, gain, 580.0)
     high = eqmath.response_db(x, [0.45 * samplerate, 0.5 * samplerate], samplerate)
     assert abs(high[0] - gain) < 0.01
@@ -210,14 +232,15 @@ def test_shelf_gives_half_its_gain_at_the_corner(samplerate, band):
 
 @pytest.mark.parametrize("samplerate", SAMPLE_RATES)
 @pytest.mark.parametrize("band", [0, 4])
-def test_shelf_is_monotonic(samplerate, band):
-    """With Q = 0.71 (below 1/sqrt(2) + a hair) the shelves have no overshoot worth noting."""
+def test_shelf_stays_between_zero_and_its_gain(samplerate, band):
+    """Q = 0.71 is a hair above 1/sqrt(2), so the shelves overshoot, but only by ~1e-4 dB:
+    the curve stays within [0, gain] to 0.001 dB."""
     f = eqmath.log_grid(400, 5.0, 0.499 * samplerate)
     for g in (-12.0, 12.0):
         x = single_band(band, g, 1000.0 if band == 0 else 2000.0)
         r = eqmath.response_db(x, f, samplerate)
-        assert np.all(np.abs(r) <= abs(g) + 1e-6)
-        assert np.all(np.sign(r[np.abs(r) > 1e-6]) == np.sign(g))
+        assert np.all(r <= max(g, 0.0) + 1e-3)
+        assert np.all(r >= min(g, 0.0) - 1e-3)
 
 
 @pytest.mark.parametrize("samplerate", SAMPLE_RATES)
@@ -299,21 +322,27 @@ def test_frequencies_are_clamped_below_nyquist(samplerate):
     np.testing.assert_array_equal(out[[3, 4]], f[[3, 4]])
     # a design above the clamp is the design at the clamp, and it is stable
     for kind in (eqmath.KIND_LOWSHELF, eqmath.KIND_PEAK, eqmath.KIND_HIGHSHELF):
-        above = eqmath.design_band(kind, 12.0, [0.6 * samplerate, 20000.0 + samplerate], 0.1, samplerate)
+        too_high = [0.6 * samplerate, 20000.0 + samplerate]
+        above = eqmath.design_band(kind, 12.0, too_high, 0.1, samplerate)
         at = eqmath.design_band(kind, 12.0, clamp, 0.1, samplerate)
         np.testing.assert_array_equal(above, np.broadcast_to(at, above.shape))
         assert np.all(np.abs(eqmath.poles(above)) < 1.0)
 
 
-def test_20k_high_shelf_at_44k1_is_clamped_and_stable():
+@pytest.mark.parametrize("samplerate", SAMPLE_RATES)
+def test_20k_high_shelf_is_clamped_only_when_needed_and_stable(samplerate):
+    """20 kHz is below 0.48 fs from 44.1 kHz up (designed as is), above it at 8 and 22.05 kHz
+    (designed at 0.48 fs). Either way the filter is stable and lifts the top of the band."""
     x = single_band(4, 12.0, 20000.0)
-    sos = eqmath.design(x, 44100)
+    sos = eqmath.design(x, samplerate)
+    corner = min(20000.0, 0.48 * samplerate)
+    assert (corner < 20000.0) == (samplerate < 44100)
     np.testing.assert_allclose(
-        sos[4], juce_high_shelf(44100, 0.48 * 44100, 0.71, 12.0), rtol=1e-12, atol=1e-14
+        sos[4], juce_high_shelf(samplerate, corner, 0.71, 12.0), rtol=1e-12, atol=1e-14
     )
     assert np.all(np.abs(eqmath.poles(sos)) < 1.0)
-    # the shelf still lifts the very top of the band
-    assert eqmath.response_db(x, [22050.0], 44100)[0] == pytest.approx(12.0, abs=1e-9)
+    assert eqmath.response_db(x, [0.5 * samplerate], samplerate)[0] == pytest.approx(12.0, abs=1e-9)
+    assert eqmath.response_db(x, [corner], samplerate)[0] == pytest.approx(6.0, abs=0.1)
 
 
 # --------------------------------------------------------------------------- rates
@@ -389,14 +418,18 @@ def _param_strategy() -> st.SearchStrategy[np.ndarray]:
     for p in PARAMS:
         if p.log_scale:
             lo, hi = math.log(p.min), math.log(p.max)
-            parts.append(st.floats(lo, hi).map(lambda v, lo=lo, hi=hi: math.exp(min(max(v, lo), hi))))
+            log_uniform = st.floats(lo, hi).map(lambda v: math.exp(v))
+            parts.append(log_uniform)
         else:
             parts.append(st.floats(p.min, p.max))
     return st.tuples(*parts).map(lambda t: np.clip(np.array(t, dtype=np.float64), MINS, MAXS))
 
 
 PROPERTY_SETTINGS = settings(
-    deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow]
+    deadline=None,
+    max_examples=200,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 PARAM_VECTORS = _param_strategy()
 RATES = st.one_of(st.sampled_from(SAMPLE_RATES), st.floats(8000.0, 192000.0))
@@ -424,10 +457,12 @@ def test_property_response_is_finite_and_bounded(x, samplerate):
     f = np.concatenate([[0.0], eqmath.log_grid(128, 10.0, 0.5 * samplerate)])
     r = eqmath.response_db(x, f, samplerate)
     assert np.all(np.isfinite(r))
-    # each band lies between 0 dB and its own gain, so the sum of |gains| bounds the cascade
-    bound = np.sum(np.abs(x[list(GAIN_INDEX)])) + 1e-6
+    # each band lies between 0 dB and its own gain (to 0.001 dB: the Q = 0.71 shelves overshoot
+    # by ~1e-4 dB), so the sum of |gains| bounds the cascade
+    tol = 1e-3
+    bound = np.sum(np.abs(x[list(GAIN_INDEX)])) + N_BANDS * tol
     bands = eqmath.band_response_db(x, f, samplerate)
     assert np.all(np.abs(r) <= bound)
     gains = x[list(GAIN_INDEX)][:, None]
-    assert np.all(bands <= np.maximum(gains, 0.0) + 1e-6)
-    assert np.all(bands >= np.minimum(gains, 0.0) - 1e-6)
+    assert np.all(bands <= np.maximum(gains, 0.0) + tol)
+    assert np.all(bands >= np.minimum(gains, 0.0) - tol)
