@@ -39,7 +39,7 @@ def clamp_freq(freq: ArrayLike, samplerate: float) -> NDArray[np.float64]:
 def design_band(
     kind: int, gain_db: ArrayLike, freq: ArrayLike, q: ArrayLike, samplerate: float
 ) -> NDArray[np.float64]:
-    """Design one kind of band (vectorised over gain/freq/q); returns (..., 6) normalised SOS rows."""
+    """Design one kind of band, vectorised over gain/freq/q; returns (..., 6) SOS rows."""
     fs = check_rate(samplerate)
     g, f, qq = np.broadcast_arrays(
         np.asarray(gain_db, dtype=np.float64),
@@ -87,7 +87,8 @@ def design(
     for b, kind in enumerate(BAND_KIND_CODES):
         qi = Q_INDEX[b]
         q = SHELF_Q if qi is None else p[..., qi]
-        sos[..., b, :] = design_band(kind, p[..., GAIN_INDEX[b]], p[..., FREQ_INDEX[b]], q, samplerate)
+        gain, freq = p[..., GAIN_INDEX[b]], p[..., FREQ_INDEX[b]]
+        sos[..., b, :] = design_band(kind, gain, freq, q, samplerate)
     if active is not None:
         act = np.asarray(active, dtype=bool)
         if act.shape != (N_BANDS,):
