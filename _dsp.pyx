@@ -22,8 +22,10 @@ from cpython.buffer cimport (
     PyBuffer_Release,
     PyObject_GetBuffer,
 )
+from libc.math cimport exp, fabs, isfinite, log10, pow, sqrt
 from libc.stdint cimport int64_t
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 import numpy as np
 
@@ -950,3 +952,598 @@ def bench_cascade(Cascade cas, float[:, ::1] block, int repeats, params_a=None, 
                     cas.set_params_c(pb, act)
             fq_cascade_process(&cas.s, &block[0, 0], frames)
     return None
+
+
+# ====================================================================== the engine's processor
+#
+# Slots in the shared blocks. They mirror floweq_tui/controls.py (a test checks that).
+
+cdef enum:
+    C_MODE = 0
+    C_MODEL = 1
+    C_X = 2
+    C_Y = 3
+    C_Z = 4
+    C_EXTEND = 5
+    C_ANCHOR_A = 6
+    C_ANCHOR_B = 7
+    C_INTERP = 8
+    C_P0 = 9
+    C_ACTIVE0 = 22
+    C_STRENGTH = 27
+    C_IN_GAIN = 28
+    C_OUT_GAIN = 29
+    C_AUTO = 30
+    C_AUTO_TIME = 31
+    C_AUTO_RANGE = 32
+    C_BYPASS = 33
+    C_MUTE = 34
+    C_GLIDE = 35
+    N_CONTROLS_C = 36
+
+cdef enum:
+    M_CALLBACKS = 0
+    M_FRAMES = 1
+    M_XRUNS = 2
+    M_CPU = 3
+    M_CPU_MAX = 4
+    M_CALLBACK_US = 5
+    M_PEAK_IN = 6
+    M_PEAK_OUT = 7
+    M_LUFS_IN = 8
+    M_LUFS_OUT = 9
+    M_AUTO_DB = 10
+    M_LIMITED = 11
+    M_LIMITER_DB = 12
+    M_NAN_RESETS = 13
+    M_APPLIED = 14
+    M_LAST_CHANGE = 15
+    M_MODE = 16
+    M_MODEL = 17
+    M_ZX = 18
+    M_P0 = 21
+    M_SOURCE_POS = 34
+    M_RING_POS = 35
+    M_SAMPLERATE = 36
+    M_BLOCKSIZE = 37
+    M_CHANNELS = 38
+    M_STATE = 39
+    M_HEARTBEAT = 40
+    N_METERS_C = 41
+
+CONTROL_SLOTS = {
+    "mode": C_MODE, "model": C_MODEL, "x": C_X, "y": C_Y, "z": C_Z, "extend": C_EXTEND,
+    "anchor_a": C_ANCHOR_A, "anchor_b": C_ANCHOR_B, "interpolate": C_INTERP, "p0": C_P0,
+    "active0": C_ACTIVE0, "strength": C_STRENGTH, "in_gain": C_IN_GAIN, "out_gain": C_OUT_GAIN,
+    "auto_gain": C_AUTO, "auto_time": C_AUTO_TIME, "auto_range": C_AUTO_RANGE,
+    "bypass": C_BYPASS, "mute": C_MUTE, "glide_ms": C_GLIDE, "_count": N_CONTROLS_C,
+}
+METER_SLOTS = {
+    "callbacks": M_CALLBACKS, "frames": M_FRAMES, "xruns": M_XRUNS, "cpu": M_CPU,
+    "cpu_max": M_CPU_MAX, "callback_us": M_CALLBACK_US, "peak_in": M_PEAK_IN,
+    "peak_out": M_PEAK_OUT, "lufs_in": M_LUFS_IN, "lufs_out": M_LUFS_OUT,
+    "auto_gain_db": M_AUTO_DB, "limited": M_LIMITED, "limiter_db": M_LIMITER_DB,
+    "nan_resets": M_NAN_RESETS, "controls_applied": M_APPLIED,
+    "block_of_last_change": M_LAST_CHANGE, "mode": M_MODE, "model": M_MODEL, "zx": M_ZX,
+    "p0": M_P0, "source_pos": M_SOURCE_POS, "ring_pos": M_RING_POS,
+    "samplerate": M_SAMPLERATE, "blocksize": M_BLOCKSIZE, "channels": M_CHANNELS,
+    "state": M_STATE, "heartbeat": M_HEARTBEAT, "_count": N_METERS_C,
+}
+
+DEF MAX_MODELS = 64
+DEF MAX_ANCHORS = 64
+DEF LUFS_SUBBLOCKS = 30       # 3 s short-term window in 100 ms steps
+cdef double LIMIT_CEILING = 0.98855309465  # -0.1 dBFS
+cdef double LUFS_FLOOR = -200.0
+OUTPUT_CEILING = LIMIT_CEILING
+"""The limiter's ceiling (-0.1 dBFS): no output sample ever exceeds it."""
+
+
+cdef inline double _now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+cdef inline double _clampd(double v, double lo, double hi) noexcept nogil:
+    if not (v >= lo):
+        return lo
+    if v > hi:
+        return hi
+    return v
+
+
+cdef inline double _db_to_lin(double db) noexcept nogil:
+    return pow(10.0, db / 20.0)
+
+
+cdef struct kmeter:
+    # K-weighting (2 biquads, DF1, per channel) and the 3 s short-term window
+    double *hist          # nch * 2 sections * 4
+    double sub_sum        # weighted sum of squares in the current 100 ms step
+    int sub_count
+    double ring[LUFS_SUBBLOCKS]
+    int ring_n            # steps held (<= 30)
+    int ring_pos
+    double lufs
+
+
+cdef void _kmeter_feed(kmeter *k, const float *buf, int frames, int nch, const double *sos,
+                       const double *weights, int sub_len) noexcept nogil:
+    """K-weight the block, accumulate weighted mean squares, close 100 ms steps as they fill."""
+    cdef int i, ch, s
+    cdef double x, y, acc, total
+    cdef double *h
+    cdef const double *c
+    cdef int j
+    for i in range(frames):
+        acc = 0.0
+        for ch in range(nch):
+            x = buf[i * nch + ch]
+            h = k.hist + ch * 8
+            for s in range(2):
+                c = sos + 6 * s
+                y = c[0] * x + c[1] * h[4 * s] + c[2] * h[4 * s + 1] - c[4] * h[4 * s + 2] - c[5] * h[4 * s + 3]
+                h[4 * s + 1] = h[4 * s]
+                h[4 * s] = x
+                h[4 * s + 3] = h[4 * s + 2]
+                h[4 * s + 2] = y
+                x = y
+            acc += weights[ch] * x * x
+        k.sub_sum += acc
+        k.sub_count += 1
+        if k.sub_count >= sub_len:
+            k.ring[k.ring_pos] = k.sub_sum / k.sub_count
+            k.ring_pos = (k.ring_pos + 1) % LUFS_SUBBLOCKS
+            if k.ring_n < LUFS_SUBBLOCKS:
+                k.ring_n += 1
+            k.sub_sum = 0.0
+            k.sub_count = 0
+            total = 0.0
+            for j in range(k.ring_n):
+                total += k.ring[j]
+            total /= k.ring_n
+            k.lufs = -0.691 + 10.0 * log10(total) if total > 1e-20 else LUFS_FLOOR
+    # keep denormals and non-finite values out of the filter state
+    for i in range(nch * 8):
+        if not isfinite(k.hist[i]):
+            memset(k.hist, 0, sizeof(double) * nch * 8)
+            k.sub_sum = 0.0
+            break
+        if fabs(k.hist[i]) < 1e-30:
+            k.hist[i] = 0.0
+
+
+cdef class Processor:
+    """One audio block in, one out: the whole signal chain of the engine, without the GIL.
+
+    input gain -> EQ (strength, glide) -> auto gain -> bypass crossfade -> output gain ->
+    mute -> limiter (never beyond -0.1 dBFS), with meters written to a shared block. Reads
+    the controls block once per block and re-derives the EQ when any control changed.
+    """
+
+    cdef Cascade eq
+    cdef int nch
+    cdef double fs
+    cdef int max_block
+    cdef object _controls_ref, _meters_ref, _decoders, _source, _pending_source
+    cdef object _capture, _pending_capture
+    cdef public list retired
+    cdef double *ctl
+    cdef double *met
+    cdef int ring_frames
+    cdef double applied[N_CONTROLS_C]
+    cdef int have_applied
+    cdef fq_decoder *models[MAX_MODELS]
+    cdef int n_models
+    cdef double anchors[MAX_MODELS][MAX_ANCHORS][3]
+    cdef int n_anchors[MAX_MODELS]
+    cdef float *dry
+    cdef double ksos[12]
+    cdef double kweights[64]
+    cdef int k_sub_len
+    cdef kmeter k_in, k_out
+    cdef double g_in, g_post, g_auto_db, g_auto, mix_dry, lim_gain, lim_release
+    cdef double auto_target_db
+    cdef float *src
+    cdef int64_t src_frames, src_pos
+    cdef int src_pending
+    cdef float *cap
+    cdef int64_t cap_frames, cap_pos, cap_start
+    cdef public int64_t capture_source_start
+    cdef double params_now[13]
+    cdef double z_now[3]
+    cdef int64_t ring_pos
+
+    def __cinit__(self, int channels, double samplerate, int max_block, controls, meters,
+                  decoders=(), anchors=(), double glide_ms=20.0):
+        self.eq = Cascade(channels, samplerate, glide_ms)
+        self.nch = channels
+        self.fs = samplerate
+        if max_block < 1 or max_block > 65536:
+            raise ValueError(f"block size must be 1-65536 frames, got {max_block}")
+        self.max_block = max_block
+        c = np.asarray(controls)
+        m = np.asarray(meters)
+        if c.dtype != np.float64 or c.ndim != 1 or c.shape[0] < N_CONTROLS_C or not c.flags.c_contiguous:
+            raise ValueError(f"controls must be a contiguous float64 array of {N_CONTROLS_C}")
+        if m.dtype != np.float64 or m.ndim != 1 or m.shape[0] < N_METERS_C or not m.flags.c_contiguous:
+            raise ValueError(f"meters must be a contiguous float64 array of at least {N_METERS_C}")
+        cdef double[::1] cv = c
+        cdef double[::1] mv = m
+        self._controls_ref = c
+        self._meters_ref = m
+        self.ctl = &cv[0]
+        self.met = &mv[0]
+        self.ring_frames = (m.shape[0] - N_METERS_C) // 2
+        self.retired = []
+        self._decoders = list(decoders)
+        if len(self._decoders) > MAX_MODELS:
+            raise ValueError(f"at most {MAX_MODELS} models")
+        cdef Decoder dec
+        cdef int i, j, k
+        self.n_models = len(self._decoders)
+        anchors = list(anchors)
+        for i in range(self.n_models):
+            dec = self._decoders[i]
+            self.models[i] = &dec.m
+            a = np.zeros((0, dec.m.d)) if i >= len(anchors) else np.asarray(anchors[i], dtype=np.float64)
+            if a.ndim != 2 or (a.shape[0] and a.shape[1] != dec.m.d):
+                raise ValueError(f"anchors of model {i} must be (n, {dec.m.d})")
+            self.n_anchors[i] = min(a.shape[0], MAX_ANCHORS)
+            for j in range(self.n_anchors[i]):
+                for k in range(3):
+                    self.anchors[i][j][k] = a[j, k] if k < dec.m.d else 0.0
+        self.dry = <float *>_aligned(sizeof(float) * max_block * channels)
+        from floweq_tui.eqmath import k_weighting_sos
+        ks = k_weighting_sos(samplerate)
+        for i in range(2):
+            for j in range(6):
+                self.ksos[6 * i + j] = ks[i, j]
+        for i in range(64):
+            self.kweights[i] = 1.41 if (channels >= 5 and i in (3, 4)) else 1.0
+        self.k_sub_len = max(1, <int>(0.1 * samplerate + 0.5))
+        self.k_in.hist = <double *>_aligned(sizeof(double) * channels * 8)
+        self.k_out.hist = <double *>_aligned(sizeof(double) * channels * 8)
+        self.k_in.lufs = LUFS_FLOOR
+        self.k_out.lufs = LUFS_FLOOR
+        self.lim_release = 1.0 - exp(-1.0 / (0.050 * samplerate))  # 50 ms release
+        self.lim_gain = 1.0
+        self.g_in = _db_to_lin(self.ctl[C_IN_GAIN])
+        self.g_post = self._post_gain()
+        self.g_auto = 1.0
+        self.mix_dry = 1.0 if self.ctl[C_BYPASS] >= 0.5 else 0.0
+        self._apply_controls()
+        self.eq.finish_glide()
+        self.met[M_SAMPLERATE] = samplerate
+        self.met[M_BLOCKSIZE] = max_block
+        self.met[M_CHANNELS] = channels
+
+    def __dealloc__(self):
+        free(self.dry)
+        free(self.k_in.hist)
+        free(self.k_out.hist)
+
+    @property
+    def cascade(self):
+        return self.eq
+
+    # ------------------------------------------------------------ non-real-time requests
+
+    def set_source(self, source):
+        """Loop ``source`` (float32 (frames, channels)) when there is no input; None = silence.
+
+        Taken by the audio thread at its next block; the old buffer is parked in
+        ``retired`` so it is never freed on the audio thread (call ``collect``).
+        """
+        if source is not None:
+            source = np.ascontiguousarray(source, dtype=np.float32)
+            if source.ndim != 2 or source.shape[1] != self.nch or source.shape[0] < 1:
+                raise ValueError(f"source must be (frames, {self.nch}) float32")
+        self._pending_source = source
+        self.src_pending = 1
+
+    def start_capture(self, int frames):
+        """Record the next ``frames`` output frames; read them with ``capture`` once full."""
+        if frames < 1:
+            raise ValueError("capture needs at least one frame")
+        self._pending_capture = np.zeros((frames, self.nch), np.float32)
+
+    @property
+    def capture(self):
+        """The capture buffer once full (else None)."""
+        if self._capture is not None and self.cap_pos >= self.cap_frames:
+            return self._capture
+        return None
+
+    def collect(self):
+        """Drop buffers the audio thread has let go of (call from a non-real-time thread)."""
+        self.retired = []
+
+    def reset(self):
+        """Clear all signal state (filters, loudness windows, limiter)."""
+        self.eq.reset()
+        memset(self.k_in.hist, 0, sizeof(double) * self.nch * 8)
+        memset(self.k_out.hist, 0, sizeof(double) * self.nch * 8)
+        self.k_in.ring_n = self.k_out.ring_n = 0
+        self.k_in.sub_count = self.k_out.sub_count = 0
+        self.k_in.sub_sum = self.k_out.sub_sum = 0.0
+        self.k_in.lufs = self.k_out.lufs = LUFS_FLOOR
+        self.lim_gain = 1.0
+
+    # ------------------------------------------------------------ the block
+
+    def process(self, indata, outdata, int status=0):
+        """Process one block: ``indata`` (or None: the source) -> ``outdata`` (float32, frames x ch).
+
+        Called from the audio callback; the work runs without the GIL and allocates nothing.
+        """
+        cdef Py_buffer vin
+        cdef Py_buffer vout
+        cdef int have_in = indata is not None
+        cdef int frames
+        cdef float *inp = NULL
+        if self.src_pending:
+            self._swap_pending_source()
+        if self._pending_capture is not None:
+            self._swap_pending_capture()
+        PyObject_GetBuffer(outdata, &vout, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS)
+        try:
+            if vout.ndim != 2 or vout.shape[1] != self.nch or vout.itemsize != 4:
+                raise ValueError(f"outdata must be float32 (frames, {self.nch})")
+            frames = <int>vout.shape[0]
+            if frames > self.max_block:
+                raise ValueError(f"block of {frames} frames exceeds the maximum {self.max_block}")
+            if have_in:
+                PyObject_GetBuffer(indata, &vin, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS)
+                try:
+                    if vin.ndim != 2 or vin.shape[0] != frames or vin.shape[1] != self.nch or vin.itemsize != 4:
+                        raise ValueError(f"indata must be float32 ({frames}, {self.nch})")
+                    inp = <float *>vin.buf
+                    with nogil:
+                        self.process_c(inp, <float *>vout.buf, frames, status)
+                finally:
+                    PyBuffer_Release(&vin)
+            else:
+                with nogil:
+                    self.process_c(NULL, <float *>vout.buf, frames, status)
+        finally:
+            PyBuffer_Release(&vout)
+
+    cdef void _swap_pending_source(self):
+        cdef float[:, ::1] v
+        if self._source is not None:
+            self.retired.append(self._source)
+        self._source = self._pending_source
+        self._pending_source = None
+        self.src_pending = 0
+        if self._source is None:
+            self.src = NULL
+            self.src_frames = 0
+        else:
+            v = self._source
+            self.src = &v[0, 0]
+            self.src_frames = v.shape[0]
+        self.src_pos = 0
+
+    cdef void _swap_pending_capture(self):
+        cdef float[:, ::1] v
+        if self._capture is not None:
+            self.retired.append(self._capture)
+        self._capture = self._pending_capture
+        self._pending_capture = None
+        v = self._capture
+        self.cap = &v[0, 0]
+        self.cap_frames = v.shape[0]
+        self.cap_pos = 0
+        self.capture_source_start = self.src_pos
+
+    cdef double _post_gain(self) noexcept nogil:
+        """Output gain times mute, as a linear factor."""
+        if self.ctl[C_MUTE] >= 0.5:
+            return 0.0
+        return _db_to_lin(_clampd(self.ctl[C_OUT_GAIN], -24.0, 24.0))
+
+    cdef int _controls_changed(self) noexcept nogil:
+        cdef int i
+        if not self.have_applied:
+            return 1
+        for i in range(C_IN_GAIN):  # everything that shapes the EQ comes before the gains
+            if self.ctl[i] != self.applied[i]:
+                return 1
+        if self.ctl[C_GLIDE] != self.applied[C_GLIDE]:
+            return 1
+        return 0
+
+    cdef void _apply_controls(self) noexcept nogil:
+        """Controls -> latent point -> 13 parameters -> strength/bands -> a new EQ target."""
+        cdef double c[N_CONTROLS_C]
+        cdef double p[13]
+        cdef double target[13]
+        cdef double z[3]
+        cdef int act[5]
+        cdef int i, mode, model, a, b, d
+        cdef double scale, t
+        memcpy(c, self.ctl, sizeof(double) * N_CONTROLS_C)
+        mode = <int>_clampd(c[C_MODE], 0, 2)
+        model = <int>_clampd(c[C_MODEL], 0, MAX_MODELS - 1)
+        z[0] = z[1] = z[2] = 0.0
+        if mode != 2 and self.n_models > 0:
+            if model >= self.n_models:
+                model = self.n_models - 1
+            d = self.models[model].d
+            if mode == 0:
+                scale = 2.0 if c[C_EXTEND] >= 0.5 else 1.0
+                for i in range(d):
+                    z[i] = _clampd(c[C_X + i], -2.0, 2.0) * scale
+            else:
+                a = <int>_clampd(c[C_ANCHOR_A], 0, MAX_ANCHORS - 1)
+                b = <int>_clampd(c[C_ANCHOR_B], 0, MAX_ANCHORS - 1)
+                t = _clampd(c[C_INTERP], 0.0, 1.0)
+                if self.n_anchors[model] > 0:
+                    if a >= self.n_anchors[model]:
+                        a = self.n_anchors[model] - 1
+                    if b >= self.n_anchors[model]:
+                        b = self.n_anchors[model] - 1
+                    for i in range(d):
+                        z[i] = self.anchors[model][a][i] + t * (self.anchors[model][b][i] - self.anchors[model][a][i])
+            fq_decode(self.models[model], z, p)
+            fq_denormalize_sorted(p, p)
+        else:
+            mode = 2 if mode == 2 or self.n_models == 0 else mode
+            fq_sanitize_params(c + C_P0, p)
+        memcpy(self.params_now, p, sizeof(p))
+        memcpy(self.z_now, z, sizeof(z))
+        memcpy(target, p, sizeof(p))
+        fq_apply_strength(target, c[C_STRENGTH])
+        for i in range(5):
+            act[i] = 1 if c[C_ACTIVE0 + i] >= 0.5 else 0
+        glide = _clampd(c[C_GLIDE], 0.0, 1000.0)
+        self.eq.s.glide_len = <int>(glide * 1e-3 * self.fs + 0.5)
+        self.eq._glide_ms = glide
+        self.eq.set_params_c(target, act)
+        memcpy(self.applied, c, sizeof(c))
+        self.have_applied = 1
+        self.met[M_MODE] = mode
+        self.met[M_MODEL] = model
+        for i in range(3):
+            self.met[M_ZX + i] = z[i]
+        for i in range(13):
+            self.met[M_P0 + i] = p[i]
+        self.met[M_APPLIED] += 1
+        self.met[M_LAST_CHANGE] = self.met[M_CALLBACKS]
+
+    cdef void process_c(self, const float *inp, float *out, int frames, int status) noexcept nogil:
+        cdef double t0 = _now()
+        cdef int n = frames * self.nch
+        cdef int i, ch, k
+        cdef int64_t left, take
+        cdef double g0, g1, dg, g, m0, m1, dm, mix, u0, u1, du, peak, v, lim, ceiling, mono
+        cdef double target_db, coeff, span
+        cdef float *dry = self.dry
+        if self._controls_changed():
+            self._apply_controls()
+        # ---- source
+        if inp != NULL:
+            memcpy(out, inp, sizeof(float) * n)
+        elif self.src != NULL and self.src_frames > 0:
+            i = 0
+            while i < frames:
+                take = self.src_frames - self.src_pos
+                if take > frames - i:
+                    take = frames - i
+                memcpy(out + i * self.nch, self.src + self.src_pos * self.nch, sizeof(float) * take * self.nch)
+                i += <int>take
+                self.src_pos += take
+                if self.src_pos >= self.src_frames:
+                    self.src_pos = 0
+        else:
+            memset(out, 0, sizeof(float) * n)
+        # ---- input gain (ramped across the block), dry copy, input meters
+        g0 = self.g_in
+        g1 = _db_to_lin(_clampd(self.ctl[C_IN_GAIN], -24.0, 24.0))
+        dg = (g1 - g0) / frames
+        peak = 0.0
+        for i in range(frames):
+            g = g0 + dg * (i + 1)
+            for ch in range(self.nch):
+                v = out[i * self.nch + ch]
+                if not isfinite(v):
+                    v = 0.0
+                v *= g
+                out[i * self.nch + ch] = <float>v
+                dry[i * self.nch + ch] = <float>v
+                if fabs(v) > peak:
+                    peak = fabs(v)
+        self.g_in = g1
+        self.met[M_PEAK_IN] = peak
+        _kmeter_feed(&self.k_in, dry, frames, self.nch, self.ksos, self.kweights, self.k_sub_len)
+        # ---- the EQ
+        fq_cascade_process(&self.eq.s, out, frames)
+        _kmeter_feed(&self.k_out, out, frames, self.nch, self.ksos, self.kweights, self.k_sub_len)
+        # ---- auto gain: move toward (L_in - L_out), limited to the range, one-pole in dB
+        if self.ctl[C_AUTO] >= 0.5:
+            if self.k_in.lufs > -70.0 and self.k_out.lufs > -70.0:
+                span = _clampd(self.ctl[C_AUTO_RANGE], 0.0, 24.0)
+                self.auto_target_db = _clampd(self.k_in.lufs - self.k_out.lufs, -span, span)
+            target_db = self.auto_target_db
+        else:
+            target_db = 0.0
+        coeff = 1.0 - exp(-frames / (_clampd(self.ctl[C_AUTO_TIME], 0.05, 10.0) * self.fs))
+        self.g_auto_db += (target_db - self.g_auto_db) * coeff
+        # ---- bypass crossfade, auto gain, output gain and mute, all ramped over this block
+        u0 = self.g_auto
+        u1 = _db_to_lin(self.g_auto_db)
+        du = (u1 - u0) / frames
+        m0 = self.mix_dry
+        m1 = 1.0 if self.ctl[C_BYPASS] >= 0.5 else 0.0
+        dm = (m1 - m0) / frames
+        g0 = self.g_post
+        g1 = self._post_gain()
+        dg = (g1 - g0) / frames
+        ceiling = LIMIT_CEILING
+        lim = self.lim_gain
+        peak = 0.0
+        for i in range(frames):
+            mix = m0 + dm * (i + 1)
+            g = g0 + dg * (i + 1)
+            u = u0 + du * (i + 1)
+            mono = 0.0
+            # the limiter is linked across channels: find this frame's peak first
+            v = 0.0
+            for ch in range(self.nch):
+                k = i * self.nch + ch
+                out[k] = <float>(g * (mix * dry[k] + (1.0 - mix) * u * out[k]))
+                if fabs(out[k]) > v:
+                    v = fabs(out[k])
+            if v * lim > ceiling:
+                lim = ceiling / v
+                self.met[M_LIMITED] += 1
+            for ch in range(self.nch):
+                k = i * self.nch + ch
+                out[k] = <float>_clampd(out[k] * lim, -ceiling, ceiling)
+                mono += out[k]
+            if v * lim > peak:
+                peak = v * lim
+            lim += (1.0 - lim) * self.lim_release
+            mono /= self.nch
+            if self.ring_frames > 0:
+                self.met[N_METERS_C + self.ring_frames + (self.ring_pos + i) % self.ring_frames] = mono
+        self.lim_gain = lim
+        self.g_auto = u1
+        self.mix_dry = m1
+        self.g_post = g1
+        # ---- input ring (mono mix of the dry signal)
+        if self.ring_frames > 0:
+            for i in range(frames):
+                mono = 0.0
+                for ch in range(self.nch):
+                    mono += dry[i * self.nch + ch]
+                self.met[N_METERS_C + (self.ring_pos + i) % self.ring_frames] = mono / self.nch
+        self.ring_pos += frames
+        # ---- capture
+        if self.cap != NULL and self.cap_pos < self.cap_frames:
+            take = self.cap_frames - self.cap_pos
+            if take > frames:
+                take = frames
+            memcpy(self.cap + self.cap_pos * self.nch, out, sizeof(float) * take * self.nch)
+            self.cap_pos += take
+        # ---- meters
+        self.met[M_PEAK_OUT] = peak
+        self.met[M_LUFS_IN] = self.k_in.lufs
+        self.met[M_LUFS_OUT] = self.k_out.lufs
+        self.met[M_AUTO_DB] = self.g_auto_db
+        self.met[M_LIMITER_DB] = 20.0 * log10(lim) if lim > 1e-10 else -200.0
+        self.met[M_NAN_RESETS] = self.eq.s.nan_resets
+        self.met[M_SOURCE_POS] = self.src_pos
+        self.met[M_RING_POS] = self.ring_pos
+        if status & 0xF:
+            self.met[M_XRUNS] += 1
+        self.met[M_CALLBACKS] += 1
+        self.met[M_FRAMES] += frames
+        t1 = _now()
+        self.met[M_CALLBACK_US] = (t1 - t0) * 1e6
+        self.met[M_CPU] = (t1 - t0) * self.fs / frames
+        if self.met[M_CPU] > self.met[M_CPU_MAX]:
+            self.met[M_CPU_MAX] = self.met[M_CPU]
+        self.met[M_HEARTBEAT] = t1

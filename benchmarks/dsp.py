@@ -434,7 +434,8 @@ def main() -> int:
     print()
     for label, value, target, unit in checks:
         if value is None:
-            print(f"SKIP  {label} (target >= {target:g}{unit})")
+            name = label.split(":")[0]
+            print(f"SKIP  {name}: pedalboard not installed (target >= {target:g}{unit})")
         else:
             print(f"{'PASS' if value >= target else 'MISS'}  {label} (target >= {target:g}{unit})")
     for key, label in (("decoder_us", "decoder forward"), ("update_us", "control update")):

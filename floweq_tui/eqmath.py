@@ -134,3 +134,30 @@ def poles(sos: ArrayLike) -> NDArray[np.complex128]:
     a0, a1, a2 = s[..., 3], s[..., 4], s[..., 5]
     disc = np.sqrt((a1 * a1 - 4.0 * a0 * a2).astype(np.complex128))
     return np.stack([(-a1 + disc) / (2.0 * a0), (-a1 - disc) / (2.0 * a0)], axis=-1)
+
+
+def k_weighting_sos(samplerate: float) -> NDArray[np.float64]:
+    """ITU-R BS.1770 K-weighting as two SOS rows (pre-filter shelf, then RLB high-pass).
+
+    Designed for any rate with the same cookbook formulas as pyloudnorm (shelf +4 dB at
+    1500 Hz, Q 1/sqrt(2); high-pass 38 Hz, Q 0.5), so our meter can be checked against it.
+    """
+    fs = float(samplerate)
+    big_a = 10.0 ** (4.0 / 40.0)
+    w0 = 2.0 * np.pi * 1500.0 / fs
+    alpha = np.sin(w0) / (2.0 * (1.0 / np.sqrt(2.0)))
+    c, sa = np.cos(w0), 2.0 * np.sqrt(big_a) * alpha
+    shelf = np.array([
+        big_a * ((big_a + 1) + (big_a - 1) * c + sa),
+        -2 * big_a * ((big_a - 1) + (big_a + 1) * c),
+        big_a * ((big_a + 1) + (big_a - 1) * c - sa),
+        (big_a + 1) - (big_a - 1) * c + sa,
+        2 * ((big_a - 1) - (big_a + 1) * c),
+        (big_a + 1) - (big_a - 1) * c - sa,
+    ])
+    w0 = 2.0 * np.pi * 38.0 / fs
+    alpha = np.sin(w0) / (2.0 * 0.5)
+    c = np.cos(w0)
+    hp = np.array([(1 + c) / 2, -(1 + c), (1 + c) / 2, 1 + alpha, -2 * c, 1 - alpha])
+    sos = np.stack([shelf, hp])
+    return sos / sos[:, 3:4]

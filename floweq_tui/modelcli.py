@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", required=True, help="path to SAFEEqualiserUserData.csv")
     p.add_argument("--out", default="models", help="output directory (default: models)")
-    p.add_argument("--epochs", type=int, default=150, help="epochs per model (default: 150)")
+    p.add_argument("--epochs", type=int, default=200, help="epochs per model (default: 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of split and training (default: 0)")
     p.add_argument(
         "--only",

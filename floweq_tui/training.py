@@ -135,12 +135,12 @@ class VAE(nn.Module):
 class TrainConfig:
     """Hyper-parameters of one training run (shared by the whole family)."""
 
-    epochs: int = 150
-    batch: int = 16
-    lr: float = 1e-3
+    epochs: int = 200
+    batch: int = 64
+    lr: float = 2e-3
     lr_final: float = 0.05
     """Cosine decay of the learning rate down to lr * lr_final at the last epoch."""
-    curve_weight: float = 0.5
+    curve_weight: float = 3.0
     """Weight of the curve error in dB against the summed parameter L1 (decided on validation)."""
     warmup: float = 0.1
     ramp: float = 0.3
@@ -326,7 +326,7 @@ def parse_only(text: str | None) -> list[tuple[int, float]]:
 def train_family(
     data_path: str | Path,
     out_dir: str | Path,
-    epochs: int = 150,
+    epochs: int = 200,
     seed: int = 0,
     only: list[tuple[int, float]] | None = None,
     jobs: int = 2,

@@ -1,0 +1,231 @@
+"""The shared blocks between the engine process and everything else.
+
+Two flat float64 arrays in ``multiprocessing.shared_memory``:
+
+* controls: written by the UI, MIDI and automation; the audio thread only reads them, once
+  per block, and re-derives the EQ whenever any value differs from what it last applied
+  (no sequence counter, so a torn or reordered write is corrected on the next block);
+* meters: written by the audio thread once per block; everyone else only reads.
+
+Each layout is one table of specs (like mido's message specs): a name, a default, a range
+and a kind. Indices are fixed by the table order and mirrored in _dsp.pyx (checked by a test).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from multiprocessing import shared_memory
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .params import DEFAULTS as PARAM_DEFAULTS
+from .params import PARAMS
+
+MODES = ("traverse", "semantic", "manual")
+
+
+@dataclass(frozen=True)
+class ControlSpec:
+    """One control: its slot in the shared block, default and range."""
+
+    name: str
+    default: float
+    min: float
+    max: float
+    kind: str = "float"  # "float", "bool", "int", "enum"
+    label: str = ""
+    unit: str = ""
+
+
+CONTROL_SPECS: tuple[ControlSpec, ...] = (
+    ControlSpec("mode", 0, 0, 2, "enum", "Mode"),
+    ControlSpec("model", 0, 0, 63, "int", "Model"),
+    ControlSpec("x", 0.0, -2.0, 2.0, "float", "x"),
+    ControlSpec("y", 0.0, -2.0, 2.0, "float", "y"),
+    ControlSpec("z", 0.0, -2.0, 2.0, "float", "z"),
+    ControlSpec("extend", 0, 0, 1, "bool", "Extend"),
+    ControlSpec("anchor_a", 0, 0, 63, "int", "Anchor A"),
+    ControlSpec("anchor_b", 1, 0, 63, "int", "Anchor B"),
+    ControlSpec("interpolate", 0.0, 0.0, 1.0, "float", "Interpolate"),
+    *(
+        ControlSpec(f"p{p.index}", p.default, p.min, p.max, "float", p.label, p.unit)
+        for p in PARAMS
+    ),
+    *(ControlSpec(f"active{b}", 1, 0, 1, "bool", f"Band {b} active") for b in range(5)),
+    ControlSpec("strength", 1.0, 0.0, 1.0, "float", "Strength"),
+    ControlSpec("in_gain", 0.0, -24.0, 24.0, "float", "Input gain", "dB"),
+    ControlSpec("out_gain", 0.0, -24.0, 24.0, "float", "Output gain", "dB"),
+    ControlSpec("auto_gain", 0, 0, 1, "bool", "Auto gain"),
+    ControlSpec("auto_time", 1.0, 0.05, 10.0, "float", "Auto gain time", "s"),
+    ControlSpec("auto_range", 12.0, 0.0, 24.0, "float", "Auto gain range", "dB"),
+    ControlSpec("bypass", 0, 0, 1, "bool", "Bypass"),
+    ControlSpec("mute", 0, 0, 1, "bool", "Panic mute"),
+    ControlSpec("glide_ms", 20.0, 0.0, 1000.0, "float", "Glide", "ms"),
+)
+
+CONTROL_INDEX: dict[str, int] = {s.name: i for i, s in enumerate(CONTROL_SPECS)}
+N_CONTROLS = len(CONTROL_SPECS)
+CONTROL_DEFAULTS: NDArray[np.float64] = np.array([s.default for s in CONTROL_SPECS])
+CONTROL_MINS: NDArray[np.float64] = np.array([s.min for s in CONTROL_SPECS])
+CONTROL_MAXS: NDArray[np.float64] = np.array([s.max for s in CONTROL_SPECS])
+assert np.allclose(CONTROL_DEFAULTS[CONTROL_INDEX["p0"] : CONTROL_INDEX["p0"] + 13], PARAM_DEFAULTS)
+
+RING_FRAMES = 8192
+"""Length of the rings of recent input and output samples (mono mixes) in the meters block."""
+
+METER_NAMES: tuple[str, ...] = (
+    "callbacks",  # blocks processed
+    "frames",  # frames processed
+    "xruns",  # callbacks whose status flagged an under/overflow
+    "cpu",  # last block's processing time / block period
+    "cpu_max",  # worst of the above since start
+    "callback_us",  # last block's processing time in microseconds
+    "peak_in",  # linear peak of the last block, input (after input gain)
+    "peak_out",  # linear peak of the last block, output
+    "lufs_in",  # short-term loudness (3 s) before the EQ, LUFS (-inf as -200)
+    "lufs_out",  # short-term loudness after the EQ (before auto gain)
+    "auto_gain_db",  # auto gain applied now
+    "limited",  # samples the output limiter had to reduce
+    "limiter_db",  # gain reduction of the limiter now (<= 0)
+    "nan_resets",  # blocks that held NaN/Inf and were silenced
+    "controls_applied",  # how many control changes the audio thread applied
+    "block_of_last_change",  # callback count at which the last change was applied
+    "mode",  # the mode in effect
+    "model",  # the model in effect
+    "zx",  # the latent point in effect
+    "zy",
+    "zz",
+    *(f"p{i}" for i in range(13)),  # the 13 parameters in effect (before strength)
+    "source_pos",  # frame position in the file/demo source
+    "ring_pos",  # frames ever written to the rings (position = ring_pos % RING_FRAMES)
+    "samplerate",
+    "blocksize",
+    "channels",
+    "state",  # 0 stopped, 1 running on a device, 2 silent clock, 3 error
+    "heartbeat",  # monotonic seconds, written by the audio thread each block
+)
+METER_INDEX: dict[str, int] = {n: i for i, n in enumerate(METER_NAMES)}
+N_METERS = len(METER_NAMES)
+METERS_SIZE = N_METERS + 2 * RING_FRAMES
+"""Meters, then the input ring, then the output ring (all float64)."""
+
+ENGINE_STATES = {0: "stopped", 1: "running", 2: "no audio device: silent clock", 3: "error"}
+
+
+def clamp_control(name: str, value: float) -> float:
+    """Clamp a value into its control's range (bools and ints rounded)."""
+    spec = CONTROL_SPECS[CONTROL_INDEX[name]]
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{name}: {value!r} is not a number")
+    v = min(max(v, spec.min), spec.max)
+    if spec.kind in ("bool", "int", "enum"):
+        v = float(round(v))
+    return v
+
+
+class SharedBlock:
+    """A named float64 shared-memory array; the creator owns (unlinks) it, others attach."""
+
+    def __init__(self, size: int, name: str | None = None, create: bool = False) -> None:
+        nbytes = size * 8
+        if create:
+            self._shm = shared_memory.SharedMemory(create=True, size=nbytes, name=name)
+        else:
+            self._shm = _attach(name)
+            if self._shm.size < nbytes:
+                self._shm.close()
+                raise ValueError(f"shared block {name} is {self._shm.size} bytes, need {nbytes}")
+        self.owner = create
+        self.array: NDArray[np.float64] = np.ndarray((size,), dtype=np.float64, buffer=self._shm.buf)
+        self.name: str = self._shm.name
+        self._closed = False
+
+    def close(self) -> None:
+        """Release the mapping (and unlink it if we created it). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.array = np.zeros(0)
+        try:
+            self._shm.close()
+        except BufferError:
+            pass
+        if self.owner:
+            try:
+                self._shm.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def _attach(name: str | None) -> shared_memory.SharedMemory:
+    """Attach without registering with the resource tracker (the creator owns the segment)."""
+    try:
+        return shared_memory.SharedMemory(name=name, track=False)  # type: ignore[call-arg]
+    except TypeError:  # Python < 3.13: no track argument
+        from multiprocessing import resource_tracker
+
+        shm = shared_memory.SharedMemory(name=name)
+        try:
+            resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
+        except Exception:
+            pass
+        return shm
+
+
+class Controls:
+    """Named access to a controls block (a view; writes are visible to the engine at once)."""
+
+    def __init__(self, array: NDArray[np.float64]) -> None:
+        if array.shape != (N_CONTROLS,):
+            raise ValueError(f"controls block must hold {N_CONTROLS} values")
+        self.array = array
+
+    def __getitem__(self, name: str) -> float:
+        return float(self.array[CONTROL_INDEX[name]])
+
+    def __setitem__(self, name: str, value: float) -> None:
+        self.array[CONTROL_INDEX[name]] = clamp_control(name, value)
+
+    def update(self, values: dict[str, float]) -> None:
+        for k, v in values.items():
+            self[k] = v
+
+    def as_dict(self) -> dict[str, float]:
+        return {s.name: float(self.array[i]) for i, s in enumerate(CONTROL_SPECS)}
+
+    @property
+    def params(self) -> NDArray[np.float64]:
+        i = CONTROL_INDEX["p0"]
+        return self.array[i : i + 13].copy()
+
+
+class Meters:
+    """Named read access to a meters block, plus its sample rings."""
+
+    def __init__(self, array: NDArray[np.float64]) -> None:
+        if array.shape != (METERS_SIZE,):
+            raise ValueError(f"meters block must hold {METERS_SIZE} values")
+        self.array = array
+
+    def __getitem__(self, name: str) -> float:
+        return float(self.array[METER_INDEX[name]])
+
+    def snapshot(self) -> dict[str, float]:
+        """All scalar meters at once (copied), by name."""
+        values = self.array[:N_METERS].copy()
+        return {n: float(values[i]) for i, n in enumerate(METER_NAMES)}
+
+    @property
+    def params(self) -> NDArray[np.float64]:
+        i = METER_INDEX["p0"]
+        return self.array[i : i + 13].copy()
+
+    def ring(self, which: str = "out", frames: int = RING_FRAMES) -> NDArray[np.float64]:
+        """The last ``frames`` samples of the input or output ring, oldest first."""
+        frames = min(frames, RING_FRAMES)
+        base = N_METERS + (0 if which == "in" else RING_FRAMES)
+        ring = self.array[base : base + RING_FRAMES]
+        pos = int(self.array[METER_INDEX["ring_pos"]]) % RING_FRAMES
+        return np.roll(ring, -pos)[-frames:].copy()
