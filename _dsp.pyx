@@ -1148,6 +1148,7 @@ cdef class Processor:
     cdef float *src
     cdef int64_t src_frames, src_pos
     cdef int src_pending
+    cdef bint reset_pending
     cdef float *cap
     cdef int64_t cap_frames, cap_pos, cap_start
     cdef public int64_t capture_source_start
@@ -1230,12 +1231,14 @@ cdef class Processor:
 
     # ------------------------------------------------------------ non-real-time requests
 
-    def set_source(self, source):
+    def set_source(self, source, bint reset=False):
         """Loop ``source`` (float32 (frames, channels)) when there is no input; None = silence.
 
-        Taken by the audio thread at its next block; the old buffer is parked in
-        ``retired`` so it is never freed on the audio thread (call ``collect``).
+        Taken by the audio thread at its next block (with ``reset``, all signal state is
+        cleared at that same block, so the output from there on equals an offline render);
+        the old buffer is parked in ``retired`` so it is never freed on the audio thread.
         """
+        self.reset_pending = reset
         if source is not None:
             source = np.ascontiguousarray(source, dtype=np.float32)
             if source.ndim != 2 or source.shape[1] != self.nch or source.shape[0] < 1:
@@ -1244,7 +1247,8 @@ cdef class Processor:
         self.src_pending = 1
 
     def start_capture(self, int frames):
-        """Record the next ``frames`` output frames; read them with ``capture`` once full."""
+        """Record the next ``frames`` output frames (from the next block, or from the block
+        that takes a pending source); read them with ``capture`` once full."""
         if frames < 1:
             raise ValueError("capture needs at least one frame")
         self._pending_capture = np.zeros((frames, self.nch), np.float32)
@@ -1270,6 +1274,10 @@ cdef class Processor:
         self.k_in.sub_sum = self.k_out.sub_sum = 0.0
         self.k_in.lufs = self.k_out.lufs = LUFS_FLOOR
         self.lim_gain = 1.0
+        self.g_auto_db = 0.0
+        self.g_auto = 1.0
+        self.auto_target_db = 0.0
+        self.eq.finish_glide()
 
     # ------------------------------------------------------------ the block
 
@@ -1285,6 +1293,9 @@ cdef class Processor:
         cdef float *inp = NULL
         if self.src_pending:
             self._swap_pending_source()
+            if self.reset_pending:
+                self.reset()
+                self.reset_pending = False
         if self._pending_capture is not None:
             self._swap_pending_capture()
         PyObject_GetBuffer(outdata, &vout, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS)

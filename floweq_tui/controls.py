@@ -138,7 +138,9 @@ class SharedBlock:
                 self._shm.close()
                 raise ValueError(f"shared block {name} is {self._shm.size} bytes, need {nbytes}")
         self.owner = create
-        self.array: NDArray[np.float64] = np.ndarray((size,), dtype=np.float64, buffer=self._shm.buf)
+        self.array: NDArray[np.float64] = np.ndarray(
+            (size,), dtype=np.float64, buffer=self._shm.buf
+        )
         self.name: str = self._shm.name
         self._closed = False
 
@@ -160,18 +162,17 @@ class SharedBlock:
 
 
 def _attach(name: str | None) -> shared_memory.SharedMemory:
-    """Attach without registering with the resource tracker (the creator owns the segment)."""
+    """Attach to an existing block without taking ownership of it.
+
+    Python 3.13+ can skip the resource tracker. Before that, attaching registers the name
+    with the tracker; the engine process is spawned by multiprocessing and shares its
+    parent's tracker, where the name is already registered, so that is a no-op (and
+    unregistering here would drop the owner's registration).
+    """
     try:
         return shared_memory.SharedMemory(name=name, track=False)  # type: ignore[call-arg]
     except TypeError:  # Python < 3.13: no track argument
-        from multiprocessing import resource_tracker
-
-        shm = shared_memory.SharedMemory(name=name)
-        try:
-            resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
-        except Exception:
-            pass
-        return shm
+        return shared_memory.SharedMemory(name=name)
 
 
 class Controls:

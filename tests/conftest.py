@@ -29,3 +29,26 @@ def piano() -> tuple:
 
     data, rate = sf.read(PIANO, dtype="float32", always_2d=True)
     return data, rate
+
+
+@pytest.fixture(scope="session")
+def jack_server(tmp_path_factory):
+    """A running JACK dummy server (48 kHz, 128 frames): the one already up, or one we start.
+
+    Yields the jackd log path when we started it (None when reusing a server). Skips,
+    saying why, only when jackd cannot run here.
+    """
+    from floweq_tui import jackserver
+
+    if jackserver.running():
+        yield None
+        return
+    log = tmp_path_factory.mktemp("jack") / "jackd.log"
+    proc = jackserver.start_dummy(48000, 128, log)
+    if proc is None:
+        detail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+        pytest.skip(f"cannot start a JACK dummy server (jackd missing or failed: {detail})")
+    try:
+        yield log
+    finally:
+        jackserver.stop(proc)
