@@ -68,7 +68,9 @@ def _add_control_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--glide-ms", type=float, metavar="MS", help="glide time (default 20 ms)")
 
 
-def control_values(args: argparse.Namespace, model_names: list[str], anchor_labels: list[str]) -> dict[str, float]:
+def control_values(
+    args: argparse.Namespace, model_names: list[str], anchor_labels: list[str]
+) -> dict[str, float]:
     """The controls given on the command line, as shared-block values (validated)."""
     from .controls import MODES, clamp_control
     from .params import ParamError, validate

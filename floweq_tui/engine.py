@@ -557,7 +557,8 @@ class _Runner:
         if cmd == "source":
             source = str(msg.get("source", "demo"))
             if source == "input" and self.config.source != "input":
-                return self.handle({"cmd": "open", "config": {**asdict(self.config), "source": source}})
+                config = {**asdict(self.config), "source": source}
+                return self.handle({"cmd": "open", "config": config})
             arr = self._load_source(source)  # errors reach the caller as one line
             capture = int(msg.get("capture", 0))
             if capture > 0:
@@ -605,7 +606,8 @@ def core_models(path: str | None = None) -> CoreModels:
             default = family.default.name
             out.default_index = out.names.index(default) if default in out.names else 0
     except Exception as exc:
-        out = CoreModels(error=f"models not loaded ({_one_line(exc)}); traverse/semantic act as manual")
+        why = _one_line(exc)
+        out = CoreModels(error=f"models not loaded ({why}); traverse/semantic act as manual")
     return out
 
 

@@ -15,7 +15,8 @@ def running() -> bool:
     if tool is None:
         return False
     try:
-        return subprocess.run([tool, "-c"], capture_output=True, timeout=5).stdout.strip() == b"running"
+        done = subprocess.run([tool, "-c"], capture_output=True, timeout=5)
+        return done.stdout.strip() == b"running"
     except (OSError, subprocess.TimeoutExpired):
         return False
 

@@ -39,7 +39,9 @@ def engine_config(args: argparse.Namespace) -> Any:
         latency = float(args.latency)
     except ValueError:
         if args.latency not in ("low", "high"):
-            raise CliError(f"--latency must be 'low', 'high' or seconds, not {args.latency!r}")
+            raise CliError(
+                f"--latency must be 'low', 'high' or seconds, not {args.latency!r}"
+            ) from None
     cfg = EngineConfig(
         samplerate=args.samplerate,
         blocksize=args.blocksize,

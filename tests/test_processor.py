@@ -1,0 +1,302 @@
+"""The engine's signal chain (_dsp.Processor) in-process: loudness, auto gain, safety, modes.
+
+These run the exact code the audio callback runs, block by block, without a stream; the
+real stream on the JACK dummy server is covered by tests/test_engine.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyloudnorm as pyln
+import pytest
+import scipy.signal as ss
+
+from floweq_tui import _dsp, eqmath, params
+from floweq_tui.controls import (
+    CONTROL_DEFAULTS,
+    CONTROL_INDEX,
+    METER_INDEX,
+    METERS_SIZE,
+    N_CONTROLS,
+    N_METERS,
+    Controls,
+    Meters,
+)
+from floweq_tui.render import render_array
+
+
+def make(channels=2, fs=48000, block=128, decoders=(), anchors=(), **controls):
+    ctl = CONTROL_DEFAULTS.copy()
+    Controls(ctl).update({"mode": 2, **controls})
+    met = np.zeros(METERS_SIZE)
+    proc = _dsp.Processor(channels, float(fs), block, ctl, met, decoders, anchors)
+    return proc, Controls(ctl), Meters(met)
+
+
+def run(proc, x, block):
+    """Feed x (frames, ch) as input, block by block; returns the output."""
+    out = np.zeros_like(x)
+    for i in range(0, len(x), block):
+        proc.process(x[i : i + block], out[i : i + block])
+    return out
+
+
+def short_term_reference(x, fs):
+    """pyloudnorm over exactly 3 s (one 3 s block: ungated short-term loudness)."""
+    return pyln.Meter(fs, block_size=3.0).integrated_loudness(np.asarray(x, np.float64))
+
+
+def test_shared_slots_mirror_the_python_layout():
+    for name, slot in _dsp.CONTROL_SLOTS.items():
+        assert slot == (N_CONTROLS if name == "_count" else CONTROL_INDEX[name]), name
+    for name, slot in _dsp.METER_SLOTS.items():
+        assert slot == (N_METERS if name == "_count" else METER_INDEX[name]), name
+
+
+def test_k_weighting_matches_pyloudnorm_filters():
+    for fs in (44100, 48000, 96000):
+        meter = pyln.Meter(fs)
+        ours = eqmath.k_weighting_sos(fs)
+        for row, f in zip(ours, meter._filters.values(), strict=True):
+            np.testing.assert_allclose(row[:3], f.b, rtol=1e-12)
+            np.testing.assert_allclose(row[3:], f.a, rtol=1e-12)
+
+
+# ---------------------------------------------------------------- loudness (BS.1770)
+
+
+def tone(fs, seconds, freq, dbfs, channels=2):
+    t = np.arange(int(fs * seconds)) / fs
+    x = 10 ** (dbfs / 20) * np.sin(2 * np.pi * freq * t)
+    return np.repeat(x[:, None], channels, axis=1).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "freq,dbfs,channels", [(1000, -20, 2), (100, -12, 1), (5000, -30, 2), (997, -6, 5)]
+)
+def test_short_term_loudness_matches_pyloudnorm_on_tones(freq, dbfs, channels):
+    fs = 48000
+    step = fs // 10  # blocks of 100 ms end exactly on the meter's steps
+    x = tone(fs, 4.0, freq, dbfs, channels)
+    proc, _, m = make(channels, fs, step)
+    run(proc, x, step)
+    assert abs(m["lufs_in"] - short_term_reference(x[-3 * fs :], fs)) < 0.1
+
+
+def test_short_term_loudness_matches_pyloudnorm_on_real_music(piano):
+    data, fs = piano
+    step = fs // 10
+    proc, ctl, m = make(data.shape[1], fs, step, p5=9.0, p6=2500.0)  # a band-2 boost
+    frames = (len(data) // step) * step
+    out = run(proc, data[:frames], step)
+    ref_in = short_term_reference(data[frames - 3 * fs : frames], fs)
+    eq_out = ss.sosfilt(eqmath.design(ctl.params, fs), data[:frames].astype(np.float64), axis=0)
+    ref_out = short_term_reference(eq_out[frames - 3 * fs :], fs)
+    assert abs(m["lufs_in"] - ref_in) < 0.1
+    assert abs(m["lufs_out"] - ref_out) < 0.1
+    assert ref_out > ref_in + 1.0  # the boost is real
+    assert np.all(np.isfinite(out))
+
+
+# ---------------------------------------------------------------- auto gain
+
+
+def noise(fs, seconds, dbfs, channels=2, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((int(fs * seconds), channels))
+    x *= 10 ** (dbfs / 20) / np.sqrt(np.mean(x**2))
+    return x.astype(np.float32)
+
+
+def test_auto_gain_matches_output_loudness_to_input():
+    fs = 48000
+    x = noise(fs, 12.0, -26)
+    proc, _, m = make(2, fs, 256, p0=12.0, p1=300.0, p5=12.0, p6=2000.0, p11=10.0,
+                      auto_gain=1, auto_time=0.3, auto_range=24.0)  # fmt: skip
+    out = run(proc, x, 256)
+    tail = slice(len(x) - 3 * fs, len(x))
+    l_in, l_out = short_term_reference(x[tail], fs), short_term_reference(out[tail], fs)
+    assert abs(l_out - l_in) < 0.5
+    assert -24.0 <= m["auto_gain_db"] < -3.0  # it had real work to do
+
+
+def test_auto_gain_stays_inside_its_range():
+    fs = 48000
+    x = noise(fs, 8.0, -30)
+    proc, _, m = make(2, fs, 256, p0=12.0, p5=12.0, p11=12.0,
+                      auto_gain=1, auto_time=0.1, auto_range=2.0)  # fmt: skip
+    seen = []
+    out = np.zeros_like(x)
+    for i in range(0, len(x), 256):
+        proc.process(x[i : i + 256], out[i : i + 256])
+        seen.append(m["auto_gain_db"])
+    assert min(seen) >= -2.0 - 1e-9 and max(seen) <= 2.0 + 1e-9
+    assert seen[-1] == pytest.approx(-2.0, abs=0.05)
+
+
+def test_auto_gain_changes_are_click_free():
+    """The applied gain ramps across each block: no step in a steady sine's envelope."""
+    fs, block = 48000, 128
+    x = tone(fs, 6.0, 200, -20)
+    proc, ctl, _ = make(2, fs, block, p0=12.0, p1=800.0, auto_gain=1, auto_time=0.05)
+    out = run(proc, x, block)
+    hp = ss.butter(8, 4000, "hp", fs=fs, output="sos")
+    residual = ss.sosfilt(hp, out[:, 0].astype(np.float64))[fs // 2 :]
+    assert 20 * np.log10(np.abs(residual).max() / 0.1) < -70
+
+
+# ---------------------------------------------------------------- output safety
+
+
+def test_output_never_exceeds_full_scale_and_counts_limiting():
+    fs = 48000
+    x = noise(fs, 2.0, -3)
+    proc, _, m = make(2, fs, 128, in_gain=24.0, out_gain=24.0, p0=12.0, p5=12.0)
+    out = run(proc, x, 128)
+    assert np.abs(out).max() <= _dsp.OUTPUT_CEILING + 1e-7
+    assert m["limited"] > 0
+    assert m["limiter_db"] < 0
+
+
+def test_non_finite_input_never_reaches_the_output():
+    fs = 48000
+    x = noise(fs, 0.5, -20)
+    x[1000, 0] = np.nan
+    x[3000:3100, 1] = np.inf
+    proc, _, m = make(2, fs, 128)
+    out = run(proc, x, 128)
+    assert np.all(np.isfinite(out))
+    assert np.abs(out[-1000:]).max() > 0  # and the audio comes back
+
+
+def test_mute_and_bypass_answer_within_one_block():
+    fs, block = 48000, 128
+    x = noise(fs, 0.2, -20)
+    proc, ctl, _ = make(2, fs, block, p0=12.0, p5=-12.0, in_gain=-6.0)
+    out = np.zeros((block, 2), np.float32)
+    for i in range(10):
+        proc.process(x[i * block : (i + 1) * block], out)
+    ctl["mute"] = 1
+    proc.process(x[10 * block : 11 * block], out)
+    assert out[-1].max() == 0.0  # faded out inside the block (no click: a ramp)
+    assert np.all(np.abs(np.diff(out[:, 0])) < 0.2)
+    proc.process(x[11 * block : 12 * block], out)
+    assert np.all(out == 0.0)
+    ctl["mute"] = 0
+    ctl["bypass"] = 1
+    proc.process(x[12 * block : 13 * block], out)
+    proc.process(x[13 * block : 14 * block], out)
+    dry = x[13 * block : 14 * block] * 10 ** (-6 / 20)
+    np.testing.assert_allclose(out, dry, atol=1e-6)
+
+
+# ---------------------------------------------------------------- controls -> EQ
+
+
+def random_decoder(d, seed=0):
+    rng = np.random.default_rng(seed)
+    w = (
+        rng.standard_normal((1024, d)).astype(np.float32),
+        (0.1 * rng.standard_normal(1024)).astype(np.float32),
+        (0.05 * rng.standard_normal((13, 1024))).astype(np.float32),
+        (0.1 * rng.standard_normal(13)).astype(np.float32),
+    )
+    return _dsp.Decoder(*w)
+
+
+def test_traverse_semantic_and_manual_reach_the_eq():
+    fs = 48000
+    decs = [random_decoder(1, 1), random_decoder(2, 2), random_decoder(3, 3)]
+    anchors = [np.array([[-1.0], [1.0]]), np.array([[-1.0, 0.5], [1.5, -0.5]]), np.zeros((2, 3))]
+    proc, ctl, m = make(1, fs, 64, decs, anchors)
+    block = np.zeros((64, 1), np.float32)
+
+    def step():
+        proc.process(None, block)
+        proc.cascade.finish_glide()
+
+    ctl.update({"mode": 0, "model": 1, "x": 0.5, "y": -1.0, "strength": 1.0})
+    step()
+    expected = decs[1].params([0.5, -1.0])
+    np.testing.assert_allclose(m.params, expected)
+    np.testing.assert_allclose(proc.cascade.sos, eqmath.design(expected, fs), atol=1e-12)
+
+    ctl["extend"] = 1
+    step()
+    np.testing.assert_allclose(m.params, decs[1].params([1.0, -2.0]))
+
+    ctl.update({"strength": 0.5})
+    step()
+    half = params.apply_strength(decs[1].params([1.0, -2.0]), 0.5)
+    np.testing.assert_allclose(proc.cascade.sos, eqmath.design(half, fs), atol=1e-12)
+
+    ctl.update({"mode": 1, "anchor_a": 0, "anchor_b": 1, "interpolate": 0.25, "strength": 1})
+    step()
+    z = anchors[1][0] + 0.25 * (anchors[1][1] - anchors[1][0])
+    np.testing.assert_allclose(m.params, decs[1].params(z))
+    np.testing.assert_allclose([m["zx"], m["zy"]], z)
+
+    manual = params.DEFAULTS.copy()
+    manual[[0, 5, 11]] = [6.0, -3.0, 4.5]
+    ctl.update({"mode": 2, **{f"p{i}": v for i, v in enumerate(manual)}, "active2": 0})
+    step()
+    np.testing.assert_allclose(m.params, manual)
+    active = [True, True, False, True, True]
+    got = proc.cascade.sos
+    np.testing.assert_allclose(got[active], eqmath.design(manual, fs)[active], atol=1e-12)
+    np.testing.assert_allclose(got[2, :3], got[2, 3:], atol=1e-12)  # band 2 bypassed
+
+
+def test_a_control_change_is_applied_in_the_next_block():
+    proc, ctl, m = make(2, 48000, 128)
+    block = np.zeros((128, 2), np.float32)
+    for _ in range(5):
+        proc.process(None, block)
+    before = m["controls_applied"]
+    c0 = m["callbacks"]
+    ctl["p0"] = 7.0
+    proc.process(None, block)
+    assert m["controls_applied"] == before + 1
+    assert m["block_of_last_change"] == c0
+
+
+def test_out_of_range_models_and_anchors_are_clamped_not_crashed():
+    decs = [random_decoder(2)]
+    proc, ctl, m = make(2, 48000, 128, decs, [np.zeros((1, 2))])
+    ctl.array[CONTROL_INDEX["model"]] = 40
+    ctl.array[CONTROL_INDEX["anchor_b"]] = 50
+    ctl.array[CONTROL_INDEX["mode"]] = 1
+    proc.process(None, np.zeros((128, 2), np.float32))
+    assert m["model"] == 0
+
+
+def test_bad_processor_arguments_are_rejected():
+    with pytest.raises(ValueError, match="controls"):
+        _dsp.Processor(2, 48000.0, 128, np.zeros(3), np.zeros(METERS_SIZE))
+    with pytest.raises(ValueError, match="block size"):
+        _dsp.Processor(2, 48000.0, 0, CONTROL_DEFAULTS.copy(), np.zeros(METERS_SIZE))
+    proc, _, _ = make(2, 48000, 128)
+    with pytest.raises(ValueError, match="exceeds"):
+        proc.process(None, np.zeros((129, 2), np.float32))
+    with pytest.raises(ValueError, match="source"):
+        proc.set_source(np.zeros((10, 3), np.float32))
+
+
+# ---------------------------------------------------------------- render parity
+
+
+def test_render_equals_streaming_the_same_file_through_the_processor():
+    """Offline render and the live path (source playback + capture) give the same samples."""
+    fs, block = 48000, 128
+    x = noise(fs, 2.0, -18)
+    controls = {"mode": 2, "p0": 6.0, "p5": -4.0, "auto_gain": 1, "in_gain": 3.0}
+    rendered, _ = render_array(x, fs, controls, blocksize=block)
+    proc, ctl, _ = make(2, fs, block, **controls)
+    silence = np.zeros((block, 2), np.float32)
+    for _ in range(7):  # the "live" processor has been running on something else
+        proc.process(None, silence)
+    proc.start_capture(len(x) - 5 * block)
+    proc.set_source(x, reset=True)
+    while proc.capture is None:
+        proc.process(None, silence)
+    np.testing.assert_array_equal(proc.capture, rendered[: len(x) - 5 * block])
