@@ -131,11 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _add_engine_options(parser)
     _add_control_options(parser)
+    from .midi import cli as midi_cli  # MIDI
+
+    midi_cli.add_options(parser)  # MIDI: --midi-in/--midi-out/--midi-api/--no-midi
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from . import modelcli, runcli
 
     modelcli.register(sub)
     runcli.register(sub)
+    midi_cli.register(sub)  # MIDI: `floweq-tui midi`
     return parser
 
 

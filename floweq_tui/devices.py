@@ -6,12 +6,15 @@ PortAudio library or no devices at all (a headless box with no sound server yet)
 
 sounddevice is imported inside the functions, never at module import, so the TUI does not pay
 for PortAudio's start-up. Note that PortAudio scans the devices once, when sounddevice is first
-imported: a sound server (JACK) started later is only seen after :func:`rescan`.
+imported: a sound server (JACK) started later is only seen after :func:`rescan`. And Debian's
+PortAudio aborts the process at ``Pa_Terminate`` (rescan, interpreter exit) when the JACK server
+it connected to has gone: terminate PortAudio *before* stopping a JACK server.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Literal
 
 __all__ = [
@@ -37,8 +40,9 @@ _PA_INVALID_SAMPLE_RATE = -9997
 _PA_INVALID_DEVICE = -9996
 _PA_SAMPLE_FORMAT_NOT_SUPPORTED = -9994
 
+_JACK_API = "JACK Audio Connection Kit"
 _SHORT_HOSTAPI = {
-    "JACK Audio Connection Kit": "JACK",
+    _JACK_API: "JACK",
     "Windows WASAPI": "WASAPI",
     "Windows WDM-KS": "WDM-KS",
     "Windows DirectSound": "DirectSound",
@@ -76,14 +80,35 @@ def rescan() -> None:
     """Make PortAudio scan the devices again (e.g. after jackd was started).
 
     This re-initialises PortAudio: every open stream is closed, so call it only while no
-    stream is running. Does nothing when PortAudio is missing.
+    stream is running. Does nothing when PortAudio is missing. Raises :class:`DeviceError`
+    instead when PortAudio holds a client of a JACK server that has stopped: Debian's
+    PortAudio asserts in ``Pa_Terminate`` then and aborts the whole process (PortAudio issue
+    #819), so such a process can only be replaced, not rescanned.
     """
     try:
         sd = _sounddevice()
     except DeviceError:
         return
+    if _jack_client_orphaned(sd):
+        raise DeviceError(
+            "cannot rescan audio devices: the JACK server this process was connected to has "
+            "stopped (restart the process)"
+        )
     sd._terminate()
     sd._initialize()
+
+
+def _jack_client_orphaned(sd: Any) -> bool:
+    """True if PortAudio opened a JACK client at start-up and no JACK server answers now."""
+    try:
+        apis = [h["name"] for h in sd.query_hostapis()]
+    except (sd.PortAudioError, OSError, RuntimeError):
+        return False
+    if _JACK_API not in apis:
+        return False
+    from .jackserver import running
+
+    return not running()
 
 
 def query() -> list[dict[str, Any]]:
@@ -165,9 +190,11 @@ def resolve(spec: int | str | None, kind: Kind) -> int | None:
                 return int(dev["index"])
         return int(usable[0]["index"]) if usable else None
 
-    if isinstance(spec, bool) or not isinstance(spec, (int, str)):
+    if isinstance(spec, bool) or not isinstance(spec, (numbers.Integral, str)):
         raise DeviceError(f"{kind} device must be an index or a name, not {spec!r}")
-    if isinstance(spec, str) and spec.strip().lstrip("+-").isdigit():
+    if isinstance(spec, numbers.Integral):
+        spec = int(spec)
+    elif spec.strip().lstrip("+-").isdigit():
         spec = int(spec.strip())
     if not devices:
         raise DeviceError(f"{kind} device {spec!r} not found: {NO_DEVICES}")
@@ -217,15 +244,15 @@ def check(
     None, or raises :class:`DeviceError` with a message like
     ``output device 3 ('system') does not support 44100 Hz``.
     """
-    if isinstance(samplerate, bool) or not isinstance(samplerate, (int, float)):
+    if isinstance(samplerate, bool) or not isinstance(samplerate, numbers.Real):
         raise DeviceError(f"sample rate must be a number of Hz, not {samplerate!r}")
     if not math.isfinite(samplerate) or samplerate <= 0:
         raise DeviceError(f"sample rate must be positive, not {samplerate}")
-    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+    if isinstance(channels, bool) or not isinstance(channels, numbers.Integral) or channels < 1:
         raise DeviceError(f"channel count must be a whole number >= 1, not {channels!r}")
     if (
         isinstance(blocksize, bool)
-        or not isinstance(blocksize, int)
+        or not isinstance(blocksize, numbers.Integral)
         or not 0 <= blocksize <= MAX_BLOCKSIZE
     ):
         raise DeviceError(
@@ -242,8 +269,9 @@ def check(
     for kind, index in (("input", input_device), ("output", output_device)):
         if index is None:
             continue
-        if isinstance(index, bool) or not isinstance(index, int):
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
             raise DeviceError(f"{kind} device must be an index from resolve(), not {index!r}")
+        index = int(index)
         dev = devices.get(index)
         if dev is None:
             listing = _listing(list(devices.values()), kind)

@@ -47,6 +47,13 @@ class EngineError(RuntimeError):
     """The engine could not do what was asked (one-line message)."""
 
 
+class DeviceLost(Exception):
+    """Raised in the engine process when its device vanished: the process hands over."""
+
+
+EXIT_DEVICE_LOST = 75
+
+
 @dataclass
 class EngineConfig:
     """What the engine opens. Devices are an index or a name substring, as in sounddevice."""
@@ -64,6 +71,22 @@ class EngineConfig:
     models_path: str | None = None
     reopen_seconds: float = 3.0
     """After a device is lost, try to reopen it this often (hot-plug)."""
+    recovering: bool = False
+    """Set by the supervisor on a process that replaces one whose device was lost."""
+    # --- MIDI (floweq_tui/midi; the MIDI service runs in its own process, see docs/midi.md)
+    midi: bool = False
+    """Start the MIDI service process alongside the engine (the CLI turns it on)."""
+    midi_in: str | None = None
+    """Controller input: name substring; None = first hardware port; "none" = virtual only."""
+    midi_out: str | None = None
+    """Feedback output: name substring; None = the controller's own output; "none"."""
+    midi_api: str | None = None
+    """"alsa", "jack" or None (auto; FLOWEQ_MIDI_API overrides auto)."""
+    midi_config: str | None = None
+    """Mapping file (None: $XDG_CONFIG_HOME/floweq-tui/midi.toml)."""
+    midi_virtual: bool = True
+    """Also open the virtual ports "floweq-tui" (input) and "floweq-tui-out" (feedback)."""
+    # --- end MIDI
 
     def validate(self) -> None:
         if not 8000 <= int(self.samplerate) <= 192000:
@@ -112,6 +135,10 @@ class Engine:
         self.status = EngineStatus()
         self._lock = threading.Lock()
         self._stopped = True
+        self._supervisor: threading.Thread | None = None
+        self.restarts = 0
+        """How many times the supervisor replaced the engine process after a device loss."""
+        self.midi: Any = None  # MIDI: a floweq_tui.midi.MidiProcess while MIDI runs
 
     # ------------------------------------------------------------ lifecycle
 
@@ -127,28 +154,120 @@ class Engine:
             self.meters = Meters(self._met_block.array)
             for k, v in self._initial.items():
                 self.controls[k] = v
+        self._stopped = False
+        atexit.register(self.stop)
+        try:
+            with self._lock:
+                self._spawn(timeout, recovering=False)
+        except EngineError:
+            self.stop()
+            raise
+        if self._supervisor is None or not self._supervisor.is_alive():
+            self._supervisor = threading.Thread(
+                target=self._supervise, name="floweq-engine-supervisor", daemon=True
+            )
+            self._supervisor.start()
+        self._start_midi()  # MIDI
+        return self.status
+
+    # --- MIDI: the service process beside the engine (floweq_tui/midi, docs/midi.md)
+
+    def _start_midi(self) -> None:
+        if not self.config.midi or self._ctl_block is None:
+            return
+        if self.midi is not None and self.midi.alive:
+            return
+        from .midi.client import MidiProcess
+
+        cfg = self.config
+        options = {
+            "midi_in": cfg.midi_in,
+            "midi_out": cfg.midi_out,
+            "midi_api": cfg.midi_api,
+            "midi_config": cfg.midi_config,
+            "midi_virtual": cfg.midi_virtual,
+            "model_count": len(self.status.models) or 64,
+            "audio_hostapi": self.status.hostapi,
+        }
+        self.midi = MidiProcess(self._ctl_block.name, options)
+        self.midi.start(wait=False)  # opens its ports in the background
+
+    def _stop_midi(self) -> None:
+        midi, self.midi = self.midi, None
+        if midi is not None:
+            midi.stop()
+
+    def midi_command(self, cmd: str, timeout: float = 5.0, **args: Any) -> dict[str, Any]:
+        """A request to the MIDI process (status, knobs, learn, ...; see docs/midi.md)."""
+        if self.midi is None:
+            raise EngineError("MIDI is off (EngineConfig.midi is False or --no-midi)")
+        from .midi.client import MidiError
+
+        try:
+            return self.midi.command(cmd, timeout=timeout, **args)
+        except MidiError as exc:
+            raise EngineError(str(exc)) from None
+
+    # --- end MIDI
+
+    def _spawn(self, timeout: float, recovering: bool) -> None:
+        """Start one engine process and wait for its first acknowledgement (lock held)."""
         assert self._met_block is not None and self._ctl_block is not None
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
-        self._proc = ctx.Process(
+        config = {**asdict(self.config), "recovering": recovering}
+        proc = ctx.Process(
             target=_engine_main,
-            args=(self._ctl_block.name, self._met_block.name, child, asdict(self.config)),
+            args=(self._ctl_block.name, self._met_block.name, child, config),
             name="floweq-engine",
             daemon=True,
         )
-        self._proc.start()
+        proc.start()
         child.close()
-        self._conn = parent
-        self._stopped = False
-        atexit.register(self.stop)
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+        self._proc, self._conn = proc, parent
         reply = self._wait_reply(timeout)
         if not reply.get("ok"):
-            self.stop()
+            with contextlib.suppress(Exception):
+                proc.kill()
             raise EngineError(reply.get("error", "the engine failed to start"))
-        return self.status
+
+    def _supervise(self) -> None:
+        """Replace an engine process whose device was lost (hot-plug), with a backoff.
+
+        A process that crashed for another reason is reported in ``status.message`` and
+        left to the owner (``restart``), so a persistent fault cannot loop.
+        """
+        backoff = 0.5
+        while not self._stopped:
+            proc = self._proc
+            if proc is None:
+                time.sleep(0.2)
+                continue
+            proc.join(0.25)
+            if self._stopped or proc.is_alive() or proc is not self._proc:
+                continue
+            if proc.exitcode != EXIT_DEVICE_LOST:
+                self.status.state = "stopped"
+                self.status.message = f"the engine process exited (code {proc.exitcode})"
+                time.sleep(0.5)
+                continue
+            self.restarts += 1
+            try:
+                with self._lock:
+                    if not self._stopped:
+                        self._spawn(30.0, recovering=True)
+                backoff = 0.5
+            except EngineError as exc:
+                self.status.message = str(exc)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the stream and the process, release shared memory. Idempotent."""
+        self._stop_midi()  # MIDI: before the controls block it is attached to goes away
         if self._stopped and self._proc is None:
             return
         self._stopped = True
@@ -194,11 +313,18 @@ class Engine:
 
     def restart(self, timeout: float = 30.0) -> EngineStatus:
         """Start a new engine process after a crash, keeping the controls."""
-        if self._proc is not None:
-            with contextlib.suppress(Exception):
-                self._proc.kill()
-            self._proc = None
-        return self.start(timeout)
+        with self._lock:
+            if self._proc is not None:
+                with contextlib.suppress(Exception):
+                    self._proc.kill()
+                self._proc.join(2.0)
+            self._stopped = False
+            try:
+                self._spawn(timeout, recovering=False)
+            except EngineError:
+                self._proc = None
+                raise
+        return self.status
 
     # ------------------------------------------------------------ controls and meters
 
@@ -482,40 +608,29 @@ class _Runner:
         self.met_block.array[METER_INDEX["state"]] = STATE_STOPPED
 
     def watchdog(self) -> None:
-        """Called a few times a second: notice a lost device, fall back, try to reopen."""
+        """Called a few times a second: notice a lost device and hand over to a new process.
+
+        PortAudio cannot safely re-scan (or even shut down) after its JACK server or device
+        vanished, so the engine process leaves with EXIT_DEVICE_LOST; the parent's
+        supervisor starts a fresh one, which reopens the device by name when it is back
+        and meanwhile runs the silent clock.
+        """
         if self.proc is not None:
             self.proc.collect()
         now = time.monotonic()
         if self.state == STATE_RUNNING and self.stream is not None:
-            if self.lost_at is not None or not self.stream.active:
-                self.close()
+            # A vanished JACK server just stops calling back: watch the heartbeat too.
+            beat = self.met_block.array[METER_INDEX["heartbeat"]]
+            stall = max(1.0, 20 * self.config.blocksize / self.config.samplerate)
+            if self.lost_at is not None or (beat > 0 and now - beat > stall):
+                self.met_block.array[METER_INDEX["state"]] = STATE_ERROR
+                raise DeviceLost("the audio device stopped calling back")
+            return  # (stream.active is not asked: it can hang once JACK is gone)
+        if self.state == STATE_SILENT and self.config.recovering and not self.config.silent:
+            if self.lost_at is None:
                 self.lost_at = now
-                self._start_clock("the audio device was lost; retrying")
-            return
-        if self.state == STATE_SILENT and self.lost_at is not None and not self.config.silent:
-            if now - self.lost_at >= self.config.reopen_seconds:
-                self.lost_at = now
-                self._try_reopen()
-
-    def _try_reopen(self) -> None:
-        self.close()
-        try:
-            self._refresh_portaudio()
-            self._open_stream()
-        except Exception as exc:
-            self._start_clock(f"the audio device was lost; retrying ({_one_line(exc)})")
-            self.lost_at = time.monotonic()
-
-    @staticmethod
-    def _refresh_portaudio() -> None:
-        """Re-scan devices: PortAudio only sees hot-plugged devices after re-initialising."""
-        try:
-            import sounddevice as sd
-
-            sd._terminate()
-            sd._initialize()
-        except Exception:
-            pass
+            elif now - self.lost_at >= self.config.reopen_seconds:
+                raise DeviceLost("retrying the audio device")
 
     # ------------------------------------------------------------ commands
 
@@ -640,7 +755,10 @@ def _engine_main(ctl_name: str, met_name: str, conn: Any, config: dict[str, Any]
             except (EOFError, OSError):
                 break
             if not ready:
-                runner.watchdog()
+                try:
+                    runner.watchdog()
+                except DeviceLost:
+                    os._exit(EXIT_DEVICE_LOST)  # no PortAudio shutdown: it may abort now
                 continue
             try:
                 msg = conn.recv()

@@ -140,20 +140,34 @@ def anchor_groups(data: SafeData) -> list[tuple[str, int, NDArray[np.int64]]]:
 
 
 def compute_anchors(model: Model, data: SafeData) -> list[dict[str, Any]]:
-    """Anchor codes (mean encoder mu over the rows) and their curve correlation check."""
+    """Anchor codes from the encoder and their curve correlation check.
+
+    For each group of rows (see anchor_groups) the encoder's mu is summarised by its mean and
+    by its coordinate-wise median; the anchor keeps whichever decodes to a curve that
+    correlates better with the group's mean dataset curve (the median resists the outliers
+    that drag the mean of large, diverse groups; the mean is steadier for small groups).
+    """
     out = []
     for name, inten, idx in anchor_groups(data):
-        z = model.encode_normalized(data.x[idx]).mean(axis=0)
+        mus = model.encode_normalized(data.x[idx])
         target = curves(data.params[idx]).mean(axis=0)
-        decoded = curves(model.decode(z))
-        corr = float(np.corrcoef(decoded, target)[0, 1])
+        cands = {
+            "mean": np.round(mus.mean(axis=0), 5),
+            "median": np.round(np.median(mus, axis=0), 5),
+        }
+        corrs = {
+            k: float(np.corrcoef(curves(model.decode(z)), target)[0, 1]) for k, z in cands.items()
+        }
+        rule = max(corrs, key=lambda k: corrs[k])
         out.append(
             {
                 "descriptor": name,
                 "intensity": inten,
                 "count": len(idx),
-                "z": [round(float(v), 5) for v in z],
-                "corr": round(corr, 4),
+                "z": [float(v) for v in cands[rule]],
+                "z_rule": rule,
+                "corr": round(corrs[rule], 4),
+                "corr_mean_rule": round(corrs["mean"], 4),
             }
         )
     return out

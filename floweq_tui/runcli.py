@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def engine_config(args: argparse.Namespace) -> Any:
     """EngineConfig from the command line (validated, one-line errors)."""
     from .engine import EngineConfig, EngineError
+    from .midi import cli as midi_cli  # MIDI
 
     latency: float | str = args.latency
     try:
@@ -51,6 +52,7 @@ def engine_config(args: argparse.Namespace) -> Any:
         latency=latency,
         source=args.source,
         silent=args.silent,
+        **midi_cli.config_fields(args),  # MIDI
     )
     try:
         cfg.validate()
@@ -112,6 +114,10 @@ def cmd_headless(args: argparse.Namespace) -> int:
     )
     if st.message:
         print(f"floweq-tui: {st.message}", flush=True)
+    from .midi.cli import midi_summary  # MIDI: one line about the ports
+
+    if midi_line := midi_summary(engine):
+        print(f"floweq-tui: {midi_line}", flush=True)
     stop = {"flag": False}
 
     def on_signal(signum: int, frame: Any) -> None:  # noqa: ARG001
@@ -167,9 +173,12 @@ def cmd_render(args: argparse.Namespace) -> int:
     models = core_models()
     values = control_values(args, models.names, models.anchor_labels)
 
+    drawn = [False]  # once the bar is drawn, end its line before any message
+
     def bar(fraction: float) -> None:
         if args.quiet:
             return
+        drawn[0] = True
         width = 30
         done = int(fraction * width)
         sys.stderr.write(f"\rrender [{'#' * done}{'.' * (width - done)}] {100 * fraction:5.1f}%")
@@ -178,7 +187,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     try:
         result = render_file(args.input, args.output, values, args.blocksize, progress=bar)
     except (sources.SourceError, ValueError) as exc:
-        if not args.quiet:
+        if drawn[0]:
             sys.stderr.write("\n")
         raise CliError(str(exc)) from None
     if not args.quiet:

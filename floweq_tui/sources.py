@@ -9,6 +9,7 @@ which the CLI prints without a traceback.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import tempfile
 from fractions import Fraction
@@ -48,7 +49,7 @@ class SourceError(ValueError):
 
 
 def _check_rate(samplerate: object) -> int:
-    if isinstance(samplerate, bool) or not isinstance(samplerate, (int, np.integer, float)):
+    if isinstance(samplerate, bool) or not isinstance(samplerate, numbers.Real):
         raise SourceError(f"sample rate must be a number of Hz, not {samplerate!r}")
     if not math.isfinite(samplerate) or samplerate != int(samplerate) or samplerate < 1:
         raise SourceError(f"sample rate must be a positive whole number of Hz, not {samplerate}")
@@ -56,7 +57,7 @@ def _check_rate(samplerate: object) -> int:
 
 
 def _check_channels(channels: object) -> int:
-    if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or channels < 1:
+    if isinstance(channels, bool) or not isinstance(channels, numbers.Integral) or channels < 1:
         raise SourceError(f"channel count must be a whole number >= 1, not {channels!r}")
     return int(channels)
 
@@ -286,6 +287,7 @@ def _shaped_noise(
     Made in the frequency domain (random spectrum times the band shape, one inverse FFT), so
     it is exactly periodic over ``n`` samples and joins itself at the loop point.
     """
+    lo, hi = min(lo, 0.4 * sr), min(hi, 0.45 * sr)  # low rates: keep the band below Nyquist
     bins = n // 2 + 1
     f = np.arange(bins, dtype=np.float32) * np.float32(sr / n)
     r = np.square(np.square(f / np.float32(lo)))
@@ -325,7 +327,7 @@ def demo_source(
     """
     sr = _check_rate(samplerate)
     nch = _check_channels(channels)
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.number)):
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
         raise SourceError(f"demo length must be a number of seconds, not {seconds!r}")
     if not math.isfinite(seconds) or not 0.1 <= seconds <= 3600:
         raise SourceError(f"demo length must be between 0.1 and 3600 s, not {seconds}")

@@ -280,6 +280,27 @@ class ProgressBar:
         self.stream.flush()
 
 
+def standardize_latent(
+    weights: dict[str, NDArray[np.float32]], mu: NDArray[np.float64]
+) -> tuple[dict[str, NDArray[np.float32]], NDArray[np.float64], NDArray[np.float64]]:
+    """Fold z' = (mu - m) / s into the weights so training data sits at mean 0, std 1 per axis.
+
+    An exact reparametrisation (decoder first layer, encoder mu and logvar heads): the same
+    curves come out, but the sliders' [-2, 2] now span +-2 standard deviations of real
+    settings whatever beta was. Returns (new weights, m, s).
+    """
+    m = mu.mean(axis=0)
+    s = np.maximum(mu.std(axis=0), 1e-6)
+    w = {k: v.astype(np.float64) for k, v in weights.items()}
+    w["dec_b1"] = w["dec_b1"] + w["dec_w1"] @ m
+    w["dec_w1"] = w["dec_w1"] * s[None, :]
+    w["enc_mu_b"] = (w["enc_mu_b"] - m) / s
+    w["enc_mu_w"] = w["enc_mu_w"] / s[:, None]
+    w["enc_logvar_b"] = w["enc_logvar_b"] - 2.0 * np.log(s)
+    out = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in w.items()}
+    return out, m, s
+
+
 # --- the whole family: parallel workers, evaluation, export -------------------------------
 
 _QUEUE: Any = None
@@ -391,9 +412,11 @@ def train_family(
     entries = []
     for res in results:
         name = vae.model_name(res.latent, res.beta)
+        raw = vae.Model(name, res.latent, res.beta, res.weights)
+        weights, z_mean, z_std = standardize_latent(res.weights, raw.encode_normalized(x_train))
         file = out / f"{name}.npz"
-        np.savez(file, **res.weights)
-        model = vae.Model(name, res.latent, res.beta, res.weights)
+        np.savez(file, **weights)
+        model = vae.Model(name, res.latent, res.beta, weights)
         metrics = ev.evaluate_model(model, x_test)
         metrics["val_curve_mae_db"] = round(res.best_val_curve_db, 4)
         entries.append(
@@ -407,6 +430,10 @@ def train_family(
                 "shapes": {k: list(v.shape) for k, v in res.weights.items()},
                 "best_epoch": res.best_epoch,
                 "train_seconds": round(res.seconds, 1),
+                "latent_standardised_from": {
+                    "mean": [round(float(v), 6) for v in z_mean],
+                    "std": [round(float(v), 6) for v in z_std],
+                },
                 "metrics": metrics,
                 "anchors": ev.compute_anchors(model, data),
             }
@@ -485,7 +512,9 @@ def train_family(
         "anchor_rule": {
             "min_count": ev.ANCHOR_MIN_COUNT,
             "intensity_min_count": ev.INTENSITY_MIN_COUNT,
-            "z": "mean encoder mu over the descriptor's cleaned rows (all splits)",
+            "z": "encoder mu over the descriptor's cleaned rows (all splits), summarised by "
+            "the mean or the coordinate-wise median, whichever decodes to the curve that "
+            "correlates better with the rows' mean curve (z_rule says which)",
             "intensity": "0 = all rows; 1/2/3 = terciles by RMS distance of the curve from flat",
             "corr": "Pearson correlation, decoded anchor curve vs mean curve of the same rows",
         },

@@ -51,4 +51,13 @@ def jack_server(tmp_path_factory):
     try:
         yield log
     finally:
+        # PortAudio aborts (an assertion) if it shuts down its JACK client after the server
+        # is gone, so close it while the server is still up (PortAudio issue 819).
+        import sys
+
+        sd = sys.modules.get("sounddevice")
+        if sd is not None:
+            sd._terminate()
         jackserver.stop(proc)
+        if sd is not None:
+            sd._initialize()

@@ -103,3 +103,23 @@ def test_train_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     assert cli.main(["train", "--data", str(tiny_csv(tmp_path / "t.csv")), "--only", "x"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("floweq-tui: error:") for line in err)
+
+
+def test_standardize_latent_is_exact() -> None:
+    from floweq_tui.vae import Model
+
+    torch.manual_seed(0)
+    raw = training.VAE(3).export()
+    x = np.random.default_rng(1).random((200, 13))
+    m_raw = Model("raw", 3, 0.0, raw)
+    mu = m_raw.encode_normalized(x) * 5.0 + 2.0  # pretend the data sits off-centre and wide
+    w, m, s = training.standardize_latent(raw, mu)
+    m_std = Model("std", 3, 0.0, w)
+    z = np.random.default_rng(2).normal(size=(20, 3))
+    np.testing.assert_allclose(
+        m_std.decode_normalized(z), m_raw.decode_normalized(m + s * z), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        m_std.encode_normalized(x), (m_raw.encode_normalized(x) - m) / s, atol=1e-4
+    )
+    assert all(v.dtype == np.float32 for v in w.values())

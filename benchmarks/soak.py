@@ -1,0 +1,282 @@
+"""Soak the live engine on a JACK dummy server: xruns, callback times and CPU over a long run.
+
+    python benchmarks/soak.py --seconds 60 --blocksize 128 [--hammer-rate 300] [--busy]
+
+Uses the JACK server that is running, or starts ``jackd -d dummy`` with ``--blocksize`` as its
+period (and stops it at the end). While the engine runs, a separate process attaches to the
+controls block by name and writes controls (the 13 manual parameters, strength, gains, x/y)
+``--hammer-rate`` times a second; with ``--busy`` another process burns a CPU core in a
+busy loop. The parent samples the meters about every millisecond.
+
+Prints notes on stderr and, as its last line on stdout, one JSON object:
+
+* ``callbacks``, ``xruns``: blocks processed and blocks flagged as an under/overflow by
+  PortAudio during the measured window (the engine's own meters). PortAudio's JACK host API
+  flags a block after *any* xrun of the server, so on a server shared with other clients
+  (``other_jack_clients``, sampled with jack_lsp once a second) they are not all the
+  engine's;
+* ``jack_xruns``: xruns jackd logged in that window, or null when the server was already
+  running (its log is not ours to read);
+* ``callback_p99_us``, ``callback_max_us``: over the distinct blocks seen by the ~1 ms
+  sampling of ``meters["callback_us"]`` (the processing time of the last block);
+  ``worst_block_us`` is the engine's own worst block since it started (every block);
+* ``engine_cpu_percent``: the engine process's utime + stime over the window (/proc), as a
+  percentage of one core;
+* ``server_period``: the running server's period; the engine's block size is independent of
+  it (PortAudio splits or joins blocks when they differ).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+try:
+    import floweq_tui  # noqa: F401
+except ImportError:  # run from a checkout without installing
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from floweq_tui import jackserver  # noqa: E402
+from floweq_tui.controls import (  # noqa: E402
+    CONTROL_SPECS,
+    METER_INDEX,
+    N_CONTROLS,
+    N_METERS,
+    Controls,
+    SharedBlock,
+)
+from floweq_tui.engine import Engine, EngineConfig  # noqa: E402
+
+HAMMERED = [f"p{i}" for i in range(13)] + ["strength", "in_gain", "out_gain", "x", "y"]
+
+
+def note(text: str) -> None:
+    print(f"soak: {text}", file=sys.stderr, flush=True)
+
+
+def hammer(ctl_name: str, seconds: float, rate: float, conn) -> None:
+    """Child process: write controls into the block named ``ctl_name`` at ``rate`` per second."""
+    block = SharedBlock(N_CONTROLS, name=ctl_name)
+    controls = Controls(block.array)
+    specs = {s.name: s for s in CONTROL_SPECS}
+    rng = np.random.default_rng(0)
+    conn.send("ready")
+    conn.recv()  # go
+    sent = 0
+    period = 1.0 / rate
+    start = next_t = time.monotonic()
+    while time.monotonic() - start < seconds:
+        name = HAMMERED[sent % len(HAMMERED)]
+        spec = specs[name]
+        lo, hi = (-12.0, 6.0) if name in ("in_gain", "out_gain") else (spec.min, spec.max)
+        controls[name] = rng.uniform(lo, hi)
+        sent += 1
+        next_t += period
+        delay = next_t - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    block.close()
+    conn.send(sent)
+
+
+def busy(seconds: float) -> None:
+    """Child process: a CPU-bound loop."""
+    end = time.monotonic() + seconds
+    x = 0
+    while time.monotonic() < end:
+        for i in range(10000):
+            x += i * i
+
+
+def jack_value(tool: str) -> int | None:
+    """The running server's buffer size or sample rate (the tools print it when given no args)."""
+    path = shutil.which(tool)
+    if path is None:
+        return None
+    try:
+        out = subprocess.run([path], capture_output=True, text=True, timeout=5).stdout
+        return int(out.strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
+        return None
+
+
+def jack_clients() -> set[str]:
+    """Names of the JACK clients that have ports (jack_lsp), without "system"."""
+    path = shutil.which("jack_lsp")
+    if path is None:
+        return set()
+    try:
+        out = subprocess.run([path], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    return {line.split(":", 1)[0] for line in out.splitlines() if ":" in line} - {"system"}
+
+
+class ClientWatch(threading.Thread):
+    """Samples the JACK clients once a second: PortAudio flags every xrun of the server, so
+    xruns on a server shared with other clients cannot be attributed to the engine."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.seen: list[set[str]] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.seen.append(jack_clients())
+            self.done.wait(1.0)
+
+    def others(self) -> list[str]:
+        """Clients besides one PortAudio client (the engine), if any sample had more."""
+        if all(len(s) <= 1 for s in self.seen):
+            return []
+        return sorted(set().union(*self.seen))
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--blocksize", type=int, default=128)
+    ap.add_argument("--samplerate", type=int, default=48000)
+    ap.add_argument("--hammer-rate", type=float, default=300.0, help="control writes per second")
+    ap.add_argument("--busy", action="store_true", help="run a CPU-bound process alongside")
+    ap.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
+    args = ap.parse_args(argv)
+
+    server = None
+    log: Path | None = None
+    if jackserver.running():
+        started = False
+    else:
+        log = Path(tempfile.mkdtemp(prefix="floweq-soak-")) / "jackd.log"
+        server = jackserver.start_dummy(args.samplerate, args.blocksize, log)
+        if server is None:
+            note(f"cannot start a JACK dummy server (see {log})")
+            return 1
+        started = True
+    period = jack_value("jack_bufsize")
+    rate = jack_value("jack_samplerate")
+    if started:
+        note(f"started jackd -d dummy -r {args.samplerate} -p {args.blocksize} (log {log})")
+    else:
+        note(f"using the JACK server already running (period {period}, {rate} Hz)")
+    if period is not None and period != args.blocksize:
+        note(
+            f"the server's period is {period} frames, not {args.blocksize}: the engine runs "
+            f"{args.blocksize}-frame blocks inside {period}-frame server cycles"
+        )
+    if rate is not None and rate != args.samplerate:
+        note(f"the server runs at {rate} Hz; the engine asks for {args.samplerate} Hz")
+
+    ctx = mp.get_context("spawn")
+    cfg = EngineConfig(samplerate=args.samplerate, blocksize=args.blocksize)
+    eng = Engine(cfg, mode=2)
+    procs: list[mp.process.BaseProcess] = []
+    try:
+        eng.start()
+        st = eng.status
+        note(f"engine: {st.state} on {st.device} ({st.hostapi}), {st.blocksize} frames")
+        if st.state != "running":
+            note(f"the engine is not on the JACK server: {st.message}")
+            return 1
+        parent, child = ctx.Pipe()
+        ham = ctx.Process(
+            target=hammer, args=(eng._ctl_block.name, args.seconds, args.hammer_rate, child)
+        )
+        procs.append(ham)
+        ham.start()
+        child.close()
+        if not parent.poll(60.0) or parent.recv() != "ready":
+            note("the hammer process did not start")
+            return 1
+        if args.busy:
+            b = ctx.Process(target=busy, args=(args.seconds + args.warmup + 5.0,))
+            procs.append(b)
+            b.start()
+        time.sleep(args.warmup)
+
+        met = eng.meters.array
+        i_cb, i_us = METER_INDEX["callbacks"], METER_INDEX["callback_us"]
+        m0 = met[:N_METERS].copy()
+        jack0 = jackserver.count_xruns(log) if started else None
+        cpu0, t0 = cpu_seconds(eng.pid), time.monotonic()
+        parent.send("go")
+        watch = ClientWatch()
+        watch.start()
+        samples = np.empty(int(args.seconds * 1500) + 1000)
+        n, last_cb = 0, m0[i_cb]
+        end = t0 + args.seconds
+        while time.monotonic() < end:
+            time.sleep(0.001)
+            m = met[:N_METERS].copy()  # one copy: callbacks and callback_us of the same block
+            if m[i_cb] != last_cb and n < len(samples):
+                last_cb = m[i_cb]
+                samples[n] = m[i_us]
+                n += 1
+        cpu1, t1 = cpu_seconds(eng.pid), time.monotonic()
+        watch.done.set()
+        watch.join(10.0)
+        m1 = met[:N_METERS].copy()
+        jack1 = jackserver.count_xruns(log) if started else None
+        sent = parent.recv() if parent.poll(30.0) else None
+        state_end = eng.state
+    finally:
+        for p in procs:
+            p.join(10.0)
+            if p.is_alive():
+                p.terminate()
+                p.join(5.0)
+        eng.stop()
+        jackserver.stop(server)
+
+    d = {name: m1[i] - m0[i] for name, i in METER_INDEX.items()}
+    us = samples[:n]
+    block_us = 1e6 * args.blocksize / args.samplerate
+    result = {
+        "seconds": round(t1 - t0, 3),
+        "blocksize": args.blocksize,
+        "samplerate": args.samplerate,
+        "callbacks": int(d["callbacks"]),
+        "xruns": int(d["xruns"]),
+        "jack_xruns": None if jack0 is None else jack1 - jack0,
+        "control_changes_sent": sent,
+        "controls_applied": int(d["controls_applied"]),
+        "callback_p99_us": round(float(np.percentile(us, 99)), 2) if n else None,
+        "callback_max_us": round(float(us.max()), 2) if n else None,
+        "block_period_us": round(block_us, 2),
+        "engine_cpu_percent": round(100.0 * (cpu1 - cpu0) / (t1 - t0), 2),
+        "callback_median_us": round(float(np.median(us)), 2) if n else None,
+        "blocks_sampled": n,
+        "worst_block_us": round(float(m1[METER_INDEX["cpu_max"]]) * block_us, 2),
+        "xruns_since_start": int(m1[METER_INDEX["xruns"]]),
+        "other_jack_clients": watch.others(),
+        "server_period": period,
+        "server": "started" if started else "reused",
+        "busy": args.busy,
+        "hammer_rate": args.hammer_rate,
+        "state_end": state_end,
+        "mode": int(m1[METER_INDEX["mode"]]),
+        "models": len(st.models),
+    }
+    print(json.dumps(result))
+    return 0 if state_end == "running" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

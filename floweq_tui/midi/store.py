@@ -1,0 +1,227 @@
+"""Mappings per controller name in a readable TOML file; atomic writes, line-numbered errors.
+
+File layout (``$XDG_CONFIG_HOME/floweq-tui/midi.toml``, or ``~/.config/...``)::
+
+    version = 1
+
+    [controllers."nanoKONTROL2"]
+    [[controllers."nanoKONTROL2".bindings]]
+    control = "x"
+    type = "cc"
+    number = 16
+    channel = 1
+
+A controller without an entry uses the built-in default mapping.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .mapping import Binding, MappingError, default_bindings
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser as a package, if installed
+    import tomli as tomllib  # type: ignore[no-redef]
+
+FILE_VERSION = 1
+HEADER = (
+    "# floweq-tui MIDI mappings, one table per controller name (see docs/midi.md).\n"
+    '# Each binding: control, type (cc|cc14|nrpn|note), number, channel (1-16 or "any"),\n'
+    "# optional min/max (control units), invert, encoding (absolute|relative_twos|\n"
+    "# relative_binary_offset|relative_sign_magnitude), step, button (toggle|momentary),\n"
+    "# takeover. Written by floweq-tui; edits are kept.\n"
+)
+
+
+def default_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "floweq-tui" / "midi.toml"
+
+
+class MidiMap:
+    """Bindings per controller name; controllers without an entry get the defaults."""
+
+    def __init__(self, controllers: dict[str, list[Binding]] | None = None) -> None:
+        self.controllers: dict[str, list[Binding]] = dict(controllers or {})
+
+    def bindings_for(self, controller: str) -> list[Binding]:
+        if controller in self.controllers:
+            return list(self.controllers[controller])
+        return default_bindings()
+
+    def has(self, controller: str) -> bool:
+        return controller in self.controllers
+
+    def set(self, controller: str, bindings: Iterable[Binding]) -> None:
+        self.controllers[controller] = list(bindings)
+
+    def copy(self) -> MidiMap:
+        return MidiMap({k: list(v) for k, v in self.controllers.items()})
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MidiMap) and self.controllers == other.controllers
+
+
+# =================================================================== writing
+
+
+def _key(name: str) -> str:
+    return '"' + _escape(name) + '"'
+
+
+def _escape(s: str) -> str:
+    out = []
+    for ch in s:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _value(v: Any) -> str:
+    if v is None:
+        return '"any"'
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    return '"' + _escape(str(v)) + '"'
+
+
+def dumps(m: MidiMap) -> str:
+    """The mapping as TOML (round-trips through :func:`loads`)."""
+    lines = [HEADER, f"version = {FILE_VERSION}", ""]
+    for name, bindings in m.controllers.items():
+        lines.append(f"[controllers.{_key(name)}]")
+        for b in bindings:
+            lines.append(f"[[controllers.{_key(name)}.bindings]]")
+            for k, v in b.to_dict().items():
+                lines.append(f"{k} = {_value(v)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def save(m: MidiMap, path: str | os.PathLike[str] | None = None) -> Path:
+    """Write atomically (temporary file in the same directory, fsync, rename)."""
+    target = Path(path) if path is not None else default_path()
+    text = dumps(m)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".midi-", suffix=".toml.tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return target
+
+
+# =================================================================== reading
+
+_HEADER_RE = re.compile(r"^\s*\[\[(.+?)\]\]\s*(#.*)?$")
+_TABLE_RE = re.compile(r"^\s*\[([^\[].*?)\]\s*(#.*)?$")
+
+
+def _positions(text: str) -> tuple[dict[tuple[str, int], int], dict[str, int]]:
+    """Line numbers of each ``[[controllers.X.bindings]]`` (by controller, index) and of
+    each ``[controllers.X]``, found by parsing every header line on its own."""
+    bindings: dict[tuple[str, int], int] = {}
+    tables: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        m = _HEADER_RE.match(line)
+        table = m is None and _TABLE_RE.match(line)
+        if not m and not table:
+            continue
+        try:
+            parsed = tomllib.loads(line)
+        except tomllib.TOMLDecodeError:
+            continue
+        ctl = parsed.get("controllers")
+        if not isinstance(ctl, dict) or len(ctl) != 1:
+            continue
+        name, body = next(iter(ctl.items()))
+        if m and isinstance(body, dict) and isinstance(body.get("bindings"), list):
+            i = counts.get(name, 0)
+            counts[name] = i + 1
+            bindings[(name, i)] = lineno
+        elif table:
+            tables.setdefault(name, lineno)
+    return bindings, tables
+
+
+def loads(text: str, source: str = "midi.toml") -> MidiMap:
+    """Parse and validate; raises MappingError with ``source:line: why`` on any problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        lineno = getattr(exc, "lineno", None)
+        msg = str(exc).split(" (at line")[0]
+        if lineno is None:
+            found = re.search(r"line (\d+)", str(exc))
+            lineno = int(found.group(1)) if found else 0
+        raise MappingError(f"{source}:{lineno}: {msg}") from None
+    positions, tables = _positions(text)
+    version = data.get("version", FILE_VERSION)
+    if version != FILE_VERSION:
+        raise MappingError(f"{source}:1: unsupported version {version!r} (expected 1)")
+    controllers = data.get("controllers", {})
+    if not isinstance(controllers, dict):
+        raise MappingError(f"{source}:1: 'controllers' must be a table")
+    unknown = sorted(set(data) - {"version", "controllers"})
+    if unknown:
+        raise MappingError(f"{source}:1: unknown key {unknown[0]!r}")
+    out: dict[str, list[Binding]] = {}
+    for name, body in controllers.items():
+        line = tables.get(name, 0)
+        if not isinstance(body, dict):
+            raise MappingError(f"{source}:{line}: controller {name!r} must be a table")
+        extra = sorted(set(body) - {"bindings"})
+        if extra:
+            raise MappingError(f"{source}:{line}: controller {name!r}: unknown key {extra[0]!r}")
+        items = body.get("bindings", [])
+        if not isinstance(items, list):
+            raise MappingError(f"{source}:{line}: controller {name!r}: bindings must be a list")
+        bindings = []
+        for i, item in enumerate(items):
+            try:
+                bindings.append(Binding.from_dict(item))
+            except MappingError as exc:
+                where = positions.get((name, i), line)
+                raise MappingError(
+                    f"{source}:{where}: controller {name!r} binding {i + 1}: {exc}"
+                ) from None
+        out[str(name)] = bindings
+    return MidiMap(out)
+
+
+def load(path: str | os.PathLike[str] | None = None) -> MidiMap:
+    """Read a mapping file; a missing file is an empty mapping (defaults everywhere)."""
+    p = Path(path) if path is not None else default_path()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return MidiMap()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MappingError(f"{p}: cannot read ({exc})") from None
+    return loads(text, str(p))

@@ -1,0 +1,273 @@
+"""FloweqApp: the Textual instrument, and ``run_app(args)`` behind the `floweq-tui` command.
+
+The UI never blocks the audio: the engine runs in its own process; the app writes controls
+into the shared block and reads the meters on a timer (at most ``FPS`` times a second),
+redrawing only the widgets whose inputs changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from ..controls import MODES
+from . import settings
+from .controller import Controller
+from .curve import spectrum_db
+from .engine_api import EngineLike
+from .keys import APP_KEYS, app_bindings
+from .messages import PointPicked, ValueAdjusted
+from .meters import meter_parts, status_parts
+from .screens.help import HelpScreen
+from .screens.main import MainScreen
+
+FPS = 30
+METER_EVERY = 3  # meters/status text at FPS / 3
+SPECTRUM_EVERY = 3
+
+
+class FloweqApp(App[int]):
+    """The instrument. ``engine`` is anything EngineLike (the real Engine or a FakeEngine)."""
+
+    CSS_PATH = "floweq.tcss"
+    TITLE = "floweq-tui"
+    BINDINGS = app_bindings()
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(
+        self, engine: EngineLike, family: Any = None, notice: str = "", fps: float = FPS
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.ctrl = Controller(engine, family)
+        self.ctrl.notice = lambda text: self.notify(text, timeout=3)
+        self.startup_notice = notice
+        self.fps = fps
+        self._ticks = 0
+        self._quiet = 0
+        self._last_sig = b""
+        self.frames_drawn = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen(self.ctrl)
+
+    def on_mount(self) -> None:
+        self.theme = "textual-dark"
+        if self.startup_notice:
+            self.notify(self.startup_notice, timeout=6)
+        msg = getattr(self.engine.status, "message", "")
+        if msg:
+            self.notify(msg, timeout=4)
+        self.set_interval(1.0 / self.fps, self.refresh_from_engine)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(sig, self.exit)
+
+    # ------------------------------------------------------------ the frame
+
+    def refresh_from_engine(self, force: bool = False) -> None:
+        """Read the blocks once; hand each widget its inputs (they redraw only on change)."""
+        main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+        if main is None or not main.ready or self.engine.controls is None:
+            return
+        self._ticks += 1
+        if not force:
+            # Idle: when nothing the curve/map depend on moved for a second, look only every
+            # third tick (10 fps); any change brings back the full rate at once.
+            sig = self.engine.controls.array.tobytes() + self.engine.meters.params.tobytes()
+            if sig != self._last_sig:
+                self._last_sig, self._quiet = sig, 0
+            else:
+                self._quiet += 1
+            if self._quiet > self.fps and self._ticks % METER_EVERY:
+                return
+        ctrl = self.ctrl
+        c = self.engine.controls
+        params = tuple(np.round(ctrl.shown_params(), 4))
+        active = tuple(c[f"active{b}"] >= 0.5 for b in range(5))
+        fs = float(getattr(self.engine.status, "samplerate", 0) or 48000)
+        bypass = c["bypass"] >= 0.5
+        tag = "MUTED" if c["mute"] >= 0.5 else ("BYPASS" if bypass else "")
+        curve = main.curve
+        spec = None
+        if ctrl.spectrum and curve.plot_cols > 0:
+            if force or self._ticks % SPECTRUM_EVERY == 0 or curve._spectrum is None:
+                spec = spectrum_db(self.engine.meters.ring("out", 4096), fs, curve.plot_cols)
+            else:
+                spec = curve._spectrum
+        curve.feed((params, active, fs, round(c["strength"], 4), bypass, tag), spec)
+        lmap = main.lmap
+        if lmap.display:
+            point, encoded = ctrl.point()
+            rng = 4.0 if (c["extend"] >= 0.5 and ctrl.mode == 0) else 2.0
+            if encoded or ctrl.mode == 1:
+                rng = max(rng, min(4.0, max((abs(v) for v in point), default=0) * 1.1))
+                rng = 2.0 if rng <= 2.0 else 4.0
+            anchors = tuple(ctrl.anchors())
+            ab = (int(c["anchor_a"]), int(c["anchor_b"])) if ctrl.mode == 1 else None
+            lmap.feed(ctrl.dims, rng, point, anchors, ab, encoded)
+        for g in main.groups:
+            g.update_values()
+        main.bands.update_values()
+        if force or self._ticks % METER_EVERY == 0:
+            m = self.engine.meters.snapshot()
+            main.meters_line.feed(
+                meter_parts(m, c["auto_gain"] >= 0.5, main.meters_line.size.width or 80)
+            )
+            main.status_line.feed(
+                status_parts(
+                    ctrl.mode_label, self.engine.state, self.engine.status, ctrl.model_name
+                )
+            )
+
+    def on_value_adjusted(self, message: ValueAdjusted) -> None:
+        self.refresh_from_engine(force=True)
+
+    def on_point_picked(self, message: PointPicked) -> None:
+        self.ctrl.set_point(message.x, message.y)
+        self.refresh_from_engine(force=True)
+
+    # ------------------------------------------------------------ actions
+
+    def _changed(self) -> None:
+        self.refresh_from_engine(force=True)
+
+    def action_nudge(self, name: str, direction: int, coarse: bool = False) -> None:
+        """Step a control by its fine (or coarse) step."""
+        self.ctrl.nudge(name, direction, coarse)
+        self._changed()
+
+    def action_toggle(self, name: str) -> None:
+        """Toggle an on/off control."""
+        self.ctrl.toggle(name)
+        self._changed()
+
+    def action_cycle_mode(self) -> None:
+        """Cycle Traverse > Semantic > Manual."""
+        self.ctrl.cycle_mode(1)
+        self._changed()
+
+    def action_set_mode(self, mode: int) -> None:
+        """Switch to a mode (Manual starts from the decoded parameters)."""
+        self.ctrl.set_mode(mode)
+        self._changed()
+
+    def action_dims(self, dims: int) -> None:
+        """Choose a model with 1, 2 or 3 latent dimensions."""
+        self.ctrl.select_dims(dims)
+        self._changed()
+
+    def action_beta(self, direction: int) -> None:
+        """Choose the next/previous beta for the current latent size."""
+        self.ctrl.cycle_beta(direction)
+        self._changed()
+
+    def action_anchor(self, which: str, direction: int) -> None:
+        """Step anchor A or B through the anchor labels."""
+        self.ctrl.step_anchor(which, direction)
+        self._changed()
+
+    def action_spectrum(self) -> None:
+        """Show or hide the live output spectrum behind the curve."""
+        self.ctrl.spectrum = not self.ctrl.spectrum
+        self._changed()
+
+    def action_help(self) -> None:
+        """Show every key binding."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette lists every instrument action, plus Textual's own."""
+        yield from super().get_system_commands(screen)
+        seen = set()
+        for keys, action, desc, _ in APP_KEYS:
+            if action in seen or action == "quit":
+                continue
+            seen.add(action)
+            yield SystemCommand(
+                f"{desc}  [{keys.split(',')[0]}]",
+                desc,
+                lambda a=action: self.call_later(self.run_action, a),
+            )
+        for i, label in enumerate(self.ctrl.anchor_labels):
+            yield SystemCommand(
+                f"Anchor A: {label}", "set semantic anchor A", lambda i=i: self._set("anchor_a", i)
+            )
+            yield SystemCommand(
+                f"Anchor B: {label}", "set semantic anchor B", lambda i=i: self._set("anchor_b", i)
+            )
+        for i, name in enumerate(self.ctrl.names):
+            yield SystemCommand(
+                f"Model: {name}", "use this model", lambda i=i: self._set("model", i)
+            )
+
+    def _set(self, name: str, value: float) -> None:
+        self.ctrl.set(name, value)
+        self._changed()
+
+
+# ===================================================================== entry point
+
+
+def load_family() -> Any:
+    try:
+        from .. import vae
+
+        return vae.load_family()
+    except Exception:
+        return None
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Start the engine, restore the last session (CLI options win), run the UI, and always
+    stop the engine and save the session on the way out."""
+    from ..cli import control_values
+    from ..runcli import start_engine
+
+    engine = start_engine(args)
+    code = 0
+    try:
+        names = list(engine.status.models)
+        labels = list(engine.status.anchors)
+        data, notice = settings.load_session()
+        if data is not None:
+            cli = control_values(args, names, labels)
+            saved = settings.controls_from_session(data, names, labels)
+            for k, v in saved.items():
+                if k not in cli:
+                    engine.controls[k] = v
+        app = FloweqApp(engine, load_family(), notice)
+        result = app.run()
+        code = int(result or 0)
+    finally:
+        t0 = time.monotonic()
+        try:
+            if engine.controls is not None:
+                data = settings.session_from_controls(
+                    engine.controls.as_dict(),
+                    list(engine.status.models),
+                    list(engine.status.anchors),
+                )
+                settings.save_session(data)
+        except OSError as exc:
+            print(f"floweq-tui: session not saved: {exc}")
+        finally:
+            engine.stop()
+        del t0
+    return code
+
+
+__all__ = ["FloweqApp", "MODES", "run_app"]

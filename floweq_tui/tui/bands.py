@@ -1,0 +1,132 @@
+"""The five bands: decoded values live in Traverse/Semantic, editable in Manual.
+
+Focused: n / p select a cell (active, gain, freq, Q of each band), + / - step it (gain
+0.5 dB, freq a semitone, Q x1.12), > / < coarse (3 dB, half an octave, x1.41), enter on
+the band name toggles it. Editing in Traverse/Semantic switches to Manual first, starting
+from the decoded values.
+"""
+
+from __future__ import annotations
+
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.widget import Widget
+
+from .controller import Controller
+from .controls_panel import GROUP_BINDINGS, S_LABEL, S_SEL, S_TITLE, S_TITLE_FOCUS, S_VALUE
+from .curve import BAND_COLOURS
+from .messages import ValueAdjusted
+
+ROW_LABELS = ("band", "gain", "freq", "Q")
+FIELD_ROW = {"active": 0, "gain": 1, "freq": 2, "q": 3}
+
+
+class BandsView(Widget, can_focus=True):
+    DEFAULT_CSS = "BandsView { width: 1fr; height: 5; }"
+    BINDINGS = GROUP_BINDINGS
+
+    def __init__(self, ctrl: Controller, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.ctrl = ctrl
+        self.cells = ctrl.band_items()
+        self.selected = 0
+        self._shown: tuple = ()
+
+    def update_values(self) -> None:
+        params = self.ctrl.shown_params()
+        shown = (self.ctrl.mode == 2,) + tuple(
+            self.ctrl.band_cell(params, b, f) for b, f in self.cells
+        )
+        if shown != self._shown:
+            self._shown = shown
+            self.refresh()
+
+    @property
+    def current(self) -> tuple[int, str]:
+        return self.cells[self.selected]
+
+    def select_cell(self, band: int, field: str) -> None:
+        self.selected = self.cells.index((band, field))
+        self.refresh()
+
+    def action_select(self, d: int) -> None:
+        self.selected = (self.selected + d) % len(self.cells)
+        self.refresh()
+
+    def action_step(self, d: int, coarse: bool) -> None:
+        band, field = self.current
+        self.ctrl.band_edit(band, field, d, coarse)
+        self.post_message(ValueAdjusted())
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def _geometry(self) -> tuple[int, int]:
+        w = self.size.width
+        lab = 5 if w >= 50 else 0
+        return lab, max((w - lab) // 5, 1)
+
+    def _cell_at(self, x: int, y: int) -> tuple[int, str] | None:
+        lab, cw = self._geometry()
+        if y < 1 or x < lab:
+            return None
+        band = min((x - lab) // cw, 4)
+        field = ("active", "gain", "freq", "q")[min(y - 1, 3)]
+        return (band, field) if (band, field) in self.cells else None
+
+    def on_click(self, event: events.Click) -> None:
+        cell = self._cell_at(event.x, event.y)
+        if cell:
+            self.select_cell(*cell)
+
+    def _scroll(self, event: events.MouseEvent, d: int) -> None:
+        cell = self._cell_at(event.x, event.y)
+        if cell:
+            self.selected = self.cells.index(cell)
+        event.stop()
+        self.action_step(d, False)
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self._scroll(event, 1)
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self._scroll(event, -1)
+
+    def render(self) -> Text:
+        w = self.size.width
+        manual = self.ctrl.mode == 2
+        focused = self.has_focus
+        params = self.ctrl.shown_params()
+        title = (
+            ("▸" if focused else " ")
+            + "BANDS "
+            + ("manual: + - edit" if manual else "decoded live (edit -> Manual)")
+        )
+        text = Text(no_wrap=True, overflow="crop", end="")
+        text.append(title[:w].ljust(w), S_TITLE_FOCUS if focused else S_TITLE)
+        lab, cw = self._geometry()
+        for row, name in enumerate(ROW_LABELS):
+            text.append("\n")
+            if lab:
+                text.append(f" {name}".ljust(lab), S_LABEL)
+            for b in range(5):
+                field = ("active", "gain", "freq", "q")[row]
+                on = self.ctrl.get(f"active{b}") >= 0.5
+                if (b, field) not in self.cells:
+                    text.append(" " * cw)
+                    continue
+                cell = self.ctrl.band_cell(params, b, field)
+                if field == "q":
+                    cell = cell[2:] if cw < 8 else cell
+                cell = cell[: cw - 1].rjust(cw - 1) + " "
+                if focused and self.current == (b, field):
+                    text.append(cell, S_SEL)
+                elif field == "active":
+                    text.append(cell, Style(color=BAND_COLOURS[b], bold=on, dim=not on))
+                else:
+                    text.append(cell, S_VALUE + Style(dim=not on, bold=manual))
+        return text

@@ -1,0 +1,399 @@
+"""Everything the UI does to the engine, without Textual: steps, modes, models, bands.
+
+Widgets and key bindings call this; tests can drive it directly. Writes go straight into the
+engine's shared controls block (non-blocking; the audio thread applies them next block).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..controls import CONTROL_INDEX, CONTROL_SPECS, MODES
+from ..params import BAND_NAMES, FREQ_INDEX, GAIN_INDEX, PARAMS, Q_INDEX
+
+MODE_LABELS = ("Traverse", "Semantic", "Manual")
+MODEL_RE = re.compile(r"^vae_d(\d+)_b(.+)$")
+
+# (fine, coarse) steps; "log" steps multiply by 2**(step) (octaves) for freq, factor for Q.
+STEPS: dict[str, tuple[float, float]] = {
+    "x": (0.05, 0.25), "y": (0.05, 0.25), "z": (0.05, 0.25),
+    "interpolate": (0.05, 0.25), "strength": (0.05, 0.25),
+    "in_gain": (0.5, 3.0), "out_gain": (0.5, 3.0),
+    "auto_range": (1.0, 6.0), "glide_ms": (5.0, 50.0),
+    "gain": (0.5, 3.0),
+}  # fmt: skip
+LOG_STEPS: dict[str, tuple[float, float]] = {
+    "freq": (1 / 12, 1 / 2),  # a semitone, half an octave
+    "q": (1 / 6, 1 / 2),  # in octaves of Q: x1.12, x1.41
+    "auto_time": (1 / 4, 1.0),
+}
+BAND_FIELDS = ("active", "gain", "freq", "q")
+BAND_SHORT = ("Low", "Band 1", "Band 2", "Band 3", "High")
+
+
+def model_dims_beta(name: str) -> tuple[int, str]:
+    m = MODEL_RE.match(name)
+    return (int(m.group(1)), m.group(2)) if m else (2, "?")
+
+
+def fmt_freq(hz: float) -> str:
+    if hz >= 10000:
+        return f"{hz / 1000:.1f}k"
+    if hz >= 1000:
+        return f"{hz / 1000:.2f}k"
+    return f"{hz:.0f}"
+
+
+@dataclass
+class Item:
+    """One adjustable value in a control group."""
+
+    key: str
+    label: str
+    short: str
+    show: Callable[[], str]
+    adjust: Callable[[int, bool], None]
+    """adjust(direction +1/-1, coarse)"""
+
+
+class Controller:
+    """The UI's model: reads the engine's blocks, writes controls, knows the model family."""
+
+    def __init__(self, engine: Any, family: Any = None) -> None:
+        self.engine = engine
+        self.family = family
+        self.names: list[str] = list(getattr(engine.status, "models", []) or [])
+        self.anchor_labels: list[str] = list(getattr(engine.status, "anchors", []) or [])
+        self.spectrum = False
+        self.notice: Callable[[str], None] = lambda text: None
+        self._enc_cache: tuple[bytes, str, tuple[float, ...]] | None = None
+
+    # ------------------------------------------------------------ basic access
+
+    @property
+    def controls(self) -> Any:
+        return self.engine.controls
+
+    def get(self, name: str) -> float:
+        return self.engine.controls[name]
+
+    def set(self, name: str, value: float) -> None:
+        self.engine.controls[name] = value
+
+    def nudge(self, name: str, direction: int, coarse: bool = False) -> None:
+        """Step a control up (+1) or down (-1) by its fine or coarse step (clamped)."""
+        if name in LOG_STEPS:
+            octs = LOG_STEPS[name][1 if coarse else 0]
+            self.set(name, self.get(name) * 2.0 ** (direction * octs))
+            return
+        spec = CONTROL_SPECS[CONTROL_INDEX[name]]
+        if spec.kind in ("bool",):
+            self.toggle(name)
+            return
+        fine, big = STEPS.get(name, (1.0, 1.0))
+        step = big if coarse else fine
+        value = round((self.get(name) + direction * step) / fine) * fine
+        self.set(name, value)
+
+    def toggle(self, name: str) -> None:
+        self.set(name, 0.0 if self.get(name) >= 0.5 else 1.0)
+
+    # ------------------------------------------------------------ mode
+
+    @property
+    def mode(self) -> int:
+        return int(self.get("mode"))
+
+    @property
+    def mode_label(self) -> str:
+        return MODE_LABELS[min(max(self.mode, 0), 2)]
+
+    def set_mode(self, mode: int) -> None:
+        """Switch mode; entering Manual starts from the parameters decoded right now."""
+        mode = int(mode) % 3
+        if mode == 2 and self.mode != 2:
+            decoded = np.asarray(self.engine.meters.params, dtype=np.float64)
+            for i, v in enumerate(decoded):
+                self.set(f"p{i}", float(v))
+        self.set("mode", mode)
+
+    def cycle_mode(self, direction: int = 1) -> None:
+        self.set_mode((self.mode + direction) % 3)
+
+    # ------------------------------------------------------------ models
+
+    @property
+    def model_index(self) -> int:
+        return int(self.get("model"))
+
+    @property
+    def model_name(self) -> str:
+        i = self.model_index
+        return self.names[i] if 0 <= i < len(self.names) else "no model"
+
+    @property
+    def dims(self) -> int:
+        model = self.model
+        if model is not None:
+            return int(model.latent)
+        return model_dims_beta(self.model_name)[0] if self.names else 2
+
+    @property
+    def beta(self) -> str:
+        return model_dims_beta(self.model_name)[1] if self.names else "-"
+
+    @property
+    def model(self) -> Any:
+        if self.family is None or not self.names:
+            return None
+        try:
+            return self.family[self.model_name]
+        except KeyError:
+            return None
+
+    def _betas(self, dims: int) -> list[str]:
+        out = [model_dims_beta(n)[1] for n in self.names if model_dims_beta(n)[0] == dims]
+        return sorted(out, key=lambda b: float(b) if _isfloat(b) else math.inf)
+
+    def select_dims(self, dims: int) -> None:
+        """Latent 1/2/3: keep beta if that model exists, else the nearest one."""
+        betas = self._betas(dims)
+        if not betas:
+            self.notice(f"no model with {dims} latent dimension(s)")
+            return
+        beta = self.beta if self.beta in betas else betas[min(1, len(betas) - 1)]
+        self.set("model", self.names.index(f"vae_d{dims}_b{beta}"))
+
+    def cycle_beta(self, direction: int = 1) -> None:
+        betas = self._betas(self.dims)
+        if not betas:
+            return
+        i = betas.index(self.beta) if self.beta in betas else 0
+        beta = betas[(i + direction) % len(betas)]
+        self.set("model", self.names.index(f"vae_d{self.dims}_b{beta}"))
+
+    # ------------------------------------------------------------ semantic
+
+    def anchor_label(self, which: str) -> str:
+        i = int(self.get(which))
+        return self.anchor_labels[i] if 0 <= i < len(self.anchor_labels) else "-"
+
+    def step_anchor(self, which: str, direction: int) -> None:
+        n = len(self.anchor_labels)
+        if n:
+            self.set(which, (int(self.get(which)) + direction) % n)
+
+    # ------------------------------------------------------------ bands
+
+    def shown_params(self) -> np.ndarray:
+        """The 13 parameters the EQ uses (before strength): manual controls or decoded."""
+        if self.mode == 2:
+            return np.asarray(self.engine.controls.params, dtype=np.float64)
+        return np.asarray(self.engine.meters.params, dtype=np.float64)
+
+    @staticmethod
+    def band_index(band: int, field: str) -> int | None:
+        if field == "gain":
+            return GAIN_INDEX[band]
+        if field == "freq":
+            return FREQ_INDEX[band]
+        if field == "q":
+            return Q_INDEX[band]
+        return None
+
+    def band_edit(self, band: int, field: str, direction: int, coarse: bool = False) -> None:
+        """Step one band value; in Traverse/Semantic this first switches to Manual."""
+        if field == "active":
+            self.toggle(f"active{band}")
+            return
+        idx = self.band_index(band, field)
+        if idx is None:
+            return
+        if self.mode != 2:
+            self.set_mode(2)
+            self.notice("band edit: switched to Manual (starting from the decoded curve)")
+        name = f"p{idx}"
+        if field == "gain":
+            fine, big = STEPS["gain"]
+            step = big if coarse else fine
+            self.set(name, round((self.get(name) + direction * step) / fine) * fine)
+        else:
+            octs = LOG_STEPS[field][1 if coarse else 0]
+            p = PARAMS[idx]
+            self.set(name, min(max(self.get(name) * 2.0 ** (direction * octs), p.min), p.max))
+
+    # ------------------------------------------------------------ latent point
+
+    def point(self) -> tuple[tuple[float, ...], bool]:
+        """(the latent point shown on the map, in latent units; whether it is an encoding)."""
+        d = self.dims
+        if self.mode == 0:
+            scale = 2.0 if self.get("extend") >= 0.5 else 1.0
+            return tuple(self.get(k) * scale for k in ("x", "y", "z")[:d]), False
+        if self.mode == 1:
+            m = self.engine.meters
+            return tuple(m[k] for k in ("zx", "zy", "zz")[:d]), False
+        return self.encoded_point(), True
+
+    def encoded_point(self) -> tuple[float, ...]:
+        """Where the manual setting sits in the current model's latent space (its encoder)."""
+        model = self.model
+        if model is None:
+            return (0.0,) * self.dims
+        p = np.asarray(self.engine.controls.params, dtype=np.float64)
+        key = (p.tobytes(), model.name)
+        if self._enc_cache is None or self._enc_cache[:2] != key:
+            z = tuple(float(v) for v in np.asarray(model.encode(p)).ravel())
+            self._enc_cache = (key[0], key[1], z)
+        return self._enc_cache[2]
+
+    def anchors(self) -> list[tuple[str, int, tuple[float, ...]]]:
+        """(label, intensity, z) of the current model's semantic anchors."""
+        model = self.model
+        if model is None:
+            return []
+        return [(a.label, a.intensity, tuple(a.z)) for a in model.anchors]
+
+    def set_point(self, x: float, y: float | None = None) -> None:
+        """Set the point from a map position in displayed units (extend halves it)."""
+        if self.mode != 0:
+            self.set_mode(0)
+            self.notice("map: switched to Traverse")
+        scale = 2.0 if self.get("extend") >= 0.5 else 1.0
+        self.set("x", round(x / scale / 0.01) * 0.01)
+        if y is not None:
+            self.set("y", round(y / scale / 0.01) * 0.01)
+
+    # ------------------------------------------------------------ groups
+
+    def _fmt(self, name: str, fmt: str, unit: str = "") -> Callable[[], str]:
+        return lambda: format(self.get(name), fmt) + unit
+
+    def _onoff(self, name: str) -> Callable[[], str]:
+        return lambda: "on" if self.get(name) >= 0.5 else "off"
+
+    def _nudger(self, name: str) -> Callable[[int, bool], None]:
+        return lambda d, coarse: self.nudge(name, d, coarse)
+
+    def groups(self) -> dict[str, list[Item]]:
+        """The control groups, in Tab order: every control reachable from the keyboard."""
+
+        def item(
+            key: str,
+            label: str,
+            short: str,
+            show: Callable[[], str],
+            adjust: Callable[[int, bool], None] | None = None,
+        ) -> Item:
+            return Item(key, label, short, show, adjust or self._nudger(key))
+
+        return {
+            "mode": [
+                item(
+                    "mode", "Mode", "Mode", lambda: self.mode_label, lambda d, c: self.cycle_mode(d)
+                ),
+                item(
+                    "dims",
+                    "Latent",
+                    "Lat",
+                    lambda: f"{self.dims}-D",
+                    lambda d, c: self.select_dims((self.dims - 1 + d) % 3 + 1),
+                ),
+                item("beta", "Beta", "β", lambda: self.beta, lambda d, c: self.cycle_beta(d)),
+                item("glide_ms", "Glide", "Gld", self._fmt("glide_ms", ".0f", "ms")),
+            ],
+            "latent": [
+                item("x", "x", "x", self._fmt("x", "+.2f")),
+                item("y", "y", "y", self._fmt("y", "+.2f")),
+                item("z", "z", "z", self._fmt("z", "+.2f")),
+                item(
+                    "extend",
+                    "Extend",
+                    "Ext",
+                    lambda: "±4" if self.get("extend") >= 0.5 else "±2",
+                    lambda d, c: self.toggle("extend"),
+                ),
+            ],
+            "semantic": [
+                item(
+                    "anchor_a",
+                    "A",
+                    "A",
+                    lambda: self.anchor_label("anchor_a"),
+                    lambda d, c: self.step_anchor("anchor_a", d),
+                ),
+                item(
+                    "anchor_b",
+                    "B",
+                    "B",
+                    lambda: self.anchor_label("anchor_b"),
+                    lambda d, c: self.step_anchor("anchor_b", d),
+                ),
+                item("interpolate", "A→B", "A→B", self._fmt("interpolate", ".2f")),
+            ],
+            "level": [
+                item("strength", "Strength", "Str", self._fmt("strength", ".2f")),
+                item("in_gain", "In", "In", self._fmt("in_gain", "+.1f", "dB")),
+                item("out_gain", "Out", "Out", self._fmt("out_gain", "+.1f", "dB")),
+                item(
+                    "bypass",
+                    "Bypass",
+                    "Byp",
+                    self._onoff("bypass"),
+                    lambda d, c: self.toggle("bypass"),
+                ),
+                item("mute", "Mute", "Mute", self._onoff("mute"), lambda d, c: self.toggle("mute")),
+            ],
+            "auto": [
+                item(
+                    "auto_gain",
+                    "Auto",
+                    "Auto",
+                    self._onoff("auto_gain"),
+                    lambda d, c: self.toggle("auto_gain"),
+                ),
+                item("auto_time", "Rate", "Rate", self._fmt("auto_time", ".2g", "s")),
+                item("auto_range", "Range", "Rng", self._fmt("auto_range", ".0f", "dB")),
+            ],
+        }
+
+    def band_items(self) -> list[tuple[int, str]]:
+        """(band, field) cells of the bands group, in navigation order."""
+        out = []
+        for b in range(5):
+            for f in BAND_FIELDS:
+                if f == "q" and Q_INDEX[b] is None:
+                    continue
+                out.append((b, f))
+        return out
+
+    def band_cell(self, params: np.ndarray, band: int, field: str) -> str:
+        if field == "active":
+            on = self.get(f"active{band}") >= 0.5
+            return ("● " if on else "○ ") + BAND_SHORT[band]
+        idx = self.band_index(band, field)
+        if idx is None:
+            return "shelf"
+        v = float(params[idx])
+        if field == "gain":
+            return f"{v:+.1f}dB"
+        if field == "freq":
+            return fmt_freq(v) + "Hz"
+        return f"Q {v:.2f}"
+
+
+def _isfloat(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+__all__ = ["BAND_NAMES", "Controller", "MODES", "MODE_LABELS", "Item", "fmt_freq"]

@@ -1,0 +1,132 @@
+"""A control group: a titled list of values; focused, its selected value is adjustable.
+
+Keys while focused: n / p select the next / previous value, + / - step it (fine), > / <
+(coarse), enter toggles or steps up; mouse scroll steps the value under the pointer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.widget import Widget
+
+from .controller import Item
+from .messages import ValueAdjusted
+
+S_TITLE = Style(color="#8a96a3", bold=True)
+S_TITLE_FOCUS = Style(color="#000000", bgcolor="#ffcc33", bold=True)
+S_SEL = Style(reverse=True, bold=True)
+S_VALUE = Style(color="#e6e6e6", bold=True)
+S_LABEL = Style(color="#a0a8b0")
+
+GROUP_BINDINGS = [
+    Binding("n", "select(1)", "Next value", show=False),
+    Binding("p", "select(-1)", "Previous value", show=False),
+    Binding("plus,equals_sign", "step(1, False)", "Value +", show=False),
+    Binding("minus,underscore", "step(-1, False)", "Value -", show=False),
+    Binding("greater_than_sign", "step(1, True)", "Value ++", show=False),
+    Binding("less_than_sign", "step(-1, True)", "Value --", show=False),
+    Binding("enter", "step(1, False)", "Toggle/step", show=False),
+]
+
+
+class ControlGroup(Widget, can_focus=True):
+    """Shows ``items`` (from the Controller) under a title; Tab focuses the next group."""
+
+    DEFAULT_CSS = "ControlGroup { width: 1fr; height: 6; }"
+    BINDINGS = GROUP_BINDINGS
+
+    def __init__(self, title: str, items: list[Item], **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.title = title
+        self.items = items
+        self.selected = 0
+        self._shown: tuple = ()
+        self.enabled: Callable[[], bool] = lambda: True
+
+    @property
+    def current(self) -> Item:
+        return self.items[self.selected]
+
+    def update_values(self) -> None:
+        shown = tuple(it.show() for it in self.items) + (self.enabled(),)
+        if shown != self._shown:
+            self._shown = shown
+            self.refresh()
+
+    def select_key(self, key: str) -> None:
+        for i, it in enumerate(self.items):
+            if it.key == key:
+                self.selected = i
+                self.refresh()
+
+    def action_select(self, d: int) -> None:
+        self.selected = (self.selected + d) % len(self.items)
+        self.refresh()
+
+    def action_step(self, d: int, coarse: bool) -> None:
+        self.current.adjust(d, coarse)
+        self.post_message(ValueAdjusted())
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def _row_item(self, y: int) -> int | None:
+        first = self._first_row()
+        i = first + y - 1
+        return i if y >= 1 and 0 <= i < len(self.items) else None
+
+    def _first_row(self) -> int:
+        rows = max(self.size.height - 1, 1)
+        return min(max(self.selected - rows + 1, 0), max(len(self.items) - rows, 0))
+
+    def on_click(self, event: events.Click) -> None:
+        i = self._row_item(event.y)
+        if i is not None:
+            self.selected = i
+            self.refresh()
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        i = self._row_item(event.y)
+        if i is not None:
+            self.selected = i
+        event.stop()
+        self.action_step(1, False)
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        i = self._row_item(event.y)
+        if i is not None:
+            self.selected = i
+        event.stop()
+        self.action_step(-1, False)
+
+    def render(self) -> Text:
+        w = self.size.width
+        focused = self.has_focus
+        text = Text(no_wrap=True, overflow="crop", end="")
+        title = ("▸" if focused else " ") + self.title
+        text.append(title[:w].ljust(w), S_TITLE_FOCUS if focused else S_TITLE)
+        first = self._first_row()
+        dim = not self.enabled()
+        for i in range(first, min(first + self.size.height - 1, len(self.items))):
+            it = self.items[i]
+            value = it.show()
+            label = it.label if len(it.label) + len(value) + 2 <= w else it.short
+            sel = focused and i == self.selected
+            mark = ">" if sel else " "
+            room = max(w - 1 - len(value), 0)
+            line = mark + label[: max(room - 1, 0)].ljust(room) + value
+            text.append("\n")
+            if sel:
+                text.append(line[:w], S_SEL)
+            else:
+                text.append(line[: room + 1], S_LABEL + Style(dim=dim))
+                text.append(line[room + 1 : w], S_VALUE + Style(dim=dim))
+        return text

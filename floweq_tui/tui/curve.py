@@ -1,0 +1,234 @@
+"""The frequency response: log axis 20 Hz-20 kHz, dB grid, the total curve in braille.
+
+Drawing is a pure function of (size, parameters, flags, spectrum) so the widget redraws only
+when one of those changed. Without colour the curve stays legible: it is the only braille,
+the grid uses light box characters, band centres are letters/digits (L 1 2 3 H).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rich.style import Style
+from rich.text import Text
+from textual.widget import Widget
+
+from ..eqmath import response_db
+from ..params import FREQ_INDEX, apply_strength
+
+FMIN, FMAX = 20.0, 20000.0
+GUTTER = 4
+BAND_MARKS = ("L", "1", "2", "3", "H")
+BAND_COLOURS = ("#ff8c42", "#ffd23f", "#7bd389", "#3bceac", "#b388eb")
+_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint16)
+
+S_CURVE = Style(color="#ffcc33", bold=True)
+S_CURVE_OFF = Style(color="#808080")
+S_GRID = Style(color="#4a5560")
+S_LABEL = Style(color="#8a96a3")
+S_SPEC = Style(color="#2f5d7c")
+S_TAG = Style(color="#ff5f5f", bold=True)
+
+
+def x_of(freq: float | np.ndarray, width_px: int) -> np.ndarray:
+    """Pixel column of a frequency on the log axis."""
+    f = np.clip(np.asarray(freq, dtype=np.float64), FMIN, FMAX)
+    return np.log(f / FMIN) / math.log(FMAX / FMIN) * (width_px - 1)
+
+
+def db_range(curve: np.ndarray) -> float:
+    """+-12 dB, or wider in steps of 6 dB when the curve needs it."""
+    peak = float(np.max(np.abs(curve))) if curve.size else 0.0
+    return max(12.0, math.ceil(peak / 6.0 - 1e-9) * 6.0)
+
+
+def spectrum_db(ring: np.ndarray, samplerate: float, cols: int) -> np.ndarray:
+    """Output spectrum (dBFS, Hann window) sampled at ``cols`` log-spaced frequencies."""
+    n = 4096
+    x = np.asarray(ring[-n:], dtype=np.float64)
+    if x.size < 256:
+        return np.full(cols, -120.0)
+    w = np.hanning(x.size)
+    mag = np.abs(np.fft.rfft(x * w)) * 2.0 / w.sum()
+    freqs = np.fft.rfftfreq(x.size, 1.0 / samplerate)
+    edges = np.geomspace(FMIN, FMAX, cols + 1)
+    idx = np.searchsorted(freqs, edges)
+    out = np.empty(cols)
+    for i in range(cols):
+        lo, hi = idx[i], max(idx[i + 1], idx[i] + 1)
+        seg = mag[lo:hi]
+        out[i] = 20 * math.log10(max(float(seg.max()) if seg.size else 0.0, 1e-9))
+    return out
+
+
+def draw_curve(
+    width: int,
+    height: int,
+    params: np.ndarray,
+    active: tuple[bool, ...],
+    samplerate: float,
+    strength: float = 1.0,
+    bypass: bool = False,
+    spectrum: np.ndarray | None = None,
+    tag: str = "",
+) -> list[list[tuple[str, Style | None]]]:
+    """Rows of (text, style) runs for a plot of ``width`` x ``height`` cells."""
+    rows: list[list[tuple[str, Style | None]]] = []
+    if width < GUTTER + 8 or height < 3:
+        return [[(" " * max(width, 0), None)] for _ in range(max(height, 0))]
+    pw, ph = width - GUTTER, height - 1  # plot cells; last row = frequency labels
+    wpx, hpx = 2 * pw, 4 * ph
+    freqs = np.geomspace(FMIN, FMAX, wpx)
+    p = apply_strength(np.asarray(params, dtype=np.float64), strength)
+    fs = float(samplerate) if samplerate and samplerate >= 8000 else 48000.0
+    curve = np.zeros(wpx) if bypass else response_db(p, freqs, fs, np.array(active, bool))
+    rng = db_range(curve)
+
+    def y_of(db: np.ndarray | float) -> np.ndarray:
+        return np.clip(np.rint((rng - np.asarray(db)) / (2 * rng) * (hpx - 1)), 0, hpx - 1)
+
+    bits = np.zeros((ph, pw), dtype=np.uint16)
+    ys = y_of(curve).astype(int)
+    for i in range(wpx):
+        lo, hi = ys[i], ys[i]
+        if i > 0:
+            mid = (ys[i] + ys[i - 1]) / 2.0
+            lo, hi = min(lo, math.ceil(mid)), max(hi, math.floor(mid))
+        if i + 1 < wpx:
+            mid = (ys[i] + ys[i + 1]) / 2.0
+            lo, hi = min(lo, math.ceil(mid)), max(hi, math.floor(mid))
+        yy = np.arange(lo, hi + 1)
+        np.bitwise_or.at(bits, (yy // 4, np.full(yy.size, i // 2)), _BITS[yy % 4, i % 2])
+
+    # grid: 0 dB and half-range rows, decade columns
+    cells: list[list[tuple[str, Style | None]]] = [[(" ", None)] * pw for _ in range(ph)]
+    grid_rows = {int(y_of(v)) // 4: v for v in (rng, rng / 2, 0.0, -rng / 2, -rng)}
+    decade_cols = {int(round(float(x_of(f, wpx)))) // 2: f for f in (100.0, 1000.0, 10000.0)}
+    for r in range(ph):
+        for c in range(pw):
+            if r in grid_rows and grid_rows[r] == 0.0:
+                ch = "┼" if c in decade_cols else "─"
+                cells[r][c] = (ch, S_GRID)
+            elif r in grid_rows:
+                cells[r][c] = (
+                    ("┼" if c in decade_cols else "╌", S_GRID)
+                    if c % 2 == 0 or (c in decade_cols)
+                    else (" ", None)
+                )
+            elif c in decade_cols:
+                cells[r][c] = ("┆", S_GRID)
+    if spectrum is not None and len(spectrum) == pw:
+        top, bottom = -10.0, -100.0
+        for c in range(pw):
+            level = (float(spectrum[c]) - bottom) / (top - bottom) * ph
+            full = int(level)
+            for k in range(min(full, ph)):
+                cells[ph - 1 - k][c] = ("█", S_SPEC)
+            frac = level - full
+            if 0 <= full < ph and frac > 0.125:
+                cells[ph - 1 - full][c] = (" ▁▂▃▄▅▆▇"[min(int(frac * 8), 7)], S_SPEC)
+    style = S_CURVE_OFF if bypass else S_CURVE
+    for r in range(ph):
+        for c in range(pw):
+            if bits[r, c]:
+                cells[r][c] = (chr(0x2800 + int(bits[r, c])), style)
+    # band centres: a letter on the curve at each band's centre column
+    for b, fi in enumerate(FREQ_INDEX):
+        col = int(round(float(x_of(p[fi], wpx)))) // 2
+        col = min(max(col, 0), pw - 1)
+        y = int(ys[min(col * 2, wpx - 1)]) // 4
+        on = active[b] and not bypass
+        st = Style(color=BAND_COLOURS[b], bold=True) if on else S_CURVE_OFF
+        cells[y][col] = (BAND_MARKS[b] if on else BAND_MARKS[b].lower(), st)
+    if tag:
+        t = tag[: pw - 1]
+        start = pw - len(t)
+        for k, ch in enumerate(t):
+            cells[0][start + k] = (ch, S_TAG)
+    # y labels in the gutter
+    labels: dict[int, str] = {}
+    for r, v in sorted(grid_rows.items()):
+        text = "0" if v == 0 else f"{v:+.0f}"
+        labels[r] = text.rjust(GUTTER - 1) + " "
+    for r in range(ph):
+        rows.append([(labels.get(r, " " * GUTTER), S_LABEL), *_merge(cells[r])])
+    # x labels
+    axis = [" "] * pw
+    for f, txt in (
+        (20.0, "20"),
+        (100.0, "100"),
+        (1000.0, "1k"),
+        (10000.0, "10k"),
+        (20000.0, "20k"),
+    ):
+        col = int(round(float(x_of(f, wpx)))) // 2
+        start = min(max(col - len(txt) // 2, 0), pw - len(txt))
+        if all(ch == " " for ch in axis[max(start - 1, 0) : start + len(txt) + 1]):
+            axis[start : start + len(txt)] = list(txt)
+    rows.append([(" Hz ", S_LABEL), ("".join(axis), S_LABEL)])
+    return rows
+
+
+def _merge(cells: list[tuple[str, Style | None]]) -> list[tuple[str, Style | None]]:
+    out: list[tuple[str, Style | None]] = []
+    for ch, st in cells:
+        if out and out[-1][1] == st:
+            out[-1] = (out[-1][0] + ch, st)
+        else:
+            out.append((ch, st))
+    return out
+
+
+def rows_to_text(rows: list[list[tuple[str, Style | None]]]) -> Text:
+    text = Text(no_wrap=True, overflow="crop", end="")
+    for i, row in enumerate(rows):
+        if i:
+            text.append("\n")
+        for chunk, st in row:
+            text.append(chunk, st)
+    return text
+
+
+class CurveView(Widget):
+    """The response curve; ``feed`` it inputs each frame, it refreshes only on change."""
+
+    DEFAULT_CSS = "CurveView { width: 1fr; height: 1fr; }"
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self._inputs: tuple = ()
+        self._spectrum: np.ndarray | None = None
+        self._cache: tuple[tuple, Text] | None = None
+
+    def feed(self, inputs: tuple, spectrum: np.ndarray | None = None) -> None:
+        """inputs = (params tuple, active, samplerate, strength, bypass, tag)."""
+        spec_key = None if spectrum is None else spectrum.round(0).tobytes()
+        old_spec = None if self._spectrum is None else self._spectrum.round(0).tobytes()
+        if inputs != self._inputs or spec_key != old_spec:
+            self._inputs = inputs
+            self._spectrum = spectrum
+            self.refresh()
+
+    @property
+    def plot_cols(self) -> int:
+        return max(self.size.width - GUTTER, 0)
+
+    def render(self) -> Text:
+        w, h = self.size.width, self.size.height
+        if not self._inputs:
+            return Text("")
+        key = (
+            w,
+            h,
+            self._inputs,
+            None if self._spectrum is None else self._spectrum.round(0).tobytes(),
+        )
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        params, active, fs, strength, bypass, tag = self._inputs
+        spec = self._spectrum if self._spectrum is not None and h >= 8 else None
+        rows = draw_curve(w, h, np.array(params), active, fs, strength, bypass, spec, tag)
+        text = rows_to_text(rows)
+        self._cache = (key, text)
+        return text

@@ -1,0 +1,19 @@
+"""Run the UI on a FakeEngine (no audio, deterministic meters): ``python -m floweq_tui.tui.demo``.
+
+For looking at the layout and for the snapshot tests; the real instrument is `floweq-tui`.
+"""
+
+from __future__ import annotations
+
+from .app import FloweqApp, load_family
+from .engine_api import FakeEngine, synthetic_family
+
+
+def make_app(mode: int = 0, synthetic: bool = True, **controls: float) -> FloweqApp:
+    family = synthetic_family() if synthetic else (load_family() or synthetic_family())
+    engine = FakeEngine(family, mode=mode, **controls)
+    return FloweqApp(engine, family)
+
+
+if __name__ == "__main__":
+    make_app().run()

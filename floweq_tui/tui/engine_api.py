@@ -1,0 +1,176 @@
+"""What the UI needs from an engine, and a deterministic fake for tests and snapshots.
+
+The app depends only on :class:`EngineLike`: ``.controls`` (a :class:`Controls` view of the
+shared controls block, written by the UI), ``.meters`` (a :class:`Meters` view, read by the
+UI), ``.status`` (an :class:`EngineStatus`), ``.state`` (a one-line engine state) and
+``.stop()``. The real :class:`floweq_tui.engine.Engine` is one; :class:`FakeEngine` is another,
+over plain NumPy arrays of the same layout, that mimics the audio thread's decoding.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..controls import (
+    CONTROL_DEFAULTS,
+    METER_INDEX,
+    METERS_SIZE,
+    N_METERS,
+    RING_FRAMES,
+    Controls,
+    Meters,
+)
+from ..engine import EngineStatus
+from ..params import clip as clip_params
+from ..params import sort_bands
+
+
+@runtime_checkable
+class EngineLike(Protocol):
+    controls: Any
+    meters: Any
+    status: Any
+
+    @property
+    def state(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+class _FakeMeters(Meters):
+    """Meters that re-derive the decoded parameters from the controls before each read."""
+
+    def __init__(self, array: np.ndarray, engine: FakeEngine) -> None:
+        super().__init__(array)
+        self._engine = engine
+
+    def __getitem__(self, name: str) -> float:
+        self._engine.simulate()
+        return super().__getitem__(name)
+
+    def snapshot(self) -> dict[str, float]:
+        self._engine.simulate()
+        return super().snapshot()
+
+    @property
+    def params(self) -> np.ndarray:  # type: ignore[override]
+        self._engine.simulate()
+        return Meters.params.fget(self)  # type: ignore[attr-defined]
+
+
+class FakeEngine:
+    """An engine with no process: fixed, plausible meters; decoding done like the core.
+
+    ``family`` is a loaded :class:`floweq_tui.vae.Family` (or None: modes act as manual).
+    """
+
+    def __init__(
+        self, family: Any = None, samplerate: int = 48000, blocksize: int = 128, **controls: float
+    ) -> None:
+        self.family = family
+        self._models = list(family) if family is not None else []
+        names = [m.name for m in self._models]
+        anchors = [a.label for a in self._models[0].anchors] if self._models else []
+        self.controls = Controls(CONTROL_DEFAULTS.copy())
+        if family is not None and family.default.name in names:
+            self.controls["model"] = names.index(family.default.name)
+        for k, v in controls.items():
+            self.controls[k] = v
+        self.meters = _FakeMeters(np.zeros(METERS_SIZE), self)
+        self.status = EngineStatus(
+            state="no audio device: silent clock",
+            message="",
+            device="silent clock",
+            samplerate=samplerate,
+            blocksize=blocksize,
+            channels=2,
+            source="demo",
+            models=names,
+            anchors=anchors,
+            pid=0,
+        )
+        self.stopped = False
+        self._applied: np.ndarray | None = None
+        self._fill_meters(samplerate, blocksize)
+
+    def _fill_meters(self, samplerate: int, blocksize: int) -> None:
+        a = self.meters.array
+        fixed = {
+            "callbacks": 1000, "frames": 128000, "xruns": 0, "cpu": 0.021, "cpu_max": 0.05,
+            "callback_us": 56.0, "peak_in": 0.25, "peak_out": 0.3, "lufs_in": -18.2,
+            "lufs_out": -17.5, "auto_gain_db": -0.7, "limited": 3, "limiter_db": 0.0,
+            "samplerate": samplerate, "blocksize": blocksize, "channels": 2, "state": 2,
+            "ring_pos": RING_FRAMES,
+        }  # fmt: skip
+        for k, v in fixed.items():
+            a[METER_INDEX[k]] = v
+        t = np.arange(RING_FRAMES) / samplerate
+        ring = 0.2 * np.sin(2 * np.pi * 220 * t) + 0.05 * np.sin(2 * np.pi * 3000 * t)
+        a[N_METERS + RING_FRAMES : N_METERS + 2 * RING_FRAMES] = ring
+        a[N_METERS : N_METERS + RING_FRAMES] = ring
+
+    @property
+    def state(self) -> str:
+        return "stopped" if self.stopped else self.status.state
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def simulate(self) -> None:
+        """Do what the audio thread does when the controls change: decode, write the meters."""
+        c = self.controls.array
+        if self._applied is not None and np.array_equal(c, self._applied):
+            return
+        self._applied = c.copy()
+        ctl = self.controls
+        mode = int(ctl["mode"])
+        z = np.zeros(3)
+        m = self.meters.array
+        if mode != 2 and self._models:
+            model = self._models[min(int(ctl["model"]), len(self._models) - 1)]
+            d = model.latent
+            if mode == 0:
+                scale = 2.0 if ctl["extend"] >= 0.5 else 1.0
+                z[:d] = [ctl[k] * scale for k in ("x", "y", "z")[:d]]
+            elif model.anchors:
+                n = len(model.anchors)
+                za = np.array(model.anchors[min(int(ctl["anchor_a"]), n - 1)].z)
+                zb = np.array(model.anchors[min(int(ctl["anchor_b"]), n - 1)].z)
+                z[:d] = za + ctl["interpolate"] * (zb - za)
+            p = sort_bands(model.decode(z[:d]))
+        else:
+            mode = 2
+            p = clip_params(ctl.params)
+        m[METER_INDEX["mode"]] = mode
+        m[METER_INDEX["model"]] = ctl["model"]
+        m[METER_INDEX["zx"] : METER_INDEX["zx"] + 3] = z
+        m[METER_INDEX["p0"] : METER_INDEX["p0"] + 13] = p
+
+
+def synthetic_family(seed: int = 0) -> Any:
+    """A deterministic stand-in for the shipped family (same names, shapes and anchors),
+    with seeded random weights: tests and snapshots do not depend on retrained models."""
+    from pathlib import Path
+
+    from .. import vae
+
+    rng = np.random.default_rng(seed)
+    descriptors = ("warm", "bright", "clear", "full", "thin", "vocal")
+    models: dict[str, Any] = {}
+    for d in (1, 2, 3):
+        for beta in (0.0, 0.001, 0.01, 0.02):
+            shapes = vae.expected_shapes(d, 64)
+            w = {
+                k: (rng.standard_normal(s) * (0.6 if k.endswith("w1") else 0.25)).astype(np.float32)
+                for k, s in shapes.items()
+            }
+            anchors = []
+            for i, desc in enumerate(descriptors):
+                for intensity in (0, 1, 2, 3) if i < 2 else (0,):
+                    z = tuple(float(v) for v in rng.uniform(-1.6, 1.6, d))
+                    anchors.append(vae.Anchor(desc, intensity, 10, z, 0.9))
+            name = vae.model_name(d, beta)
+            models[name] = vae.Model(name, d, beta, w, anchors)
+    return vae.Family(models, {"default": "vae_d2_b0.001"}, Path("."))

@@ -1,0 +1,90 @@
+"""Every key binding, in one table: the app's bindings, the help screen and the docs."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+# (keys, action, description, footer label or "")
+APP_KEYS: list[tuple[str, str, str, str]] = [
+    ("left", "nudge('x', -1)", "x - 0.05 (Traverse)", ""),
+    ("right", "nudge('x', 1)", "x + 0.05", ""),
+    ("down", "nudge('y', -1)", "y - 0.05", ""),
+    ("up", "nudge('y', 1)", "y + 0.05", ""),
+    ("shift+left", "nudge('x', -1, True)", "x - 0.25 (coarse)", ""),
+    ("shift+right", "nudge('x', 1, True)", "x + 0.25 (coarse)", ""),
+    ("shift+down", "nudge('y', -1, True)", "y - 0.25 (coarse)", ""),
+    ("shift+up", "nudge('y', 1, True)", "y + 0.25 (coarse)", ""),
+    ("pagedown,z", "nudge('z', -1)", "z - 0.05 (3-D models)", ""),
+    ("pageup,Z", "nudge('z', 1)", "z + 0.05", ""),
+    ("m", "cycle_mode", "Cycle mode Traverse > Semantic > Manual", "Mode"),
+    ("T", "set_mode(0)", "Traverse mode", ""),
+    ("S", "set_mode(1)", "Semantic mode", ""),
+    ("M", "set_mode(2)", "Manual mode (starts from the decoded curve)", ""),
+    ("1", "dims(1)", "Model with 1 latent dimension", ""),
+    ("2", "dims(2)", "Model with 2 latent dimensions", ""),
+    ("3", "dims(3)", "Model with 3 latent dimensions", ""),
+    ("v", "beta(1)", "Next beta (0, 0.001, 0.01, 0.02)", ""),
+    ("V", "beta(-1)", "Previous beta", ""),
+    ("e", "toggle('extend')", "Extend the latent range to +-4", "Ext"),
+    ("left_square_bracket", "anchor('anchor_a', -1)", "Anchor A: previous label", ""),
+    ("right_square_bracket", "anchor('anchor_a', 1)", "Anchor A: next label", ""),
+    ("left_curly_bracket", "anchor('anchor_b', -1)", "Anchor B: previous label", ""),
+    ("right_curly_bracket", "anchor('anchor_b', 1)", "Anchor B: next label", ""),
+    ("comma", "nudge('interpolate', -1)", "Interpolate towards A (-0.05)", ""),
+    ("full_stop", "nudge('interpolate', 1)", "Interpolate towards B (+0.05)", ""),
+    ("r", "nudge('strength', -1)", "Strength - 0.05", ""),
+    ("R", "nudge('strength', 1)", "Strength + 0.05", ""),
+    ("i", "nudge('in_gain', -1)", "Input gain - 0.5 dB", ""),
+    ("I", "nudge('in_gain', 1)", "Input gain + 0.5 dB", ""),
+    ("o", "nudge('out_gain', -1)", "Output gain - 0.5 dB", ""),
+    ("O", "nudge('out_gain', 1)", "Output gain + 0.5 dB", ""),
+    ("a", "toggle('auto_gain')", "Auto gain on/off", "Auto"),
+    ("b", "toggle('bypass')", "Bypass on/off", "Byp"),
+    ("space,exclamation_mark", "toggle('mute')", "Panic mute on/off", "Mute"),
+    ("f", "spectrum", "Live output spectrum behind the curve on/off", ""),
+    ("question_mark", "help", "Help: every key", "Help"),
+    ("q", "quit", "Quit (stops the engine, saves the session)", "Quit"),
+    ("ctrl+c", "quit", "Quit", ""),
+]
+
+GROUP_KEYS: list[tuple[str, str]] = [
+    ("tab / shift+tab", "focus the next / previous group"),
+    ("n / p", "select the next / previous value in the focused group"),
+    ("+ / -  (or = / _)", "step the selected value up / down (fine)"),
+    ("> / <", "step the selected value up / down (coarse)"),
+    ("enter", "toggle / step up the selected value"),
+    ("mouse scroll", "step the value under the pointer"),
+    ("mouse click / drag on the map", "set the latent point (switches to Traverse)"),
+    ("ctrl+p", "command palette: every action, searchable"),
+]
+
+KEY_NAMES = {
+    "left_square_bracket": "[", "right_square_bracket": "]", "left_curly_bracket": "{",
+    "right_curly_bracket": "}", "comma": ",", "full_stop": ".", "question_mark": "?",
+    "exclamation_mark": "!", "pagedown": "pgdn", "pageup": "pgup",
+}  # fmt: skip
+
+
+def display(keys: str) -> str:
+    return " ".join(KEY_NAMES.get(k, k) for k in keys.split(","))
+
+
+def app_bindings() -> list[Binding]:
+    out = []
+    for keys, action, desc, footer in APP_KEYS:
+        out.append(
+            Binding(
+                keys,
+                action,
+                footer or desc,
+                show=bool(footer),
+                key_display=display(keys).split(" ")[0] if footer else None,
+                priority=keys in ("ctrl+c",),
+                tooltip=desc,
+            )
+        )
+    return out
+
+
+def help_rows() -> list[tuple[str, str]]:
+    return [(display(k), d) for k, _, d, _ in APP_KEYS] + GROUP_KEYS

@@ -1,0 +1,18 @@
+"""Messages between the widgets and the app."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+
+class PointPicked(Message):
+    """The user clicked/dragged on the latent map: set the point (displayed units)."""
+
+    def __init__(self, x: float, y: float | None) -> None:
+        super().__init__()
+        self.x = x
+        self.y = y
+
+
+class ValueAdjusted(Message):
+    """A group changed a control: redraw now rather than at the next tick."""

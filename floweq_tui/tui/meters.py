@@ -1,0 +1,90 @@
+"""The status line (mode, engine state, device) and the meters line (peaks, loudness,
+auto gain, clip counter, CPU, xruns). Both are plain one-line texts, redrawn on change."""
+
+from __future__ import annotations
+
+import math
+
+from rich.style import Style
+from rich.text import Text
+from textual.widget import Widget
+
+S_MODE = Style(color="#000000", bgcolor="#ffcc33", bold=True)
+S_STATE_OK = Style(color="#7bd389", bold=True)
+S_STATE_WARN = Style(color="#ffd23f", bold=True)
+S_STATE_BAD = Style(color="#ff5f5f", bold=True)
+S_INFO = Style(color="#a0a8b0")
+S_BAD = Style(color="#ff5f5f", bold=True)
+
+
+def dbfs(v: float) -> str:
+    return f"{20 * math.log10(v):+.1f}" if v > 1e-6 else " -inf"
+
+
+def lufs(v: float) -> str:
+    return f"{v:.1f}" if v > -150 else "-inf"
+
+
+def status_parts(mode: str, state: str, st: object, model: str) -> list[tuple[str, Style]]:
+    device = getattr(st, "device", "") or "-"
+    host = getattr(st, "hostapi", "")
+    sr = getattr(st, "samplerate", 0)
+    bs = getattr(st, "blocksize", 0)
+    sstyle = (
+        S_STATE_OK if state == "running" else (S_STATE_WARN if "silent" in state else S_STATE_BAD)
+    )
+    dev = device if device != "silent clock" or "silent" not in state else ""
+    out = [(f" {mode.upper()} ", S_MODE), (" ", S_INFO), (state, sstyle)]
+    if dev:
+        out.append((f" │ {dev}" + (f" ({host})" if host else ""), S_INFO))
+    out.append((f" │ {sr / 1000:g} kHz {bs} fr │ {model}", S_INFO))
+    return out
+
+
+def meter_parts(m: dict[str, float], auto_on: bool, width: int = 80) -> list[tuple[str, Style]]:
+    clip = int(m.get("limited", 0))
+    xr = int(m.get("xruns", 0))
+    cpu = 100 * m.get("cpu", 0.0)
+    ag = m.get("auto_gain_db", 0.0)
+    if width < 78:  # compact: peak/loudness pairs, short names
+        return [
+            (f"in {dbfs(m.get('peak_in', 0))}/{lufs(m.get('lufs_in', -200))}", S_INFO),
+            (f" out {dbfs(m.get('peak_out', 0))}/{lufs(m.get('lufs_out', -200))}", S_INFO),
+            (f" ag {ag:+.1f}" if auto_on else " ag off", S_INFO),
+            (f" clip {clip}", S_BAD if clip else S_INFO),
+            (f" cpu {cpu:.0f}%", S_BAD if cpu > 70 else S_INFO),
+            (f" xr {xr}", S_BAD if xr else S_INFO),
+        ]
+    return [
+        (f" in {dbfs(m.get('peak_in', 0))}dB {lufs(m.get('lufs_in', -200))}LU", S_INFO),
+        (f"  out {dbfs(m.get('peak_out', 0))}dB {lufs(m.get('lufs_out', -200))}LU", S_INFO),
+        (f"  auto {ag:+.1f}dB" if auto_on else "  auto off", S_INFO),
+        (f"  clip {clip}", S_BAD if clip else S_INFO),
+        (f"  cpu {cpu:.1f}%", S_BAD if cpu > 70 else S_INFO),
+        (f"  xruns {xr}", S_BAD if xr else S_INFO),
+    ]
+
+
+class LineView(Widget):
+    """One line of styled parts; ``feed`` replaces them, refreshing only on change."""
+
+    DEFAULT_CSS = "LineView { height: 1; width: 1fr; }"
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self._parts: list[tuple[str, Style]] = []
+
+    def feed(self, parts: list[tuple[str, Style]]) -> None:
+        if parts != self._parts:
+            self._parts = parts
+            self.refresh()
+
+    @property
+    def plain(self) -> str:
+        return "".join(p for p, _ in self._parts)
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        for chunk, st in self._parts:
+            text.append(chunk, st)
+        return text

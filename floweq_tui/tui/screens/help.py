@@ -1,0 +1,34 @@
+"""`?`: every key binding, in a scrollable modal."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from ..keys import help_rows
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,question_mark,q", "dismiss", "Close help"),
+        Binding("up,k", "scroll(-1)", "Scroll up", show=False),
+        Binding("down,j", "scroll(1)", "Scroll down", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold #ffcc33", no_wrap=True)
+        table.add_column()
+        for keys, desc in help_rows():
+            table.add_row(keys, desc)
+        with VerticalScroll(id="help-box"):
+            yield Static("[b]floweq-tui keys[/b]  (esc or ? closes)\n", id="help-title")
+            yield Static(table)
+
+    def action_scroll(self, d: int) -> None:
+        box = self.query_one("#help-box", VerticalScroll)
+        box.scroll_relative(y=d, animate=False)

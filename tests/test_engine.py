@@ -1,0 +1,553 @@
+"""The engine process end to end: silent clock, JACK dummy server, soak, render parity, CLI.
+
+Engine starts cost about 3 s each (spawn + imports), so engines are shared per module:
+one on the silent clock, one on JACK, plus one each for render parity and the crash test.
+
+Timing: the only timing asserts are xrun counts and "the engine applied a control change
+within one block", counted in blocks by the audio thread itself (``block_of_last_change``
+against ``callbacks`` read just before the write). Waits elsewhere are generous deadlines
+that only turn a hang into a failure. Models may or may not be installed: every audible
+check uses manual mode (p0..p12), which does not depend on them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import floweq_tui
+from floweq_tui import jackserver, sources
+from floweq_tui.controls import CONTROL_SPECS, N_CONTROLS, Controls, Meters, SharedBlock
+from floweq_tui.engine import Engine, EngineConfig, EngineError
+from floweq_tui.render import render_array
+
+SR = 48000
+BLOCK = 128
+FLAT = {f"p{i}": 0.0 for i in (0, 2, 5, 8, 11)}
+"""The five gains at 0 dB: a flat EQ (frequencies and Qs left as they are)."""
+SHAPED = {
+    f"p{i}": v
+    for i, v in enumerate(
+        (6.0, 120.0, -4.0, 400.0, 1.2, 3.0, 2000.0, 0.9, -5.0, 5000.0, 2.0, 4.0, 9000.0)
+    )
+}
+"""A non-flat manual setting with every band in use."""
+HAMMERED = [f"p{i}" for i in range(13)] + ["strength", "in_gain", "out_gain", "x", "y"]
+SPECS = {s.name: s for s in CONTROL_SPECS}
+
+
+# ----------------------------------------------------------------- helpers (also run in children
+
+
+def _hammer(ctl_name: str, seconds: float, rate: float, conn) -> None:
+    """Child process: attach to the controls block by name and write controls at ``rate``/s.
+
+    Sends "ready" once attached, then the number of writes when done.
+    """
+    block = SharedBlock(N_CONTROLS, name=ctl_name)
+    controls = Controls(block.array)
+    rng = np.random.default_rng(1)
+    conn.send("ready")
+    sent = 0
+    period = 1.0 / rate
+    start = time.monotonic()
+    next_t = start
+    while True:
+        now = time.monotonic()
+        if now - start >= seconds:
+            break
+        name = HAMMERED[sent % len(HAMMERED)]
+        spec = SPECS[name]
+        lo, hi = spec.min, spec.max
+        if name in ("in_gain", "out_gain"):
+            lo, hi = -12.0, 6.0
+        controls[name] = rng.uniform(lo, hi)
+        sent += 1
+        next_t += period
+        delay = next_t - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    block.close()
+    conn.send(sent)
+
+
+def _busy(seconds: float) -> None:
+    """Child process: a CPU-bound loop in the foreground for ``seconds``."""
+    end = time.monotonic() + seconds
+    x = 0
+    while time.monotonic() < end:
+        for i in range(10000):
+            x += i * i
+
+
+def _wait_for(predicate, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until true; a deadline only so that a hang fails instead of waits."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.002)
+
+
+def _meters_move(eng: Engine, timeout: float = 5.0) -> None:
+    c0 = eng.meters["callbacks"]
+    _wait_for(lambda: eng.meters["callbacks"] >= c0 + 10, timeout, "the meters to move")
+
+
+def _change_within_one_block(eng: Engine, name: str = "p0", trials: int = 20) -> None:
+    """Write a control right after reading ``callbacks`` (c0): applied at block <= c0 + 1.
+
+    ``callbacks`` is read again right after the write (c1); if a block boundary fell
+    between the read and the write (the test process was descheduled), the bound becomes
+    c1 + 1, which every trial must meet. Most trials are undisturbed and meet c0 + 1.
+    """
+    spec = SPECS[name]
+    undisturbed = 0
+    for i in range(trials):
+        value = spec.min + (spec.max - spec.min) * (0.25 if i % 2 else 0.75)
+        if value == eng.get(name):
+            eng.set(name, spec.min + (spec.max - spec.min) * 0.5)
+            time.sleep(0.05)
+        applied0 = eng.meters["controls_applied"]
+        c0 = eng.meters["callbacks"]
+        eng.set(name, value)
+        c1 = eng.meters["callbacks"]
+        _wait_for(lambda a=applied0: eng.meters["controls_applied"] > a, 5.0, "the change")
+        time.sleep(0.001)  # block_of_last_change is written right after controls_applied
+        last = eng.meters["block_of_last_change"]
+        assert c0 <= last <= c1 + 1, (c0, c1, last)
+        if c1 == c0:
+            undisturbed += 1
+            assert last <= c0 + 1, (c0, last)
+        if name.startswith("p") and eng.meters["mode"] == 2:  # manual: in effect as written
+            assert eng.meters[name] == value
+    assert undisturbed >= trials // 2
+
+
+def _children(pid: int) -> set[int]:
+    """Direct children of ``pid``, from /proc."""
+    out = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            out.add(int(entry.name))
+    return out
+
+
+def _pid_gone(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"  # a zombie has exited already
+
+
+def _low_high_gain_db(eng: Engine, snapshots: int = 5) -> tuple[float, float]:
+    """Output/input energy ratio (dB) below 150 Hz and at 2-8 kHz, from the meter rings."""
+    lo = hi = 0.0
+    for _ in range(snapshots):
+        time.sleep(0.2)
+        m = Meters(eng.meters.array.copy())  # one copy: both rings from the same moment
+        x, y = m.ring("in"), m.ring("out")
+        w = np.hanning(len(x))
+        fx, fy = np.abs(np.fft.rfft(x * w)) ** 2, np.abs(np.fft.rfft(y * w)) ** 2
+        f = np.fft.rfftfreq(len(x), 1.0 / SR)
+        low, high = (f >= 30) & (f <= 150), (f >= 2000) & (f <= 8000)
+        lo += 10 * np.log10(fy[low].sum() / fx[low].sum())
+        hi += 10 * np.log10(fy[high].sum() / fx[high].sum())
+    return lo / snapshots, hi / snapshots
+
+
+def _cli() -> tuple[list[str], dict[str, str]]:
+    """How to run `floweq-tui`: ``python -m floweq_tui`` with the package under test on the path."""
+    root = str(Path(floweq_tui.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("PYTHONSAFEPATH", None)
+    return [sys.executable, "-m", "floweq_tui"], env
+
+
+def _jack_clients() -> set[str]:
+    """Names of the JACK clients that have ports (jack_lsp), without "system"."""
+    tool = shutil.which("jack_lsp")
+    if tool is None:
+        return set()
+    try:
+        out = subprocess.run([tool], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    return {line.split(":", 1)[0] for line in out.splitlines() if ":" in line} - {"system"}
+
+
+def _one_line_error(text: str) -> None:
+    assert text and "\n" not in text.strip() and "Traceback" not in text, text
+
+
+# ----------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def silent_engine():
+    eng = Engine(EngineConfig(silent=True))
+    eng.start()
+    yield eng
+    eng.stop()
+
+
+@pytest.fixture(scope="module")
+def jack_engine(jack_server):
+    eng = Engine(EngineConfig(samplerate=SR, blocksize=BLOCK), mode=2, **FLAT)
+    eng.start()
+    yield eng
+    eng.stop()
+
+
+# ----------------------------------------------------------------- silent clock
+
+
+def test_silent_clock_runs_without_a_device(silent_engine):
+    eng = silent_engine
+    assert eng.alive and eng.status.state == "no audio device: silent clock"
+    assert eng.state == "no audio device: silent clock"
+    assert eng.status.device == "silent clock"
+    assert eng.status.samplerate == SR and eng.status.blocksize == BLOCK
+    # the clock runs at roughly real time (loose bounds: a silent clock on a busy machine)
+    f0, t0 = eng.meters["frames"], time.monotonic()
+    time.sleep(2.0)
+    f1, t1 = eng.meters["frames"], time.monotonic()
+    ratio = (f1 - f0) / SR / (t1 - t0)
+    assert 0.5 < ratio < 1.5, ratio
+    assert eng.meters["callbacks"] * BLOCK == eng.meters["frames"]
+    # the demo source is loud enough to meter (about -18 LUFS) and finite
+    assert np.isfinite(eng.meters["lufs_in"]) and -40 < eng.meters["lufs_in"] < 0
+    assert eng.meters["peak_in"] > 0
+
+
+def test_silent_clock_applies_a_change_within_one_block(silent_engine):
+    silent_engine.set("mode", 2)
+    _change_within_one_block(silent_engine, "p0")
+
+
+def test_load_missing_or_bad_file_keeps_running(silent_engine, tmp_path):
+    eng = silent_engine
+    bad = tmp_path / "notaudio.wav"
+    bad.write_text("this is not audio\nat all\n")
+    for path in (tmp_path / "missing.wav", bad, tmp_path):
+        with pytest.raises(EngineError) as info:
+            eng.load(str(path))
+        _one_line_error(str(info.value))
+        assert str(path.name) in str(info.value) or str(path) in str(info.value)
+        assert eng.alive and eng.config.source == "demo"
+        _meters_move(eng)
+    assert eng.meters["lufs_in"] > -40  # still playing the demo
+
+
+def test_unknown_command_and_control_are_one_line_errors(silent_engine):
+    with pytest.raises(EngineError, match="unknown command"):
+        silent_engine.command("nonsense")
+    with pytest.raises(EngineError, match="no control named"):
+        silent_engine.set("nonsense", 1.0)
+    assert silent_engine.alive
+
+
+def test_crash_restart_and_clean_stop():
+    eng = Engine(EngineConfig(silent=True), mode=2)
+    eng.start()
+    try:
+        eng.set_many({"p0": 7.0, "p11": -5.0, "out_gain": -3.0})
+        _wait_for(lambda: eng.meters["p0"] == 7.0, 5.0, "p0 to be applied")
+        pid = eng.pid
+        assert pid and not _pid_gone(pid)
+
+        # killed: alive goes False and commands fail at once with a one-line EngineError
+        os.kill(pid, signal.SIGKILL)
+        _wait_for(lambda: not eng.alive, 5.0, "the engine to be seen dead")
+        with pytest.raises(EngineError) as info:
+            eng.command("status")
+        _one_line_error(str(info.value))
+
+        # restart keeps the controls (same shared block) and applies them in the new process
+        eng.restart()
+        assert eng.alive and eng.pid != pid
+        assert eng.get("p0") == 7.0 and eng.get("p11") == -5.0 and eng.get("out_gain") == -3.0
+        _meters_move(eng)
+        assert eng.meters["p0"] == 7.0 and eng.meters["p11"] == -5.0
+
+        # a crash while the parent waits for an answer: the wait ends with an EngineError
+        pid = eng.pid
+        os.kill(pid, signal.SIGSTOP)  # hung: it will never answer
+        errors: list[BaseException] = []
+
+        def ask() -> None:
+            try:
+                eng.command("status", timeout=60.0)
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        asker = threading.Thread(target=ask)
+        asker.start()
+        time.sleep(0.5)
+        os.kill(pid, signal.SIGKILL)
+        asker.join(10.0)  # far below the command's own 60 s timeout: not hanging
+        assert not asker.is_alive(), "command() hung on a dead engine"
+        assert len(errors) == 1 and isinstance(errors[0], EngineError)
+        _one_line_error(str(errors[0]))
+        eng.restart()
+        assert eng.alive and eng.get("p0") == 7.0
+    finally:
+        names = [b.name for b in (eng._ctl_block, eng._met_block) if b is not None]
+        pid = eng.pid
+        assert names and all(Path("/dev/shm", n).exists() for n in names)
+        eng.stop()
+    # stop leaves no process and no shared memory, and is idempotent
+    assert not eng.alive and eng.pid is None and eng.state == "stopped"
+    assert pid is not None and _pid_gone(pid)
+    assert not any(Path("/dev/shm", n).exists() for n in names)
+    eng.stop()
+    eng.stop()
+    with pytest.raises(EngineError):
+        eng.command("status")
+
+
+# ----------------------------------------------------------------- JACK dummy server
+
+
+@pytest.mark.jack
+def test_jack_runs_on_the_server(jack_engine):
+    eng = jack_engine
+    assert eng.status.state == "running" and eng.state == "running", eng.status.message
+    assert eng.status.device == "system"
+    assert "JACK" in eng.status.hostapi
+    assert eng.status.samplerate == SR and eng.status.blocksize == BLOCK
+    _meters_move(eng)
+
+
+@pytest.mark.jack
+def test_jack_applies_a_change_within_one_block(jack_engine):
+    jack_engine.set("mode", 2)
+    _change_within_one_block(jack_engine, "p0")
+    jack_engine.set_many(FLAT)
+
+
+@pytest.mark.jack
+def test_jack_low_shelf_is_audible(jack_engine):
+    eng = jack_engine
+    eng.set_many({"mode": 2, **FLAT, "p1": 250.0, "out_gain": -12.0, "auto_gain": 0})
+    eng.set_many({"strength": 1.0, "in_gain": 0.0, "bypass": 0, "mute": 0})
+    flat_lo, flat_hi = _low_high_gain_db(eng)
+    eng.set("p0", 12.0)
+    shelf_lo, shelf_hi = _low_high_gain_db(eng)
+    eng.set_many({**FLAT, "out_gain": 0.0})
+    # flat: the output is the input 12 dB down in every band
+    assert flat_lo == pytest.approx(-12.0, abs=1.0) and flat_hi == pytest.approx(-12.0, abs=1.0)
+    # +12 dB low shelf at 250 Hz: the lows rise by about 12 dB, the highs stay put
+    assert shelf_lo - flat_lo > 9.0, (flat_lo, shelf_lo)
+    assert abs(shelf_hi - flat_hi) < 1.0, (flat_hi, shelf_hi)
+
+
+@pytest.mark.jack
+@pytest.mark.slow
+def test_jack_soak_hammered_and_loaded_has_no_xruns(jack_engine, jack_server):
+    """10 s at 128 frames while another process hammers controls and a third burns CPU.
+
+    PortAudio's JACK host API flags a block after *any* xrun of the server, whichever client
+    caused it. So the clients are sampled during the soak: xruns on a server shared with
+    other clients (another test session, a MIDI tool) skip, saying so, instead of failing;
+    on a server of our own (as in CI, where the fixture starts jackd) they fail.
+    """
+    eng = jack_engine
+    seconds, rate = 10.0, 300.0
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    hammer = ctx.Process(target=_hammer, args=(eng._ctl_block.name, seconds, rate, child))
+    busy = ctx.Process(target=_busy, args=(seconds + 2.0,))
+    busy.start()
+    hammer.start()
+    child.close()
+    try:
+        assert parent.poll(30.0) and parent.recv() == "ready"
+        m0 = eng.meters.snapshot()
+        jack0 = jackserver.count_xruns(jack_server) if jack_server else None
+        clients = [_jack_clients()]
+        deadline = time.monotonic() + seconds + 30.0
+        while not parent.poll(1.0):
+            assert time.monotonic() < deadline, "the hammer process did not finish"
+            clients.append(_jack_clients())
+        sent = parent.recv()
+        clients.append(_jack_clients())
+        m1 = eng.meters.snapshot()
+        jack1 = jackserver.count_xruns(jack_server) if jack_server else None
+        hammer.join(10.0)
+    finally:
+        for p in (hammer, busy):
+            if p.is_alive():
+                p.terminate()
+            p.join(5.0)
+    eng.set_many({"mode": 2, **FLAT, "strength": 1.0, "in_gain": 0.0, "out_gain": 0.0})
+    assert eng.alive and eng.state == "running"
+    assert sent >= 0.8 * seconds * rate
+    applied = m1["controls_applied"] - m0["controls_applied"]
+    assert applied >= 300, applied
+    blocks = m1["callbacks"] - m0["callbacks"]
+    assert 0.8 * seconds * SR / BLOCK < blocks < 1.2 * seconds * SR / BLOCK, blocks
+    assert m1["nan_resets"] == 0
+    xruns = m1["xruns"] - m0["xruns"]
+    jack_xruns = None if jack0 is None else jack1 - jack0
+    if (xruns or jack_xruns) and any(len(c) > 1 for c in clients):
+        others = sorted(set().union(*clients))
+        pytest.skip(
+            f"{xruns:.0f} xruns (jackd log: {jack_xruns}) on a JACK server shared with "
+            f"{others}: not attributable to this engine"
+        )
+    assert xruns == 0, f"{xruns:.0f} xruns in the soak ({m1['xruns']:.0f} since start)"
+    assert not jack_xruns, f"jackd logged {jack_xruns} xruns during the soak"
+
+
+@pytest.mark.jack
+def test_jack_open_unsupported_rate_keeps_running(jack_engine):
+    eng = jack_engine
+    try:
+        eng.open(samplerate=12345)
+        fell_back = True
+    except EngineError as exc:
+        fell_back = False
+        _one_line_error(str(exc))
+    assert eng.alive
+    _one_line_error(eng.status.message or "ok")
+    _meters_move(eng)
+    if fell_back:  # the server runs at 48 kHz: 12345 Hz can only be the silent clock
+        assert eng.status.state == "no audio device: silent clock"
+        assert "12345" in eng.status.message
+    eng.open(samplerate=SR)
+    assert eng.status.state == "running" and "JACK" in eng.status.hostapi
+    _meters_move(eng)
+
+
+@pytest.mark.jack
+@pytest.mark.slow
+def test_jack_stream_equals_offline_render(jack_server, tmp_path):
+    """A file through the live engine on JACK gives the samples of render_array."""
+    seconds = 2.0
+    path = tmp_path / "parity.wav"
+    rng = np.random.default_rng(7)
+    t = np.arange(int(seconds * SR)) / SR
+    x = 0.1 * rng.standard_normal((len(t), 2)) + 0.3 * np.sin(2 * np.pi * np.outer(t, [110, 880]))
+    sources.write_file(path, x.astype(np.float32), SR)  # 24-bit PCM: read back what it holds
+    data = sources.load_file(path, SR, 2)
+    controls = {"mode": 2, **SHAPED, "auto_gain": 1, "auto_time": 0.3, "in_gain": 2.0}
+    eng = Engine(EngineConfig(samplerate=SR, blocksize=BLOCK), **controls)
+    eng.start()
+    try:
+        assert eng.status.state == "running", eng.status.message
+        eng.load(str(path), capture=len(data))
+        live = eng.captured(timeout=seconds + 30.0)
+    finally:
+        eng.stop()
+    offline, _ = render_array(data, SR, controls, blocksize=BLOCK)
+    assert live.shape == offline.shape == data.shape
+    assert np.abs(offline).max() > 0.1 and np.abs(offline - data).max() > 0.01  # not flat
+    np.testing.assert_array_equal(live, offline)  # identical, not merely close
+
+
+# ----------------------------------------------------------------- CLI
+
+
+def test_cli_render_writes_the_output(tmp_path):
+    cmd, env = _cli()
+    src, out = tmp_path / "in.wav", tmp_path / "out.wav"
+    sources.write_file(src, sources.demo_source(SR, 2, seconds=2.0), SR)
+    params = ",".join(f"{SHAPED[f'p{i}']:g}" for i in range(13))
+    done = subprocess.run(
+        [*cmd, "render", str(src), str(out), "--mode", "manual", "--params", params, "-q"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "x real time" in done.stdout
+    assert out.is_file() and sources.info(out) == (2 * SR, SR, 2)
+    rendered = sources.load_file(out, SR, 2)
+    expected, _ = render_array(sources.load_file(src, SR, 2), SR, {"mode": 2, **SHAPED}, 512)
+    assert np.abs(rendered - expected).max() < 2.0**-22  # 24-bit file of the same render
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_cli_render_bad_input_is_one_line(tmp_path, progress):
+    cmd, env = _cli()
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    for path in (tmp_path / "missing.wav", bad):
+        extra = [] if progress else ["-q"]
+        done = subprocess.run(
+            [*cmd, "render", str(path), str(tmp_path / "out.wav"), *extra],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 2
+        lines = done.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("floweq-tui: error:"), done.stderr
+        assert "Traceback" not in done.stderr and not (tmp_path / "out.wav").exists()
+
+
+@pytest.mark.slow
+def test_cli_headless_stops_on_sigterm():
+    cmd, env = _cli()
+    proc = subprocess.Popen(
+        [*cmd, "--headless", "--silent", "--status-every", "0.5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.put(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 60.0
+        while sum("LUFS" in s for s in seen) < 2:
+            assert proc.poll() is None, f"exited early: {seen} {proc.stderr.read()}"
+            assert time.monotonic() < deadline, f"no status lines: {seen}"
+            with contextlib.suppress(queue.Empty):
+                seen.append(lines.get(timeout=0.5))
+        children = _children(proc.pid)
+        assert children, "the headless run has no engine process"
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=15.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(5.0)
+    while not lines.empty():
+        seen.append(lines.get())
+    assert rc == 0, proc.stderr.read()
+    assert "silent clock" in seen[0]
+    assert any("xruns" in s and "LUFS" in s for s in seen)
+    assert seen[-1].strip() == "floweq-tui: stopped"
+    _wait_for(lambda: all(_pid_gone(p) for p in children), 10.0, "the children to exit")
+
+
+def test_cli_devices_exits_zero():
+    cmd, env = _cli()
+    done = subprocess.run([*cmd, "devices"], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+    if jackserver.running():
+        assert "system" in done.stdout

@@ -1,0 +1,281 @@
+"""MIDI over real JACK MIDI ports on the dummy server, end to end through the Engine.
+
+A separate process plays the controller ("fake-ctl:out" sends, "fake-fb:in" receives
+feedback); the Engine runs on JACK with the MIDI service beside it.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import time
+
+import numpy as np
+import pytest
+
+from floweq_tui.engine import Engine, EngineConfig
+
+pytestmark = pytest.mark.jack
+
+FLAT = {f"p{i}": 0.0 for i in (0, 2, 5, 8, 11)}
+CTL, FB = "fake-ctl", "fake-fb"
+
+
+# ----------------------------------------------------------------- the controller (child)
+
+
+def _fake_controller(conn, target: str | None = None) -> None:
+    """Child process: a JACK MIDI controller. Commands come through ``conn``.
+
+    ("send", [[status, d1, d2], ...], gap_s) -> "sent"
+    ("flood", cc, rate, seconds, last)     -> messages sent (ends with value ``last``)
+    ("received",)                          -> feedback messages received so far (cleared)
+    ("quit",)
+    With ``target`` the output is connected to that port (e.g. "floweq-tui:floweq-tui")
+    instead of being a virtual port named fake-ctl:out.
+    """
+    import mido
+
+    b = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
+    out = b.open_output(target) if target else b.open_output("out", client_name=CTL)
+    received: list[list[int]] = []
+    inp = b.open_input("in", client_name=FB)
+    inp.callback = lambda m: received.append(m.bytes())
+    rt = out._rt
+    conn.send("ready")
+    while True:
+        msg = conn.recv()
+        if msg[0] == "quit":
+            break
+        if msg[0] == "send":
+            for data in msg[1]:
+                rt.send_message(data)
+                if msg[2]:
+                    time.sleep(msg[2])
+            conn.send("sent")
+        elif msg[0] == "flood":
+            _, number, rate, seconds, last = msg
+            start = time.monotonic()
+            n = 0
+            while True:
+                elapsed = time.monotonic() - start
+                if elapsed >= seconds:
+                    break
+                due = int(elapsed * rate)
+                while n < due:
+                    rt.send_message([0xB0, number, n % 128])
+                    n += 1
+                time.sleep(0.001)
+            rt.send_message([0xB0, number, last])
+            conn.send(n + 1)
+        elif msg[0] == "received":
+            got, received[:] = list(received), []
+            conn.send(got)
+    inp.close()
+    out.close()
+
+
+class Controller:
+    def __init__(self, target: str | None = None) -> None:
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_fake_controller, args=(child, target), daemon=True)
+        self.proc.start()
+        child.close()
+        assert self.conn.poll(20), "the fake controller did not start"
+        assert self.conn.recv() == "ready"
+
+    def ask(self, *msg, timeout: float = 30.0):
+        self.conn.send(msg)
+        assert self.conn.poll(timeout)
+        return self.conn.recv()
+
+    def send(self, *msgs: list[int], gap: float = 0.002) -> None:
+        assert self.ask("send", [list(m) for m in msgs], gap) == "sent"
+
+    def sweep(self, number: int, values, channel: int = 1, gap: float = 0.002) -> None:
+        self.send(*[[0xB0 | (channel - 1), number, v] for v in values], gap=gap)
+
+    def close(self) -> None:
+        if self.proc.is_alive():
+            try:
+                self.conn.send(("quit",))
+            except OSError:
+                pass
+            self.proc.join(5)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(2)
+
+
+def wait_for(pred, timeout: float = 8.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def out_in_db(eng: Engine, frames: int = 4800) -> float:
+    """Output level relative to input over the last ``frames`` (both from the meter rings)."""
+    o = eng.meters.ring("out", frames)
+    i = eng.meters.ring("in", frames)
+    return 20 * math.log10(np.sqrt(np.mean(o**2)) / max(np.sqrt(np.mean(i**2)), 1e-12))
+
+
+@pytest.fixture(scope="module")
+def rig(jack_server, tmp_path_factory):  # noqa: ARG001
+    path = tmp_path_factory.mktemp("midi") / "midi.toml"
+    cfg = EngineConfig(
+        samplerate=48000, blocksize=128, midi=True, midi_api=None, midi_in=CTL,
+        midi_out=FB, midi_config=str(path),
+    )  # fmt: skip
+    eng = Engine(cfg, mode=2, **FLAT, strength=1.0, auto_gain=0, glide_ms=5.0)
+    eng.start()
+    ctl = Controller()
+    try:
+        wait_for(
+            lambda: eng.midi.status()["controller"]["state"] == "connected",
+            12, "the controller port to be connected",
+        )  # fmt: skip
+        yield eng, ctl, path
+    finally:
+        ctl.close()
+        eng.stop()
+
+
+def test_auto_api_is_jack_and_ports_open(rig):
+    eng, _, _ = rig
+    st = eng.midi.status()
+    assert st["api"] == "jack", st["api_reason"]  # the audio runs on JACK (and no ALSA here)
+    assert st["controller"]["port"] == f"{CTL}:out"
+    assert st["controller"]["controller"] == f"{CTL}:out"
+    wait_for(lambda: eng.midi.status()["controller"]["output"] == f"{FB}:in", 5, "feedback port")
+    assert st["virtual"]["port"] == "floweq-tui:floweq-tui"
+    assert eng.status.state == "running" and "JACK" in eng.status.hostapi
+
+
+def test_cc_changes_control_and_audio(rig):
+    eng, ctl, _ = rig
+    wait_for(lambda: abs(out_in_db(eng)) < 1.0, 5, "a flat, unity-gain output")
+    ctl.sweep(22, [62, 63, 64])  # out_gain knob: picks up 0 dB in the middle
+    wait_for(lambda: eng.midi.knobs()["out_gain"]["picked_up"], 3, "pickup")
+    ctl.sweep(22, range(64, -1, -8))
+    ctl.sweep(22, [0])
+    wait_for(lambda: eng.get("out_gain") == -24.0, 3, "out_gain -24")
+    time.sleep(0.2)
+    assert out_in_db(eng) == pytest.approx(-24.0, abs=1.0)
+    ctl.sweep(22, range(0, 65, 8))
+    wait_for(lambda: eng.get("out_gain") == pytest.approx(-24 + 48 * 64 / 127), 3, "back up")
+    time.sleep(0.2)
+    assert out_in_db(eng) == pytest.approx(0.19, abs=1.0)
+
+
+def test_soft_takeover_over_real_midi(rig):
+    eng, ctl, _ = rig
+    ctl.sweep(16, [63, 64])
+    wait_for(lambda: eng.midi.knobs()["x"]["picked_up"], 3, "x picked up")
+    eng.set("x", 1.5)  # from elsewhere (UI, preset)
+    wait_for(lambda: not eng.midi.knobs()["x"]["picked_up"], 3, "x let go")
+    ctl.sweep(16, [70, 80])
+    time.sleep(0.2)
+    assert eng.get("x") == 1.5  # no jump
+    k = eng.midi.knobs()["x"]
+    assert k["knob"] == pytest.approx(-2 + 4 * 80 / 127) and k["value"] == 1.5
+    ctl.sweep(16, [100, 120, 125])  # passes 1.5 (value 111)
+    wait_for(lambda: eng.get("x") == pytest.approx(-2 + 4 * 125 / 127), 3, "x follows")
+
+
+def test_feedback_reaches_the_controller_without_echo(rig):
+    eng, ctl, _ = rig
+    time.sleep(0.1)
+    ctl.ask("received")  # forget the initial state dump
+    eng.set("strength", 0.0)
+    eng.set("bypass", 1)
+    got = wait_for(lambda: ctl.ask("received"), 3, "feedback")
+    time.sleep(0.1)
+    got += ctl.ask("received")
+    assert [0xB0, 20, 0] in got  # strength knob, CC 20
+    assert [0xB0, 34, 127] in got and [0x99, 38, 127] in got  # bypass: CC button and pad
+    eng.set("bypass", 0)
+    # what the knob sends is not sent back
+    ctl.sweep(20, [0, 1, 2, 3, 30, 60])
+    wait_for(lambda: eng.get("strength") == pytest.approx(60 / 127), 3, "strength from knob")
+    time.sleep(0.15)
+    echoed = [m for m in ctl.ask("received") if m[:2] == [0xB0, 20]]
+    assert echoed == []
+
+
+def test_flood_no_xruns_and_last_value_wins(rig):
+    eng, ctl, _ = rig
+    eng.set("mode", 2)
+    ctl.sweep(18, [63, 64])  # z picked up
+    before = eng.midi.status()
+    xruns = eng.meters["xruns"]
+    sent = ctl.ask("flood", 18, 5000, 3.0, 100, timeout=30)
+    assert sent > 12000
+    last = -2 + 4 * 100 / 127
+    wait_for(lambda: eng.get("z") == pytest.approx(last), 3, "the last value")
+    after = eng.midi.status()
+    assert eng.meters["xruns"] - xruns == 0
+    assert eng.meters["xruns"] == 0
+    got = after["received"] - before["received"]
+    assert got >= 0.95 * sent  # (the bounded queue may drop some under a stall)
+    assert after["writes"] - before["writes"] < got  # collapsed: fewer writes than messages
+
+
+def test_learn_end_to_end_with_conflict(rig):
+    eng, ctl, path = rig
+    st = eng.midi.learn_start("y")
+    assert st["state"] == "waiting"
+    ctl.sweep(80, [10, 11], channel=3)
+    st = wait_for(lambda: (s := eng.midi.learn_status())["state"] != "waiting" and s, 3, "learn")
+    assert st["state"] == "done" and st["source"] == "cc 80 ch3" and st["saved"], st
+    assert "number = 80" in path.read_text()
+    ctl.sweep(80, [63, 64, 90], channel=3)
+    wait_for(lambda: eng.get("y") == pytest.approx(-2 + 4 * 90 / 127), 3, "y from CC 80")
+    # the same CC for another control: a conflict, then replace
+    eng.midi.learn_start("z")
+    ctl.sweep(80, [5], channel=3)
+    st = wait_for(lambda: (s := eng.midi.learn_status())["state"] != "waiting" and s, 3, "learn")
+    assert st["state"] == "conflict"
+    assert st["conflicts"] == [{"control": "y", "source": "cc 80 ch3"}]
+    st = eng.midi.learn_commit(replace=True)
+    assert st["state"] == "done"
+    ctl.sweep(80, [5, 6, 7, 120], channel=3)
+    wait_for(lambda: eng.get("z") == pytest.approx(-2 + 4 * 120 / 127), 3, "z from CC 80")
+    # cancel (Esc)
+    eng.midi.learn_start("x")
+    assert eng.midi.learn_cancel()["state"] == "cancelled"
+
+
+def test_hot_plug_by_name(rig):
+    eng, ctl, _ = rig
+    ctl.close()
+    wait_for(
+        lambda: eng.midi.status()["controller"]["state"].startswith("disconnected"),
+        5, "the unplug to be noticed",
+    )  # fmt: skip
+    new = Controller()
+    rig_ctl = new
+    try:
+        wait_for(lambda: eng.midi.status()["controller"]["state"] == "connected", 5, "replug")
+        rig_ctl.sweep(21, [63, 64, 127])  # in_gain knob
+        wait_for(lambda: eng.get("in_gain") == 24.0, 3, "in_gain from the replugged controller")
+        eng.set("in_gain", 0.0)
+    finally:
+        new.close()
+
+
+def test_virtual_input_takes_other_software(rig):
+    eng, _, _ = rig
+    sender = Controller(target="floweq-tui:floweq-tui")
+    try:
+        sender.sweep(19, [0, 1, 2, 60, 127])  # interpolate via the virtual port
+        wait_for(lambda: eng.get("interpolate") == 1.0, 3, "interpolate from the virtual port")
+        assert eng.midi.status()["virtual"]["messages"] >= 5
+    finally:
+        sender.close()

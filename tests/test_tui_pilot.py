@@ -1,0 +1,479 @@
+"""Pilot tests: keys and mouse on the real app over a FakeEngine; the assertions are the
+values that reach the engine's controls block."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("textual")
+
+from floweq_tui.controls import CONTROL_DEFAULTS, CONTROL_INDEX  # noqa: E402
+from floweq_tui.tui import settings  # noqa: E402
+from floweq_tui.tui.app import FloweqApp  # noqa: E402
+from floweq_tui.tui.engine_api import EngineLike, FakeEngine, synthetic_family  # noqa: E402
+from floweq_tui.tui.keys import APP_KEYS, help_rows  # noqa: E402
+
+FAMILY = synthetic_family()
+
+
+def aio(fn):
+    """Run an async test with asyncio.run (no pytest-asyncio needed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+def make(**controls: float) -> tuple[FloweqApp, FakeEngine]:
+    eng = FakeEngine(FAMILY, **controls)
+    return FloweqApp(eng, FAMILY), eng
+
+
+async def press(keys: list[str], size=(80, 24), **controls: float) -> FakeEngine:
+    app, eng = make(**controls)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        await pilot.press(*keys)
+        await pilot.pause()
+    return eng
+
+
+def test_fake_engine_is_enginelike() -> None:
+    assert isinstance(FakeEngine(FAMILY), EngineLike)
+
+
+# ------------------------------------------------------------------ latent point
+
+
+@pytest.mark.parametrize(
+    "key,name,delta",
+    [
+        ("right", "x", 0.05), ("left", "x", -0.05), ("up", "y", 0.05), ("down", "y", -0.05),
+        ("shift+right", "x", 0.25), ("shift+left", "x", -0.25), ("shift+up", "y", 0.25),
+        ("shift+down", "y", -0.25), ("pageup", "z", 0.05), ("pagedown", "z", -0.05),
+        ("Z", "z", 0.05), ("z", "z", -0.05),
+    ],
+)  # fmt: skip
+@aio
+async def test_xyz_keys(key: str, name: str, delta: float) -> None:
+    eng = await press([key])
+    assert eng.controls[name] == pytest.approx(delta)
+
+
+@aio
+async def test_xy_clamped_and_extend() -> None:
+    eng = await press(["shift+right"] * 12 + ["e"])
+    assert eng.controls["x"] == pytest.approx(2.0)
+    assert eng.controls["extend"] == 1.0
+
+
+@aio
+async def test_arrows_change_decoded_params_and_map_point() -> None:
+    app, eng = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        before = eng.meters.params
+        lmap = app.screen.query_one("#map")
+        p0 = lmap._inputs[2]
+        await pilot.press("shift+right", "shift+up")
+        await pilot.pause()
+        assert not np.allclose(eng.meters.params, before)
+        assert lmap._inputs[2] == (0.25, 0.25)
+        assert p0 in lmap.trail
+
+
+@aio
+async def test_click_and_drag_on_map_sets_point() -> None:
+    app, eng = make(mode=1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        lmap = app.screen.query_one("#map")
+        w, h = lmap.size.width, lmap.size.height
+        await pilot.click("#map", offset=(w - 1, 1))  # top right corner of the plane
+        await pilot.pause()
+        assert eng.controls["mode"] == 0  # a click steers: Traverse
+        assert eng.controls["x"] == pytest.approx(2.0)
+        assert eng.controls["y"] == pytest.approx(2.0)
+        await pilot.click("#map", offset=((w - 1) // 2, 1 + (h - 2) // 2))
+        await pilot.pause()
+        assert abs(eng.controls["x"]) < 0.2 and abs(eng.controls["y"]) < 0.3
+
+
+# ------------------------------------------------------------------ modes and models
+
+
+@aio
+async def test_mode_cycle_and_direct_keys() -> None:
+    app, eng = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        seen = []
+        for _ in range(3):
+            await pilot.press("m")
+            await pilot.pause()
+            seen.append(eng.controls["mode"])
+            assert (
+                app.screen.query_one("#status").plain.split()[0]
+                == ("TRAVERSE", "SEMANTIC", "MANUAL")[int(eng.controls["mode"])]
+            )
+        assert seen == [1.0, 2.0, 0.0]
+        for key, mode in (("M", 2), ("S", 1), ("T", 0)):
+            await pilot.press(key)
+            assert eng.controls["mode"] == mode
+
+
+@aio
+async def test_manual_switch_copies_decoded_params_and_map_encodes() -> None:
+    app, eng = make(x=1.0, y=-0.5)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        decoded = eng.meters.params
+        assert not np.allclose(decoded, CONTROL_DEFAULTS[CONTROL_INDEX["p0"] :][:13])
+        await pilot.press("M")
+        await pilot.pause()
+        assert eng.controls["mode"] == 2
+        np.testing.assert_allclose(eng.controls.params, decoded)
+        lmap = app.screen.query_one("#map")
+        model = FAMILY["vae_d2_b0.001"]
+        want = tuple(round(float(v), 3) for v in model.encode(decoded))
+        assert lmap._inputs[2] == want and lmap._inputs[5] is True
+
+
+@aio
+async def test_model_selection_keys() -> None:
+    app, eng = make()
+    names = eng.status.models
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert names[int(eng.controls["model"])] == "vae_d2_b0.001"
+        await pilot.press("3")
+        assert names[int(eng.controls["model"])] == "vae_d3_b0.001"
+        await pilot.press("v")
+        assert names[int(eng.controls["model"])] == "vae_d3_b0.01"
+        await pilot.press("V", "V")
+        assert names[int(eng.controls["model"])] == "vae_d3_b0"
+        await pilot.press("1")
+        assert names[int(eng.controls["model"])] == "vae_d1_b0"
+        await pilot.pause()
+        assert app.screen.query_one("#map")._inputs[0] == 1
+
+
+@aio
+async def test_semantic_anchor_keys() -> None:
+    app, eng = make(mode=1)
+    labels = eng.status.anchors
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await pilot.press("left_curly_bracket")
+        await pilot.press("full_stop", "full_stop", "full_stop", "comma")
+        await pilot.pause()
+        assert eng.controls["anchor_a"] == 2
+        assert eng.controls["anchor_b"] == 0  # 1 - 1
+        assert eng.controls["interpolate"] == pytest.approx(0.10)
+        sem = app.screen.query_one("#g-semantic")
+        assert labels[2] in "".join(sem._shown[:1])
+        # the map marks A and B in Semantic
+        assert app.screen.query_one("#map")._inputs[4] == (2, 0)
+
+
+# ------------------------------------------------------------------ levels and toggles
+
+
+@pytest.mark.parametrize(
+    "keys,name,value",
+    [
+        (["r"], "strength", 0.95), (["R"], "strength", 1.0), (["I", "I"], "in_gain", 1.0),
+        (["i"], "in_gain", -0.5), (["O"], "out_gain", 0.5), (["o", "o"], "out_gain", -1.0),
+        (["b"], "bypass", 1.0), (["b", "b"], "bypass", 0.0), (["a"], "auto_gain", 1.0),
+        (["space"], "mute", 1.0), (["exclamation_mark"], "mute", 1.0),
+        (["space", "space"], "mute", 0.0), (["e"], "extend", 1.0),
+    ],
+)  # fmt: skip
+@aio
+async def test_level_and_toggle_keys(keys: list[str], name: str, value: float) -> None:
+    eng = await press(keys)
+    assert eng.controls[name] == pytest.approx(value)
+
+
+@aio
+async def test_tab_groups_and_focused_value_keys() -> None:
+    app, eng = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.focused.id == "g-latent"
+        await pilot.press("plus")
+        assert eng.controls["x"] == pytest.approx(0.05)
+        await pilot.press("n", "greater_than_sign")
+        assert eng.controls["y"] == pytest.approx(0.25)
+        await pilot.press("tab")
+        assert app.focused.id == "g-semantic"
+        await pilot.press("n", "n", "plus")
+        assert eng.controls["interpolate"] == pytest.approx(0.05)
+        await pilot.press("tab")
+        assert app.focused.id == "g-level"
+        await pilot.press("minus")
+        assert eng.controls["strength"] == pytest.approx(0.95)
+        await pilot.press("n", "less_than_sign")
+        assert eng.controls["in_gain"] == pytest.approx(-3.0)
+        await pilot.press("tab")
+        assert app.focused.id == "g-auto"
+        await pilot.press("enter", "n", "plus", "n", "minus")
+        assert eng.controls["auto_gain"] == 1.0
+        assert eng.controls["auto_time"] == pytest.approx(2**0.25)
+        assert eng.controls["auto_range"] == pytest.approx(11.0)
+        await pilot.press("tab")
+        assert app.focused.id == "bands"
+        await pilot.press("tab")
+        assert app.focused.id == "g-mode"
+        await pilot.press("plus")
+        assert eng.controls["mode"] == 1
+        await pilot.press("n", "plus")  # latent dims 2 -> 3
+        assert eng.status.models[int(eng.controls["model"])] == "vae_d3_b0.001"
+        await pilot.press("n", "n", "plus")  # glide
+        assert eng.controls["glide_ms"] == pytest.approx(25.0)
+        await pilot.press("shift+tab")
+        assert app.focused.id == "bands"
+
+
+@aio
+async def test_mouse_scroll_adjusts_value_under_pointer() -> None:
+    app, eng = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.hover("#g-level", offset=(5, 2))  # row 2 = "In"
+        grp = app.screen.query_one("#g-level")
+        from textual import events
+
+        for _ in range(2):
+            grp.post_message(events.MouseScrollUp(grp, 5, 2, 0, 0, 0, False, False, False))
+        await pilot.pause()
+        assert eng.controls["in_gain"] == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------ bands
+
+
+@aio
+async def test_band_edits_switch_to_manual_and_change_params() -> None:
+    app, eng = make(x=0.5)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        decoded = eng.meters.params
+        bands = app.screen.query_one("#bands")
+        bands.focus()
+        await pilot.press("n")  # low shelf gain
+        await pilot.press("plus")
+        await pilot.pause()
+        assert eng.controls["mode"] == 2
+        assert eng.controls["p0"] == pytest.approx(round((decoded[0] + 0.5) / 0.5) * 0.5)
+        await pilot.press("n", "plus")  # low shelf freq: one semitone up
+        assert eng.controls["p1"] == pytest.approx(decoded[1] * 2 ** (1 / 12))
+        await pilot.press("n", "enter")  # band 1 active off
+        assert eng.controls["active1"] == 0.0
+        await pilot.press("n", "n", "n", "greater_than_sign")  # band 1 Q, coarse
+        assert eng.controls["p4"] == pytest.approx(min(decoded[4] * 2**0.5, 10.0))
+        # untouched parameters keep the decoded values
+        np.testing.assert_allclose(eng.controls.params[5:], decoded[5:])
+
+
+@aio
+async def test_band_click_selects_cell() -> None:
+    app, eng = make(mode=2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        bands = app.screen.query_one("#bands")
+        await pilot.click("#bands", offset=(bands.size.width - 3, 2))  # high shelf gain
+        await pilot.pause()
+        bands.focus()
+        await pilot.press("minus")
+        assert eng.controls["p11"] == pytest.approx(-0.5)
+
+
+# ------------------------------------------------------------------ layout, help, palette
+
+
+@aio
+async def test_resize_small_and_back() -> None:
+    app, eng = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        lmap = app.screen.query_one("#map")
+        assert lmap.display and lmap.size.width > 0
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause()
+        assert not app.screen.query_one("#map").display
+        assert app.screen.query_one("#curve").size.width == 60
+        assert app.screen.query_one("#bands").display
+        await pilot.press("right")
+        assert eng.controls["x"] == pytest.approx(0.05)
+        await pilot.resize_terminal(40, 12)
+        await pilot.pause()
+        assert not app.screen.query_one("#groups").display
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert app.screen.query_one("#map").display
+        assert app.screen.query_one("#groups").display
+        assert app.screen.query_one("#map").size.width >= 20
+
+
+@aio
+async def test_help_lists_every_binding() -> None:
+    app, eng = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "HelpScreen"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "MainScreen"
+    descs = {d for _, d in help_rows()}
+    assert all(d in descs for _, _, d, _ in APP_KEYS)
+
+
+@aio
+async def test_command_palette_lists_actions() -> None:
+    app, eng = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert any(t.startswith("Bypass on/off") for t in titles)
+        assert any(t.startswith("Anchor A: warm") for t in titles)
+        cmd = next(
+            c for c in app.get_system_commands(app.screen) if c.title.startswith("Auto gain on/off")
+        )
+        cmd.callback()
+        await pilot.pause()
+        assert eng.controls["auto_gain"] == 1.0
+
+
+@aio
+async def test_q_quits() -> None:
+    app, eng = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code in (0, None)
+    assert not app.is_running
+
+
+@aio
+async def test_ctrl_c_quits() -> None:
+    app, eng = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+    assert not app.is_running
+
+
+# ------------------------------------------------------------------ run_app and the session
+
+
+def _args(**kw) -> argparse.Namespace:
+    from floweq_tui.cli import build_parser
+
+    argv = []
+    for k, v in kw.items():
+        argv += [f"--{k.replace('_', '-')}" if len(k) > 1 else f"-{k}", str(v)]
+    return build_parser().parse_args(["--silent", *argv])
+
+
+def _fake_run(monkeypatch, engines: list, keys=()):
+    import floweq_tui.runcli as runcli
+
+    def start(args):
+        eng = FakeEngine(FAMILY)
+        from floweq_tui.cli import control_values
+
+        for k, v in control_values(args, eng.status.models, eng.status.anchors).items():
+            eng.controls[k] = v
+        engines.append(eng)
+        return eng
+
+    monkeypatch.setattr(runcli, "start_engine", start)
+    monkeypatch.setattr("floweq_tui.tui.app.load_family", lambda: FAMILY)
+
+    def run(self, *a, **k):
+        self.engine.controls["strength"] = 0.5  # the user did something
+        return 0
+
+    monkeypatch.setattr(FloweqApp, "run", run)
+
+
+def test_run_app_saves_session_and_stops_engine(tmp_path, monkeypatch) -> None:
+    from floweq_tui.tui.app import run_app
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    engines: list = []
+    _fake_run(monkeypatch, engines)
+    assert run_app(_args(x=1.5, mode="manual")) == 0
+    assert engines[0].stopped
+    data = json.loads((tmp_path / "floweq-tui" / "session.json").read_text())
+    assert data["controls"]["x"] == 1.5 and data["controls"]["strength"] == 0.5
+    assert data["model_name"] == "vae_d2_b0.001" and "mute" not in data["controls"]
+    # next start: restored, and the command line wins over the session
+    run_app(_args(y=-1.0))
+    eng = engines[1]
+    assert eng.controls["x"] == 1.5 and eng.controls["mode"] == 2
+    assert eng.controls["y"] == -1.0
+    assert list((tmp_path / "floweq-tui").iterdir()) == [tmp_path / "floweq-tui" / "session.json"]
+
+
+def test_corrupt_session_notice_defaults_and_not_clobbered_on_load(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    path = tmp_path / "floweq-tui" / "session.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    data, notice = settings.load_session()
+    assert data is None and notice.startswith("settings not restored:") and "\n" not in notice
+    assert path.read_text() == "{not json"
+    from floweq_tui.tui.app import run_app
+
+    engines: list = []
+    _fake_run(monkeypatch, engines)
+    seen = {}
+    orig_init = FloweqApp.__init__
+
+    def init(self, engine, family=None, notice="", fps=30):
+        seen["notice"] = notice
+        orig_init(self, engine, family, notice, fps)
+
+    monkeypatch.setattr(FloweqApp, "__init__", init)
+    run_app(_args())
+    assert seen["notice"].startswith("settings not restored")
+    assert engines[0].controls["x"] == 0.0  # defaults used
+    assert json.loads(path.read_text())["controls"]["strength"] == 0.5  # a successful save
+
+
+def test_save_is_atomic_when_write_fails(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "s.json"
+    settings.save_session({"controls": {"x": 1.0}}, path)
+    monkeypatch.setattr(
+        settings.json, "dump", lambda *a, **k: (_ for _ in ()).throw(OSError("disk"))
+    )
+    with pytest.raises(OSError):
+        settings.save_session({"controls": {"x": 2.0}}, path)
+    assert json.loads(path.read_text())["controls"]["x"] == 1.0
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
+
+
+def test_session_roundtrip_by_name() -> None:
+    names = ["a", "b", "c"]
+    labels = ["warm", "bright"]
+    ctl = dict(zip(("model", "anchor_a", "anchor_b", "x", "mute"), (2, 1, 0, 0.5, 1), strict=True))
+    data = settings.session_from_controls(ctl, names, labels)
+    back = settings.controls_from_session(data, ["c", "a", "b"], ["bright", "warm"])
+    assert back == {"model": 0.0, "anchor_a": 0.0, "anchor_b": 1.0, "x": 0.5}
+    assert not math.isnan(back["x"])

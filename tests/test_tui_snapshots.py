@@ -1,0 +1,36 @@
+"""Snapshots of the main screen at 80x24 and 160x48 in each mode (FakeEngine: fixed meters,
+a seeded stand-in model family). Regenerate with ``--snapshot-update`` after a deliberate
+layout change and review the SVGs under tests/__snapshots__/."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("textual")
+pytest.importorskip("pytest_textual_snapshot")
+
+from floweq_tui.tui.demo import make_app  # noqa: E402
+
+SIZES = [(80, 24), (160, 48)]
+MODES = [(0, "traverse"), (1, "semantic"), (2, "manual")]
+SCENES = {
+    0: dict(x=0.6, y=-0.4),
+    1: dict(anchor_a=0, anchor_b=4, interpolate=0.35),
+    2: dict(p0=4.0, p2=-6.0, p3=250.0, p5=3.0, p8=-2.5, p11=5.0, p12=6000.0),
+}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("mode,name", MODES, ids=[n for _, n in MODES])
+def test_main_screen(snap_compare, mode: int, name: str, size: tuple[int, int]) -> None:
+    app = make_app(mode=mode, **SCENES[mode])
+    assert snap_compare(app, terminal_size=size)
+
+
+def test_small_terminal_60x20(snap_compare) -> None:
+    assert snap_compare(make_app(mode=0, x=-1.0, y=1.0), terminal_size=(60, 20))
+
+
+def test_spectrum_and_3d_160x48(snap_compare) -> None:
+    assert snap_compare(make_app(mode=0, x=0.3, y=0.3, z=-1.0), terminal_size=(160, 48),
+                        press=["3", "f"])

@@ -1,0 +1,181 @@
+"""End to end, the way a user over SSH sees it: the real `floweq-tui` in an 80x24 tmux pane
+(the silent clock: no audio device needed), keys sent with send-keys, the screen read back
+with capture-pane. Also measures the UI process's CPU, idle and with a key held down."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TMUX = shutil.which("tmux")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(TMUX is None, reason="tmux is not installed (apt-get install tmux)"),
+]
+
+
+class Pane:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([TMUX, *args], capture_output=True, text=True, check=check)
+
+    def screen(self) -> list[str]:
+        out = self.tmux("capture-pane", "-p", "-t", self.name, check=False).stdout
+        return out.split("\n")
+
+    def text(self) -> str:
+        return "\n".join(self.screen())
+
+    def keys(self, *keys: str) -> None:
+        for k in keys:
+            self.tmux("send-keys", "-t", self.name, k)
+            time.sleep(0.05)
+
+    def wait(self, predicate, timeout: float = 20.0, what: str = "") -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.text()
+            if predicate(text):
+                return text
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}; screen:\n{self.text()}")
+
+    def alive(self) -> bool:
+        return self.tmux("has-session", "-t", self.name, check=False).returncode == 0
+
+
+def _procs_with_env(marker: str) -> list[int]:
+    """Pids whose environment holds ``marker`` (the UI and the engine it spawned)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (d / "environ").read_bytes():
+                out.append(int(d.name))
+        except OSError:
+            continue
+    return out
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _ui_pid(pids: list[int]) -> int:
+    for pid in pids:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        if "floweq_tui" in cmd and "multiprocessing" not in cmd and "python" in cmd:
+            return pid
+    raise AssertionError(f"no UI process among {pids}")
+
+
+@pytest.fixture
+def app_pane(tmp_path):
+    name = f"fqtest{os.getpid()}"
+    cfg = tmp_path / "config"
+    marker = f"FLOWEQ_TUI_TEST_MARK={tmp_path}"
+    env = (
+        f"env {shlex.quote(marker)} XDG_CONFIG_HOME={shlex.quote(str(cfg))} "
+        f"PYTHONPATH={shlex.quote(str(REPO))} TERM=xterm-256color COLORTERM="
+    )
+    cmd = f"cd {shlex.quote(str(REPO))} && {env} {shlex.quote(sys.executable)} -m floweq_tui --silent"
+    subprocess.run([TMUX, "new-session", "-d", "-s", name, "-x", "80", "-y", "24", cmd], check=True)
+    pane = Pane(name)
+    pane.marker = marker.split("=", 1)[1]  # type: ignore[attr-defined]
+    pane.cfg = cfg  # type: ignore[attr-defined]
+    try:
+        yield pane
+    finally:
+        if pane.alive():
+            pane.tmux("kill-session", "-t", name, check=False)
+        for pid in _procs_with_env(marker):  # never leave our own processes behind
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+
+
+def test_tmux_end_to_end(app_pane: Pane, capsys) -> None:
+    p = app_pane
+    screen = p.wait(lambda t: "TRAVERSE" in t and " Hz " in t and "BANDS" in t, 40, "the UI")
+    lines = screen.split("\n")
+    assert "no audio device: silent clock" in lines[0]
+    assert all(len(line) <= 80 for line in lines)
+    pids = _procs_with_env(p.marker)
+    assert len(pids) >= 2, "the UI and the engine process should both run"
+    ui = _ui_pid(pids)
+    has_models = "no model" not in lines[0]
+
+    def curve(text: str) -> list[str]:
+        return [line[:52] for line in text.split("\n")[1:11]]
+
+    before = curve(screen)
+    # arrows move the latent point (and, with models, the curve)
+    p.keys("S-Right", "S-Right", "Up")
+    screen = p.wait(lambda t: "x+0.50 y+0.05" in t, 10, "the point to move")
+    if has_models:
+        p.wait(lambda t: curve(t) != before, 5, "the curve to change after the arrows")
+    # the mode label switches
+    p.keys("m")
+    p.wait(lambda t: t.startswith(" SEMANTIC"), 10, "Semantic")
+    p.keys("M")
+    screen = p.wait(lambda t: t.startswith(" MANUAL"), 10, "Manual")
+    # a band edit in Manual changes the curve in any case: Tab to the bands, LS gain +6 dB
+    before = curve(screen)
+    p.keys("Tab", "Tab", "Tab", "Tab", "n", ">", ">")
+    p.wait(lambda t: "+6.0dB" in t and curve(t) != before, 10, "the band gain and curve")
+
+    # CPU of the UI process: idle, then with a key "held" (auto-repeat ~30/s)
+    time.sleep(1.0)
+    t0, c0 = time.monotonic(), _cpu_seconds(ui)
+    time.sleep(5.0)
+    idle = (_cpu_seconds(ui) - c0) / (time.monotonic() - t0)
+    p.keys("T")
+    t0, c0 = time.monotonic(), _cpu_seconds(ui)
+    end = t0 + 4.0
+    k = 0
+    while time.monotonic() < end:
+        p.tmux("send-keys", "-t", p.name, "Right" if (k // 40) % 2 == 0 else "Left")
+        k += 1
+        time.sleep(1 / 30)
+    held = (_cpu_seconds(ui) - c0) / (time.monotonic() - t0)
+    p.wait(lambda t: " xruns 0" in t.split("\n")[-3], 5, "the xrun counter at 0")
+    with capsys.disabled():
+        print(f"\nUI CPU: idle {100 * idle:.1f}% of a core, key held {100 * held:.1f}%")
+    assert idle < 0.10, f"idle UI CPU {100 * idle:.1f}% (target < 5%)"
+
+    # q quits: the pane closes, no UI or engine process is left, the session is saved
+    p.keys("q")
+    deadline = time.monotonic() + 20
+    while p.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not p.alive(), "q did not quit"
+    deadline = time.monotonic() + 10
+    while _procs_with_env(p.marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _procs_with_env(p.marker) == [], "a floweq process was left behind"
+    assert (p.cfg / "floweq-tui" / "session.json").is_file()
+
+
+def test_tmux_ctrl_c_quits(app_pane: Pane) -> None:
+    p = app_pane
+    p.wait(lambda t: "TRAVERSE" in t and "BANDS" in t, 40, "the UI")
+    p.keys("C-c")
+    deadline = time.monotonic() + 20
+    while p.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not p.alive()
+    time.sleep(0.5)
+    assert _procs_with_env(p.marker) == []
