@@ -155,7 +155,8 @@ def main() -> int:
         "p99_ms": round(p99, 3),
         "min_ms": round(lat[0], 3) if lat else None,
         "max_ms": round(lat[-1], 3) if lat else None,
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
     }
     print(
         f"CC -> audio block: median {result['median_ms']} ms, p99 {result['p99_ms']} ms over "

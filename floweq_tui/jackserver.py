@@ -9,20 +9,24 @@ import time
 from pathlib import Path
 
 
-def running() -> bool:
-    """True if a JACK server answers."""
+def running(name: str | None = None) -> bool:
+    """True if a JACK server (the default one, or the one called ``name``) answers."""
     tool = shutil.which("jack_wait")
     if tool is None:
         return False
     try:
-        done = subprocess.run([tool, "-c"], capture_output=True, timeout=5)
+        server = ["-s", name] if name else []
+        done = subprocess.run([tool, "-c", *server], capture_output=True, timeout=5)
         return done.stdout.strip() == b"running"
     except (OSError, subprocess.TimeoutExpired):
         return False
 
 
 def start_dummy(
-    samplerate: int = 48000, period: int = 128, log: str | Path | None = None
+    samplerate: int = 48000,
+    period: int = 128,
+    log: str | Path | None = None,
+    name: str | None = None,
 ) -> subprocess.Popen[bytes] | None:
     """Start ``jackd -R -P 80 -d dummy`` and wait until it answers; None if it cannot run.
 
@@ -32,14 +36,15 @@ def start_dummy(
     if jackd is None:
         return None
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
-    cmd = [jackd, "-R", "-P", "80", "-d", "dummy", "-r", str(samplerate), "-p", str(period)]
+    cmd = [jackd, *(["-n", name] if name else []), "-R", "-P", "80"]
+    cmd += ["-d", "dummy", "-r", str(samplerate), "-p", str(period)]
     env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
     proc = subprocess.Popen(cmd, stdout=out, stderr=out, env=env, start_new_session=True)
     deadline = time.monotonic() + 10.0
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return None
-        if running():
+        if running(name):
             return proc
         time.sleep(0.1)
     stop(proc)

@@ -145,9 +145,15 @@ def format_ports(requested: str | None = None) -> str:
     lines: list[str] = []
     apis = [choice.api] if choice.api else []
     if requested is None and os.environ.get(ENV_API) is None:
-        apis = [a for a in ("alsa", "jack") if not api_works(a)]
+        apis = []
+        for a in ("alsa", "jack"):
+            why = api_works(a)
+            if why:
+                lines.append(f"{a.upper()}: unavailable ({why})")
+            else:
+                apis.append(a)
     if not apis:
-        return f"no MIDI ports: {choice.reason}"
+        return "\n".join([*lines, f"no MIDI ports: {choice.reason}"])
     for api in apis:
         mark = "  (default)" if api == choice.api else ""
         lines.append(f"{api.upper()}{mark}")

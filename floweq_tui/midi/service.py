@@ -380,7 +380,8 @@ class MidiService:
                     batch.append((link, got[0]))
             except Exception as exc:  # a port that errors is closed and retried
                 link.error = _one_line(exc)
-                self._close_input(link, "error (retrying)")
+                if link is self.hw:  # (the virtual port also lists ports: kept)
+                    self._close_input(link, "error (retrying)")
         queue = self.queue
         while queue and len(batch) < 2 * QUEUE_MAX:
             batch.append(queue.popleft())
