@@ -3,10 +3,13 @@
     python benchmarks/soak.py --seconds 60 --blocksize 128 [--hammer-rate 300] [--busy]
 
 Uses the JACK server that is running, or starts ``jackd -d dummy`` with ``--blocksize`` as its
-period (and stops it at the end). While the engine runs, a separate process attaches to the
-controls block by name and writes controls (the 13 manual parameters, strength, gains, x/y)
-``--hammer-rate`` times a second; with ``--busy`` another process burns a CPU core in a
-busy loop. The parent samples the meters about every millisecond.
+period (and stops it at the end). The server is the one JACK clients use by default: set
+``JACK_DEFAULT_SERVER=name`` to run on a private server of that name, next to a shared one.
+
+While the engine runs, a separate process attaches to the controls block by name and writes
+controls (the 13 manual parameters, strength, gains, x/y) ``--hammer-rate`` times a second;
+with ``--busy`` another process burns a CPU core in a busy loop. The parent samples the
+meters about every millisecond.
 
 Prints notes on stderr and, as its last line on stdout, one JSON object:
 
@@ -268,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         "other_jack_clients": watch.others(),
         "server_period": period,
         "server": "started" if started else "reused",
+        "server_name": os.environ.get("JACK_DEFAULT_SERVER", "default"),
         "busy": args.busy,
         "hammer_rate": args.hammer_rate,
         "state_end": state_end,

@@ -733,7 +733,10 @@ def _one_line(exc: BaseException) -> str:
 
 def _engine_main(ctl_name: str, met_name: str, conn: Any, config: dict[str, Any]) -> None:
     """Entry point of the engine process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    # The parent decides when we stop (Ctrl+C or a TERM sent to the whole process group
+    # reaches us too); if the parent dies, the command pipe closes and we leave.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # The audio callback competes for the GIL only with this process's command loop; a
     # short switch interval bounds how long it can wait if that loop is busy in Python.
     sys.setswitchinterval(0.001)

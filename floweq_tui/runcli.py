@@ -129,6 +129,8 @@ def cmd_headless(args: argparse.Namespace) -> int:
     try:
         while not stop["flag"]:
             time.sleep(0.1)
+            if stop["flag"]:
+                break
             if not engine.alive:
                 print("floweq-tui: the engine stopped unexpectedly; restarting", flush=True)
                 try:

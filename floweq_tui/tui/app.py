@@ -31,7 +31,8 @@ from .screens.help import HelpScreen
 from .screens.main import MainScreen
 
 FPS = 30
-METER_EVERY = 3  # meters/status text at FPS / 3
+METER_EVERY = 3  # the idle look-rate divisor (10 fps when nothing moves)
+METERS_HZ = 5.0  # meters text: enough to read, cheap over SSH
 SPECTRUM_EVERY = 3
 
 
@@ -54,6 +55,7 @@ class FloweqApp(App[int]):
         self.fps = fps
         self._ticks = 0
         self._quiet = 0
+        self._meters_at = 0.0
         self._last_sig = b""
         self.frames_drawn = 0
 
@@ -121,7 +123,9 @@ class FloweqApp(App[int]):
         for g in main.groups:
             g.update_values()
         main.bands.update_values()
-        if force or self._ticks % METER_EVERY == 0:
+        now = time.monotonic()
+        if force or now - self._meters_at >= 1.0 / METERS_HZ:
+            self._meters_at = now
             m = self.engine.meters.snapshot()
             main.meters_line.feed(
                 meter_parts(m, c["auto_gain"] >= 0.5, main.meters_line.size.width or 80)
