@@ -6,7 +6,7 @@ service beside it; a separate process is the controller (a JACK MIDI output port
 the service opens by name). For each trial this script asks the controller to send one CC
 (knob x, alternating between two values, each a real change); the controller reads
 CLOCK_MONOTONIC just before ``send_message`` and reports it (``t_send``). Meanwhile this
-script polls the meters block every ~100 us until ``controls_applied`` increments; then
+script polls the meters block every ~0.5 ms until ``controls_applied`` increments; then
 ``block_of_last_change`` is the index of the block that applied the CC, and the audio
 thread's ``heartbeat`` (CLOCK_MONOTONIC at the end of its latest block, with
 ``callbacks`` blocks done) dates it: that block started at about
@@ -35,14 +35,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-CTL = "bench-ctl"
+CTL = f"bench-ctl-{os.getpid()}"
 
 
-def controller(conn) -> None:
+def controller(conn, name: str) -> None:
     """Child: a JACK MIDI controller; ("cc", n, v) -> send now, reply the send time."""
     import rtmidi
 
-    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, CTL)
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name)
     out.open_virtual_port("out")
     conn.send("ready")
     while True:
@@ -86,7 +86,7 @@ def main() -> int:
     flat = {f"p{i}": 0.0 for i in (0, 2, 5, 8, 11)}
     ctx = mp.get_context("spawn")
     conn, child = ctx.Pipe()
-    proc = ctx.Process(target=controller, args=(child,), daemon=True)
+    proc = ctx.Process(target=controller, args=(child, CTL), daemon=True)
     eng = Engine(cfg, mode=2, **flat)
     try:
         eng.start()
@@ -121,7 +121,7 @@ def main() -> int:
                 if m["controls_applied"] != before:
                     seen = m
                     break
-                time.sleep(0.0001)
+                time.sleep(0.0005)
             t_send = conn.recv()
             if seen is None:
                 misses += 1
@@ -160,7 +160,7 @@ def main() -> int:
     }
     print(
         f"CC -> audio block: median {result['median_ms']} ms, p99 {result['p99_ms']} ms over "
-        f"{len(lat)} CCs ({result['block_ms']} ms blocks, {misses} missed, {xruns} xruns)"
+        f"{len(lat)} CCs ({result['block_ms']} ms blocks, {misses} missed, {int(xruns)} xruns)"
     )
     print(json.dumps(result))
     return 0

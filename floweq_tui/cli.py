@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         "latent space of real engineers' EQ settings, with MIDI knobs. With no command it "
         "opens the instrument; with no sound card it runs on a silent clock.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="commands: devices, models, render, train (see `floweq-tui COMMAND --help`)",
+        epilog="commands: devices, midi, models, render, train (see `floweq-tui COMMAND --help`)",
     )
     parser.add_argument("--version", action="version", version=f"floweq-tui {__version__}")
     parser.add_argument(

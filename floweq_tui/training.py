@@ -281,22 +281,29 @@ class ProgressBar:
 
 
 def standardize_latent(
-    weights: dict[str, NDArray[np.float32]], mu: NDArray[np.float64]
+    weights: dict[str, NDArray[np.float32]],
+    mu: NDArray[np.float64],
+    tilt: NDArray[np.float64] | None = None,
 ) -> tuple[dict[str, NDArray[np.float32]], NDArray[np.float64], NDArray[np.float64]]:
     """Fold z' = (mu - m) / s into the weights so training data sits at mean 0, std 1 per axis.
 
     An exact reparametrisation (decoder first layer, encoder mu and logvar heads): the same
     curves come out, but the sliders' [-2, 2] now span +-2 standard deviations of real
-    settings whatever beta was. Returns (new weights, m, s).
+    settings whatever beta was. With ``tilt`` (one number per row, e.g. treble minus bass in
+    dB) each axis is also oriented so that tilt grows with it (s < 0 flips an axis), so "up"
+    means brighter in every model. Returns (new weights, m, s).
     """
     m = mu.mean(axis=0)
     s = np.maximum(mu.std(axis=0), 1e-6)
+    if tilt is not None:
+        cov = ((mu - m) * (tilt - tilt.mean())[:, None]).mean(axis=0)
+        s = np.where(cov < 0.0, -s, s)
     w = {k: v.astype(np.float64) for k, v in weights.items()}
     w["dec_b1"] = w["dec_b1"] + w["dec_w1"] @ m
     w["dec_w1"] = w["dec_w1"] * s[None, :]
     w["enc_mu_b"] = (w["enc_mu_b"] - m) / s
     w["enc_mu_w"] = w["enc_mu_w"] / s[:, None]
-    w["enc_logvar_b"] = w["enc_logvar_b"] - 2.0 * np.log(s)
+    w["enc_logvar_b"] = w["enc_logvar_b"] - 2.0 * np.log(np.abs(s))
     out = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in w.items()}
     return out, m, s
 
@@ -409,11 +416,16 @@ def train_family(
     bar.update("evaluating", step=0, force=True)
     bar.close()
 
+    c_train = ev.curves(data.params[tr])
+    f = ev.freq_grid()
+    tilt_train = c_train[:, f >= 2000.0].mean(axis=1) - c_train[:, f <= 200.0].mean(axis=1)
     entries = []
     for res in results:
         name = vae.model_name(res.latent, res.beta)
         raw = vae.Model(name, res.latent, res.beta, res.weights)
-        weights, z_mean, z_std = standardize_latent(res.weights, raw.encode_normalized(x_train))
+        weights, z_mean, z_std = standardize_latent(
+            res.weights, raw.encode_normalized(x_train), tilt_train
+        )
         file = out / f"{name}.npz"
         np.savez(file, **weights)
         model = vae.Model(name, res.latent, res.beta, weights)
@@ -430,7 +442,7 @@ def train_family(
                 "shapes": {k: list(v.shape) for k, v in res.weights.items()},
                 "best_epoch": res.best_epoch,
                 "train_seconds": round(res.seconds, 1),
-                "latent_standardised_from": {
+                "latent_standardised_from": {  # z = (mu_raw - mean) / std; std < 0: flipped
                     "mean": [round(float(v), 6) for v in z_mean],
                     "std": [round(float(v), 6) for v in z_std],
                 },
@@ -512,10 +524,10 @@ def train_family(
         "anchor_rule": {
             "min_count": ev.ANCHOR_MIN_COUNT,
             "intensity_min_count": ev.INTENSITY_MIN_COUNT,
-            "z": "encoder mu over the descriptor's cleaned rows (all splits), summarised by "
-            "the mean or the coordinate-wise median, whichever decodes to the curve that "
-            "correlates better with the rows' mean curve (z_rule says which)",
-            "intensity": "0 = all rows; 1/2/3 = terciles by RMS distance of the curve from flat",
+            "z": "of three candidates - mean and coordinate-wise median of the encoder's mu "
+            "over the group's cleaned rows (all splits), and that mean refined by Nelder-Mead "
+            "inside [-2, 2]^d to match the group's mean curve - the one whose decoded curve "
+            "correlates best with the group's mean curve (z_rule names it)",
             "corr": "Pearson correlation, decoded anchor curve vs mean curve of the same rows",
         },
         "models": models,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
+import os
 import time
 
 import numpy as np
@@ -18,13 +19,14 @@ from floweq_tui.engine import Engine, EngineConfig
 pytestmark = pytest.mark.jack
 
 FLAT = {f"p{i}": 0.0 for i in (0, 2, 5, 8, 11)}
-CTL, FB = "fake-ctl", "fake-fb"
+CTL, FB = f"fake-ctl-{os.getpid()}", f"fake-fb-{os.getpid()}"
+"""Unique per session: another copy of these tests may share the JACK server."""
 
 
 # ----------------------------------------------------------------- the controller (child)
 
 
-def _fake_controller(conn, target: str | None = None) -> None:
+def _fake_controller(conn, names: tuple[str, str], target: str | None = None) -> None:
     """Child process: a JACK MIDI controller. Commands come through ``conn``.
 
     ("send", [[status, d1, d2], ...], gap_s) -> "sent"
@@ -36,10 +38,11 @@ def _fake_controller(conn, target: str | None = None) -> None:
     """
     import mido
 
+    ctl_name, fb_name = names
     b = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
-    out = b.open_output(target) if target else b.open_output("out", client_name=CTL)
+    out = b.open_output(target) if target else b.open_output("out", client_name=ctl_name)
     received: list[list[int]] = []
-    inp = b.open_input("in", client_name=FB)
+    inp = b.open_input("in", client_name=fb_name)
     inp.callback = lambda m: received.append(m.bytes())
     rt = out._rt
     conn.send("ready")
@@ -76,10 +79,11 @@ def _fake_controller(conn, target: str | None = None) -> None:
 
 
 class Controller:
-    def __init__(self, target: str | None = None) -> None:
+    def __init__(self, target: str | None = None, names: tuple[str, str] = (CTL, FB)) -> None:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_fake_controller, args=(child, target), daemon=True)
+        args = (child, names, target)
+        self.proc = ctx.Process(target=_fake_controller, args=args, daemon=True)
         self.proc.start()
         child.close()
         assert self.conn.poll(20), "the fake controller did not start"
@@ -154,7 +158,8 @@ def test_auto_api_is_jack_and_ports_open(rig):
     assert st["controller"]["port"] == f"{CTL}:out"
     assert st["controller"]["controller"] == f"{CTL}:out"
     wait_for(lambda: eng.midi.status()["controller"]["output"] == f"{FB}:in", 5, "feedback port")
-    assert st["virtual"]["port"] == "floweq-tui:floweq-tui"
+    assert st["virtual"]["port"].endswith(":floweq-tui")  # floweq-tui-01 if another runs
+    assert st["virtual"]["state"] == "open" and st["virtual"]["output_state"] == "open"
     assert eng.status.state == "running" and "JACK" in eng.status.hostapi
 
 
@@ -272,7 +277,9 @@ def test_hot_plug_by_name(rig):
 
 def test_virtual_input_takes_other_software(rig):
     eng, _, _ = rig
-    sender = Controller(target="floweq-tui:floweq-tui")
+    port = eng.midi.status()["virtual"]["port"]
+    assert port.startswith("floweq-tui") and port.endswith(":floweq-tui")
+    sender = Controller(target=port, names=(f"app-{os.getpid()}", f"app-fb-{os.getpid()}"))
     try:
         sender.sweep(19, [0, 1, 2, 60, 127])  # interpolate via the virtual port
         wait_for(lambda: eng.get("interpolate") == 1.0, 3, "interpolate from the virtual port")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from floweq_tui.cli import build_parser, main
@@ -122,3 +125,25 @@ def test_engine_without_midi():
     assert eng.midi is None
     with pytest.raises(EngineError, match="MIDI is off"):
         eng.midi_command("status")
+
+
+def test_engine_starts_and_stops_the_midi_process(tmp_path):
+    """The MIDI process lives and dies with the engine (whatever API this box has)."""
+    cfg = EngineConfig(silent=True, midi=True, midi_in="none", midi_config=str(tmp_path / "m.toml"))
+    eng = Engine(cfg)
+    try:
+        eng.start()
+        st = eng.midi.status()
+        assert "api" in st and st["controller"]["state"] in ("off", "none")
+        assert st["mapping_file"] == str(tmp_path / "m.toml")
+        assert eng.midi_command("defaults")["table"][0]["control"] == "x"
+        pid = eng.midi.pid
+        assert pid and os.path.exists(f"/proc/{pid}")
+    finally:
+        eng.stop()
+    assert eng.midi is None
+    for _ in range(50):
+        if not os.path.exists(f"/proc/{pid}"):
+            break
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{pid}")

@@ -113,7 +113,9 @@ def test_standardize_latent_is_exact() -> None:
     x = np.random.default_rng(1).random((200, 13))
     m_raw = Model("raw", 3, 0.0, raw)
     mu = m_raw.encode_normalized(x) * 5.0 + 2.0  # pretend the data sits off-centre and wide
-    w, m, s = training.standardize_latent(raw, mu)
+    tilt = -mu[:, 1] + 0.1 * mu[:, 0]  # axis 1 must be flipped, axis 0 kept
+    w, m, s = training.standardize_latent(raw, mu, tilt)
+    assert s[1] < 0 < s[0]
     m_std = Model("std", 3, 0.0, w)
     z = np.random.default_rng(2).normal(size=(20, 3))
     np.testing.assert_allclose(

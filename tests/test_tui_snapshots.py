@@ -32,5 +32,6 @@ def test_small_terminal_60x20(snap_compare) -> None:
 
 
 def test_spectrum_and_3d_160x48(snap_compare) -> None:
-    assert snap_compare(make_app(mode=0, x=0.3, y=0.3, z=-1.0), terminal_size=(160, 48),
-                        press=["3", "f"])
+    assert snap_compare(
+        make_app(mode=0, x=0.3, y=0.3, z=-1.0), terminal_size=(160, 48), press=["3", "f"]
+    )

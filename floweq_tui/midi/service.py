@@ -213,49 +213,39 @@ class MidiService:
         except Exception as exc:
             self.api, self.api_reason = None, f"{self.api}: {_one_line(exc)}"
 
-    def _open_input(self, link: Link, name: str, virtual: bool = False) -> None:
+    def _open_input(self, link: Link, name: str) -> None:
         import rtmidi
 
-        client = P.VIRTUAL_CLIENT if virtual else P.CONTROLLER_CLIENT
-        port = rtmidi.MidiIn(self.rtapi, client, queue_size_limit=RT_QUEUE)
+        port = rtmidi.MidiIn(self.rtapi, P.CONTROLLER_CLIENT, queue_size_limit=RT_QUEUE)
         try:
-            if virtual:
-                port.open_virtual_port(name)
-            else:
-                names = port.get_ports()
-                if name not in names:
-                    raise P.MidiPortError(f"{name} is gone")
-                port.open_port(names.index(name), "controller")
+            names = port.get_ports()
+            if name not in names:
+                raise P.MidiPortError(f"{name} is gone")
+            port.open_port(names.index(name), "controller")
             port.ignore_types(sysex=True, timing=True, active_sense=True)
         except BaseException:
-            with contextlib.suppress(Exception):
-                port.delete()
+            self._close_port(port)
             raise
         link.in_port = port
-        link.in_name = name if not virtual else f"{client}:{name}"
-        link.state = "connected" if not virtual else "open"
+        link.in_name = name
+        link.state = "connected"
         link.error = ""
 
-    def _open_output(self, link: Link, name: str, virtual: bool = False) -> None:
+    def _open_output(self, link: Link, name: str) -> None:
         import rtmidi
 
-        client = P.VIRTUAL_OUT_CLIENT if virtual else P.CONTROLLER_CLIENT
-        port = rtmidi.MidiOut(self.rtapi, client)
+        port = rtmidi.MidiOut(self.rtapi, P.CONTROLLER_CLIENT)
         try:
-            if virtual:
-                port.open_virtual_port(name)
-            else:
-                names = port.get_ports()
-                if name not in names:
-                    raise P.MidiPortError(f"{name} is gone")
-                port.open_port(names.index(name), "feedback")
+            names = port.get_ports()
+            if name not in names:
+                raise P.MidiPortError(f"{name} is gone")
+            port.open_port(names.index(name), "feedback")
         except BaseException:
-            with contextlib.suppress(Exception):
-                port.delete()
+            self._close_port(port)
             raise
         link.out_port = port
-        link.out_name = name if not virtual else f"{client}:{name}"
-        link.out_state = "connected" if not virtual else "open"
+        link.out_name = name
+        link.out_state = "connected"
         link.last_seen = {}  # send the current values once (LED rings, motor faders)
         for s in link.mapper.state:
             s.sent = None
@@ -281,18 +271,38 @@ class MidiService:
         link.out_state = state
 
     def open_virtual(self) -> None:
+        """Open the virtual input "floweq-tui" and output "feedback", and learn their real
+        names (JACK renames a second "floweq-tui" client "floweq-tui-01"; ALSA adds numbers)
+        by listing the ports before and after."""
         if not self.opts.get("midi_virtual", True) or self.api is None:
             return
-        if self.virt.in_port is None:
-            try:
-                self._open_input(self.virt, P.VIRTUAL_IN, virtual=True)
-            except Exception as exc:
-                self.virt.state, self.virt.error = "error", _one_line(exc)
-        if self.virt.out_port is None:
-            try:
-                self._open_output(self.virt, P.VIRTUAL_OUT, virtual=True)
-            except Exception as exc:
-                self.virt.out_state, self.virt.error = "error", _one_line(exc)
+        import rtmidi
+
+        link = self.virt
+        vin = vout = None
+        try:
+            vin = rtmidi.MidiIn(self.rtapi, P.VIRTUAL_CLIENT, queue_size_limit=RT_QUEUE)
+            vout = rtmidi.MidiOut(self.rtapi, P.VIRTUAL_OUT_CLIENT)
+            dests, sources = set(vout.get_ports()), set(vin.get_ports())
+            vin.open_virtual_port(P.VIRTUAL_IN)
+            vin.ignore_types(sysex=True, timing=True, active_sense=True)
+            vout.open_virtual_port(P.VIRTUAL_OUT)
+            link.in_name = _new_port(vout.get_ports(), dests, P.VIRTUAL_IN) or (
+                f"{P.VIRTUAL_CLIENT}:{P.VIRTUAL_IN}"
+            )
+            link.out_name = _new_port(vin.get_ports(), sources, P.VIRTUAL_OUT) or (
+                f"{P.VIRTUAL_OUT_CLIENT}:{P.VIRTUAL_OUT}"
+            )
+        except Exception as exc:
+            for port in (vin, vout):
+                if port is not None:
+                    self._close_port(port)
+            link.state = link.out_state = "error"
+            link.error = _one_line(exc)
+            return
+        link.in_port, link.out_port = vin, vout
+        link.state = link.out_state = "open"
+        link.error = ""
 
     def scan(self) -> None:
         """Hot-plug: close vanished ports, open wanted ones that (re)appeared."""
@@ -695,6 +705,15 @@ class MidiService:
                 except Exception as exc:
                     self.hw.error = _one_line(exc)
                 self._check_file()
+
+
+def _new_port(now: list[str], before: set[str], port: str) -> str | None:
+    """The port that appeared between two listings, named ``client:port``."""
+    fresh = [n for n in now if n not in before]
+    for n in fresh:
+        if P.controller_name(n).endswith(f":{port}"):
+            return n
+    return fresh[0] if len(fresh) == 1 else None
 
 
 def midi_main(ctl_name: str, conn: Any, options: dict[str, Any]) -> None:

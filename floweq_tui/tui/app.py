@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import sys
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -24,7 +25,7 @@ from . import settings
 from .controller import Controller
 from .curve import spectrum_db
 from .engine_api import EngineLike
-from .keys import APP_KEYS, app_bindings
+from .keys import APP_KEYS, app_bindings, display
 from .messages import PointPicked, ValueAdjusted
 from .meters import meter_parts, status_parts
 from .screens.help import HelpScreen
@@ -202,8 +203,8 @@ class FloweqApp(App[int]):
                 continue
             seen.add(action)
             yield SystemCommand(
-                f"{desc}  [{keys.split(',')[0]}]",
                 desc,
+                f"key: {display(keys)}",
                 lambda a=action: self.call_later(self.run_action, a),
             )
         for i, label in enumerate(self.ctrl.anchor_labels):
@@ -257,7 +258,6 @@ def run_app(args: argparse.Namespace) -> int:
         result = app.run()
         code = int(result or 0)
     finally:
-        t0 = time.monotonic()
         try:
             if engine.controls is not None:
                 data = settings.session_from_controls(
@@ -267,10 +267,9 @@ def run_app(args: argparse.Namespace) -> int:
                 )
                 settings.save_session(data)
         except OSError as exc:
-            print(f"floweq-tui: session not saved: {exc}")
+            print(f"floweq-tui: session not saved: {exc}", file=sys.stderr)
         finally:
             engine.stop()
-        del t0
     return code
 
 

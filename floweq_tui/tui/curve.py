@@ -102,7 +102,7 @@ def draw_curve(
         np.bitwise_or.at(bits, (yy // 4, np.full(yy.size, i // 2)), _BITS[yy % 4, i % 2])
 
     # grid: 0 dB and half-range rows, decade columns
-    cells: list[list[tuple[str, Style | None]]] = [[(" ", None)] * pw for _ in range(ph)]
+    cells: list[list[tuple[str, Style | None]]] = [[(" ", S_GRID)] * pw for _ in range(ph)]
     grid_rows = {int(y_of(v)) // 4: v for v in (rng, rng / 2, 0.0, -rng / 2, -rng)}
     decade_cols = {int(round(float(x_of(f, wpx)))) // 2: f for f in (100.0, 1000.0, 10000.0)}
     for r in range(ph):

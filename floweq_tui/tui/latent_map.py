@@ -10,6 +10,7 @@ from rich.text import Text
 from textual import events
 from textual.widget import Widget
 
+from .curve import _merge
 from .messages import PointPicked
 
 S_AXIS = Style(color="#4a5560")
@@ -100,7 +101,7 @@ class LatentMap(Widget):
         pw, ph = self._plane()
         coords = " ".join(f"{n}{v:+.2f}" for n, v in zip("xyz", point, strict=False))
         title = ("enc " if encoded else "") + coords
-        grid: list[list[tuple[str, Style | None]]] = [[(" ", None)] * w for _ in range(h - 1)]
+        grid: list[list[tuple[str, Style | None]]] = [[(" ", S_AXIS)] * w for _ in range(h - 1)]
         if dims == 1:
             mid = (ph - 1) // 2
             for c in range(pw):
@@ -148,7 +149,7 @@ class LatentMap(Widget):
             c, r, _ = self._cell(old[0], old[1] if dims > 1 else 0.0, rng)
             if dims == 1:
                 r = (ph - 1) // 2
-            if grid[r][c][1] is not S_AB:
+            if grid[r][c][1] not in (S_AB, S_ANCHOR):
                 grid[r][c] = ("•", S_TRAIL)
         c, r, inside = self._cell(point[0], point[1] if dims > 1 else 0.0, rng)
         if dims == 1:
@@ -165,6 +166,6 @@ class LatentMap(Widget):
         text.append(title[:w].ljust(w), S_TITLE)
         for row in grid:
             text.append("\n")
-            for ch, st in row:
-                text.append(ch, st)
+            for chunk, st in _merge(row):
+                text.append(chunk, st)
         return text

@@ -21,7 +21,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold #ffcc33", no_wrap=True)
+        table.add_column(style="bold #ffcc33", max_width=22)
         table.add_column()
         for keys, desc in help_rows():
             table.add_row(keys, desc)
