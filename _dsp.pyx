@@ -1149,6 +1149,7 @@ cdef class Processor:
     cdef int64_t src_frames, src_pos
     cdef int src_pending
     cdef bint reset_pending
+    cdef bint capture_waits
     cdef float *cap
     cdef int64_t cap_frames, cap_pos, cap_start
     cdef public int64_t capture_source_start
@@ -1231,13 +1232,17 @@ cdef class Processor:
 
     # ------------------------------------------------------------ non-real-time requests
 
-    def set_source(self, source, bint reset=False):
+    def set_source(self, source, bint reset=False, int capture=0):
         """Loop ``source`` (float32 (frames, channels)) when there is no input; None = silence.
 
         Taken by the audio thread at its next block (with ``reset``, all signal state is
         cleared at that same block, so the output from there on equals an offline render);
         the old buffer is parked in ``retired`` so it is never freed on the audio thread.
+        With ``capture`` > 0, recording of that many output frames starts at that very block.
         """
+        if capture > 0:
+            self._pending_capture = np.zeros((capture, self.nch), np.float32)
+            self.capture_waits = True  # staged first: taken only with the source below
         self.reset_pending = reset
         if source is not None:
             source = np.ascontiguousarray(source, dtype=np.float32)
@@ -1252,6 +1257,7 @@ cdef class Processor:
         if frames < 1:
             raise ValueError("capture needs at least one frame")
         self._pending_capture = np.zeros((frames, self.nch), np.float32)
+        self.capture_waits = False
 
     @property
     def capture(self):
@@ -1296,7 +1302,9 @@ cdef class Processor:
             if self.reset_pending:
                 self.reset()
                 self.reset_pending = False
-        if self._pending_capture is not None:
+            if self._pending_capture is not None:
+                self._swap_pending_capture()
+        elif self._pending_capture is not None and not self.capture_waits:
             self._swap_pending_capture()
         PyObject_GetBuffer(outdata, &vout, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS)
         try:

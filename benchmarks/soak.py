@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         parent, child = ctx.Pipe()
         ham = ctx.Process(
-            target=hammer, args=(eng._ctl_block.name, args.seconds, args.hammer_rate, child)
+            target=hammer, args=(eng.controls_name, args.seconds, args.hammer_rate, child)
         )
         procs.append(ham)
         ham.start()

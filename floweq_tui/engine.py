@@ -308,6 +308,11 @@ class Engine:
         return self._proc is not None and self._proc.is_alive()
 
     @property
+    def controls_name(self) -> str | None:
+        """Name of the shared controls block (another process may attach and write)."""
+        return self._ctl_block.name if self._ctl_block is not None else None
+
+    @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
@@ -676,9 +681,7 @@ class _Runner:
                 return self.handle({"cmd": "open", "config": config})
             arr = self._load_source(source)  # errors reach the caller as one line
             capture = int(msg.get("capture", 0))
-            if capture > 0:
-                self.proc.start_capture(capture)
-            self.proc.set_source(arr, reset=capture > 0)
+            self.proc.set_source(arr, reset=capture > 0, capture=capture)
             self.source_array = arr
             self.source_name = source
             self.config.source = source

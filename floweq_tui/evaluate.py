@@ -144,17 +144,23 @@ def _corr(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
 
 
 def refine_anchor(
-    model: Model, z0: NDArray[np.float64], target: NDArray[np.float64], span: float = USABLE_SPAN
+    model: Model,
+    z0: NDArray[np.float64],
+    target: NDArray[np.float64],
+    span: float = USABLE_SPAN,
+    shape: bool = False,
 ) -> NDArray[np.float64]:
     """Move a code (within [-span, span]^d) so its decoded curve best matches ``target``.
 
-    Nelder-Mead on the mean absolute dB error, started from the encoder's code ``z0``; the
-    result is kept only if it is closer than ``z0`` (it always is unless z0 is optimal).
+    Nelder-Mead on the mean absolute dB error (with ``shape``, of the curves minus their own
+    means: the shape, leaving the level to gain compensation), started from the encoder's
+    code ``z0``; the result is kept only if it is closer than ``z0``.
     """
     from scipy.optimize import minimize
 
     def err(z: NDArray[np.float64]) -> float:
-        return float(np.abs(curves(model.decode(np.clip(z, -span, span))) - target).mean())
+        diff = curves(model.decode(np.clip(z, -span, span))) - target
+        return float(np.abs(diff - diff.mean() if shape else diff).mean())
 
     start = np.clip(z0, -span, span)
     res = minimize(err, start, method="Nelder-Mead", options={"xatol": 1e-3, "fatol": 1e-4})
@@ -165,9 +171,10 @@ def refine_anchor(
 def compute_anchors(model: Model, data: SafeData) -> list[dict[str, Any]]:
     """Anchor codes from the encoder (optionally refined on the decoder) and their check.
 
-    For each group of rows (see anchor_groups) three candidate codes: the mean and the
+    For each group of rows (see anchor_groups) four candidate codes: the mean and the
     coordinate-wise median of the encoder's mu over the rows, and the mean refined by
-    refine_anchor so the decoded curve matches the group's mean dataset curve. The anchor is
+    refine_anchor so the decoded curve matches the group's mean dataset curve (in level and
+    shape, or in shape only). The anchor is
     the candidate whose decoded curve correlates best with that mean curve ("z_rule"); the
     plain encoder mean and its correlation are recorded too. (The decoded curve of a mean code
     is not the mean of the decoded curves: diverse groups such as warm lose most.)
@@ -181,6 +188,7 @@ def compute_anchors(model: Model, data: SafeData) -> list[dict[str, Any]]:
             "encoder_mean": z_mean,
             "encoder_median": np.round(np.median(mus, axis=0), 5),
             "refined": np.round(refine_anchor(model, z_mean, target), 5),
+            "refined_shape": np.round(refine_anchor(model, z_mean, target, shape=True), 5),
         }
         corrs = {k: _corr(curves(model.decode(z)), target) for k, z in cands.items()}
         rule = max(corrs, key=lambda k: corrs[k])

@@ -524,10 +524,11 @@ def train_family(
         "anchor_rule": {
             "min_count": ev.ANCHOR_MIN_COUNT,
             "intensity_min_count": ev.INTENSITY_MIN_COUNT,
-            "z": "of three candidates - mean and coordinate-wise median of the encoder's mu "
+            "z": "of four candidates - mean and coordinate-wise median of the encoder's mu "
             "over the group's cleaned rows (all splits), and that mean refined by Nelder-Mead "
-            "inside [-2, 2]^d to match the group's mean curve - the one whose decoded curve "
-            "correlates best with the group's mean curve (z_rule names it)",
+            "inside [-2, 2]^d to match the group's mean curve (mean abs dB of the curve, or "
+            "of its shape: mean removed) - the one whose decoded curve correlates best with "
+            "the group's mean curve (z_rule names it)",
             "corr": "Pearson correlation, decoded anchor curve vs mean curve of the same rows",
         },
         "models": models,

@@ -88,15 +88,24 @@ class Model:
     metrics: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     _core: Any = field(default=None, repr=False)
+    _w64: dict[str, NDArray[np.float64]] = field(default_factory=dict, repr=False)
+
+    def _w(self, key: str) -> NDArray[np.float64]:
+        """float64 copy of a weight, transposed for ``x @ W`` (made once, on first use)."""
+        arr = self._w64.get(key)
+        if arr is None:
+            src = self.weights[key]
+            arr = np.ascontiguousarray(src.T if src.ndim == 2 else src, dtype=np.float64)
+            self._w64[key] = arr
+        return arr
 
     def decode_normalized(self, z: ArrayLike) -> NDArray[np.float64]:
         """Latent code(s) (..., d) -> normalised parameters (..., 13) in [0, 1] (float64)."""
         zz = np.asarray(z, dtype=np.float64)
         if zz.shape[-1:] != (self.latent,):
             raise ValueError(f"{self.name} takes {self.latent} latent values, got shape {zz.shape}")
-        w = self.weights
-        h = np.maximum(zz @ w["dec_w1"].T.astype(np.float64) + w["dec_b1"], 0.0)
-        return np.clip(_sigmoid(h @ w["dec_w2"].T.astype(np.float64) + w["dec_b2"]), 0.0, 1.0)
+        h = np.maximum(zz @ self._w("dec_w1") + self._w("dec_b1"), 0.0)
+        return np.clip(_sigmoid(h @ self._w("dec_w2") + self._w("dec_b2")), 0.0, 1.0)
 
     def decode(self, z: ArrayLike) -> NDArray[np.float64]:
         """Latent code(s) (..., d) -> the 13 parameters in their units, always inside range."""
@@ -105,9 +114,8 @@ class Model:
     def encode_normalized(self, x: ArrayLike) -> NDArray[np.float64]:
         """Normalised parameters (..., 13) -> latent mean mu (..., d)."""
         xx = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
-        w = self.weights
-        h = np.maximum(xx @ w["enc_w1"].T.astype(np.float64) + w["enc_b1"], 0.0)
-        return h @ w["enc_mu_w"].T.astype(np.float64) + w["enc_mu_b"]
+        h = np.maximum(xx @ self._w("enc_w1") + self._w("enc_b1"), 0.0)
+        return h @ self._w("enc_mu_w") + self._w("enc_mu_b")
 
     def encode(self, params: ArrayLike) -> NDArray[np.float64]:
         """13 parameters in their units (..., 13) -> latent mean mu (..., d).

@@ -295,8 +295,7 @@ def test_render_equals_streaming_the_same_file_through_the_processor():
     silence = np.zeros((block, 2), np.float32)
     for _ in range(7):  # the "live" processor has been running on something else
         proc.process(None, silence)
-    proc.start_capture(len(x) - 5 * block)
-    proc.set_source(x, reset=True)
+    proc.set_source(x, reset=True, capture=len(x) - 5 * block)
     while proc.capture is None:
         proc.process(None, silence)
     np.testing.assert_array_equal(proc.capture, rendered[: len(x) - 5 * block])

@@ -90,7 +90,9 @@ def app_pane(tmp_path):
         f"env {shlex.quote(marker)} XDG_CONFIG_HOME={shlex.quote(str(cfg))} "
         f"PYTHONPATH={shlex.quote(str(REPO))} TERM=xterm-256color COLORTERM="
     )
-    cmd = f"cd {shlex.quote(str(REPO))} && {env} {shlex.quote(sys.executable)} -m floweq_tui --silent"
+    cmd = (
+        f"cd {shlex.quote(str(REPO))} && {env} {shlex.quote(sys.executable)} -m floweq_tui --silent"
+    )
     subprocess.run([TMUX, "new-session", "-d", "-s", name, "-x", "80", "-y", "24", cmd], check=True)
     pane = Pane(name)
     pane.marker = marker.split("=", 1)[1]  # type: ignore[attr-defined]

@@ -114,7 +114,7 @@ def draw_curve(
                 cells[r][c] = (
                     ("┼" if c in decade_cols else "╌", S_GRID)
                     if c % 2 == 0 or (c in decade_cols)
-                    else (" ", None)
+                    else (" ", S_GRID)
                 )
             elif c in decade_cols:
                 cells[r][c] = ("┆", S_GRID)

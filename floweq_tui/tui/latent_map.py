@@ -159,7 +159,7 @@ class LatentMap(Widget):
             zv = point[2] if len(point) > 2 else 0.0
             zr = int(round((rng - min(max(zv, -rng), rng)) / (2 * rng) * (ph - 1)))
             for r in range(ph):
-                grid[r][pw] = (" ", None)
+                grid[r][pw] = (" ", S_AXIS)
                 grid[r][pw + 1] = ("┃" if r != zr else "◀", S_POINT if r == zr else S_AXIS)
                 grid[r][pw + 2] = ("z" if r == zr else " ", S_POINT)
         text = Text(no_wrap=True, overflow="crop", end="")
