@@ -225,3 +225,23 @@ def test_models_command_fits_80_columns(capsys: pytest.CaptureFixture[str]) -> N
 def test_models_command_error_is_one_line(tmp_path: Path, capsys) -> None:
     assert cli.main(["models", "--path", str(tmp_path)]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_loading_does_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, floweq_tui.vae as v, floweq_tui.evaluate, floweq_tui.cli;"
+        "floweq_tui.cli.build_parser(); v.load_family();"
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    env_path = str(REPO)
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
