@@ -734,6 +734,42 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else exc.__class__.__name__
 
 
+def _realtime_main_thread() -> bool:
+    """Run this thread SCHED_FIFO at a low priority when the system allows it.
+
+    The audio callback must take the GIL on entry. If this (command) thread holds it and a
+    normal process preempts it, the real-time callback waits behind that process: a
+    priority inversion and an xrun. A low real-time priority (below JACK's threads) means
+    nothing ordinary can preempt it while it holds the GIL. Threads started from here (the
+    silent clock) inherit it. Without permission (no rtprio limit) nothing changes.
+    """
+    try:
+        prio = max(1, min(10, os.sched_get_priority_max(os.SCHED_FIFO)))
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio))
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
+@contextlib.contextmanager
+def _normal_priority():
+    """Drop this thread to ordinary scheduling for heavy non-real-time work, then restore."""
+    try:
+        policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    except (OSError, AttributeError):
+        yield
+        return
+    if policy == os.SCHED_OTHER:
+        yield
+        return
+    try:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, policy, param)
+
+
 def _engine_main(ctl_name: str, met_name: str, conn: Any, config: dict[str, Any]) -> None:
     """Entry point of the engine process."""
     # The parent decides when we stop (Ctrl+C or a TERM sent to the whole process group
@@ -743,6 +779,7 @@ def _engine_main(ctl_name: str, met_name: str, conn: Any, config: dict[str, Any]
     # The audio callback competes for the GIL only with this process's command loop; a
     # short switch interval bounds how long it can wait if that loop is busy in Python.
     sys.setswitchinterval(0.001)
+    _realtime_main_thread()
     runner: _Runner | None = None
     try:
         runner = _Runner(ctl_name, met_name, config)
@@ -773,7 +810,8 @@ def _engine_main(ctl_name: str, met_name: str, conn: Any, config: dict[str, Any]
             if msg.get("cmd") == "stop":
                 break
             try:
-                reply = runner.handle(msg)
+                with _normal_priority():  # file decoding etc. must not hog a core at RT
+                    reply = runner.handle(msg)
             except Exception as exc:
                 reply = {"ok": False, "error": _one_line(exc)}
             reply["status"] = runner.status()

@@ -28,13 +28,20 @@ from .engine_api import EngineLike
 from .keys import APP_KEYS, app_bindings, display
 from .messages import PointPicked, ValueAdjusted
 from .meters import meter_parts, status_parts
+from .midi_view import MidiState, control_label, learn_notice, learnable_controls, midi_state
+from .offthread import off_thread
 from .screens.help import HelpScreen
+from .screens.learn import LearnScreen
 from .screens.main import MainScreen
 
 FPS = 30
 METER_EVERY = 3  # the idle look-rate divisor (10 fps when nothing moves)
 METERS_HZ = 5.0  # meters text: enough to read, cheap over SSH
 SPECTRUM_EVERY = 3
+MIDI_POLL_S = 0.5  # port state and knob positions
+WATCH_S = 0.25  # is the engine process alive?
+RESTART_GRACE_S = 2.0  # leave the engine's own supervisor this long to replace a process
+RESTART_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 
 
 class FloweqApp(App[int]):
@@ -59,6 +66,19 @@ class FloweqApp(App[int]):
         self._meters_at = 0.0
         self._last_sig = b""
         self.frames_drawn = 0
+        # MIDI (engine.midi; an engine without the attribute has no MIDI at all)
+        self.has_midi = hasattr(engine, "midi")
+        self.midi_view: MidiState | None = midi_state(None) if self.has_midi else None
+        self._midi_busy = False
+        self.last_learn: dict[str, Any] | None = None
+        # engine recovery
+        self.restart_grace = RESTART_GRACE_S
+        self.restart_backoff = RESTART_BACKOFF_S
+        self.engine_notice = ""
+        self._dead_since: float | None = None
+        self._next_restart = 0.0
+        self._attempts = 0
+        self._restarting = False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -73,6 +93,10 @@ class FloweqApp(App[int]):
         if msg:
             self.notify(msg, timeout=4)
         self.set_interval(1.0 / self.fps, self.refresh_from_engine)
+        self.set_interval(WATCH_S, self.watch_engine)
+        if self.has_midi:
+            self.set_interval(MIDI_POLL_S, self.poll_midi)
+            self.call_later(self.poll_midi)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -133,7 +157,12 @@ class FloweqApp(App[int]):
             )
             main.status_line.feed(
                 status_parts(
-                    ctrl.mode_label, self.engine.state, self.engine.status, ctrl.model_name
+                    ctrl.mode_label,
+                    self.engine_notice or self.engine.state,
+                    self.engine.status,
+                    ctrl.model_name,
+                    self.midi_view,
+                    main.status_line.size.width,
                 )
             )
 
@@ -194,6 +223,125 @@ class FloweqApp(App[int]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    # ------------------------------------------------------------ MIDI
+
+    async def poll_midi(self) -> None:
+        """Port state and knob positions, asked off the UI thread twice a second."""
+        if self._midi_busy:
+            return
+        midi = getattr(self.engine, "midi", None)
+        if midi is None:
+            self.midi_view = midi_state(None, off=True)
+            self.ctrl.knobs = {}
+            return
+        self._midi_busy = True
+        try:
+            st = await off_thread(midi.status)
+        except Exception as exc:
+            self.midi_view = midi_state(None, error=str(exc) or "no answer")
+            self.ctrl.knobs = {}
+        else:
+            self.midi_view = midi_state(st)
+            self.ctrl.knobs = dict(st.get("knobs") or {})
+        finally:
+            self._midi_busy = False
+
+    def focused_control(self) -> str | None:
+        return self.ctrl.focused_control(self.focused)
+
+    async def action_midi_learn(self, control: str = "") -> None:
+        """MIDI learn: the given control, or the focused group's selected value."""
+        control = control or (self.focused_control() or "")
+        if not control:
+            self.notify(
+                "MIDI learn: select a value first (tab, n/p), or ctrl+p 'MIDI learn'",
+                severity="warning",
+                timeout=4,
+            )
+            return
+        midi = getattr(self.engine, "midi", None)
+        if midi is None:
+            self.notify("MIDI is off (started with --no-midi)", severity="warning", timeout=4)
+            return
+        if isinstance(self.screen, LearnScreen):
+            return
+        try:
+            await off_thread(midi.learn_start, control)
+        except Exception as exc:
+            self.notify(f"MIDI learn failed: {exc}", severity="error", timeout=5)
+            return
+        self.push_screen(LearnScreen(midi, control), self._learn_finished)
+
+    def _learn_finished(self, result: dict[str, Any] | None) -> None:
+        result = result or {"state": "cancelled"}
+        self.last_learn = result
+        text, severity = learn_notice(result)
+        self.notify(text, severity=severity, timeout=5)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------ engine recovery
+
+    async def watch_engine(self) -> None:
+        """Restart an engine process that died and was not replaced by its supervisor."""
+        if self._restarting:
+            return
+        if getattr(self.engine, "alive", True):
+            if self._dead_since is not None:  # the supervisor brought it back
+                self._dead_since, self._attempts, self.engine_notice = None, 0, ""
+            return
+        now = time.monotonic()
+        if self._dead_since is None:
+            self._dead_since = now
+            self._next_restart = now + self.restart_grace
+            return
+        if now >= self._next_restart:
+            await self._restart(auto=True)
+
+    def _death_reason(self) -> str:
+        msg = getattr(self.engine.status, "message", "") or "the engine process stopped"
+        return msg.splitlines()[0]
+
+    async def _restart(self, auto: bool) -> bool:
+        self._restarting = True
+        self._attempts += 1
+        if auto and self._attempts == 1:
+            self.notify(
+                f"{self._death_reason()}: restarting it (ctrl+r restarts by hand)",
+                severity="error",
+                timeout=6,
+            )
+        self.engine_notice = "engine stopped: restarting…"
+        self.refresh_from_engine(force=True)
+        try:
+            await off_thread(self.engine.restart)
+        except Exception as exc:
+            delay = self.restart_backoff[min(self._attempts - 1, len(self.restart_backoff) - 1)]
+            self._next_restart = time.monotonic() + delay
+            if self._dead_since is None:
+                self._dead_since = time.monotonic()
+            self.engine_notice = f"engine stopped: retry in {delay:g} s (ctrl+r now)"
+            reason = str(exc).splitlines()[0] if str(exc) else "failed"
+            self.notify(
+                f"engine restart {self._attempts} failed: {reason}; next try in {delay:g} s",
+                severity="error",
+                timeout=5,
+            )
+            return False
+        else:
+            self._dead_since, self._attempts, self.engine_notice = None, 0, ""
+            self.notify("engine restarted (controls kept)", timeout=4)
+            return True
+        finally:
+            self._restarting = False
+            self.refresh_from_engine(force=True)
+
+    async def action_restart_engine(self) -> None:
+        """Restart the engine process now (the controls are kept)."""
+        if self._restarting:
+            self.notify("the engine is already restarting", timeout=3)
+            return
+        self._attempts = 0
+        await self._restart(auto=False)
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The command palette lists every instrument action, plus Textual's own."""
         yield from super().get_system_commands(screen)
@@ -218,6 +366,13 @@ class FloweqApp(App[int]):
             yield SystemCommand(
                 f"Model: {name}", "use this model", lambda i=i: self._set("model", i)
             )
+        if self.has_midi:
+            for name in learnable_controls():
+                yield SystemCommand(
+                    f"MIDI learn: {control_label(name)}",
+                    f"bind a knob or button to {name}",
+                    lambda n=name: self.call_later(self.run_action, f"midi_learn({n!r})"),
+                )
 
     def _set(self, name: str, value: float) -> None:
         self.ctrl.set(name, value)

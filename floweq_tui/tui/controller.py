@@ -16,6 +16,7 @@ import numpy as np
 
 from ..controls import CONTROL_INDEX, CONTROL_SPECS, MODES
 from ..params import BAND_NAMES, FREQ_INDEX, GAIN_INDEX, PARAMS, Q_INDEX
+from .midi_view import item_control, knob_text
 
 MODE_LABELS = ("Traverse", "Semantic", "Manual")
 MODEL_RE = re.compile(r"^vae_d(\d+)_b(.+)$")
@@ -33,6 +34,11 @@ LOG_STEPS: dict[str, tuple[float, float]] = {
     "q": (1 / 6, 1 / 2),  # in octaves of Q: x1.12, x1.41
     "auto_time": (1 / 4, 1.0),
 }
+KNOB_FORMATS = {
+    "x": "+.2f", "y": "+.2f", "z": "+.2f", "interpolate": ".2f", "strength": ".2f",
+    "in_gain": "+.1f", "out_gain": "+.1f", "glide_ms": ".0f", "auto_time": ".2g",
+    "auto_range": ".0f",
+}  # fmt: skip
 BAND_FIELDS = ("active", "gain", "freq", "q")
 BAND_SHORT = ("Low", "Band 1", "Band 2", "Band 3", "High")
 
@@ -60,6 +66,8 @@ class Item:
     show: Callable[[], str]
     adjust: Callable[[int, bool], None]
     """adjust(direction +1/-1, coarse)"""
+    knob: Callable[[], str | None] | None = None
+    """The MIDI knob's position while soft takeover has not picked the value up (or None)."""
 
 
 class Controller:
@@ -71,6 +79,8 @@ class Controller:
         self.names: list[str] = list(getattr(engine.status, "models", []) or [])
         self.anchor_labels: list[str] = list(getattr(engine.status, "anchors", []) or [])
         self.spectrum = False
+        self.knobs: dict[str, dict[str, Any]] = {}
+        """``engine.midi.knobs()`` as last polled by the app (empty without MIDI)."""
         self.notice: Callable[[str], None] = lambda text: None
         self._enc_cache: tuple[bytes, str, tuple[float, ...]] | None = None
 
@@ -293,7 +303,7 @@ class Controller:
         ) -> Item:
             return Item(key, label, short, show, adjust or self._nudger(key))
 
-        return {
+        groups = {
             "mode": [
                 item(
                     "mode", "Mode", "Mode", lambda: self.mode_label, lambda d, c: self.cycle_mode(d)
@@ -362,6 +372,27 @@ class Controller:
                 item("auto_range", "Range", "Rng", self._fmt("auto_range", ".0f", "dB")),
             ],
         }
+        for items in groups.values():
+            for it in items:
+                if it.key in KNOB_FORMATS:
+                    it.knob = self._knob(it.key, KNOB_FORMATS[it.key])
+        return groups
+
+    def _knob(self, name: str, fmt: str) -> Callable[[], str | None]:
+        return lambda: knob_text(self.knobs, name, fmt)
+
+    def focused_control(self, widget: Any) -> str | None:
+        """The control behind the focused group's selected value (for MIDI learn)."""
+        current = getattr(widget, "current", None)
+        if isinstance(current, Item):
+            return item_control(current.key)
+        if isinstance(current, tuple) and len(current) == 2:
+            band, field = current
+            if field == "active":
+                return f"active{band}"
+            idx = self.band_index(band, field)
+            return f"p{idx}" if idx is not None else None
+        return None
 
     def band_items(self) -> list[tuple[int, str]]:
         """(band, field) cells of the bands group, in navigation order."""

@@ -22,6 +22,7 @@ S_TITLE_FOCUS = Style(color="#000000", bgcolor="#ffcc33", bold=True)
 S_SEL = Style(reverse=True, bold=True)
 S_VALUE = Style(color="#e6e6e6", bold=True)
 S_LABEL = Style(color="#a0a8b0")
+S_KNOB = Style(color="#ffcc33", italic=True)
 
 GROUP_BINDINGS = [
     Binding("n", "select(1)", "Next value", show=False),
@@ -53,7 +54,11 @@ class ControlGroup(Widget, can_focus=True):
         return self.items[self.selected]
 
     def update_values(self) -> None:
-        shown = tuple(it.show() for it in self.items) + (self.enabled(),)
+        shown = (
+            tuple(it.show() for it in self.items)
+            + (self.enabled(),)
+            + tuple(it.knob() if it.knob else None for it in self.items)
+        )
         if shown != self._shown:
             self._shown = shown
             self.refresh()
@@ -118,15 +123,31 @@ class ControlGroup(Widget, can_focus=True):
         for i in range(first, min(first + self.size.height - 1, len(self.items))):
             it = self.items[i]
             value = it.show()
-            label = it.label if len(it.label) + len(value) + 2 <= w else it.short
+            knob = it.knob() if it.knob else None
+            suffix = knob_suffix(knob, len(it.short) + len(value) + 2, w)
+            value_w = len(value) + len(suffix)
+            label = it.label if len(it.label) + value_w + 2 <= w else it.short
             sel = focused and i == self.selected
             mark = ">" if sel else " "
-            room = max(w - 1 - len(value), 0)
-            line = mark + label[: max(room - 1, 0)].ljust(room) + value
+            room = max(w - 1 - value_w, 0)
+            line = mark + label[: max(room - 1, 0)].ljust(room) + value + suffix
             text.append("\n")
             if sel:
                 text.append(line[:w], S_SEL)
             else:
+                cut = room + 1 + len(value)
                 text.append(line[: room + 1], S_LABEL + Style(dim=dim))
-                text.append(line[room + 1 : w], S_VALUE + Style(dim=dim))
+                text.append(line[room + 1 : min(cut, w)], S_VALUE + Style(dim=dim))
+                if suffix and cut < w:
+                    text.append(line[cut:w], S_KNOB)
         return text
+
+
+def knob_suffix(knob: str | None, used: int, width: int) -> str:
+    """ " (knob -0.30)" when it fits beside the label and value, else " k-0.30" (or "")."""
+    if knob is None:
+        return ""
+    for form in (f" (knob {knob})", f" k{knob}"):
+        if used + len(form) <= width:
+            return form
+    return f" k{knob}"

@@ -39,6 +39,14 @@ class EngineLike(Protocol):
     def stop(self) -> None: ...
 
 
+class _NoMidi:
+    def __repr__(self) -> str:
+        return "NO_MIDI"
+
+
+NO_MIDI: Any = _NoMidi()
+
+
 class _FakeMeters(Meters):
     """Meters that re-derive the decoded parameters from the controls before each read."""
 
@@ -67,8 +75,15 @@ class FakeEngine:
     """
 
     def __init__(
-        self, family: Any = None, samplerate: int = 48000, blocksize: int = 128, **controls: float
+        self,
+        family: Any = None,
+        samplerate: int = 48000,
+        blocksize: int = 128,
+        midi: Any = NO_MIDI,
+        **controls: float,
     ) -> None:
+        """``midi``: leave out for an engine without MIDI support (no ``midi`` attribute: the
+        status line shows nothing about MIDI); None for "MIDI off"; or a :class:`FakeMidi`."""
         self.family = family
         self._models = list(family) if family is not None else []
         names = [m.name for m in self._models]
@@ -92,8 +107,16 @@ class FakeEngine:
             pid=0,
         )
         self.stopped = False
+        self._alive = True
+        self.restarts = 0
+        self.restart_failures = 0
+        """Make the next N ``restart()`` calls fail (tests of the UI's backoff)."""
         self._applied: np.ndarray | None = None
         self._fill_meters(samplerate, blocksize)
+        if midi is not NO_MIDI:
+            self.midi = midi
+            if midi is not None:
+                midi.controls = self.controls
 
     def _fill_meters(self, samplerate: int, blocksize: int) -> None:
         a = self.meters.array
@@ -113,10 +136,31 @@ class FakeEngine:
 
     @property
     def state(self) -> str:
-        return "stopped" if self.stopped else self.status.state
+        return "stopped" if self.stopped or not self._alive else self.status.state
+
+    @property
+    def alive(self) -> bool:
+        return self._alive and not self.stopped
 
     def stop(self) -> None:
         self.stopped = True
+
+    def die(self, code: int = -9) -> None:
+        """Simulate the engine process dying (as the real Engine's supervisor reports it)."""
+        self._alive = False
+        self.status.message = f"the engine process exited (code {code})"
+
+    def restart(self, timeout: float = 30.0) -> EngineStatus:
+        """Like Engine.restart: a new "process", the controls block kept."""
+        from ..engine import EngineError
+
+        if self.restart_failures > 0:
+            self.restart_failures -= 1
+            raise EngineError("the engine failed to start (simulated)")
+        self._alive = True
+        self.restarts += 1
+        self.status.message = ""
+        return self.status
 
     def simulate(self) -> None:
         """Do what the audio thread does when the controls change: decode, write the meters."""
@@ -147,6 +191,132 @@ class FakeEngine:
         m[METER_INDEX["model"]] = ctl["model"]
         m[METER_INDEX["zx"] : METER_INDEX["zx"] + 3] = z
         m[METER_INDEX["p0"] : METER_INDEX["p0"] + 13] = p
+
+
+class FakeMidi:
+    """Stands in for :class:`floweq_tui.midi.MidiProcess` (``engine.midi``) in tests and demos:
+    the same methods and reply shapes, no process, no ports. ``move(source)`` plays the part of
+    a knob or button on the controller (``"cc 21 ch1"``); ``set_knob`` an unpicked knob."""
+
+    def __init__(
+        self,
+        controller: str = "nanoKONTROL2",
+        state: str = "connected",
+        virtual: str = "floweq-tui:floweq-tui",
+        api: str = "alsa",
+    ) -> None:
+        from ..midi import default_bindings
+
+        self.controller = controller
+        self.state = state
+        self.virtual = virtual
+        self.api = api
+        self.controls: Any = None
+        self.bound: dict[str, dict[str, Any]] = {}
+        for b in default_bindings():
+            self.bound[b.source()] = b.to_dict()
+        self.learn_state: dict[str, Any] = {"state": "idle"}
+        self._pending: dict[str, Any] | None = None
+        self._knobs: dict[str, dict[str, Any]] = {}
+        self.calls: list[str] = []
+        self.alive = True
+
+    # ---- what the UI calls (MidiProcess's API)
+
+    def status(self) -> dict[str, Any]:
+        self.calls.append("status")
+        return {
+            "api": self.api,
+            "api_reason": "",
+            "controller": {
+                "controller": self.controller,
+                "port": f"{self.controller} 20:0" if self.state == "connected" else None,
+                "state": self.state,
+                "output": None,
+                "output_state": "",
+                "error": "",
+                "messages": 0,
+            },
+            "virtual": {"controller": "floweq-tui", "port": self.virtual, "state": "open"},
+            "mapping_file": "midi.toml",
+            "mapping_error": "",
+            "learn": dict(self.learn_state),
+            "knobs": self.knobs(),
+        }
+
+    def knobs(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for name, k in self._knobs.items():
+            value = float(self.controls[name]) if self.controls is not None else 0.0
+            out[name] = {**k, "value": value, "controller": self.controller}
+        return out
+
+    def learn_start(self, control: str, timeout: float | None = None) -> dict[str, Any]:
+        self.calls.append(f"learn_start {control}")
+        self._pending = None
+        self.learn_state = {"state": "waiting", "control": control}
+        return dict(self.learn_state)
+
+    def learn_status(self) -> dict[str, Any]:
+        return dict(self.learn_state)
+
+    def learn_cancel(self) -> dict[str, Any]:
+        self.calls.append("learn_cancel")
+        self._pending = None
+        if self.learn_state.get("state") in ("waiting", "conflict"):
+            self.learn_state = {**self.learn_state, "state": "cancelled"}
+        return dict(self.learn_state)
+
+    def learn_commit(self, replace: bool = True) -> dict[str, Any]:
+        self.calls.append(f"learn_commit {replace}")
+        if self._pending is None:
+            return dict(self.learn_state)
+        if not replace:
+            return self.learn_cancel()
+        source, binding = self._pending["source"], self._pending["binding"]
+        self._pending = None
+        self.bound[source] = binding
+        replaced = self.learn_state.get("conflicts", [])
+        self.learn_state = {
+            **self.learn_state, "state": "done", "replaced": replaced, "saved": True, "error": ""
+        }  # fmt: skip
+        return dict(self.learn_state)
+
+    def bindings(self, controller: str | None = None) -> dict[str, Any]:
+        return {
+            "controller": self.controller,
+            "custom": False,
+            "bindings": list(self.bound.values()),
+        }
+
+    # ---- test hooks
+
+    def move(self, source: str) -> None:
+        """A control on the controller sends ``source`` ("cc 21 ch1", "note 36 ch10")."""
+        if self.learn_state.get("state") != "waiting":
+            return
+        control = self.learn_state["control"]
+        kind, number, ch = source.split()
+        channel: Any = int(ch[2:]) if ch.startswith("ch") else "any"
+        binding = {"control": control, "type": kind, "number": int(number), "channel": channel}
+        base = {
+            "control": control, "controller": self.controller, "binding": binding,
+            "source": source,
+        }  # fmt: skip
+        other = self.bound.get(source)
+        if other is not None and other["control"] != control:
+            self._pending = {"source": source, "binding": binding}
+            self.learn_state = {
+                **base,
+                "state": "conflict",
+                "conflicts": [{"control": other["control"], "source": source}],
+            }
+            return
+        self.bound[source] = binding
+        self.learn_state = {**base, "state": "done", "saved": True, "error": ""}
+
+    def set_knob(self, control: str, knob: float | None, picked_up: bool = False) -> None:
+        self._knobs[control] = {"knob": knob, "picked_up": picked_up, "source": "cc 16 ch1"}
 
 
 def synthetic_family(seed: int = 0) -> Any:

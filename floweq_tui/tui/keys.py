@@ -42,6 +42,8 @@ APP_KEYS: list[tuple[str, str, str, str]] = [
     ("b", "toggle('bypass')", "Bypass on/off", "Byp"),
     ("space,exclamation_mark", "toggle('mute')", "Panic mute on/off", "Mute"),
     ("f", "spectrum", "Live output spectrum behind the curve on/off", ""),
+    ("l", "midi_learn", "MIDI learn the selected value (then move a knob / press a button)", ""),
+    ("ctrl+r", "restart_engine", "Restart the engine process (the controls are kept)", ""),
     ("question_mark", "help", "Help: every key", "Help"),
     ("q", "quit", "Quit (stops the engine, saves the session)", "Quit"),
     ("ctrl+c", "quit", "Quit", ""),
@@ -88,3 +90,10 @@ def app_bindings() -> list[Binding]:
 
 def help_rows() -> list[tuple[str, str]]:
     return [(display(k), d) for k, _, d, _ in APP_KEYS] + GROUP_KEYS
+
+
+def midi_rows() -> list[tuple[str, str]]:
+    """The default MIDI mapping, (control label, knob / button), for help and docs."""
+    from ..midi import default_mapping_table
+
+    return [(row["label"], row["source"]) for row in default_mapping_table()]

@@ -25,7 +25,36 @@ def lufs(v: float) -> str:
     return f"{v:.1f}" if v > -150 else "-inf"
 
 
-def status_parts(mode: str, state: str, st: object, model: str) -> list[tuple[str, Style]]:
+MIDI_STYLES = {"ok": S_INFO, "warn": S_STATE_WARN, "bad": S_STATE_BAD, "off": S_INFO}
+
+
+def status_parts(
+    mode: str,
+    state: str,
+    st: object,
+    model: str,
+    midi: object = None,
+    width: int = 0,
+) -> list[tuple[str, Style]]:
+    """The status line. ``midi`` is a :class:`~.midi_view.MidiState` (None: the engine has no
+    MIDI); with a ``width`` the MIDI part shortens, then the rate/block part goes, to fit."""
+    base = _status_base(mode, state, st, model, with_rate=True)
+    if midi is None:
+        return base
+    style = MIDI_STYLES.get(getattr(midi, "level", "off"), S_INFO)
+    options = [(True, midi.full), (True, midi.medium), (True, midi.short)]  # type: ignore[attr-defined]
+    options.append((False, midi.short))  # type: ignore[attr-defined]
+    for with_rate, text in options:
+        parts = base if with_rate else _status_base(mode, state, st, model, with_rate=False)
+        out = [*parts, (f" │ {text}", style)]
+        if not width or sum(len(p) for p, _ in out) <= width:
+            return out
+    return out
+
+
+def _status_base(
+    mode: str, state: str, st: object, model: str, with_rate: bool
+) -> list[tuple[str, Style]]:
     device = getattr(st, "device", "") or "-"
     host = getattr(st, "hostapi", "")
     sr = getattr(st, "samplerate", 0)
@@ -37,7 +66,8 @@ def status_parts(mode: str, state: str, st: object, model: str) -> list[tuple[st
     out = [(f" {mode.upper()} ", S_MODE), (" ", S_INFO), (state, sstyle)]
     if dev:
         out.append((f" │ {dev}" + (f" ({host})" if host else ""), S_INFO))
-    out.append((f" │ {sr / 1000:g} kHz {bs} fr │ {model}", S_INFO))
+    rate = f" │ {sr / 1000:g} kHz {bs} fr" if with_rate else ""
+    out.append((f"{rate} │ {model}", S_INFO))
     return out
 
 

@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ..keys import help_rows
+from ..keys import help_rows, midi_rows
 
 
 class HelpScreen(ModalScreen[None]):
@@ -25,9 +25,22 @@ class HelpScreen(ModalScreen[None]):
         table.add_column()
         for keys, desc in help_rows():
             table.add_row(keys, desc)
+        midi = Table.grid(padding=(0, 2))
+        midi.add_column(style="bold #ffcc33", max_width=22)
+        midi.add_column()
+        for label, source in midi_rows():
+            midi.add_row(label, source)
         with VerticalScroll(id="help-box"):
             yield Static("[b]floweq-tui keys[/b]  (esc or ? closes)\n", id="help-title")
             yield Static(table)
+            yield Static(
+                "\n[b]MIDI[/b]: the default mapping (a controller with its own entry in "
+                "midi.toml uses that). [b]l[/b] learns the selected value: move a knob or "
+                "press a button; ctrl+p 'MIDI learn' lists every control. Until a knob "
+                "crosses its value (soft takeover) the value shows (knob …) beside it.\n",
+                id="help-midi-title",
+            )
+            yield Static(midi, id="help-midi")
 
     def action_scroll(self, d: int) -> None:
         box = self.query_one("#help-box", VerticalScroll)

@@ -1,0 +1,127 @@
+"""MIDI in the UI, without Textual: the port state for the status line, the knob position
+shown beside a value until soft takeover picks it up, learn results as one-line notices,
+and which control the focused value is (for MIDI learn)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..controls import CONTROL_INDEX, CONTROL_SPECS
+
+LABELS: dict[str, str] = {s.name: s.label for s in CONTROL_SPECS}
+# group items that are not controls of their own, and the control a knob on them drives
+ITEM_CONTROL = {"dims": "model", "beta": "model"}
+
+
+def control_label(name: str) -> str:
+    return LABELS.get(name, name)
+
+
+def learnable_controls() -> list[str]:
+    """Every control MIDI can drive: each continuous control and each toggle/choice."""
+    return [s.name for s in CONTROL_SPECS]
+
+
+def item_control(key: str) -> str | None:
+    """The control behind a group item key ("x", "dims", ...), or None."""
+    key = ITEM_CONTROL.get(key, key)
+    return key if key in CONTROL_INDEX else None
+
+
+@dataclass(frozen=True)
+class MidiState:
+    """What the status line says about MIDI. ``level``: ok, warn, bad or off."""
+
+    level: str
+    short: str  # "MIDI ok"
+    medium: str  # "MIDI nanoKONTROL2 connected"
+    full: str  # "... · virtual floweq-tui:floweq-tui (alsa)"
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def midi_state(status: dict[str, Any] | None, error: str = "", off: bool = False) -> MidiState:
+    """From ``engine.midi.status()`` (None while the first answer is awaited)."""
+    if off:
+        return MidiState("off", "MIDI off", "MIDI off", "MIDI off (--no-midi)")
+    if error:
+        return MidiState("bad", "MIDI err", "MIDI error", f"MIDI error: {_clip(error, 60)}")
+    if status is None:
+        return MidiState("warn", "MIDI …", "MIDI starting", "MIDI starting")
+    hw = status.get("controller") or {}
+    virt = status.get("virtual") or {}
+    state = str(hw.get("state") or "off")
+    name = str(hw.get("controller") or "")
+    vport = str(virt.get("port") or "")
+    api = status.get("api")
+    if state == "connected":
+        level, word = "ok", "connected"
+    elif state.startswith(("disconnected", "waiting")):
+        level, word = "warn", "waiting"
+    elif state.startswith("error"):
+        level, word = "bad", "error"
+    elif api is None:
+        level, word = "bad", "no MIDI API"
+    else:
+        level, word = "warn" if vport else "off", "no controller" if vport else "off"
+    short = {"ok": "MIDI ok", "warn": "MIDI wait", "bad": "MIDI err", "off": "MIDI off"}[level]
+    if word == "no controller":
+        short = "MIDI virt"
+    who = f" {_clip(name, 20)}" if name and word != "no controller" else ""
+    medium = f"MIDI{who} {word}"
+    full = medium
+    if vport:
+        full += f" · virtual {vport}"
+    if api:
+        full += f" ({api})"
+    if status.get("mapping_error"):
+        full += " · mapping file error"
+    return MidiState(level, short, medium, full)
+
+
+def knob_text(knobs: dict[str, dict[str, Any]], name: str, fmt: str) -> str | None:
+    """The knob position of ``name`` while soft takeover has not picked it up (else None)."""
+    k = knobs.get(name)
+    if not k or k.get("picked_up", True) or k.get("knob") is None:
+        return None
+    try:
+        return format(float(k["knob"]), fmt)
+    except (TypeError, ValueError):
+        return None
+
+
+def learn_notice(result: dict[str, Any]) -> tuple[str, str]:
+    """(one-line notice, severity) for the end of a learn."""
+    state = result.get("state")
+    control = control_label(str(result.get("control", "")))
+    if state == "done":
+        text = f"MIDI learn: {control} ← {result.get('source', '?')}"
+        if result.get("controller"):
+            text += f" ({result['controller']})"
+        replaced = [c.get("control", "?") for c in result.get("replaced") or []]
+        if replaced:
+            text += f", replacing {', '.join(control_label(c) for c in replaced)}"
+        if result.get("saved") is False:
+            return f"{text}; not saved: {result.get('error') or 'mapping file error'}", "warning"
+        return text, "information"
+    if state == "kept":
+        others = ", ".join(
+            control_label(c.get("control", "?")) for c in result.get("conflicts", [])
+        )
+        return f"MIDI learn: kept {result.get('source', '?')} on {others}", "information"
+    if state == "timeout":
+        return f"MIDI learn: nothing received for {control}", "warning"
+    if state == "cancelled":
+        return "MIDI learn cancelled", "information"
+    return f"MIDI learn failed: {result.get('error', state)}", "error"
+
+
+def conflict_question(result: dict[str, Any]) -> str:
+    others = ", ".join(control_label(c.get("control", "?")) for c in result.get("conflicts", []))
+    return (
+        f"{result.get('source', '?')} already drives {others}.\n"
+        f"Bind it to {control_label(str(result.get('control', '')))} instead?"
+    )

@@ -1,0 +1,132 @@
+"""MIDI learn: a small modal that waits for a knob or button, and a yes/no for conflicts.
+
+The MIDI process is asked from a worker thread (``asyncio.to_thread``), so a slow or dead
+MIDI process never blocks the UI; learn_status is polled on a timer.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from ..midi_view import conflict_question, control_label
+from ..offthread import off_thread
+
+POLL_S = 0.1
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A question answered with y (or enter on Yes) / n / Esc."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box", classes="dialog"):
+            yield Static(self.question, id="confirm-text")
+            with Horizontal(id="confirm-buttons"):
+                yield Button("Replace (y)", id="yes", variant="warning")
+                yield Button("Keep (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class LearnScreen(ModalScreen[dict]):
+    """Shown while learn waits; dismisses with the final learn state (done, cancelled,
+    timeout, kept after a conflict, or {"state": "error", "error": ...})."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel learn")]
+
+    def __init__(self, midi: Any, control: str) -> None:
+        super().__init__()
+        self.midi = midi
+        self.control = control
+        self.started = time.monotonic()
+        self._busy = False
+        self._finished = False
+        self._asking = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="learn-box", classes="dialog"):
+            yield Static(
+                f"[b]MIDI learn[/b]: move a knob or press a button for "
+                f"[b]{control_label(self.control)}[/b]…  Esc cancels",
+                id="learn-text",
+            )
+            yield Static("", id="learn-wait")
+
+    def on_mount(self) -> None:
+        self.timer = self.set_interval(POLL_S, self.poll)
+
+    async def _call(self, name: str, *args: Any, **kw: Any) -> dict[str, Any]:
+        try:
+            return await off_thread(getattr(self.midi, name), *args, **kw)
+        except Exception as exc:  # the MIDI process died or answered an error
+            return {"state": "error", "error": str(exc).splitlines()[0] if str(exc) else name}
+
+    def _finish(self, result: dict[str, Any]) -> None:
+        if not self._finished:
+            self._finished = True
+            self.timer.stop()
+            self.dismiss(result)
+
+    async def poll(self) -> None:
+        if self._busy or self._finished or self._asking:
+            return
+        self._busy = True
+        try:
+            st = await self._call("learn_status")
+        finally:
+            self._busy = False
+        if self._finished or self._asking:
+            return
+        state = st.get("state")
+        if state == "waiting":
+            self.query_one("#learn-wait", Static).update(
+                f"waiting {time.monotonic() - self.started:.0f} s"
+            )
+        elif state == "conflict":
+            self._asking = True
+            self.conflict = st
+            self.app.push_screen(ConfirmScreen(conflict_question(st)), self._answered)
+        elif state in ("done", "cancelled", "timeout", "error"):
+            self._finish(st)
+        else:  # idle: someone else ended it
+            self._finish({**st, "state": "cancelled"})
+
+    def _answered(self, yes: bool | None) -> None:
+        self.run_worker(self._resolve(bool(yes)), exclusive=True)
+
+    async def _resolve(self, yes: bool) -> None:
+        if yes:
+            st = await self._call("learn_commit", replace=True)
+        else:
+            await self._call("learn_cancel")
+            st = {**self.conflict, "state": "kept"}
+        self._finish(st)
+
+    async def action_cancel(self) -> None:
+        if self._finished:
+            return
+        self._asking = True  # stop polling
+        await self._call("learn_cancel")
+        self._finish({"state": "cancelled", "control": self.control})
