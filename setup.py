@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 from Cython.Build import cythonize
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 
 extra_compile_args = ["-O3", "-fno-math-errno", "-fno-trapping-math"]
 if os.environ.get("FLOWEQ_NATIVE") == "1":
@@ -27,9 +27,13 @@ extensions = [
 ]
 
 setup(
-    packages=["floweq_tui", "floweq_tui.models"],
+    packages=[*find_packages(include=["floweq_tui", "floweq_tui.*"]), "floweq_tui.models"],
     package_dir={"floweq_tui": "floweq_tui", "floweq_tui.models": "models"},
-    package_data={"floweq_tui.models": ["*.npz", "*.json"], "floweq_tui": ["py.typed"]},
+    package_data={
+        "floweq_tui.models": ["*.npz", "*.json"],
+        "floweq_tui": ["py.typed"],
+        "floweq_tui.tui": ["*.tcss"],
+    },
     ext_modules=cythonize(
         extensions,
         language_level=3,

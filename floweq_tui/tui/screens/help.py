@@ -40,6 +40,7 @@ class HelpScreen(ModalScreen[None]):
                 "crosses its value (soft takeover) the value shows (knob …) beside it.\n",
                 id="help-midi-title",
             )
+            self.midi_table = midi
             yield Static(midi, id="help-midi")
 
     def action_scroll(self, d: int) -> None:

@@ -28,6 +28,7 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
     ]
+    AUTO_FOCUS = "#no"  # enter keeps the old binding
 
     def __init__(self, question: str) -> None:
         super().__init__()
@@ -39,9 +40,6 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal(id="confirm-buttons"):
                 yield Button("Replace (y)", id="yes", variant="warning")
                 yield Button("Keep (n)", id="no")
-
-    def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")

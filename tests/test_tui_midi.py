@@ -1,0 +1,338 @@
+"""Pilot tests of the UI's MIDI parts and engine recovery, over a FakeEngine with a FakeMidi:
+learn (start, done, Esc, conflict -> replace / keep), port state and knob positions in the
+status line and groups, the default mapping in help and docs, engine restart after a death."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("textual")
+
+from floweq_tui.midi import default_mapping_table  # noqa: E402
+from floweq_tui.tui.app import FloweqApp  # noqa: E402
+from floweq_tui.tui.engine_api import FakeEngine, FakeMidi, synthetic_family  # noqa: E402
+from floweq_tui.tui.keys import midi_rows  # noqa: E402
+from floweq_tui.tui.midi_view import knob_text, learn_notice, midi_state  # noqa: E402
+
+FAMILY = synthetic_family()
+REPO = Path(__file__).resolve().parents[1]
+
+
+def aio(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+def make(midi=None, **controls: float) -> tuple[FloweqApp, FakeEngine, list[tuple[str, str]]]:
+    eng = FakeEngine(FAMILY, midi=midi, **controls)
+    app = FloweqApp(eng, FAMILY)
+    notes: list[tuple[str, str]] = []
+    orig = app.notify
+
+    def notify(message, *a, severity="information", **k):
+        notes.append((str(message), severity))
+        return orig(message, *a, severity=severity, **k)
+
+    app.notify = notify  # type: ignore[method-assign]
+    return app, eng, notes
+
+
+async def until(pilot, cond, timeout: float = 3.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.03)
+
+
+def screen_name(app) -> str:
+    return app.screen.__class__.__name__
+
+
+# ------------------------------------------------------------------ learn
+
+
+@aio
+async def test_learn_focused_value_done() -> None:
+    midi = FakeMidi()
+    app, eng, notes = make(midi)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.focused.id == "g-latent"  # x selected
+        await pilot.press("l")
+        await until(pilot, lambda: screen_name(app) == "LearnScreen", what="the learn modal")
+        assert "learn_start x" in midi.calls
+        text = str(app.screen.query_one("#learn-text").render())
+        assert "move a knob or press a button for" in text and "Esc cancels" in text
+        midi.move("cc 30 ch1")
+        await until(pilot, lambda: screen_name(app) == "MainScreen", what="learn to finish")
+        assert app.last_learn["state"] == "done"
+        assert midi.bound["cc 30 ch1"]["control"] == "x"
+        assert any(n == "MIDI learn: x ← cc 30 ch1 (nanoKONTROL2)" for n, _ in notes)
+        # the UI stays live while learn waits: keys go to the modal, not the instrument
+        assert eng.controls["x"] == 0.0
+
+
+@aio
+async def test_learn_escape_cancels() -> None:
+    midi = FakeMidi()
+    app, eng, notes = make(midi)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("tab", "tab")  # LEVEL: strength
+        await pilot.press("l")
+        await until(pilot, lambda: screen_name(app) == "LearnScreen", what="the learn modal")
+        assert "learn_start strength" in midi.calls
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(app) == "MainScreen", what="the modal to close")
+        assert "learn_cancel" in midi.calls
+        assert app.last_learn["state"] == "cancelled"
+        assert ("MIDI learn cancelled", "information") in notes
+        midi.move("cc 30 ch1")  # too late: nothing is learned
+        assert "cc 30 ch1" not in midi.bound
+
+
+@pytest.mark.parametrize("answer", ["y", "n"])
+@aio
+async def test_learn_conflict_asks_replace_or_keep(answer: str) -> None:
+    midi = FakeMidi()
+    app, eng, notes = make(midi)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("tab", "tab")  # LEVEL: strength
+        await pilot.press("l")
+        await until(pilot, lambda: screen_name(app) == "LearnScreen", what="the learn modal")
+        midi.move("cc 16 ch1")  # the default knob of x
+        await until(pilot, lambda: screen_name(app) == "ConfirmScreen", what="the question")
+        question = str(app.screen.query_one("#confirm-text").render())
+        assert "cc 16 ch1 already drives x" in question and "Strength" in question
+        await pilot.press(answer)
+        await until(pilot, lambda: screen_name(app) == "MainScreen", what="the modals to close")
+        if answer == "y":
+            assert "learn_commit True" in midi.calls
+            assert midi.bound["cc 16 ch1"]["control"] == "strength"
+            assert app.last_learn["state"] == "done"
+            assert any("Strength ← cc 16 ch1" in n and "replacing x" in n for n, _ in notes)
+        else:
+            assert "learn_cancel" in midi.calls and "learn_commit True" not in midi.calls
+            assert midi.bound["cc 16 ch1"]["control"] == "x"
+            assert app.last_learn["state"] == "kept"
+            assert any(n == "MIDI learn: kept cc 16 ch1 on x" for n, _ in notes)
+
+
+@aio
+async def test_learn_from_palette_toggle_and_band_cell() -> None:
+    midi = FakeMidi()
+    app, eng, notes = make(midi)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        cmds = {c.title: c for c in app.get_system_commands(app.screen)}
+        assert {"MIDI learn: Bypass", "MIDI learn: Strength", "MIDI learn: x"} <= set(cmds)
+        cmds["MIDI learn: Bypass"].callback()
+        await until(pilot, lambda: screen_name(app) == "LearnScreen", what="the learn modal")
+        midi.move("note 50 ch10")
+        await until(pilot, lambda: screen_name(app) == "MainScreen", what="learn to finish")
+        assert midi.bound["note 50 ch10"]["control"] == "bypass"
+        # a band cell: the bands group, low shelf gain -> p0
+        app.screen.query_one("#bands").focus()
+        await pilot.press("n", "l")
+        await until(pilot, lambda: screen_name(app) == "LearnScreen", what="the learn modal")
+        assert midi.calls[-1] == "learn_start p0" or "learn_start p0" in midi.calls
+        await pilot.press("escape")
+        await until(pilot, lambda: screen_name(app) == "MainScreen", what="the modal to close")
+
+
+@aio
+async def test_learn_timeout_and_midi_off() -> None:
+    midi = FakeMidi()
+    app, eng, notes = make(midi)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("l")
+        await until(pilot, lambda: screen_name(app) == "LearnScreen", what="the learn modal")
+        midi.learn_state = {"state": "timeout", "control": "x"}
+        await until(pilot, lambda: screen_name(app) == "MainScreen", what="the timeout")
+        assert ("MIDI learn: nothing received for x", "warning") in notes
+    app, eng, notes = make(None)  # --no-midi
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        await pilot.press("l")
+        await pilot.pause()
+        assert screen_name(app) == "MainScreen"
+        assert any("MIDI is off" in n for n, _ in notes)
+        await app.poll_midi()
+        app.refresh_from_engine(force=True)
+        assert app.screen.query_one("#status").plain.endswith("│ MIDI off (--no-midi)")
+
+
+# ------------------------------------------------------------------ port state, knobs
+
+
+@aio
+async def test_port_state_in_status_line() -> None:
+    midi = FakeMidi()
+    app, eng, notes = make(midi)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        await app.poll_midi()
+        app.refresh_from_engine(force=True)
+        status = app.screen.query_one("#status").plain
+        assert status.endswith(
+            "│ MIDI nanoKONTROL2 connected · virtual floweq-tui:floweq-tui (alsa)"
+        ), status
+        assert "48 kHz 128 fr" in status and "no audio device: silent clock" in status
+        midi.state = "disconnected: waiting for nanoKONTROL2"
+        await app.poll_midi()
+        app.refresh_from_engine(force=True)
+        assert "│ MIDI nanoKONTROL2 waiting · virtual" in app.screen.query_one("#status").plain
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        app.refresh_from_engine(force=True)
+        status = app.screen.query_one("#status").plain
+        assert len(status) <= 80 and status.endswith("│ MIDI wait"), status
+        assert "no audio device: silent clock" in status
+
+        def broken():
+            raise RuntimeError("the MIDI process exited (code 1)")
+
+        midi.status = broken  # type: ignore[method-assign]
+        await app.poll_midi()
+        app.refresh_from_engine(force=True)
+        assert app.screen.query_one("#status").plain.endswith("│ MIDI err")
+    # an engine without MIDI support shows nothing about it (as the snapshots)
+    eng2 = FakeEngine(FAMILY)
+    assert not hasattr(eng2, "midi")
+
+
+def test_midi_state_texts() -> None:
+    st = {
+        "api": "jack",
+        "controller": {"controller": "", "state": "no controller found"},
+        "virtual": {"port": "floweq-tui:floweq-tui", "state": "open"},
+    }
+    assert midi_state(st).medium == "MIDI no controller" and midi_state(st).short == "MIDI virt"
+    st["api"] = None
+    st["virtual"] = {}
+    assert midi_state(st).level == "bad"
+    assert midi_state(None).short == "MIDI …"
+    assert learn_notice({"state": "done", "control": "x", "source": "cc 1 ch1", "saved": False,
+                         "error": "midi.toml:3: bad"}) == (
+        "MIDI learn: x ← cc 1 ch1; not saved: midi.toml:3: bad", "warning")  # fmt: skip
+    knobs = {"x": {"knob": -0.3, "picked_up": False}, "y": {"knob": None, "picked_up": False}}
+    assert knob_text(knobs, "x", "+.2f") == "-0.30"
+    assert knob_text(knobs, "y", "+.2f") is None and knob_text(knobs, "z", "+.2f") is None
+
+
+@aio
+async def test_knob_position_until_picked_up() -> None:
+    midi = FakeMidi()
+    app, eng, notes = make(midi, x=0.7)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        midi.set_knob("x", -0.3)
+        midi.set_knob("strength", 0.2)
+        await app.poll_midi()
+        app.refresh_from_engine(force=True)
+        await pilot.pause()
+        latent = app.screen.query_one("#g-latent")
+        rendered = str(latent.render())
+        assert re.search(r"x +\+0\.70 \(knob -0\.30\)", rendered), rendered
+        level = str(app.screen.query_one("#g-level").render())
+        assert "1.00 (knob 0.20)" in level
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        rendered = str(latent.render())
+        assert "+0.70 k-0.30" in rendered, rendered
+        assert all(len(line) <= latent.size.width for line in rendered.split("\n"))
+        midi.set_knob("x", -0.3, picked_up=True)
+        await app.poll_midi()
+        app.refresh_from_engine(force=True)
+        await pilot.pause()
+        assert "k-0.30" not in str(latent.render())
+
+
+# ------------------------------------------------------------------ help and docs
+
+
+@aio
+async def test_help_lists_default_midi_mapping() -> None:
+    app, eng, notes = make(FakeMidi())
+    async with app.run_test(size=(100, 60)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert screen_name(app) == "HelpScreen"
+        table = app.screen.midi_table
+        from rich.console import Console
+
+        console = Console(width=90, record=True)
+        console.print(table)
+        text = console.export_text()
+        for row in default_mapping_table():
+            assert row["label"] in text and row["source"].split(",")[0] in text
+    assert len(midi_rows()) == len(default_mapping_table())
+
+
+def test_usage_doc_lists_default_mapping_and_keys() -> None:
+    doc = (REPO / "docs" / "usage.md").read_text()
+    for row in default_mapping_table():
+        assert f"| {row['control']} | {row['label']} | {row['source']} |" in doc, row
+    assert "| `l` |" in doc and "| `ctrl+r` |" in doc
+
+
+# ------------------------------------------------------------------ engine recovery
+
+
+@aio
+async def test_engine_death_notice_and_restart_with_backoff() -> None:
+    app, eng, notes = make(None, x=0.4, strength=0.6)
+    app.restart_grace = 0.2
+    app.restart_backoff = (0.2, 0.4)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        eng.restart_failures = 1
+        eng.die(-9)
+        await pilot.pause(0.1)
+        assert eng.restarts == 0  # the supervisor gets its grace period first
+        await until(pilot, lambda: app._attempts >= 1, what="the first restart")
+        assert any(
+            n == "the engine process exited (code -9): restarting it (ctrl+r restarts by hand)"
+            and s == "error"
+            for n, s in notes
+        ), notes
+        await until(pilot, lambda: eng.restarts == 1, 5, what="the restart after backoff")
+        assert any("engine restart 1 failed" in n and "next try in 0.2 s" in n for n, _ in notes)
+        assert eng.alive and ("engine restarted (controls kept)", "information") in notes
+        assert eng.controls["x"] == 0.4 and eng.controls["strength"] == 0.6
+        await pilot.pause(0.1)
+        app.refresh_from_engine(force=True)
+        assert "no audio device: silent clock" in app.screen.query_one("#status").plain
+
+
+@aio
+async def test_engine_back_by_supervisor_and_restart_by_hand() -> None:
+    app, eng, notes = make(None)
+    app.restart_grace = 0.6
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        eng.die()
+        await pilot.pause(0.3)
+        eng._alive = True  # the engine's supervisor replaced the process in time
+        await pilot.pause(0.6)
+        assert eng.restarts == 0 and app._dead_since is None
+        assert not any("restarting" in n for n, _ in notes)
+        eng.die()
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: eng.restarts == 1, what="the restart by hand")
+        assert eng.alive
+        await pilot.press("ctrl+r")  # also works on a live engine
+        await until(pilot, lambda: eng.restarts == 2, what="a second restart")
