@@ -213,6 +213,25 @@ async def test_port_state_in_status_line() -> None:
     assert not hasattr(eng2, "midi")
 
 
+def test_status_line_fits_80_columns_on_jack() -> None:
+    from floweq_tui.engine import EngineStatus
+    from floweq_tui.tui.meters import status_parts
+
+    st = EngineStatus(device="system", hostapi="JACK Audio Connection Kit", samplerate=48000,
+                      blocksize=128)  # fmt: skip
+    midi = midi_state(
+        {"api": "jack", "controller": {"controller": "nanoKONTROL2", "state": "connected"},
+         "virtual": {"port": "floweq-tui:floweq-tui"}}
+    )  # fmt: skip
+    text = "".join(p for p, _ in status_parts("SEMANTIC", "running", st, "vae_d2_b0.001", midi, 80))
+    assert text == " SEMANTIC  running │ system (JACK) │ 48k/128 │ vae_d2_b0.001 │ MIDI ok"
+    wide = "".join(p for p, _ in status_parts("SEMANTIC", "running", st, "m", midi, 200))
+    assert wide.endswith("│ 48 kHz 128 fr │ m │ MIDI nanoKONTROL2 connected · virtual "
+                         "floweq-tui:floweq-tui (jack)")  # fmt: skip
+    # no MIDI attribute (an engine without MIDI): the line as before
+    assert "MIDI" not in "".join(p for p, _ in status_parts("T", "running", st, "m", None, 80))
+
+
 def test_midi_state_texts() -> None:
     st = {
         "api": "jack",

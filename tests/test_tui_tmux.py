@@ -4,6 +4,7 @@ with capture-pane. Also measures the UI process's CPU, idle and with a key held 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -81,8 +82,9 @@ def _ui_pid(pids: list[int]) -> int:
     raise AssertionError(f"no UI process among {pids}")
 
 
-@pytest.fixture
-def app_pane(tmp_path):
+@contextlib.contextmanager
+def start_pane(tmp_path: Path, args: str):
+    """The real `floweq-tui ARGS` in an 80x24 tmux pane; everything it started is killed after."""
     name = f"fqtest{os.getpid()}"
     cfg = tmp_path / "config"
     marker = f"FLOWEQ_TUI_TEST_MARK={tmp_path}"
@@ -90,9 +92,7 @@ def app_pane(tmp_path):
         f"env {shlex.quote(marker)} XDG_CONFIG_HOME={shlex.quote(str(cfg))} "
         f"PYTHONPATH={shlex.quote(str(REPO))} TERM=xterm-256color COLORTERM="
     )
-    cmd = (
-        f"cd {shlex.quote(str(REPO))} && {env} {shlex.quote(sys.executable)} -m floweq_tui --silent"
-    )
+    cmd = f"cd {shlex.quote(str(REPO))} && {env} {shlex.quote(sys.executable)} -m floweq_tui {args}"
     subprocess.run([TMUX, "new-session", "-d", "-s", name, "-x", "80", "-y", "24", cmd], check=True)
     pane = Pane(name)
     pane.marker = marker.split("=", 1)[1]  # type: ignore[attr-defined]
@@ -107,6 +107,26 @@ def app_pane(tmp_path):
                 os.kill(pid, 9)
             except OSError:
                 pass
+
+
+@pytest.fixture
+def app_pane(tmp_path):
+    with start_pane(tmp_path, "--silent") as pane:
+        yield pane
+
+
+def _quit(p: Pane) -> None:
+    """q quits: the pane closes, no UI or engine process is left, the session is saved."""
+    p.keys("q")
+    deadline = time.monotonic() + 20
+    while p.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not p.alive(), "q did not quit"
+    deadline = time.monotonic() + 10
+    while _procs_with_env(p.marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _procs_with_env(p.marker) == [], "a floweq process was left behind"
+    assert (p.cfg / "floweq-tui" / "session.json").is_file()
 
 
 def test_tmux_end_to_end(app_pane: Pane, capsys) -> None:
@@ -159,17 +179,7 @@ def test_tmux_end_to_end(app_pane: Pane, capsys) -> None:
         print(f"\nUI CPU: idle {100 * idle:.1f}% of a core, key held {100 * held:.1f}%")
     assert idle < 0.10, f"idle UI CPU {100 * idle:.1f}% (target < 5%)"
 
-    # q quits: the pane closes, no UI or engine process is left, the session is saved
-    p.keys("q")
-    deadline = time.monotonic() + 20
-    while p.alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not p.alive(), "q did not quit"
-    deadline = time.monotonic() + 10
-    while _procs_with_env(p.marker) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _procs_with_env(p.marker) == [], "a floweq process was left behind"
-    assert (p.cfg / "floweq-tui" / "session.json").is_file()
+    _quit(p)
 
 
 def test_tmux_ctrl_c_quits(app_pane: Pane) -> None:
@@ -182,3 +192,39 @@ def test_tmux_ctrl_c_quits(app_pane: Pane) -> None:
     assert not p.alive()
     time.sleep(0.5)
     assert _procs_with_env(p.marker) == []
+
+
+@pytest.mark.jack
+def test_tmux_on_jack_dummy(jack_server, tmp_path, capsys) -> None:  # noqa: ARG001
+    """The same instrument on the JACK dummy server (the default device, no --silent): the
+    status line names the JACK device and the UI responds. The xrun count over the run is
+    printed, not asserted (a shared server's xruns are not ours to judge)."""
+    with start_pane(tmp_path, "") as p:
+        screen = p.wait(lambda t: "TRAVERSE" in t and "BANDS" in t, 40, "the UI")
+        status = screen.split("\n")[0]
+        assert "running" in status and "JACK" in status, status
+        assert all(len(line) <= 80 for line in screen.split("\n"))
+        xr0 = _xruns(screen)
+        p.keys("S-Right", "S-Right", "Up")
+        p.wait(lambda t: "x+0.50 y+0.05" in t, 10, "the point to move")
+        p.keys("m")
+        p.wait(lambda t: t.startswith(" SEMANTIC"), 10, "Semantic")
+        time.sleep(3.0)
+        screen = p.text()
+        with capsys.disabled():
+            print(
+                f"\nJACK status line: {screen.split(chr(10))[0].strip()!r}; "
+                f"xruns on screen {xr0} -> {_xruns(screen)} over the run"
+            )
+        _quit(p)
+
+
+def _xruns(screen: str) -> int | None:
+    for line in screen.split("\n"):
+        for tag in (" xruns ", " xr "):
+            if tag in line:
+                try:
+                    return int(line.split(tag)[1].split()[0])
+                except (IndexError, ValueError):
+                    return None
+    return None

@@ -37,15 +37,15 @@ def status_parts(
     width: int = 0,
 ) -> list[tuple[str, Style]]:
     """The status line. ``midi`` is a :class:`~.midi_view.MidiState` (None: the engine has no
-    MIDI); with a ``width`` the MIDI part shortens, then the rate/block part goes, to fit."""
-    base = _status_base(mode, state, st, model, with_rate=True)
+    MIDI); with a ``width`` the MIDI part shortens, then the rate/block part, to fit."""
+    base = _status_base(mode, state, st, model, rate=2)
     if midi is None:
         return base
     style = MIDI_STYLES.get(getattr(midi, "level", "off"), S_INFO)
-    options = [(True, midi.full), (True, midi.medium), (True, midi.short)]  # type: ignore[attr-defined]
-    options.append((False, midi.short))  # type: ignore[attr-defined]
-    for with_rate, text in options:
-        parts = base if with_rate else _status_base(mode, state, st, model, with_rate=False)
+    forms = midi.forms()  # type: ignore[attr-defined]
+    options = [(2, f) for f in forms] + [(r, forms[-1]) for r in (1, 0, -1)]
+    for rate, text in options:
+        parts = base if rate == 2 else _status_base(mode, state, st, model, rate=rate)
         out = [*parts, (f" │ {text}", style)]
         if not width or sum(len(p) for p, _ in out) <= width:
             return out
@@ -53,8 +53,10 @@ def status_parts(
 
 
 def _status_base(
-    mode: str, state: str, st: object, model: str, with_rate: bool
+    mode: str, state: str, st: object, model: str, rate: int
 ) -> list[tuple[str, Style]]:
+    """``rate``: 2 "48 kHz 128 fr", 1 "48k/128", 0 also the host API's first word only,
+    -1 no rate either."""
     device = getattr(st, "device", "") or "-"
     host = getattr(st, "hostapi", "")
     sr = getattr(st, "samplerate", 0)
@@ -64,10 +66,16 @@ def _status_base(
     )
     dev = device if device != "silent clock" or "silent" not in state else ""
     out = [(f" {mode.upper()} ", S_MODE), (" ", S_INFO), (state, sstyle)]
+    if rate <= 0 and len(host) > 8:
+        host = host.split()[0]  # "JACK Audio Connection Kit" -> "JACK"
     if dev:
         out.append((f" │ {dev}" + (f" ({host})" if host else ""), S_INFO))
-    rate = f" │ {sr / 1000:g} kHz {bs} fr" if with_rate else ""
-    out.append((f"{rate} │ {model}", S_INFO))
+    rate_text = ""
+    if rate >= 2:
+        rate_text = f" │ {sr / 1000:g} kHz {bs} fr"
+    elif rate >= 0:
+        rate_text = f" │ {sr / 1000:g}k/{bs}"
+    out.append((f"{rate_text} │ {model}", S_INFO))
     return out
 
 

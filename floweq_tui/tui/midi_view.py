@@ -37,6 +37,12 @@ class MidiState:
     short: str  # "MIDI ok"
     medium: str  # "MIDI nanoKONTROL2 connected"
     full: str  # "... · virtual floweq-tui:floweq-tui (alsa)"
+    virtual: str = ""  # medium + " · virtual PORT" (no API, no mapping error)
+
+    def forms(self) -> list[str]:
+        """Longest first, for the status line to take the first that fits."""
+        out = [self.full, self.virtual, self.medium, self.short]
+        return [f for i, f in enumerate(out) if f and f not in out[:i]]
 
 
 def _clip(text: str, n: int) -> str:
@@ -72,14 +78,14 @@ def midi_state(status: dict[str, Any] | None, error: str = "", off: bool = False
         short = "MIDI virt"
     who = f" {_clip(name, 20)}" if name and word != "no controller" else ""
     medium = f"MIDI{who} {word}"
-    full = medium
+    full = virtual = medium
     if vport:
-        full += f" · virtual {vport}"
+        full = virtual = f"{medium} · virtual {vport}"
     if api:
         full += f" ({api})"
     if status.get("mapping_error"):
         full += " · mapping file error"
-    return MidiState(level, short, medium, full)
+    return MidiState(level, short, medium, full, virtual)
 
 
 def knob_text(knobs: dict[str, dict[str, Any]], name: str, fmt: str) -> str | None:

@@ -1,0 +1,80 @@
+"""The UI on the real Engine with its MIDI process, over JACK MIDI on the dummy server: the
+port state in the status line, learn (done, and a conflict replaced) from a fake controller
+process, and recovery after the engine process is killed (controls kept)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import pytest
+
+pytest.importorskip("textual")
+
+from floweq_tui.engine import Engine, EngineConfig  # noqa: E402
+from floweq_tui.tui.app import FloweqApp  # noqa: E402
+
+pytestmark = [pytest.mark.jack, pytest.mark.slow]
+
+CTL, FB = f"tui-ctl-{os.getpid()}", f"tui-fb-{os.getpid()}"
+
+
+async def until(pilot, cond, timeout: float = 10.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def test_real_engine_midi_learn_and_recovery(jack_server, tmp_path) -> None:  # noqa: ARG001
+    from test_midi_jack import Controller  # the fake JACK MIDI controller process
+
+    cfg = EngineConfig(
+        samplerate=48000, blocksize=128, midi=True, midi_in=CTL, midi_out="none",
+        midi_config=str(tmp_path / "midi.toml"),
+    )  # fmt: skip
+    eng = Engine(cfg, x=0.4)
+    eng.start()
+    ctl = Controller(names=(CTL, FB))
+    notes: list[str] = []
+    try:
+        app = FloweqApp(eng)
+        orig = app.notify
+        app.notify = lambda m, *a, **k: (notes.append(str(m)), orig(m, *a, **k))[1]  # type: ignore
+
+        async def run() -> None:
+            async with app.run_test(size=(200, 50)) as pilot:
+                status = lambda: app.screen.query_one("#status").plain  # noqa: E731
+                await until(pilot, lambda: "connected" in status(), 15, "MIDI connected")
+                assert f"MIDI {CTL}:out connected" in status() and "(jack)" in status()
+                # learn x from CC 30
+                await pilot.press("l")
+                await until(pilot, lambda: app.screen.__class__.__name__ == "LearnScreen")
+                await asyncio.to_thread(ctl.sweep, 30, [10, 20, 30])
+                await until(pilot, lambda: app.last_learn is not None, 5, "learn done")
+                assert app.last_learn["state"] == "done", app.last_learn
+                assert app.last_learn["source"] == "cc 30 ch1"
+                # y from CC 16 (x's default knob): asks, then replaces
+                await pilot.press("n", "l")
+                await until(pilot, lambda: app.screen.__class__.__name__ == "LearnScreen")
+                await asyncio.to_thread(ctl.sweep, 16, [100, 101])
+                await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmScreen")
+                await pilot.press("y")
+                await until(pilot, lambda: app.screen.__class__.__name__ == "MainScreen")
+                assert app.last_learn["state"] == "done" and app.last_learn["control"] == "y"
+                assert app.last_learn["replaced"] == [{"control": "x", "source": "cc 16 ch1"}]
+                # kill the engine: the UI restarts it, the controls are kept
+                pid = eng.pid
+                os.kill(pid, signal.SIGKILL)
+                await until(pilot, lambda: eng.alive and eng.pid != pid, 40, "a new engine")
+                await until(pilot, lambda: "engine restarted (controls kept)" in notes, 10)
+                assert any("exited (code -9): restarting it" in n for n in notes), notes
+                assert eng.controls["x"] == pytest.approx(0.4)
+
+        asyncio.run(run())
+    finally:
+        ctl.close()
+        eng.stop()
