@@ -50,56 +50,16 @@ try:
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from floweq_tui import jackserver  # noqa: E402
+from floweq_tui import jackserver, loadgen  # noqa: E402
 from floweq_tui.controls import (  # noqa: E402
-    CONTROL_SPECS,
     METER_INDEX,
-    N_CONTROLS,
     N_METERS,
-    Controls,
-    SharedBlock,
 )
 from floweq_tui.engine import Engine, EngineConfig  # noqa: E402
-
-HAMMERED = [f"p{i}" for i in range(13)] + ["strength", "in_gain", "out_gain", "x", "y"]
 
 
 def note(text: str) -> None:
     print(f"soak: {text}", file=sys.stderr, flush=True)
-
-
-def hammer(ctl_name: str, seconds: float, rate: float, conn) -> None:
-    """Child process: write controls into the block named ``ctl_name`` at ``rate`` per second."""
-    block = SharedBlock(N_CONTROLS, name=ctl_name)
-    controls = Controls(block.array)
-    specs = {s.name: s for s in CONTROL_SPECS}
-    rng = np.random.default_rng(0)
-    conn.send("ready")
-    conn.recv()  # go
-    sent = 0
-    period = 1.0 / rate
-    start = next_t = time.monotonic()
-    while time.monotonic() - start < seconds:
-        name = HAMMERED[sent % len(HAMMERED)]
-        spec = specs[name]
-        lo, hi = (-12.0, 6.0) if name in ("in_gain", "out_gain") else (spec.min, spec.max)
-        controls[name] = rng.uniform(lo, hi)
-        sent += 1
-        next_t += period
-        delay = next_t - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-    block.close()
-    conn.send(sent)
-
-
-def busy(seconds: float) -> None:
-    """Child process: a CPU-bound loop."""
-    end = time.monotonic() + seconds
-    x = 0
-    while time.monotonic() < end:
-        for i in range(10000):
-            x += i * i
 
 
 def jack_value(tool: str) -> int | None:
@@ -200,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         parent, child = ctx.Pipe()
         ham = ctx.Process(
-            target=hammer, args=(eng.controls_name, args.seconds, args.hammer_rate, child)
+            target=loadgen.hammer,
+            args=(eng.controls_name, args.seconds, args.hammer_rate, child, True),
         )
         procs.append(ham)
         ham.start()
@@ -209,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             note("the hammer process did not start")
             return 1
         if args.busy:
-            b = ctx.Process(target=busy, args=(args.seconds + args.warmup + 5.0,))
+            b = ctx.Process(target=loadgen.busy, args=(args.seconds + args.warmup + 5.0,))
             procs.append(b)
             b.start()
         time.sleep(args.warmup)

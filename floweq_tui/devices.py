@@ -17,6 +17,8 @@ import math
 import numbers
 from typing import Any, Literal
 
+from .childproc import one_line
+
 __all__ = [
     "NO_DEVICES",
     "DeviceError",
@@ -58,12 +60,9 @@ def _sounddevice() -> Any:
     try:
         import sounddevice
     except OSError as exc:
-        raise DeviceError(f"PortAudio is not available ({_one_line(exc)})") from None
+        raise DeviceError(f"PortAudio is not available ({one_line(exc)})") from None
     return sounddevice
 
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
 
 
 def _check_kind(kind: str) -> Kind:
@@ -289,7 +288,7 @@ def check(
             checker(device=index, channels=channels, dtype="float32", samplerate=samplerate)
         except sd.PortAudioError as exc:
             code = exc.args[1] if len(exc.args) > 1 else None
-            text = _one_line(exc.args[0] if exc.args else exc)
+            text = one_line(exc.args[0] if exc.args else exc)
             if code == _PA_INVALID_SAMPLE_RATE or "sample rate" in text.lower():
                 raise DeviceError(f"{name} does not support {rate}") from None
             if code == _PA_INVALID_CHANNEL_COUNT or "number of channels" in text.lower():
@@ -298,7 +297,7 @@ def check(
                 raise DeviceError(f"{name} does not support 32-bit float samples") from None
             raise DeviceError(f"{name} rejects {rate}, {channels} channels: {text}") from None
         except ValueError as exc:  # sounddevice's own argument checks
-            raise DeviceError(f"{name}: {_one_line(exc)}") from None
+            raise DeviceError(f"{name}: {one_line(exc)}") from None
 
 
 def host_api_name(device_index: int) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import multiprocessing as mp
 import os
 import signal
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .childproc import one_line, stop_child
 from .controls import (
     CONTROL_DEFAULTS,
     CONTROL_INDEX,
@@ -272,20 +274,8 @@ class Engine:
             return
         self._stopped = True
         proc, self._proc = self._proc, None
-        if proc is not None:
-            with contextlib.suppress(Exception):
-                with self._lock:
-                    self._conn.send({"cmd": "stop"})
-            proc.join(timeout)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(2.0)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(1.0)
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
+        with self._lock:
+            stop_child(proc, self._conn, timeout)
             self._conn = None
         self.status.state = "stopped"
         for block in (self._ctl_block, self._met_block):
@@ -503,7 +493,7 @@ class _Runner:
         try:
             self._open_stream()
         except Exception as exc:  # no sound card, device busy, unsupported rate, ...
-            self._start_clock(_one_line(exc))
+            self._start_clock(one_line(exc))
 
     def _open_stream(self) -> None:
         from . import devices
@@ -672,7 +662,7 @@ class _Runner:
             except Exception as exc:
                 self.config = old
                 self.start()
-                return {"ok": False, "error": _one_line(exc)}
+                return {"ok": False, "error": one_line(exc)}
             return {"ok": True}
         if cmd == "source":
             source = str(msg.get("source", "demo"))
@@ -724,14 +714,22 @@ def core_models(path: str | None = None) -> CoreModels:
             default = family.default.name
             out.default_index = out.names.index(default) if default in out.names else 0
     except Exception as exc:
-        why = _one_line(exc)
+        why = one_line(exc)
         out = CoreModels(error=f"models not loaded ({why}); traverse/semantic act as manual")
     return out
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else exc.__class__.__name__
+def _quiet_gc() -> None:
+    """Keep the cyclic garbage collector out of the audio callback.
+
+    A collection can start on any allocation, including the ones sounddevice makes in the
+    callback, and a full one over numpy/scipy/the models takes milliseconds: an xrun. So
+    everything loaded so far is frozen (never scanned again) and automatic collection is
+    off; the command loop collects the young generations itself, now and then.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.disable()
 
 
 def _realtime_main_thread() -> bool:
@@ -784,13 +782,15 @@ def _engine_main(ctl_name: str, met_name: str, conn: Any, config: dict[str, Any]
     try:
         runner = _Runner(ctl_name, met_name, config)
         runner.start()
+        _quiet_gc()
         conn.send({"ok": True, "status": runner.status()})
     except Exception as exc:
         with contextlib.suppress(Exception):
-            conn.send({"ok": False, "error": _one_line(exc)})
+            conn.send({"ok": False, "error": one_line(exc)})
         if runner is not None:
             runner.close()
         return
+    last_gc = time.monotonic()
     try:
         while True:
             try:
@@ -798,6 +798,9 @@ def _engine_main(ctl_name: str, met_name: str, conn: Any, config: dict[str, Any]
             except (EOFError, OSError):
                 break
             if not ready:
+                if time.monotonic() - last_gc > 5.0:
+                    gc.collect(1)
+                    last_gc = time.monotonic()
                 try:
                     runner.watchdog()
                 except DeviceLost:
@@ -813,7 +816,7 @@ def _engine_main(ctl_name: str, met_name: str, conn: Any, config: dict[str, Any]
                 with _normal_priority():  # file decoding etc. must not hog a core at RT
                     reply = runner.handle(msg)
             except Exception as exc:
-                reply = {"ok": False, "error": _one_line(exc)}
+                reply = {"ok": False, "error": one_line(exc)}
             reply["status"] = runner.status()
             try:
                 conn.send(reply)

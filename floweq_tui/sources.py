@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .childproc import one_line
+
 __all__ = [
     "DEMO_PEAK_DBFS",
     "DEMO_LOUDNESS_LUFS",
@@ -48,6 +50,10 @@ class SourceError(ValueError):
 # checks shared by the public functions
 
 
+def _line(text: object) -> str:
+    return one_line(text).rstrip(".")
+
+
 def _check_rate(samplerate: object) -> int:
     if isinstance(samplerate, bool) or not isinstance(samplerate, numbers.Real):
         raise SourceError(f"sample rate must be a number of Hz, not {samplerate!r}")
@@ -62,9 +68,6 @@ def _check_channels(channels: object) -> int:
     return int(channels)
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split()).rstrip(".")
-
 
 def _open_info(path: str | os.PathLike[str]):
     """soundfile.info with every failure turned into a one-line SourceError naming the file."""
@@ -78,9 +81,9 @@ def _open_info(path: str | os.PathLike[str]):
     try:
         meta = sf.info(str(p))
     except sf.LibsndfileError as exc:
-        raise SourceError(f"cannot read {p} as audio: {_one_line(exc.error_string)}") from None
+        raise SourceError(f"cannot read {p} as audio: {_line(exc.error_string)}") from None
     except (RuntimeError, OSError, ValueError, TypeError) as exc:
-        raise SourceError(f"cannot read {p} as audio: {_one_line(exc)}") from None
+        raise SourceError(f"cannot read {p} as audio: {_line(exc)}") from None
     if meta.frames <= 0 or meta.channels < 1 or meta.samplerate < 1:
         raise SourceError(f"audio file is empty (no audio frames): {p}")
     return meta
@@ -122,9 +125,9 @@ def load_file(
     try:
         data, file_rate = sf.read(str(p), dtype="float32", always_2d=True)
     except sf.LibsndfileError as exc:
-        raise SourceError(f"cannot read {p} as audio: {_one_line(exc.error_string)}") from None
+        raise SourceError(f"cannot read {p} as audio: {_line(exc.error_string)}") from None
     except (RuntimeError, OSError, ValueError, TypeError, MemoryError) as exc:
-        raise SourceError(f"cannot read {p} as audio: {_one_line(exc)}") from None
+        raise SourceError(f"cannot read {p} as audio: {_line(exc)}") from None
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise SourceError(f"audio file is empty (no audio frames): {p}")
     np.nan_to_num(data, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
@@ -197,7 +200,7 @@ def write_file(path: str | os.PathLike[str], data: ArrayLike, samplerate: int) -
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=ext, dir=directory)
     except OSError as exc:
-        reason = _one_line(exc.strerror or exc).lower()
+        reason = _line(exc.strerror or exc).lower()
         raise SourceError(f"cannot write {p}: {reason}") from None
     try:
         os.close(fd)
@@ -207,9 +210,9 @@ def write_file(path: str | os.PathLike[str], data: ArrayLike, samplerate: int) -
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, p)
     except sf.LibsndfileError as exc:
-        raise SourceError(f"cannot write {p}: {_one_line(exc.error_string)}") from None
+        raise SourceError(f"cannot write {p}: {_line(exc.error_string)}") from None
     except (RuntimeError, OSError, ValueError, TypeError) as exc:
-        reason = _one_line(getattr(exc, "strerror", None) or exc)
+        reason = _line(getattr(exc, "strerror", None) or exc)
         raise SourceError(f"cannot write {p}: {reason}") from None
     finally:
         if os.path.exists(tmp):

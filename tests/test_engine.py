@@ -29,14 +29,11 @@ import numpy as np
 import pytest
 
 import floweq_tui
-from floweq_tui import jackserver, sources
+from floweq_tui import jackserver, loadgen, sources
 from floweq_tui.controls import (
     CONTROL_SPECS,
     METER_INDEX,
-    N_CONTROLS,
-    Controls,
     Meters,
-    SharedBlock,
 )
 from floweq_tui.engine import Engine, EngineConfig, EngineError
 from floweq_tui.render import render_array
@@ -52,52 +49,10 @@ SHAPED = {
     )
 }
 """A non-flat manual setting with every band in use."""
-HAMMERED = [f"p{i}" for i in range(13)] + ["strength", "in_gain", "out_gain", "x", "y"]
 SPECS = {s.name: s for s in CONTROL_SPECS}
 
 
 # ----------------------------------------------------------------- helpers (some run in children)
-
-
-def _hammer(ctl_name: str, seconds: float, rate: float, conn) -> None:
-    """Child process: attach to the controls block by name and write controls at ``rate``/s.
-
-    Sends "ready" once attached, then the number of writes when done.
-    """
-    block = SharedBlock(N_CONTROLS, name=ctl_name)
-    controls = Controls(block.array)
-    rng = np.random.default_rng(1)
-    conn.send("ready")
-    sent = 0
-    period = 1.0 / rate
-    start = time.monotonic()
-    next_t = start
-    while True:
-        now = time.monotonic()
-        if now - start >= seconds:
-            break
-        name = HAMMERED[sent % len(HAMMERED)]
-        spec = SPECS[name]
-        lo, hi = spec.min, spec.max
-        if name in ("in_gain", "out_gain"):
-            lo, hi = -12.0, 6.0
-        controls[name] = rng.uniform(lo, hi)
-        sent += 1
-        next_t += period
-        delay = next_t - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-    block.close()
-    conn.send(sent)
-
-
-def _busy(seconds: float) -> None:
-    """Child process: a CPU-bound loop in the foreground for ``seconds``."""
-    end = time.monotonic() + seconds
-    x = 0
-    while time.monotonic() < end:
-        for i in range(10000):
-            x += i * i
 
 
 def _wait_for(predicate, timeout: float = 10.0, what: str = "condition") -> None:
@@ -408,8 +363,8 @@ def test_jack_soak_hammered_and_loaded_has_no_xruns(jack_engine, jack_server):
     seconds, rate = 10.0, 300.0
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    hammer = ctx.Process(target=_hammer, args=(eng.controls_name, seconds, rate, child))
-    busy = ctx.Process(target=_busy, args=(seconds + 2.0,))
+    hammer = ctx.Process(target=loadgen.hammer, args=(eng.controls_name, seconds, rate, child))
+    busy = ctx.Process(target=loadgen.busy, args=(seconds + 2.0,))
     busy.start()
     hammer.start()
     child.close()

@@ -78,7 +78,6 @@ async def test_learn_focused_value_done() -> None:
         assert app.last_learn["state"] == "done"
         assert midi.bound["cc 30 ch1"]["control"] == "x"
         assert any(n == "MIDI learn: x ← cc 30 ch1 (nanoKONTROL2)" for n, _ in notes)
-        # the UI stays live while learn waits: keys go to the modal, not the instrument
         assert eng.controls["x"] == 0.0
 
 

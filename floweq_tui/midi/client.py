@@ -7,11 +7,12 @@ pipe, serialised by a lock, so any thread may call them; each answers within mil
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
 import threading
 import time
 from typing import Any
+
+from ..childproc import stop_child
 
 
 class MidiError(RuntimeError):
@@ -77,20 +78,8 @@ class MidiProcess:
 
     def stop(self, timeout: float = 3.0) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None:
-            with contextlib.suppress(Exception):
-                self._conn.send({"cmd": "stop"})
-            proc.join(timeout)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(2.0)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(1.0)
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-            self._conn = None
+        stop_child(proc, self._conn, timeout)
+        self._conn = None
         self._ready = False
 
     def _recv(self, timeout: float) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..childproc import one_line
 from ..controls import CONTROL_INDEX, N_CONTROLS, SharedBlock
 from . import ports as P
 from .mapping import (
@@ -62,10 +63,6 @@ FEEDBACK_PERIOD = 0.02
 SCAN_PERIOD = 1.0
 LEARN_TIMEOUT = 60.0
 
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else exc.__class__.__name__
 
 
 class Link:
@@ -179,7 +176,7 @@ class MidiService:
             save(self.map, self.map_path)
             self.map_mtime = self.map_path.stat().st_mtime
         except OSError as exc:
-            return f"not saved: {_one_line(exc)}"
+            return f"not saved: {one_line(exc)}"
         return ""
 
     def _check_file(self) -> None:
@@ -211,7 +208,7 @@ class MidiService:
             else:
                 self._scan_in, self._scan_out = self.virt.in_port, self.virt.out_port
         except Exception as exc:
-            self.api, self.api_reason = None, f"{self.api}: {_one_line(exc)}"
+            self.api, self.api_reason = None, f"{self.api}: {one_line(exc)}"
 
     def _open_input(self, link: Link, name: str) -> None:
         import rtmidi
@@ -298,7 +295,7 @@ class MidiService:
                 if port is not None:
                     self._close_port(port)
             link.state = link.out_state = "error"
-            link.error = _one_line(exc)
+            link.error = one_line(exc)
             return
         link.in_port, link.out_port = vin, vout
         link.state = link.out_state = "open"
@@ -317,7 +314,7 @@ class MidiService:
             ins = [n for n in self._scan_in.get_ports() if n]
             outs = [n for n in self._scan_out.get_ports() if n]
         except Exception as exc:
-            self.hw.state, self.hw.error = "error", _one_line(exc)
+            self.hw.state, self.hw.error = "error", one_line(exc)
             return
         link = self.hw
         spec = self.opts.get("midi_in")
@@ -341,7 +338,7 @@ class MidiService:
                 try:
                     self._open_input(link, name)
                 except Exception as exc:
-                    link.state, link.error = "error (retrying)", _one_line(exc)
+                    link.state, link.error = "error (retrying)", one_line(exc)
                     return
         out_spec = self.opts.get("midi_out")
         if out_spec is not None and str(out_spec).lower() == "none":
@@ -359,7 +356,7 @@ class MidiService:
                 try:
                     self._open_output(link, name)
                 except Exception as exc:
-                    link.out_state, link.error = "error (retrying)", _one_line(exc)
+                    link.out_state, link.error = "error (retrying)", one_line(exc)
             elif link.out_state == "none" or link.out_state.startswith("waiting"):
                 link.out_state = f"waiting for {out_spec}" if out_spec else "none"
 
@@ -389,7 +386,7 @@ class MidiService:
                         break
                     batch.append((link, got[0]))
             except Exception as exc:  # a port that errors is closed and retried
-                link.error = _one_line(exc)
+                link.error = one_line(exc)
                 if link is self.hw:  # (the virtual port also lists ports: kept)
                     self._close_input(link, "error (retrying)")
         queue = self.queue
@@ -465,7 +462,7 @@ class MidiService:
                         link.out_port.send_message(data)
                         sent += 1
                     except Exception as exc:
-                        link.error = _one_line(exc)
+                        link.error = one_line(exc)
                         self._close_output(link, "error (retrying)")
                         break
         return sent
@@ -684,7 +681,7 @@ class MidiService:
                     try:
                         reply = self.handle(msg)
                     except Exception as exc:
-                        reply = {"ok": False, "error": _one_line(exc)}
+                        reply = {"ok": False, "error": one_line(exc)}
                     conn.send(reply)
             except (EOFError, OSError):
                 return
@@ -695,7 +692,7 @@ class MidiService:
                 try:
                     self.feedback()
                 except Exception as exc:
-                    self.hw.error = _one_line(exc)
+                    self.hw.error = one_line(exc)
             if now >= next_scan:
                 next_scan = now + SCAN_PERIOD
                 if os.getppid() != parent:
@@ -703,7 +700,7 @@ class MidiService:
                 try:
                     self.scan()
                 except Exception as exc:
-                    self.hw.error = _one_line(exc)
+                    self.hw.error = one_line(exc)
                 self._check_file()
 
 
@@ -729,7 +726,7 @@ def midi_main(ctl_name: str, conn: Any, options: dict[str, Any]) -> None:
         conn.send({"ok": True, "status": service.status()})
     except Exception as exc:
         with contextlib.suppress(Exception):
-            conn.send({"ok": False, "error": _one_line(exc)})
+            conn.send({"ok": False, "error": one_line(exc)})
         if service is not None:
             service.close()
         if block is not None:

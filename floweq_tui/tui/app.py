@@ -284,6 +284,9 @@ class FloweqApp(App[int]):
         """Restart an engine process that died and was not replaced by its supervisor."""
         if self._restarting:
             return
+        # an engine stopped on purpose (Engine._stopped; FakeEngine.stopped) stays stopped
+        if getattr(self.engine, "_stopped", False) or getattr(self.engine, "stopped", False):
+            return
         if getattr(self.engine, "alive", True):
             if self._dead_since is not None:  # the supervisor brought it back
                 self._dead_since, self._attempts, self.engine_notice = None, 0, ""
