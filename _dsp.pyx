@@ -273,6 +273,23 @@ cdef extern from *:
         s->glide_len = saved;
     }
 
+    /* One sample through the five sections, direct form I with shared histories:
+       h[2k], h[2k+1] hold the last two samples entering section k (k = 5: the output).
+       T is double (one channel) or fq_v2d (a pair of channels). */
+    #define FQ_CASCADE_SAMPLE(T, h, x, c)                                               \
+        do {                                                                            \
+            for (int k = 0; k < FQ_BANDS; k++) {                                        \
+                const double *ck = (c) + 5 * k;                                         \
+                T y = (ck[1] * h[2 * k] + ck[2] * h[2 * k + 1] - ck[4] * h[2 * k + 3]   \
+                       - ck[3] * h[2 * k + 2]) + ck[0] * x;                             \
+                h[2 * k + 1] = h[2 * k];                                                \
+                h[2 * k] = x;                                                           \
+                x = y;                                                                  \
+            }                                                                           \
+            h[11] = h[10];                                                              \
+            h[10] = x;                                                                  \
+        } while (0)
+
     /* The filter loops. h: 12 histories per channel: h[2k], h[2k+1] = last two samples of
        the signal entering section k (k = 5: the output). Channels are done in pairs with
        2-wide vectors (SSE2 / NEON), a lone last channel with scalars. */
@@ -284,16 +301,7 @@ cdef extern from *:
         for (int i = 0; i < n; i++) {
             float *fr = buf + (size_t)i * nch + ch;
             fq_v2d x = {fr[0], fr[1]};
-            for (int k = 0; k < FQ_BANDS; k++) {
-                const double *ck = c + 5 * k;
-                fq_v2d y = (ck[1] * h[2 * k] + ck[2] * h[2 * k + 1] - ck[4] * h[2 * k + 3]
-                           - ck[3] * h[2 * k + 2]) + ck[0] * x;
-                h[2 * k + 1] = h[2 * k];
-                h[2 * k] = x;
-                x = y;
-            }
-            h[11] = h[10];
-            h[10] = x;
+            FQ_CASCADE_SAMPLE(fq_v2d, h, x, c);
             fr[0] = (float)x[0];
             fr[1] = (float)x[1];
         }
@@ -307,16 +315,7 @@ cdef extern from *:
         for (int i = 0; i < n; i++) {
             float *fr = buf + (size_t)i * nch + ch;
             double x = fr[0];
-            for (int k = 0; k < FQ_BANDS; k++) {
-                const double *ck = c + 5 * k;
-                double y = (ck[1] * hh[2 * k] + ck[2] * hh[2 * k + 1] - ck[4] * hh[2 * k + 3]
-                           - ck[3] * hh[2 * k + 2]) + ck[0] * x;
-                hh[2 * k + 1] = hh[2 * k];
-                hh[2 * k] = x;
-                x = y;
-            }
-            hh[11] = hh[10];
-            hh[10] = x;
+            FQ_CASCADE_SAMPLE(double, hh, x, c);
             fr[0] = (float)x;
         }
         memcpy(h, hh, sizeof(hh));
@@ -334,16 +333,7 @@ cdef extern from *:
             for (int j = 0; j < FQ_BANDS * 5; j++) c[j] = c0[j] + t * dc[j];
             float *fr = buf + (size_t)i * nch + ch;
             fq_v2d x = {fr[0], fr[1]};
-            for (int k = 0; k < FQ_BANDS; k++) {
-                const double *ck = c + 5 * k;
-                fq_v2d y = (ck[1] * h[2 * k] + ck[2] * h[2 * k + 1] - ck[4] * h[2 * k + 3]
-                           - ck[3] * h[2 * k + 2]) + ck[0] * x;
-                h[2 * k + 1] = h[2 * k];
-                h[2 * k] = x;
-                x = y;
-            }
-            h[11] = h[10];
-            h[10] = x;
+            FQ_CASCADE_SAMPLE(fq_v2d, h, x, c);
             fr[0] = (float)x[0];
             fr[1] = (float)x[1];
         }
@@ -361,16 +351,7 @@ cdef extern from *:
             for (int j = 0; j < FQ_BANDS * 5; j++) c[j] = c0[j] + t * dc[j];
             float *fr = buf + (size_t)i * nch + ch;
             double x = fr[0];
-            for (int k = 0; k < FQ_BANDS; k++) {
-                const double *ck = c + 5 * k;
-                double y = (ck[1] * hh[2 * k] + ck[2] * hh[2 * k + 1] - ck[4] * hh[2 * k + 3]
-                           - ck[3] * hh[2 * k + 2]) + ck[0] * x;
-                hh[2 * k + 1] = hh[2 * k];
-                hh[2 * k] = x;
-                x = y;
-            }
-            hh[11] = hh[10];
-            hh[10] = x;
+            FQ_CASCADE_SAMPLE(double, hh, x, c);
             fr[0] = (float)x;
         }
         memcpy(h, hh, sizeof(hh));

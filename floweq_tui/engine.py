@@ -298,6 +298,11 @@ class Engine:
         return self._proc is not None and self._proc.is_alive()
 
     @property
+    def stopped(self) -> bool:
+        """True once ``stop`` was called (a deliberate stop, not a crash)."""
+        return self._stopped
+
+    @property
     def controls_name(self) -> str | None:
         """Name of the shared controls block (another process may attach and write)."""
         return self._ctl_block.name if self._ctl_block is not None else None

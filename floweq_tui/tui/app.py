@@ -284,8 +284,8 @@ class FloweqApp(App[int]):
         """Restart an engine process that died and was not replaced by its supervisor."""
         if self._restarting:
             return
-        # an engine stopped on purpose (Engine._stopped; FakeEngine.stopped) stays stopped
-        if getattr(self.engine, "_stopped", False) or getattr(self.engine, "stopped", False):
+        # an engine stopped on purpose (Engine.stopped) stays stopped
+        if getattr(self.engine, "stopped", False):
             return
         if getattr(self.engine, "alive", True):
             if self._dead_since is not None:  # the supervisor brought it back
