@@ -245,3 +245,17 @@ def test_loading_does_not_import_torch() -> None:
         timeout=60,
     )
     assert res.returncode == 0, res.stderr
+
+
+def test_core_decoder_matches_the_numpy_reference(family) -> None:
+    """What the audio thread decodes (C, float32) is what the NumPy reference decodes."""
+    from floweq_tui.params import sort_bands
+
+    rng = np.random.default_rng(0)
+    for model in family:
+        core = model.core_decoder()
+        for z in rng.uniform(-4, 4, size=(20, model.latent)):
+            np.testing.assert_allclose(core.forward(z), model.decode_normalized(z), atol=1e-5)
+            np.testing.assert_allclose(
+                core.params(z), sort_bands(model.decode(z)), rtol=1e-4, atol=1e-3
+            )
