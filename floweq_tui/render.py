@@ -98,6 +98,11 @@ def render_file(
     """Render a WAV/FLAC/OGG file at its own rate and write the result atomically."""
     from . import sources
 
+    out = Path(out_path)
+    if out.suffix.lower() not in sources.WRITE_FORMATS:
+        raise sources.SourceError(f"cannot write {out}: use .wav, .flac or .ogg")
+    if not out.parent.is_dir():
+        raise sources.SourceError(f"cannot write {out}: directory {out.parent} does not exist")
     frames, rate, channels = sources.info(in_path)
     data = sources.load_file(in_path, rate, channels)
     out, result = render_array(data, rate, controls, blocksize, models_path, progress)

@@ -299,3 +299,17 @@ def test_render_equals_streaming_the_same_file_through_the_processor():
     while proc.capture is None:
         proc.process(None, silence)
     np.testing.assert_array_equal(proc.capture, rendered[: len(x) - 5 * block])
+
+
+def test_render_file_refuses_an_unwritable_output_before_working(tmp_path):
+    from floweq_tui import sources
+    from floweq_tui.render import render_file
+
+    src = tmp_path / "in.wav"
+    sources.write_file(src, noise(48000, 0.1, -20), 48000)
+    with pytest.raises(sources.SourceError, match="does not exist"):
+        render_file(src, tmp_path / "missing" / "out.wav")
+    with pytest.raises(sources.SourceError, match=r"\.wav, \.flac or \.ogg"):
+        render_file(src, tmp_path / "out.mp3")
+    result = render_file(src, tmp_path / "out.flac", {"mode": 2, "p0": 3.0})
+    assert result.frames == 4800 and (tmp_path / "out.flac").is_file()
