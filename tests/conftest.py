@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,20 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SAFE_CSV = SHARED / "data" / "safe" / "SAFEEqualiserUserData.csv"
 PIANO = SHARED / "data" / "audio" / "piano_flowEQ_demo.flac"
+
+
+def package_env(**extra: str) -> dict[str, str]:
+    """Environment for a child Python that imports the same floweq_tui as these tests.
+
+    That is the installed package in CI (the source tree has no compiled core) and an
+    in-place build in a developer's checkout. PYTHONSAFEPATH keeps the child's working
+    directory off sys.path, so ``python -m floweq_tui`` run from the repository root
+    still finds the right one.
+    """
+    import floweq_tui
+
+    root = str(Path(floweq_tui.__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": root, "PYTHONSAFEPATH": "1", **extra}
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from conftest import package_env
 
 from floweq_tui import devices
 from floweq_tui.devices import NO_DEVICES, DeviceError
@@ -155,7 +156,9 @@ def test_sounddevice_is_not_imported_with_the_module():
     import sys
 
     code = "import sys, floweq_tui.devices; print('sounddevice' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=package_env()
+    )
     assert out.stdout.strip() == "False"
 
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import package_env
 
-import floweq_tui
 from floweq_tui import jackserver, loadgen, sources
 from floweq_tui.controls import (
     CONTROL_SPECS,
@@ -141,10 +141,7 @@ def _low_high_gain_db(eng: Engine, snapshots: int = 5) -> tuple[float, float]:
 
 def _cli() -> tuple[list[str], dict[str, str]]:
     """How to run `floweq-tui`: ``python -m floweq_tui`` with the package under test on the path."""
-    root = str(Path(floweq_tui.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    env.pop("PYTHONSAFEPATH", None)
-    return [sys.executable, "-m", "floweq_tui"], env
+    return [sys.executable, "-m", "floweq_tui"], package_env()
 
 
 def _jack_clients() -> set[str]:

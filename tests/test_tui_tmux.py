@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import package_env
 
 REPO = Path(__file__).resolve().parents[1]
 TMUX = shutil.which("tmux")
@@ -88,9 +89,10 @@ def start_pane(tmp_path: Path, args: str):
     name = f"fqtest{os.getpid()}"
     cfg = tmp_path / "config"
     marker = f"FLOWEQ_TUI_TEST_MARK={tmp_path}"
+    root = package_env()["PYTHONPATH"]  # the floweq_tui these tests import
     env = (
         f"env {shlex.quote(marker)} XDG_CONFIG_HOME={shlex.quote(str(cfg))} "
-        f"PYTHONPATH={shlex.quote(str(REPO))} TERM=xterm-256color COLORTERM="
+        f"PYTHONPATH={shlex.quote(root)} PYTHONSAFEPATH=1 TERM=xterm-256color COLORTERM="
     )
     cmd = f"cd {shlex.quote(str(REPO))} && {env} {shlex.quote(sys.executable)} -m floweq_tui {args}"
     subprocess.run([TMUX, "new-session", "-d", "-s", name, "-x", "80", "-y", "24", cmd], check=True)

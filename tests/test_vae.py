@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import package_env
 
 from floweq_tui import cli, eqmath
 from floweq_tui import evaluate as ev
@@ -236,12 +237,12 @@ def test_loading_does_not_import_torch() -> None:
         "floweq_tui.cli.build_parser(); v.load_family();"
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
-    env_path = str(REPO)
+    env = package_env()
     res = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
+        env={k: env[k] for k in ("PYTHONPATH", "PYTHONSAFEPATH")} | {"PATH": "/usr/bin:/bin"},
         timeout=60,
     )
     assert res.returncode == 0, res.stderr
