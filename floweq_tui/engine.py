@@ -39,7 +39,6 @@ from .controls import (
     Controls,
     Meters,
     SharedBlock,
-    clamp_control,
 )
 
 STATE_STOPPED, STATE_RUNNING, STATE_SILENT, STATE_ERROR = 0, 1, 2, 3
@@ -831,8 +830,3 @@ def _engine_main(ctl_name: str, met_name: str, conn: Any, config: dict[str, Any]
         runner.close()
         runner.ctl_block.close()
         runner.met_block.close()
-
-
-def clamp(name: str, value: float) -> float:
-    """Clamp a control value into its range (re-exported for callers of the engine)."""
-    return clamp_control(name, value)
