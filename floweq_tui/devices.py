@@ -64,7 +64,6 @@ def _sounddevice() -> Any:
     return sounddevice
 
 
-
 def _check_kind(kind: str) -> Kind:
     if kind not in ("input", "output"):
         raise ValueError(f"kind must be 'input' or 'output', not {kind!r}")

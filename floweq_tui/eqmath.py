@@ -147,14 +147,16 @@ def k_weighting_sos(samplerate: float) -> NDArray[np.float64]:
     w0 = 2.0 * np.pi * 1500.0 / fs
     alpha = np.sin(w0) / (2.0 * (1.0 / np.sqrt(2.0)))
     c, sa = np.cos(w0), 2.0 * np.sqrt(big_a) * alpha
-    shelf = np.array([
-        big_a * ((big_a + 1) + (big_a - 1) * c + sa),
-        -2 * big_a * ((big_a - 1) + (big_a + 1) * c),
-        big_a * ((big_a + 1) + (big_a - 1) * c - sa),
-        (big_a + 1) - (big_a - 1) * c + sa,
-        2 * ((big_a - 1) - (big_a + 1) * c),
-        (big_a + 1) - (big_a - 1) * c - sa,
-    ])
+    shelf = np.array(
+        [
+            big_a * ((big_a + 1) + (big_a - 1) * c + sa),
+            -2 * big_a * ((big_a - 1) + (big_a + 1) * c),
+            big_a * ((big_a + 1) + (big_a - 1) * c - sa),
+            (big_a + 1) - (big_a - 1) * c + sa,
+            2 * ((big_a - 1) - (big_a + 1) * c),
+            (big_a + 1) - (big_a - 1) * c - sa,
+        ]
+    )
     w0 = 2.0 * np.pi * 38.0 / fs
     alpha = np.sin(w0) / (2.0 * 0.5)
     c = np.cos(w0)

@@ -68,7 +68,6 @@ def _check_channels(channels: object) -> int:
     return int(channels)
 
 
-
 def _open_info(path: str | os.PathLike[str]):
     """soundfile.info with every failure turned into a one-line SourceError naming the file."""
     import soundfile as sf

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -114,14 +113,6 @@ def test_demo_is_stereo_with_some_width(demo):
     left, right = demo[:, 0], demo[:, 1]
     assert not np.array_equal(left, right)
     assert 0.3 < np.corrcoef(left, right)[0, 1] < 0.99
-
-
-def test_demo_is_fast():
-    demo_source(RATE, 2, seconds=1.0)  # warm up imports
-    start = time.perf_counter()
-    demo_source(RATE, 2)
-    # About 0.15 s on an idle machine; the bound is loose for busy CI machines.
-    assert time.perf_counter() - start < 2.0
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,6 @@ SCAN_PERIOD = 1.0
 LEARN_TIMEOUT = 60.0
 
 
-
 class Link:
     """One input (the controller, or our virtual port) with its output and its mapper."""
 
