@@ -270,6 +270,22 @@ def test_learn_end_to_end_with_conflict(rig):
     assert eng.midi.learn_cancel()["state"] == "cancelled"
 
 
+def test_learn_relative_encoder_end_to_end(rig):
+    """An encoder in two's complement, turned down then up over real JACK MIDI, is learned
+    as one, and its ticks then step the control instead of jumping it."""
+    eng, ctl, path = rig
+    eng.set("strength", 0.5)
+    eng.midi.learn_start("strength")
+    ctl.sweep(50, [127, 127, 127, 1, 1], channel=1, gap=0.01)
+    st = wait_for(lambda: (s := eng.midi.learn_status())["state"] != "waiting" and s, 3, "learn")
+    assert st["state"] == "done" and st["source"] == "cc 50 ch1 rel 2s", st
+    assert 'encoding = "relative_twos"' in path.read_text()
+    ctl.sweep(50, [1, 1, 1], channel=1)  # three ticks of 1% of 0..1 each
+    wait_for(lambda: eng.get("strength") == pytest.approx(0.53, abs=1e-6), 3, "three ticks up")
+    ctl.sweep(50, [127] * 5, channel=1)
+    wait_for(lambda: eng.get("strength") == pytest.approx(0.48, abs=1e-6), 3, "five ticks down")
+
+
 def test_hot_plug_by_name(rig):
     eng, ctl, _ = rig
     ctl.close()

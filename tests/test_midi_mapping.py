@@ -9,6 +9,7 @@ from floweq_tui.controls import CONTROL_DEFAULTS, CONTROL_INDEX, CONTROL_SPECS
 from floweq_tui.midi.mapping import (
     DEFAULT_KNOBS,
     ENCODINGS,
+    LEARN_ENOUGH,
     Binding,
     Event,
     Learner,
@@ -20,6 +21,7 @@ from floweq_tui.midi.mapping import (
     encode_relative,
     event_from_bytes,
     event_from_mido,
+    guess_encoding,
     relative_ticks,
     with_binding,
 )
@@ -397,8 +399,8 @@ def test_learn_cc_waits_for_lsb_then_7bit():
     lr = Learner("x", now=0.0)
     assert lr.feed(cc(16, 10, ch=3), 0.01) is None
     assert lr.feed(cc(16, 11, ch=3), 0.05) is None  # same knob, still deciding
-    assert lr.poll(0.1) is None
-    b = lr.poll(0.2)
+    assert lr.poll(0.2) is None
+    b = lr.poll(0.35)
     assert b == Binding("x", "cc", 16, 3)
 
 
@@ -410,7 +412,9 @@ def test_learn_cc14_nrpn_note_and_high_cc():
     assert lr.feed(cc(99, 1), 0.0) is None
     assert lr.feed(cc(98, 2), 0.0) is None
     assert lr.feed(cc(6, 64), 0.0) == Binding("y", "nrpn", 130, 1)
-    assert Learner("y", 0).feed(cc(74, 3, ch=2), 0) == Binding("y", "cc", 74, 2)
+    lr = Learner("y", 0)
+    assert lr.feed(cc(74, 3, ch=2), 0) is None  # listening to the knob for a moment
+    assert lr.poll(0.5) == Binding("y", "cc", 74, 2)
     assert Learner("bypass", 0).feed(Event("note", 10, 40, 90), 0) == Binding(
         "bypass", "note", 40, 10
     )
@@ -425,6 +429,76 @@ def test_learn_cc14_nrpn_note_and_high_cc():
     assert lr.feed(cc(17, 1), 0.01) == Binding("y", "cc", 16, 1)
     with pytest.raises(MappingError):
         Learner("nope", 0)
+
+
+ENCODINGS_REL = ["relative_twos", "relative_binary_offset", "relative_sign_magnitude"]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([10, 11, 12, 14, 15], ("absolute", True)),  # an absolute knob never repeats
+        ([3, 2, 1, 0], ("absolute", True)),
+        ([64, 64, 64], ("absolute", True)),  # zero ticks say nothing
+        ([100, 100], ("absolute", True)),  # 100 is no small tick in any encoding
+        ([1], ("absolute", False)),  # one message: cannot tell
+        ([127, 127, 126], ("relative_twos", True)),
+        ([1, 1, 127, 127], ("relative_twos", True)),
+        ([63, 63, 62], ("relative_binary_offset", True)),
+        ([65, 65, 63], ("relative_binary_offset", True)),
+        ([1, 1, 65, 65], ("relative_sign_magnitude", True)),
+        ([1, 1, 2], ("relative_twos", False)),  # clockwise: two's complement or sign-mag
+        ([65, 65], ("relative_binary_offset", False)),  # offset up or sign-mag down
+    ],
+)
+def test_guess_encoding(values, expected):
+    assert guess_encoding(values) == expected
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS_REL)
+def test_learn_recognises_every_relative_encoding(encoding):
+    """Turning an encoder a few clicks each way during learn gives the right encoding."""
+    ticks = [1, 1, 1, 2, -1, -1, -1]
+    lr, t, got = Learner("x", 0.0), 0.0, None
+    for k in ticks:
+        t += 0.03
+        got = got or lr.feed(cc(20, encode_relative(encoding, k)), t)
+    got = got or lr.poll(t + 0.01)
+    assert got == Binding("x", "cc", 20, 1, encoding=encoding)
+    assert (
+        got.source()
+        == "cc 20 ch1 "
+        + {
+            "relative_twos": "rel 2s",
+            "relative_binary_offset": "rel offset",
+            "relative_sign_magnitude": "rel sign",
+        }[encoding]
+    )
+
+
+def test_learn_ambiguous_encoder_waits_for_the_other_direction():
+    lr = Learner("x", 0.0)
+    for i in range(4):
+        assert lr.feed(cc(20, 65), 0.02 * i) is None  # offset +1, or sign-magnitude -1
+    assert lr.poll(0.5) is None and "other way" in (lr.hint or "")
+    # turned the other way: 1 next to 65 is sign-magnitude
+    b = lr.feed(cc(20, 1), 0.6)
+    assert b is not None and b.encoding == "relative_sign_magnitude" and lr.hint is None
+    # nobody turns it back: after the confirm time the common reading wins
+    lr = Learner("x", 0.0)
+    for i in range(3):
+        lr.feed(cc(20, 65), 0.02 * i)
+    assert lr.poll(1.0) is None
+    assert lr.poll(2.0) == Binding("x", "cc", 20, 1, encoding="relative_binary_offset")
+
+
+def test_learn_absolute_knob_is_decided_early_when_it_keeps_moving():
+    lr = Learner("strength", 0.0)
+    got = None
+    for i, v in enumerate(range(40, 40 + LEARN_ENOUGH)):
+        got = lr.feed(cc(70, v), 0.01 * i)
+        assert got is None or i == LEARN_ENOUGH - 1
+    assert got == Binding("strength", "cc", 70, 1)
 
 
 def test_conflicts_and_replacement():

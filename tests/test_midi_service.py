@@ -156,6 +156,9 @@ def test_learn_no_conflict_commits_and_saves(svc, tmp_path):
     svc.learn_start("y")
     svc.queue.append((svc.virt, cc(80, 10, ch=2)))
     svc.drain()
+    assert svc.learn_state["state"] == "waiting"  # listens to the knob for a moment
+    svc.clock_.t += 0.35
+    svc.learn_poll()
     st = svc.learn_state
     assert st["state"] == "done" and st["saved"] and st["source"] == "cc 80 ch2"
     saved = load(tmp_path / "midi.toml").bindings_for("floweq-tui")
@@ -167,12 +170,30 @@ def test_learn_no_conflict_commits_and_saves(svc, tmp_path):
     assert svc.ctl[CONTROL_INDEX["y"]] == pytest.approx(-2 + 4 * 64 / 127)
 
 
+def test_learn_relative_encoder_hint_then_encoding(svc, tmp_path):
+    """An encoder sending 65s asks to be turned back; 1s then say sign-magnitude."""
+    svc.learn_start("z")
+    for _ in range(3):
+        svc.queue.append((svc.virt, cc(40, 65)))
+    svc.drain()
+    svc.clock_.t += 0.5
+    svc.learn_poll()
+    st = svc.handle({"cmd": "learn_status"})["learn"]
+    assert st["state"] == "waiting" and "other way" in st["hint"]
+    svc.queue.append((svc.virt, cc(40, 1)))
+    svc.drain()
+    st = svc.learn_state
+    assert st["state"] == "done" and st["source"] == "cc 40 ch1 rel sign" and "hint" not in st
+    saved = load(tmp_path / "midi.toml").bindings_for("floweq-tui")
+    assert any(b.control == "z" and b.encoding == "relative_sign_magnitude" for b in saved)
+
+
 def test_learn_conflict_asks_then_replaces(svc, tmp_path):
     svc.learn_start("y")
     svc.queue.append((svc.virt, cc(16, 10)))  # the default x knob
     svc.drain()
     assert svc.learn_state["state"] == "waiting"  # CC 0-31: waits for a possible LSB
-    svc.clock_.t += 0.2
+    svc.clock_.t += 0.35
     svc.learn_poll()
     st = svc.learn_state
     assert st["state"] == "conflict"
@@ -206,13 +227,16 @@ def test_malformed_file_keeps_previous_mapping_and_is_not_overwritten(tmp_path):
     bad = 'version = 1\n[controllers."floweq-tui"]\n[[controllers."floweq-tui".bindings]]\n'
     bad += 'control = "x"\ntype = "cc"\nnumber = 300\n'
     path.write_text(bad)
-    s = MidiService(CONTROL_DEFAULTS.copy(), {"midi_config": str(path)}, clock=Clock())
+    clock = Clock()
+    s = MidiService(CONTROL_DEFAULTS.copy(), {"midi_config": str(path)}, clock=clock)
     assert s.map_error.startswith(f"{path}:3: ") and "0-127" in s.map_error
     assert s.status()["mapping_error"] == s.map_error
     assert "x" in s.virt.mapper.controls  # built-in defaults in use
     s.learn_start("y")
     s.queue.append((s.virt, cc(90, 1)))
     s.drain()
+    clock.t += 0.35
+    s.learn_poll()
     assert s.learn_state["state"] == "done" and not s.learn_state["saved"]
     assert "malformed" in s.learn_state["error"]
     assert path.read_text() == bad  # the user's file is left alone

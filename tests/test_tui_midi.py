@@ -46,7 +46,7 @@ def make(midi=None, **controls: float) -> tuple[FloweqApp, FakeEngine, list[tupl
     return app, eng, notes
 
 
-async def until(pilot, cond, timeout: float = 3.0, what: str = "") -> None:
+async def until(pilot, cond, timeout: float = 10.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
@@ -56,6 +56,16 @@ async def until(pilot, cond, timeout: float = 3.0, what: str = "") -> None:
 
 def screen_name(app) -> str:
     return app.screen.__class__.__name__
+
+
+def learn_over(app) -> bool:
+    """The learn modal is gone *and* its result was handled (notice posted): the screen
+    pops before the dismiss callback runs, so the screen alone is not enough."""
+    return screen_name(app) == "MainScreen" and app.last_learn is not None
+
+
+def confirm_shown(app) -> bool:
+    return screen_name(app) == "ConfirmScreen" and bool(app.screen.query("#confirm-text"))
 
 
 # ------------------------------------------------------------------ learn
@@ -72,9 +82,9 @@ async def test_learn_focused_value_done() -> None:
         await until(pilot, lambda: screen_name(app) == "LearnScreen", what="the learn modal")
         assert "learn_start x" in midi.calls
         text = str(app.screen.query_one("#learn-text").render())
-        assert "move a knob or press a button for" in text and "Esc cancels" in text
+        assert "turn a knob a few steps or press a button for" in text and "Esc cancels" in text
         midi.move("cc 30 ch1")
-        await until(pilot, lambda: screen_name(app) == "MainScreen", what="learn to finish")
+        await until(pilot, lambda: learn_over(app), what="learn to finish")
         assert app.last_learn["state"] == "done"
         assert midi.bound["cc 30 ch1"]["control"] == "x"
         assert any(n == "MIDI learn: x ← cc 30 ch1 (nanoKONTROL2)" for n, _ in notes)
@@ -92,7 +102,7 @@ async def test_learn_escape_cancels() -> None:
         await until(pilot, lambda: screen_name(app) == "LearnScreen", what="the learn modal")
         assert "learn_start strength" in midi.calls
         await pilot.press("escape")
-        await until(pilot, lambda: screen_name(app) == "MainScreen", what="the modal to close")
+        await until(pilot, lambda: learn_over(app), what="the modal to close")
         assert "learn_cancel" in midi.calls
         assert app.last_learn["state"] == "cancelled"
         assert ("MIDI learn cancelled", "information") in notes
@@ -111,11 +121,11 @@ async def test_learn_conflict_asks_replace_or_keep(answer: str) -> None:
         await pilot.press("l")
         await until(pilot, lambda: screen_name(app) == "LearnScreen", what="the learn modal")
         midi.move("cc 16 ch1")  # the default knob of x
-        await until(pilot, lambda: screen_name(app) == "ConfirmScreen", what="the question")
+        await until(pilot, lambda: confirm_shown(app), what="the question")
         question = str(app.screen.query_one("#confirm-text").render())
         assert "cc 16 ch1 already drives x" in question and "Strength" in question
         await pilot.press(answer)
-        await until(pilot, lambda: screen_name(app) == "MainScreen", what="the modals to close")
+        await until(pilot, lambda: learn_over(app), what="the modals to close")
         if answer == "y":
             assert "learn_commit True" in midi.calls
             assert midi.bound["cc 16 ch1"]["control"] == "strength"
@@ -139,7 +149,7 @@ async def test_learn_from_palette_toggle_and_band_cell() -> None:
         cmds["MIDI learn: Bypass"].callback()
         await until(pilot, lambda: screen_name(app) == "LearnScreen", what="the learn modal")
         midi.move("note 50 ch10")
-        await until(pilot, lambda: screen_name(app) == "MainScreen", what="learn to finish")
+        await until(pilot, lambda: learn_over(app), what="learn to finish")
         assert midi.bound["note 50 ch10"]["control"] == "bypass"
         # a band cell: the bands group, low shelf gain -> p0
         app.screen.query_one("#bands").focus()
@@ -147,7 +157,7 @@ async def test_learn_from_palette_toggle_and_band_cell() -> None:
         await until(pilot, lambda: screen_name(app) == "LearnScreen", what="the learn modal")
         assert midi.calls[-1] == "learn_start p0" or "learn_start p0" in midi.calls
         await pilot.press("escape")
-        await until(pilot, lambda: screen_name(app) == "MainScreen", what="the modal to close")
+        await until(pilot, lambda: learn_over(app), what="the modal to close")
 
 
 @aio
@@ -159,7 +169,7 @@ async def test_learn_timeout_and_midi_off() -> None:
         await pilot.press("l")
         await until(pilot, lambda: screen_name(app) == "LearnScreen", what="the learn modal")
         midi.learn_state = {"state": "timeout", "control": "x"}
-        await until(pilot, lambda: screen_name(app) == "MainScreen", what="the timeout")
+        await until(pilot, lambda: learn_over(app), what="the timeout")
         assert ("MIDI learn: nothing received for x", "warning") in notes
     app, eng, notes = make(None)  # --no-midi
     async with app.run_test(size=(160, 48)) as pilot:
@@ -276,6 +286,44 @@ async def test_knob_position_until_picked_up() -> None:
         app.refresh_from_engine(force=True)
         await pilot.pause()
         assert "k-0.30" not in str(latent.render())
+
+
+@aio
+async def test_band_cells_show_unpicked_knobs() -> None:
+    """A knob on a band value (Manual) shows where it is until soft takeover picks it up."""
+    midi = FakeMidi()
+    app, eng, notes = make(midi, mode=2, p0=3.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        midi.set_knob("p0", -6.0)  # low shelf gain
+        midi.set_knob("p1", 250.0)  # low shelf frequency
+        await app.poll_midi()
+        app.refresh_from_engine(force=True)
+        await pilot.pause()
+        bands = app.screen.query_one("#bands")
+        rendered = str(bands.render())
+        assert "+3.0dB k-6.0" in rendered and "k250" in rendered, rendered
+        assert all(len(line) <= bands.size.width for line in rendered.split("\n"))
+        bands.focus()
+        await pilot.press("n")  # low shelf gain selected: the title reads the knob in full
+        await pilot.pause()
+        assert "knob at -6.0 dB, turn it to pick up" in str(bands.render())
+        midi.set_knob("p0", -6.0, picked_up=True)
+        await app.poll_midi()
+        app.refresh_from_engine(force=True)
+        await pilot.pause()
+        rendered = str(bands.render())
+        assert "k-6.0" not in rendered and "knob at" not in rendered
+
+
+def test_with_knob_fits_any_width() -> None:
+    from floweq_tui.tui.bands import with_knob
+
+    assert with_knob("+3.0dB", "-6.0", 14) == "  +3.0dB k-6.0"
+    assert with_knob("+3.0dB", "-6.0", 9) == "  +3.0dB*"
+    assert with_knob("+3.0dB", None, 9) == "   +3.0dB"
+    for width in range(0, 16):
+        assert len(with_knob("1.2kHz", "250", width)) == width
 
 
 # ------------------------------------------------------------------ help and docs

@@ -61,9 +61,20 @@ def test_real_engine_midi_learn_and_recovery(jack_server, tmp_path) -> None:  # 
                 await pilot.press("n", "l")
                 await until(pilot, lambda: app.screen.__class__.__name__ == "LearnScreen")
                 await asyncio.to_thread(ctl.sweep, 16, [100, 101])
-                await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmScreen")
+                await until(
+                    pilot,
+                    lambda: (
+                        app.screen.__class__.__name__ == "ConfirmScreen"
+                        and bool(app.screen.query("#yes"))
+                    ),
+                )
                 await pilot.press("y")
-                await until(pilot, lambda: app.screen.__class__.__name__ == "MainScreen")
+                await until(
+                    pilot,
+                    lambda: (
+                        app.screen.__class__.__name__ == "MainScreen" and app.last_learn is not None
+                    ),
+                )
                 assert app.last_learn["state"] == "done" and app.last_learn["control"] == "y"
                 assert app.last_learn["replaced"] == [{"control": "x", "source": "cc 16 ch1"}]
                 # kill the engine: the UI restarts it, the controls are kept

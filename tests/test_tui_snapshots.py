@@ -1,6 +1,7 @@
-"""Snapshots of the main screen at 80x24 and 160x48 in each mode (FakeEngine: fixed meters,
-a seeded stand-in model family). Regenerate with ``--snapshot-update`` after a deliberate
-layout change and review the SVGs under tests/__snapshots__/."""
+"""Snapshots of the main screen at 80x24 and 160x48 in each mode, and of the MIDI learn
+modals at 80x24 (FakeEngine: fixed meters, a seeded stand-in model family; FakeMidi).
+Regenerate with ``--snapshot-update`` after a deliberate layout change and review the SVGs
+under tests/__snapshots__/."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ pytest.importorskip("textual")
 pytest.importorskip("pytest_textual_snapshot")
 
 from floweq_tui.tui.demo import make_app  # noqa: E402
+from floweq_tui.tui.engine_api import FakeMidi  # noqa: E402
 
 SIZES = [(80, 24), (160, 48)]
 MODES = [(0, "traverse"), (1, "semantic"), (2, "manual")]
@@ -35,3 +37,42 @@ def test_spectrum_and_3d_160x48(snap_compare) -> None:
     assert snap_compare(
         make_app(mode=0, x=0.3, y=0.3, z=-1.0), terminal_size=(160, 48), press=["3", "f"]
     )
+
+
+async def _until(pilot, cond, what: str, timeout: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.03)
+
+
+def test_learn_modal_with_encoder_hint_80x24(snap_compare) -> None:
+    """The learn box over the main screen, asking an ambiguous encoder to turn back."""
+    midi = FakeMidi()
+    hint = "relative encoder: turn it the other way to tell its encoding"
+
+    async def before(pilot) -> None:
+        await pilot.press("l")
+        await _until(pilot, lambda: bool(pilot.app.screen.query("#learn-wait")), "learn")
+        midi.learn_state = {**midi.learn_state, "hint": hint}
+        wait = pilot.app.screen.query_one("#learn-wait")
+        await _until(pilot, lambda: hint in str(wait.render()), "the hint")
+
+    app = make_app(mode=0, midi=midi, x=0.6, y=-0.4)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before)
+
+
+def test_learn_conflict_question_80x24(snap_compare) -> None:
+    midi = FakeMidi()
+
+    async def before(pilot) -> None:
+        await pilot.press("tab", "tab", "l")  # LEVEL: strength
+        await _until(pilot, lambda: bool(pilot.app.screen.query("#learn-wait")), "learn")
+        midi.move("cc 16 ch1")  # x's default knob
+        await _until(pilot, lambda: bool(pilot.app.screen.query("#confirm-text")), "question")
+        await pilot.pause()
+
+    app = make_app(mode=0, midi=midi, x=0.6, y=-0.4)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before)

@@ -21,6 +21,12 @@ ENCODINGS = (
     "relative_binary_offset",
     "relative_sign_magnitude",
 )
+ENCODING_LABELS = {
+    "relative_twos": "rel 2s",
+    "relative_binary_offset": "rel offset",
+    "relative_sign_magnitude": "rel sign",
+}
+"""Short names of the relative encodings, as :meth:`Binding.source` shows them."""
 BUTTONS = ("toggle", "momentary")
 TAKEOVER_TOLERANCE = 3 / 127
 """A knob within this fraction of its range of the value picks it up (about 3 steps of 7 bits)."""
@@ -195,9 +201,10 @@ class Binding:
         return 16383 if self.type in ("cc14", "nrpn") else 127
 
     def source(self) -> str:
-        """'cc 16 ch1', 'note 36 any', ... for display."""
+        """'cc 16 ch1', 'note 36 any', 'cc 20 ch1 rel 2s', ... for display."""
         ch = "any" if self.channel is None else f"ch{self.channel}"
-        return f"{self.type} {self.number} {ch}"
+        rel = ENCODING_LABELS.get(self.encoding, "")
+        return f"{self.type} {self.number} {ch}" + (f" {rel}" if rel else "")
 
     def overlaps(self, other: Binding) -> bool:
         """True if some message could drive both bindings."""
@@ -580,26 +587,97 @@ class Mapper:
 # =================================================================== learn
 
 
+LEARN_WINDOW = 0.3
+"""Seconds of one knob's messages looked at before deciding how it speaks."""
+LEARN_CONFIRM = 1.5
+"""How long an encoder whose encoding is still ambiguous may take to turn the other way."""
+LEARN_ENOUGH = 8
+"""Messages after which an absolute knob is decided without waiting out the window."""
+
+_SMALL_UP = range(1, 16)  # +1..+15: two's complement or sign-magnitude, clockwise
+_TWOS_DOWN = range(113, 128)  # -15..-1 in two's complement
+_OFFSET_DOWN = range(49, 64)  # -15..-1 in binary offset
+_HIGH_SMALL = range(65, 80)  # +1..+15 binary offset, or -1..-15 sign-magnitude
+
+
+def guess_encoding(values: Iterable[int]) -> tuple[str, bool]:
+    """Tell an absolute knob from a relative encoder by the values one turn sent.
+
+    Returns (encoding, sure). An absolute knob sends a value only when it changes, so two
+    equal values in a row mean an encoder sending ticks; its values must then all be small
+    ticks in some encoding. Which one: 113-127 is only two's complement (-15..-1), 49-63 only
+    binary offset (-15..-1), 1-15 together with 65-79 only sign-magnitude. 1-15 alone (two's
+    complement or sign-magnitude turned clockwise) and 65-79 alone (binary offset clockwise
+    or sign-magnitude counter-clockwise) are ambiguous: the most common reading is returned
+    with ``sure`` False, and turning the other way settles it.
+    """
+    vals = [int(v) & 0x7F for v in values]
+    repeats = any(a == b for a, b in zip(vals, vals[1:], strict=False))
+    ticks = [v for v in vals if v not in (0, 64)]  # zero ticks say nothing
+    known = (*_SMALL_UP, *_TWOS_DOWN, *_OFFSET_DOWN, *_HIGH_SMALL)
+    if not repeats or not ticks or any(v not in known for v in ticks):
+        return "absolute", len(vals) >= 2
+    if any(v in _TWOS_DOWN for v in ticks):
+        return "relative_twos", True
+    if any(v in _OFFSET_DOWN for v in ticks):
+        return "relative_binary_offset", True
+    up, high = any(v in _SMALL_UP for v in ticks), any(v in _HIGH_SMALL for v in ticks)
+    if up and high:
+        return "relative_sign_magnitude", True
+    return ("relative_twos" if up else "relative_binary_offset"), False
+
+
 class Learner:
     """Turns the next mappable message(s) into a binding for ``control``.
 
-    A CC 0-31 waits ``window`` seconds for its LSB (CC n+32) to tell 14-bit from 7-bit;
-    CC 99/98 then data entry makes an NRPN binding; a note makes a button. Clock, sysex and
-    everything else never reach here (they are not Events). Time is passed in (seconds).
+    A note makes a button; a CC on an on/off control makes a CC button at once. For a
+    continuous control the learner listens to the knob for ``window`` seconds (or
+    ``LEARN_ENOUGH`` messages): CC n+32 following CC n (n < 32) makes it 14-bit, repeated
+    tick values make it a relative encoder (:func:`guess_encoding`; an ambiguous encoder
+    gets up to ``confirm`` seconds to turn the other way, with :attr:`hint` saying so), and
+    anything else a 7-bit absolute knob. CC 99/98 then data entry makes an NRPN binding.
+    Clock, sysex and everything else never reach here (they are not Events). Time is
+    passed in (seconds).
     """
 
-    def __init__(self, control: str, now: float, window: float = 0.15) -> None:
+    def __init__(
+        self,
+        control: str,
+        now: float,
+        window: float = LEARN_WINDOW,
+        confirm: float = LEARN_CONFIRM,
+    ) -> None:
         if control not in CONTROL_INDEX:
             raise MappingError(f"no control named {control!r}")
         self.control = control
         self.started = now
         self.window = window
+        self.confirm = max(confirm, window)
+        self.hint: str | None = None
         self._pending: tuple[Event, float] | None = None
+        self._values: list[int] = []
         self._nrpn: dict[int, list[int | None]] = {}
 
     def _cc(self, number: int, channel: int, type_: str = "cc") -> Binding:
         button = "toggle" if is_button_control(self.control) and type_ == "cc" else None
         return Binding(self.control, type_, number, channel, button=button)
+
+    def _decide(self, now: float, final: bool = False) -> Binding | None:
+        """The pending knob's binding once its messages tell enough (or time is up)."""
+        if self._pending is None:
+            return None
+        first, t0 = self._pending
+        encoding, sure = guess_encoding(self._values)
+        elapsed = now - t0
+        if encoding == "absolute":
+            if not (final or elapsed >= self.window or len(self._values) >= LEARN_ENOUGH):
+                return None
+        elif not (sure or final or elapsed >= self.confirm):
+            self.hint = "relative encoder: turn it the other way to tell its encoding"
+            return None
+        self._pending = None
+        self.hint = None
+        return Binding(self.control, "cc", first.number, first.channel, encoding=encoding)
 
     def feed(self, ev: Event, now: float) -> Binding | None:
         done = self.poll(now)
@@ -628,25 +706,23 @@ class Learner:
             return None
         if self._pending is not None:
             first, _ = self._pending
-            if first.channel == ev.channel and n == first.number + 32:
+            if first.channel == ev.channel and first.number < 32 and n == first.number + 32:
                 self._pending = None
+                self.hint = None
                 return Binding(self.control, "cc14", first.number, ev.channel)
             if first.channel == ev.channel and n == first.number:
-                return None  # the same knob still moving; keep waiting for an LSB
-            self._pending = None
-            return self._cc(first.number, first.channel)
-        if n < 32 and not is_button_control(self.control):
-            self._pending = (ev, now)
-            return None
-        return self._cc(n, ev.channel)
+                self._values.append(ev.value)  # the same knob still moving
+                return self._decide(now)
+            return self._decide(now, final=True)  # another knob: the first one is it
+        if is_button_control(self.control):
+            return self._cc(n, ev.channel)
+        self._pending = (ev, now)
+        self._values = [ev.value]
+        return None
 
     def poll(self, now: float) -> Binding | None:
-        """A pending 7-bit CC becomes the binding once its LSB did not follow in time."""
-        if self._pending is not None and now - self._pending[1] >= self.window:
-            first, _ = self._pending
-            self._pending = None
-            return self._cc(first.number, first.channel)
-        return None
+        """The pending knob becomes the binding once its window (or confirm time) is over."""
+        return self._decide(now)
 
 
 def conflicts(bindings: Iterable[Binding], new: Binding) -> list[Binding]:

@@ -496,6 +496,16 @@ class MidiService:
         result = self.learner.feed(ev, self.clock())
         if result is not None:
             self._learned(link, result)
+        else:
+            self._learn_hint()
+
+    def _learn_hint(self) -> None:
+        """Mirror the learner's hint (e.g. 'turn it the other way') into the learn state."""
+        hint = self.learner.hint if self.learner is not None else None
+        if hint:
+            self.learn_state = {**self.learn_state, "hint": hint}
+        elif "hint" in self.learn_state:
+            self.learn_state = {k: v for k, v in self.learn_state.items() if k != "hint"}
 
     def learn_poll(self) -> None:
         if self.learner is None:
@@ -506,7 +516,10 @@ class MidiService:
             self._learned(self.learn_link, result)
         elif now >= self.learn_deadline:
             self.learner = None
+            self._learn_hint()
             self.learn_state = {**self.learn_state, "state": "timeout"}
+        else:
+            self._learn_hint()
 
     def _learned(self, link: Link, binding: Binding) -> None:
         self.learner = None

@@ -270,6 +270,7 @@ class FloweqApp(App[int]):
         except Exception as exc:
             self.notify(f"MIDI learn failed: {exc}", severity="error", timeout=5)
             return
+        self.last_learn = None
         self.push_screen(LearnScreen(midi, control), self._learn_finished)
 
     def _learn_finished(self, result: dict[str, Any] | None) -> None:

@@ -3,7 +3,9 @@
 Focused: n / p select a cell (active, gain, freq, Q of each band), + / - step it (gain
 0.5 dB, freq a semitone, Q x1.12), > / < coarse (3 dB, half an octave, x1.41), enter on
 the band name toggles it. Editing in Traverse/Semantic switches to Manual first, starting
-from the decoded values.
+from the decoded values. A MIDI knob that soft takeover has not picked up yet shows its
+position beside the value ("k-6.0"), or a "*" when narrow; the title line gives the
+selected cell's knob in full.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class BandsView(Widget, can_focus=True):
     def update_values(self) -> None:
         params = self.ctrl.shown_params()
         shown = (self.ctrl.mode == 2,) + tuple(
-            self.ctrl.band_cell(params, b, f) for b, f in self.cells
+            (self.ctrl.band_cell(params, b, f), self.ctrl.band_knob(b, f)) for b, f in self.cells
         )
         if shown != self._shown:
             self._shown = shown
@@ -106,6 +108,10 @@ class BandsView(Widget, can_focus=True):
             + "BANDS "
             + ("manual: + - edit" if manual else "decoded live (edit -> Manual)")
         )
+        sel_knob = self.ctrl.band_knob(*self.current)
+        if sel_knob is not None:  # the selected cell's knob, in full
+            unit = {"gain": " dB", "freq": " Hz", "q": ""}[self.current[1]]
+            title += f"  · knob at {sel_knob}{unit}, turn it to pick up"
         text = Text(no_wrap=True, overflow="crop", end="")
         text.append(title[:w].ljust(w), S_TITLE_FOCUS if focused else S_TITLE)
         lab, cw = self._geometry()
@@ -122,7 +128,7 @@ class BandsView(Widget, can_focus=True):
                 cell = self.ctrl.band_cell(params, b, field)
                 if field == "q":
                     cell = cell[2:] if cw < 8 else cell
-                cell = cell[: cw - 1].rjust(cw - 1) + " "
+                cell = with_knob(cell, self.ctrl.band_knob(b, field), cw - 1) + " "
                 if focused and self.current == (b, field):
                     text.append(cell, S_SEL)
                 elif field == "active":
@@ -130,3 +136,14 @@ class BandsView(Widget, can_focus=True):
                 else:
                     text.append(cell, S_VALUE + Style(dim=not on, bold=manual))
         return text
+
+
+def with_knob(cell: str, knob: str | None, width: int) -> str:
+    """A band cell, right-aligned in ``width``, with an unpicked knob's position beside it
+    ("+3.0dB k-6.0") when it fits, else a trailing "*" that the title line explains."""
+    if knob is not None:
+        form = f"{cell} k{knob}"
+        if len(form) <= width:
+            return form.rjust(width)
+        return (cell[: max(width - 1, 0)] + "*").rjust(width)[-width:] if width else ""
+    return cell[:width].rjust(width)

@@ -404,6 +404,25 @@ class Controller:
                 out.append((b, f))
         return out
 
+    def band_knob(self, band: int, field: str) -> str | None:
+        """An unpicked MIDI knob's position on a band value, as a bare number ("-6.0",
+        "1.2k", "0.71"): soft takeover has not handed it the value yet."""
+        idx = self.band_index(band, field)
+        if idx is None:
+            return None
+        k = self.knobs.get(f"p{idx}")
+        if not k or k.get("picked_up", True) or k.get("knob") is None:
+            return None
+        try:
+            v = float(k["knob"])
+        except (TypeError, ValueError):
+            return None
+        if field == "gain":
+            return f"{v:+.1f}"
+        if field == "freq":
+            return fmt_freq(v)
+        return f"{v:.2f}"
+
     def band_cell(self, params: np.ndarray, band: int, field: str) -> str:
         if field == "active":
             on = self.get(f"active{band}") >= 0.5

@@ -19,6 +19,7 @@ from ..midi_view import conflict_question, control_label
 from ..offthread import off_thread
 
 POLL_S = 0.1
+WAIT_SHOWN_S = 3.0  # the waiting time shows from then on
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -66,7 +67,7 @@ class LearnScreen(ModalScreen[dict]):
     def compose(self) -> ComposeResult:
         with Vertical(id="learn-box", classes="dialog"):
             yield Static(
-                f"[b]MIDI learn[/b]: move a knob or press a button for "
+                f"[b]MIDI learn[/b]: turn a knob a few steps or press a button for "
                 f"[b]{control_label(self.control)}[/b]…  Esc cancels",
                 id="learn-text",
             )
@@ -99,9 +100,11 @@ class LearnScreen(ModalScreen[dict]):
             return
         state = st.get("state")
         if state == "waiting":
-            self.query_one("#learn-wait", Static).update(
-                f"waiting {time.monotonic() - self.started:.0f} s"
-            )
+            waited = time.monotonic() - self.started
+            parts = [str(st["hint"])] if st.get("hint") else []
+            if waited >= WAIT_SHOWN_S:  # a learn that takes a while says so
+                parts.append(f"waiting {waited:.0f} s")
+            self.query_one("#learn-wait", Static).update(" · ".join(parts))
         elif state == "conflict":
             self._asking = True
             self.conflict = st
