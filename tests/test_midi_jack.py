@@ -158,7 +158,7 @@ def test_auto_api_is_jack_and_ports_open(rig):
     assert st["api"] == "jack", st["api_reason"]  # the audio runs on JACK (and no ALSA here)
     assert st["controller"]["port"] == f"{CTL}:out"
     assert st["controller"]["controller"] == f"{CTL}:out"
-    wait_for(lambda: eng.midi.status()["controller"]["output"] == f"{FB}:in", 5, "feedback port")
+    wait_for(lambda: eng.midi.status()["controller"]["output"] == f"{FB}:in", 10, "feedback port")
     assert st["virtual"]["port"].endswith(":floweq-tui")  # floweq-tui-01 if another runs
     assert st["virtual"]["state"] == "open" and st["virtual"]["output_state"] == "open"
     assert eng.status.state == "running" and "JACK" in eng.status.hostapi
@@ -166,16 +166,16 @@ def test_auto_api_is_jack_and_ports_open(rig):
 
 def test_cc_changes_control_and_audio(rig):
     eng, ctl, _ = rig
-    wait_for(lambda: abs(out_in_db(eng)) < 1.0, 5, "a flat, unity-gain output")
+    wait_for(lambda: abs(out_in_db(eng)) < 1.0, 10, "a flat, unity-gain output")
     ctl.sweep(22, [62, 63, 64])  # out_gain knob: picks up 0 dB in the middle
-    wait_for(lambda: eng.midi.knobs()["out_gain"]["picked_up"], 3, "pickup")
+    wait_for(lambda: eng.midi.knobs()["out_gain"]["picked_up"], 10, "pickup")
     ctl.sweep(22, range(64, -1, -8))
     ctl.sweep(22, [0])
-    wait_for(lambda: eng.get("out_gain") == -24.0, 3, "out_gain -24")
+    wait_for(lambda: eng.get("out_gain") == -24.0, 10, "out_gain -24")
     time.sleep(0.2)
     assert out_in_db(eng) == pytest.approx(-24.0, abs=1.0)
     ctl.sweep(22, range(0, 65, 8))
-    wait_for(lambda: eng.get("out_gain") == pytest.approx(-24 + 48 * 64 / 127), 3, "back up")
+    wait_for(lambda: eng.get("out_gain") == pytest.approx(-24 + 48 * 64 / 127), 10, "back up")
     time.sleep(0.2)
     assert out_in_db(eng) == pytest.approx(0.19, abs=1.0)
 
@@ -183,16 +183,16 @@ def test_cc_changes_control_and_audio(rig):
 def test_soft_takeover_over_real_midi(rig):
     eng, ctl, _ = rig
     ctl.sweep(16, [63, 64])
-    wait_for(lambda: eng.midi.knobs()["x"]["picked_up"], 3, "x picked up")
+    wait_for(lambda: eng.midi.knobs()["x"]["picked_up"], 10, "x picked up")
     eng.set("x", 1.5)  # from elsewhere (UI, preset)
-    wait_for(lambda: not eng.midi.knobs()["x"]["picked_up"], 3, "x let go")
+    wait_for(lambda: not eng.midi.knobs()["x"]["picked_up"], 10, "x let go")
     ctl.sweep(16, [70, 80])
     time.sleep(0.2)
     assert eng.get("x") == 1.5  # no jump
     k = eng.midi.knobs()["x"]
     assert k["knob"] == pytest.approx(-2 + 4 * 80 / 127) and k["value"] == 1.5
     ctl.sweep(16, [100, 120, 125])  # passes 1.5 (value 111)
-    wait_for(lambda: eng.get("x") == pytest.approx(-2 + 4 * 125 / 127), 3, "x follows")
+    wait_for(lambda: eng.get("x") == pytest.approx(-2 + 4 * 125 / 127), 10, "x follows")
 
 
 def test_feedback_reaches_the_controller_without_echo(rig):
@@ -201,7 +201,7 @@ def test_feedback_reaches_the_controller_without_echo(rig):
     ctl.ask("received")  # forget the initial state dump
     eng.set("strength", 0.0)
     eng.set("bypass", 1)
-    got = wait_for(lambda: ctl.ask("received"), 3, "feedback")
+    got = wait_for(lambda: ctl.ask("received"), 10, "feedback")
     time.sleep(0.1)
     got += ctl.ask("received")
     assert [0xB0, 20, 0] in got  # strength knob, CC 20
@@ -209,7 +209,7 @@ def test_feedback_reaches_the_controller_without_echo(rig):
     eng.set("bypass", 0)
     # what the knob sends is not sent back
     ctl.sweep(20, [0, 1, 2, 3, 30, 60])
-    wait_for(lambda: eng.get("strength") == pytest.approx(60 / 127), 3, "strength from knob")
+    wait_for(lambda: eng.get("strength") == pytest.approx(60 / 127), 10, "strength from knob")
     time.sleep(0.15)
     echoed = [m for m in ctl.ask("received") if m[:2] == [0xB0, 20]]
     assert echoed == []
@@ -232,7 +232,7 @@ def test_flood_no_xruns_and_last_value_wins(rig, jack_server):
         reference.stop()
     assert sent > 12000
     last = -2 + 4 * 100 / 127
-    wait_for(lambda: eng.get("z") == pytest.approx(last), 3, "the last value")
+    wait_for(lambda: eng.get("z") == pytest.approx(last), 10, "the last value")
     after = eng.midi.status()
     lines = jackserver.xrun_lines(jack_server, offset)
     allowed = jackserver.xrun_allowance(
@@ -250,21 +250,21 @@ def test_learn_end_to_end_with_conflict(rig):
     st = eng.midi.learn_start("y")
     assert st["state"] == "waiting"
     ctl.sweep(80, [10, 11], channel=3)
-    st = wait_for(lambda: (s := eng.midi.learn_status())["state"] != "waiting" and s, 3, "learn")
+    st = wait_for(lambda: (s := eng.midi.learn_status())["state"] != "waiting" and s, 10, "learn")
     assert st["state"] == "done" and st["source"] == "cc 80 ch3" and st["saved"], st
     assert "number = 80" in path.read_text()
     ctl.sweep(80, [63, 64, 90], channel=3)
-    wait_for(lambda: eng.get("y") == pytest.approx(-2 + 4 * 90 / 127), 3, "y from CC 80")
+    wait_for(lambda: eng.get("y") == pytest.approx(-2 + 4 * 90 / 127), 10, "y from CC 80")
     # the same CC for another control: a conflict, then replace
     eng.midi.learn_start("z")
     ctl.sweep(80, [5], channel=3)
-    st = wait_for(lambda: (s := eng.midi.learn_status())["state"] != "waiting" and s, 3, "learn")
+    st = wait_for(lambda: (s := eng.midi.learn_status())["state"] != "waiting" and s, 10, "learn")
     assert st["state"] == "conflict"
     assert st["conflicts"] == [{"control": "y", "source": "cc 80 ch3"}]
     st = eng.midi.learn_commit(replace=True)
     assert st["state"] == "done"
     ctl.sweep(80, [5, 6, 7, 120], channel=3)
-    wait_for(lambda: eng.get("z") == pytest.approx(-2 + 4 * 120 / 127), 3, "z from CC 80")
+    wait_for(lambda: eng.get("z") == pytest.approx(-2 + 4 * 120 / 127), 10, "z from CC 80")
     # cancel (Esc)
     eng.midi.learn_start("x")
     assert eng.midi.learn_cancel()["state"] == "cancelled"
@@ -277,13 +277,13 @@ def test_learn_relative_encoder_end_to_end(rig):
     eng.set("strength", 0.5)
     eng.midi.learn_start("strength")
     ctl.sweep(50, [127, 127, 127, 1, 1], channel=1, gap=0.01)
-    st = wait_for(lambda: (s := eng.midi.learn_status())["state"] != "waiting" and s, 3, "learn")
+    st = wait_for(lambda: (s := eng.midi.learn_status())["state"] != "waiting" and s, 10, "learn")
     assert st["state"] == "done" and st["source"] == "cc 50 ch1 rel 2s", st
     assert 'encoding = "relative_twos"' in path.read_text()
     ctl.sweep(50, [1, 1, 1], channel=1)  # three ticks of 1% of 0..1 each
-    wait_for(lambda: eng.get("strength") == pytest.approx(0.53, abs=1e-6), 3, "three ticks up")
+    wait_for(lambda: eng.get("strength") == pytest.approx(0.53, abs=1e-6), 10, "three ticks up")
     ctl.sweep(50, [127] * 5, channel=1)
-    wait_for(lambda: eng.get("strength") == pytest.approx(0.48, abs=1e-6), 3, "five ticks down")
+    wait_for(lambda: eng.get("strength") == pytest.approx(0.48, abs=1e-6), 10, "five ticks down")
 
 
 def test_hot_plug_by_name(rig):
@@ -296,9 +296,9 @@ def test_hot_plug_by_name(rig):
     new = Controller()
     rig_ctl = new
     try:
-        wait_for(lambda: eng.midi.status()["controller"]["state"] == "connected", 5, "replug")
+        wait_for(lambda: eng.midi.status()["controller"]["state"] == "connected", 10, "replug")
         rig_ctl.sweep(21, [63, 64, 127])  # in_gain knob
-        wait_for(lambda: eng.get("in_gain") == 24.0, 3, "in_gain from the replugged controller")
+        wait_for(lambda: eng.get("in_gain") == 24.0, 10, "in_gain from the replugged controller")
         eng.set("in_gain", 0.0)
     finally:
         new.close()
@@ -311,7 +311,7 @@ def test_virtual_input_takes_other_software(rig):
     sender = Controller(target=port, names=(f"app-{os.getpid()}", f"app-fb-{os.getpid()}"))
     try:
         sender.sweep(19, [0, 1, 2, 60, 127])  # interpolate via the virtual port
-        wait_for(lambda: eng.get("interpolate") == 1.0, 3, "interpolate from the virtual port")
+        wait_for(lambda: eng.get("interpolate") == 1.0, 10, "interpolate from the virtual port")
         assert eng.midi.status()["virtual"]["messages"] >= 5
     finally:
         sender.close()

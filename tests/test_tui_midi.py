@@ -375,7 +375,7 @@ async def test_engine_death_notice_and_restart_with_backoff() -> None:
             and s == "error"
             for n, s in notes
         ), notes
-        await until(pilot, lambda: eng.restarts == 1, 5, what="the restart after backoff")
+        await until(pilot, lambda: eng.restarts == 1, 10, what="the restart after backoff")
         assert any("engine restart 1 failed" in n and "next try in 0.2 s" in n for n, _ in notes)
         assert eng.alive and ("engine restarted (controls kept)", "information") in notes
         assert eng.controls["x"] == 0.4 and eng.controls["strength"] == 0.6

@@ -54,7 +54,7 @@ def test_real_engine_midi_learn_and_recovery(jack_server, tmp_path) -> None:  # 
                 await pilot.press("l")
                 await until(pilot, lambda: app.screen.__class__.__name__ == "LearnScreen")
                 await asyncio.to_thread(ctl.sweep, 30, [10, 20, 30])
-                await until(pilot, lambda: app.last_learn is not None, 5, "learn done")
+                await until(pilot, lambda: app.last_learn is not None, 10, "learn done")
                 assert app.last_learn["state"] == "done", app.last_learn
                 assert app.last_learn["source"] == "cc 30 ch1"
                 # y from CC 16 (x's default knob): asks, then replaces
