@@ -276,10 +276,13 @@ def test_learn_relative_encoder_end_to_end(rig):
     eng, ctl, path = rig
     eng.set("strength", 0.5)
     eng.midi.learn_start("strength")
-    ctl.sweep(50, [127, 127, 127, 1, 1], channel=1, gap=0.01)
+    # two equal ticks down (127 = -1) can only be two's complement: learned at the second;
+    # messages after that would already drive the new binding
+    ctl.sweep(50, [127, 127], channel=1, gap=0.01)
     st = wait_for(lambda: (s := eng.midi.learn_status())["state"] != "waiting" and s, 10, "learn")
     assert st["state"] == "done" and st["source"] == "cc 50 ch1 rel 2s", st
     assert 'encoding = "relative_twos"' in path.read_text()
+    assert eng.get("strength") == 0.5  # learning moved nothing
     ctl.sweep(50, [1, 1, 1], channel=1)  # three ticks of 1% of 0..1 each
     wait_for(lambda: eng.get("strength") == pytest.approx(0.53, abs=1e-6), 10, "three ticks up")
     ctl.sweep(50, [127] * 5, channel=1)
