@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-import time
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("textual")
+
+from pilot_helpers import screen_name, until  # noqa: E402
 
 from floweq_tui.midi import default_mapping_table  # noqa: E402
 from floweq_tui.tui.app import FloweqApp  # noqa: E402
@@ -46,16 +47,10 @@ def make(midi=None, **controls: float) -> tuple[FloweqApp, FakeEngine, list[tupl
     return app, eng, notes
 
 
-async def until(pilot, cond, timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.03)
-
-
-def screen_name(app) -> str:
-    return app.screen.__class__.__name__
+async def open_learn(pilot, *keys: str) -> None:
+    """Press ``keys`` then ``l``, and wait for the learn modal."""
+    await pilot.press(*keys, "l")
+    await until(pilot, lambda: screen_name(pilot.app) == "LearnScreen", what="the learn modal")
 
 
 def learn_over(app) -> bool:
@@ -78,8 +73,7 @@ async def test_learn_focused_value_done() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app.focused.id == "g-latent"  # x selected
-        await pilot.press("l")
-        await until(pilot, lambda: screen_name(app) == "LearnScreen", what="the learn modal")
+        await open_learn(pilot)
         assert "learn_start x" in midi.calls
         text = str(app.screen.query_one("#learn-text").render())
         assert "turn a knob a few steps or press a button for" in text and "Esc cancels" in text
@@ -97,9 +91,7 @@ async def test_learn_escape_cancels() -> None:
     app, eng, notes = make(midi)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await pilot.press("tab", "tab")  # LEVEL: strength
-        await pilot.press("l")
-        await until(pilot, lambda: screen_name(app) == "LearnScreen", what="the learn modal")
+        await open_learn(pilot, "tab", "tab")  # LEVEL: strength
         assert "learn_start strength" in midi.calls
         await pilot.press("escape")
         await until(pilot, lambda: learn_over(app), what="the modal to close")
@@ -117,9 +109,7 @@ async def test_learn_conflict_asks_replace_or_keep(answer: str) -> None:
     app, eng, notes = make(midi)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await pilot.press("tab", "tab")  # LEVEL: strength
-        await pilot.press("l")
-        await until(pilot, lambda: screen_name(app) == "LearnScreen", what="the learn modal")
+        await open_learn(pilot, "tab", "tab")  # LEVEL: strength
         midi.move("cc 16 ch1")  # the default knob of x
         await until(pilot, lambda: confirm_shown(app), what="the question")
         question = str(app.screen.query_one("#confirm-text").render())
@@ -153,8 +143,7 @@ async def test_learn_from_palette_toggle_and_band_cell() -> None:
         assert midi.bound["note 50 ch10"]["control"] == "bypass"
         # a band cell: the bands group, low shelf gain -> p0
         app.screen.query_one("#bands").focus()
-        await pilot.press("n", "l")
-        await until(pilot, lambda: screen_name(app) == "LearnScreen", what="the learn modal")
+        await open_learn(pilot, "n")
         assert midi.calls[-1] == "learn_start p0" or "learn_start p0" in midi.calls
         await pilot.press("escape")
         await until(pilot, lambda: learn_over(app), what="the modal to close")
@@ -166,8 +155,7 @@ async def test_learn_timeout_and_midi_off() -> None:
     app, eng, notes = make(midi)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await pilot.press("l")
-        await until(pilot, lambda: screen_name(app) == "LearnScreen", what="the learn modal")
+        await open_learn(pilot)
         midi.learn_state = {"state": "timeout", "control": "x"}
         await until(pilot, lambda: learn_over(app), what="the timeout")
         assert ("MIDI learn: nothing received for x", "warning") in notes

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 
 import pytest
 
 pytest.importorskip("textual")
+
+from pilot_helpers import screen_name, until  # noqa: E402
 
 from floweq_tui.engine import Engine, EngineConfig  # noqa: E402
 from floweq_tui.tui.app import FloweqApp  # noqa: E402
@@ -19,14 +20,6 @@ from floweq_tui.tui.app import FloweqApp  # noqa: E402
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
 CTL, FB = f"tui-ctl-{os.getpid()}", f"tui-fb-{os.getpid()}"
-
-
-async def until(pilot, cond, timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def test_real_engine_midi_learn_and_recovery(jack_server, tmp_path) -> None:  # noqa: ARG001
@@ -52,28 +45,23 @@ def test_real_engine_midi_learn_and_recovery(jack_server, tmp_path) -> None:  # 
                 assert f"MIDI {CTL}:out connected" in status() and "(jack)" in status()
                 # learn x from CC 30
                 await pilot.press("l")
-                await until(pilot, lambda: app.screen.__class__.__name__ == "LearnScreen")
+                await until(pilot, lambda: screen_name(app) == "LearnScreen")
                 await asyncio.to_thread(ctl.sweep, 30, [10, 20, 30])
                 await until(pilot, lambda: app.last_learn is not None, 10, "learn done")
                 assert app.last_learn["state"] == "done", app.last_learn
                 assert app.last_learn["source"] == "cc 30 ch1"
                 # y from CC 16 (x's default knob): asks, then replaces
                 await pilot.press("n", "l")
-                await until(pilot, lambda: app.screen.__class__.__name__ == "LearnScreen")
+                await until(pilot, lambda: screen_name(app) == "LearnScreen")
                 await asyncio.to_thread(ctl.sweep, 16, [100, 101])
                 await until(
                     pilot,
-                    lambda: (
-                        app.screen.__class__.__name__ == "ConfirmScreen"
-                        and bool(app.screen.query("#yes"))
-                    ),
+                    lambda: screen_name(app) == "ConfirmScreen" and bool(app.screen.query("#yes")),
                 )
                 await pilot.press("y")
                 await until(
                     pilot,
-                    lambda: (
-                        app.screen.__class__.__name__ == "MainScreen" and app.last_learn is not None
-                    ),
+                    lambda: screen_name(app) == "MainScreen" and app.last_learn is not None,
                 )
                 assert app.last_learn["state"] == "done" and app.last_learn["control"] == "y"
                 assert app.last_learn["replaced"] == [{"control": "x", "source": "cc 16 ch1"}]

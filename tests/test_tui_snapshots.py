@@ -10,6 +10,8 @@ import pytest
 pytest.importorskip("textual")
 pytest.importorskip("pytest_textual_snapshot")
 
+from pilot_helpers import until  # noqa: E402
+
 from floweq_tui.tui.demo import make_app  # noqa: E402
 from floweq_tui.tui.engine_api import FakeMidi  # noqa: E402
 
@@ -39,15 +41,6 @@ def test_spectrum_and_3d_160x48(snap_compare) -> None:
     )
 
 
-async def _until(pilot, cond, what: str, timeout: float = 10.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.03)
-
-
 def test_learn_modal_with_encoder_hint_80x24(snap_compare) -> None:
     """The learn box over the main screen, asking an ambiguous encoder to turn back."""
     midi = FakeMidi()
@@ -55,10 +48,10 @@ def test_learn_modal_with_encoder_hint_80x24(snap_compare) -> None:
 
     async def before(pilot) -> None:
         await pilot.press("l")
-        await _until(pilot, lambda: bool(pilot.app.screen.query("#learn-wait")), "learn")
+        await until(pilot, lambda: bool(pilot.app.screen.query("#learn-wait")), what="learn")
         midi.learn_state = {**midi.learn_state, "hint": hint}
         wait = pilot.app.screen.query_one("#learn-wait")
-        await _until(pilot, lambda: hint in str(wait.render()), "the hint")
+        await until(pilot, lambda: hint in str(wait.render()), what="the hint")
 
     app = make_app(mode=0, midi=midi, x=0.6, y=-0.4)
     assert snap_compare(app, terminal_size=(80, 24), run_before=before)
@@ -69,9 +62,9 @@ def test_learn_conflict_question_80x24(snap_compare) -> None:
 
     async def before(pilot) -> None:
         await pilot.press("tab", "tab", "l")  # LEVEL: strength
-        await _until(pilot, lambda: bool(pilot.app.screen.query("#learn-wait")), "learn")
+        await until(pilot, lambda: bool(pilot.app.screen.query("#learn-wait")), what="learn")
         midi.move("cc 16 ch1")  # x's default knob
-        await _until(pilot, lambda: bool(pilot.app.screen.query("#confirm-text")), "question")
+        await until(pilot, lambda: bool(pilot.app.screen.query("#confirm-text")), what="question")
         await pilot.pause()
 
     app = make_app(mode=0, midi=midi, x=0.6, y=-0.4)

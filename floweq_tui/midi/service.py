@@ -213,15 +213,7 @@ class MidiService:
         import rtmidi
 
         port = rtmidi.MidiIn(self.rtapi, P.CONTROLLER_CLIENT, queue_size_limit=RT_QUEUE)
-        try:
-            names = port.get_ports()
-            if name not in names:
-                raise P.MidiPortError(f"{name} is gone")
-            port.open_port(names.index(name), "controller")
-            port.ignore_types(sysex=True, timing=True, active_sense=True)
-        except BaseException:
-            self._close_port(port)
-            raise
+        self._open_by_name(port, name, "controller", is_input=True)
         link.in_port = port
         link.in_name = name
         link.state = "connected"
@@ -231,20 +223,28 @@ class MidiService:
         import rtmidi
 
         port = rtmidi.MidiOut(self.rtapi, P.CONTROLLER_CLIENT)
-        try:
-            names = port.get_ports()
-            if name not in names:
-                raise P.MidiPortError(f"{name} is gone")
-            port.open_port(names.index(name), "feedback")
-        except BaseException:
-            self._close_port(port)
-            raise
+        self._open_by_name(port, name, "feedback", is_input=False)
         link.out_port = port
         link.out_name = name
         link.out_state = "connected"
         link.last_seen = {}  # send the current values once (LED rings, motor faders)
         for s in link.mapper.state:
             s.sent = None
+
+    @classmethod
+    def _open_by_name(cls, port: Any, name: str, label: str, is_input: bool) -> None:
+        """Open the rtmidi ``port`` on the port called ``name`` (an input also drops sysex,
+        clock and active sensing); on any failure the port is deleted and the error raised."""
+        try:
+            names = port.get_ports()
+            if name not in names:
+                raise P.MidiPortError(f"{name} is gone")
+            port.open_port(names.index(name), label)
+            if is_input:
+                port.ignore_types(sysex=True, timing=True, active_sense=True)
+        except BaseException:
+            cls._close_port(port)
+            raise
 
     @staticmethod
     def _close_port(port: Any) -> None:

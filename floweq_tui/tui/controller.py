@@ -16,7 +16,7 @@ import numpy as np
 
 from ..controls import CONTROL_INDEX, CONTROL_SPECS, MODES
 from ..params import BAND_NAMES, FREQ_INDEX, GAIN_INDEX, PARAMS, Q_INDEX
-from .midi_view import item_control, knob_text
+from .midi_view import item_control, knob_text, knob_value
 
 MODE_LABELS = ("Traverse", "Semantic", "Manual")
 MODEL_RE = re.compile(r"^vae_d(\d+)_b(.+)$")
@@ -408,14 +408,8 @@ class Controller:
         """An unpicked MIDI knob's position on a band value, as a bare number ("-6.0",
         "1.2k", "0.71"): soft takeover has not handed it the value yet."""
         idx = self.band_index(band, field)
-        if idx is None:
-            return None
-        k = self.knobs.get(f"p{idx}")
-        if not k or k.get("picked_up", True) or k.get("knob") is None:
-            return None
-        try:
-            v = float(k["knob"])
-        except (TypeError, ValueError):
+        v = None if idx is None else knob_value(self.knobs, f"p{idx}")
+        if v is None:
             return None
         if field == "gain":
             return f"{v:+.1f}"

@@ -88,15 +88,21 @@ def midi_state(status: dict[str, Any] | None, error: str = "", off: bool = False
     return MidiState(level, short, medium, full, virtual)
 
 
-def knob_text(knobs: dict[str, dict[str, Any]], name: str, fmt: str) -> str | None:
+def knob_value(knobs: dict[str, dict[str, Any]], name: str) -> float | None:
     """The knob position of ``name`` while soft takeover has not picked it up (else None)."""
     k = knobs.get(name)
     if not k or k.get("picked_up", True) or k.get("knob") is None:
         return None
     try:
-        return format(float(k["knob"]), fmt)
+        return float(k["knob"])
     except (TypeError, ValueError):
         return None
+
+
+def knob_text(knobs: dict[str, dict[str, Any]], name: str, fmt: str) -> str | None:
+    """:func:`knob_value` formatted with ``fmt`` (None while there is nothing to show)."""
+    v = knob_value(knobs, name)
+    return None if v is None else format(v, fmt)
 
 
 def learn_notice(result: dict[str, Any]) -> tuple[str, str]:
