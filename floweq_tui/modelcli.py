@@ -51,7 +51,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         import torch  # noqa: F401
     except ImportError:
         raise CliError(TRAIN_EXTRA_HINT) from None
-    from . import training
+    from .training import train as training
 
     try:
         only = training.parse_only(args.only) if args.only else None

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from floweq_tui.params import MAXS, MINS
-from floweq_tui.safe import (
+from floweq_tui.training.safedb import (
     SafeDataError,
     clean_descriptors,
     load_safe,

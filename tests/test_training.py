@@ -13,7 +13,7 @@ from floweq_tui import cli, eqmath
 from floweq_tui.params import MAXS, MINS
 
 torch = pytest.importorskip("torch", reason="torch not installed (the train extra)")
-training = pytest.importorskip("floweq_tui.training")
+training = pytest.importorskip("floweq_tui.training.train")
 
 
 def random_params(n: int, seed: int = 0) -> np.ndarray:

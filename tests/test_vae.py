@@ -11,7 +11,7 @@ import pytest
 from conftest import package_env
 
 from floweq_tui import cli, eqmath
-from floweq_tui import evaluate as ev
+from floweq_tui.training import evaluate as ev
 from floweq_tui.params import out_of_range
 from floweq_tui.vae import ModelError, default_model, load_family, model_name
 
@@ -66,7 +66,7 @@ def test_encode_decode_shapes_and_band_order(family) -> None:
 
 def test_numpy_decoder_matches_torch(family) -> None:
     torch = pytest.importorskip("torch", reason="torch not installed: cross-check skipped")
-    from floweq_tui.training import VAE
+    from floweq_tui.training.train import VAE
 
     m = family.get(3, 0.01)
     net = VAE(3)
@@ -104,7 +104,7 @@ def test_anchors_recorded_and_meaningful(family) -> None:
 def test_manifest_metrics_reproduce_on_recorded_split(family) -> None:
     if not CSV.is_file():
         pytest.skip(f"SAFE-DB data not found at {CSV} (../shared absent): metrics not rechecked")
-    from floweq_tui.safe import load_safe, split
+    from floweq_tui.training.safedb import load_safe, split
 
     data = load_safe(CSV)
     rec = family.manifest["data"]["split"]
@@ -233,7 +233,7 @@ def test_loading_does_not_import_torch() -> None:
     import sys
 
     code = (
-        "import sys, floweq_tui.vae as v, floweq_tui.evaluate, floweq_tui.cli;"
+        "import sys, floweq_tui.vae as v, floweq_tui.training.evaluate, floweq_tui.cli;"
         "floweq_tui.cli.build_parser(); v.load_family();"
         "assert 'torch' not in sys.modules, 'torch imported'"
     )

@@ -28,8 +28,8 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from . import eqmath
-from .params import FREQ_INDEX, GAIN_INDEX, MAXS, MINS, N_PARAMS, Q_INDEX, SHELF_Q
+from .. import eqmath
+from ..params import FREQ_INDEX, GAIN_INDEX, MAXS, MINS, N_PARAMS, Q_INDEX, SHELF_Q
 
 HIDDEN = 1024
 GRID_POINTS = 128
@@ -368,9 +368,9 @@ def train_family(
     retrained are kept, so ``--only`` can refresh part of the family.
     """
     from . import evaluate as ev
-    from . import vae
-    from .params import PARAMS
-    from .safe import MIN_STRATUM, SPLIT_FRACTIONS, load_safe, split
+    from .. import vae
+    from ..params import PARAMS
+    from .safedb import MIN_STRATUM, SPLIT_FRACTIONS, load_safe, split
 
     t0 = time.perf_counter()
     cfg = cfg or TrainConfig()

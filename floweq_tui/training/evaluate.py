@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from . import eqmath
-from .params import denormalize
-from .safe import SafeData
-from .vae import Model
+from .. import eqmath
+from ..params import denormalize
+from .safedb import SafeData
+from ..vae import Model
 
 GRID_POINTS = 128
 SAMPLE_RATE = 44100.0
@@ -102,7 +102,7 @@ def usability(model: Model, span: float = USABLE_SPAN, step: float = GRID_STEP) 
 
 def extended_check(model: Model, span: float = EXTENDED_SPAN, step: float = 0.5) -> dict:
     """Decode a grid over [-span, span]^d: all finite, in range, and every filter stable."""
-    from .params import out_of_range
+    from ..params import out_of_range
 
     pts = latent_grid(model.latent, span, step)
     params = model.decode(pts)

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from .params import MAXS, MINS, N_PARAMS, normalize, sort_bands
+from ..params import MAXS, MINS, N_PARAMS, normalize, sort_bands
 
 N_COLUMNS = 25
 DESCRIPTOR_COLUMN = 1
