@@ -11,8 +11,8 @@ import pytest
 from conftest import package_env
 
 from floweq_tui import cli, eqmath
-from floweq_tui.training import evaluate as ev
 from floweq_tui.params import out_of_range
+from floweq_tui.training import evaluate as ev
 from floweq_tui.vae import ModelError, default_model, load_family, model_name
 
 REPO = Path(__file__).resolve().parents[1]

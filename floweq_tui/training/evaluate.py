@@ -17,8 +17,8 @@ from numpy.typing import NDArray
 
 from .. import eqmath
 from ..params import denormalize
-from .safedb import SafeData
 from ..vae import Model
+from .safedb import SafeData
 
 GRID_POINTS = 128
 SAMPLE_RATE = 44100.0

@@ -367,9 +367,9 @@ def train_family(
     Models already in out_dir's manifest that were trained on the same split and are not
     retrained are kept, so ``--only`` can refresh part of the family.
     """
-    from . import evaluate as ev
     from .. import vae
     from ..params import PARAMS
+    from . import evaluate as ev
     from .safedb import MIN_STRATUM, SPLIT_FRACTIONS, load_safe, split
 
     t0 = time.perf_counter()
