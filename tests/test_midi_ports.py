@@ -8,9 +8,9 @@ import time
 import pytest
 
 from floweq_tui.cli import build_parser, main
+from floweq_tui.cli.options import midi_fields as config_fields
 from floweq_tui.engine import Engine, EngineConfig, EngineError
 from floweq_tui.midi import ports as P
-from floweq_tui.midi.cli import config_fields
 
 ALSA_INS = [
     "Midi Through:Midi Through Port-0 14:0",
@@ -84,7 +84,7 @@ def test_choose_api(monkeypatch):
 
 
 def test_cli_options_reach_the_engine_config():
-    from floweq_tui.runcli import engine_config
+    from floweq_tui.cli.options import engine_config
 
     args = build_parser().parse_args(
         ["--midi-in", "nano", "--midi-out", "none", "--midi-api", "jack", "--silent"]

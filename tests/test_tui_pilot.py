@@ -3,11 +3,8 @@ values that reach the engine's controls block."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import functools
-import json
-import math
 
 import numpy as np
 import pytest
@@ -15,7 +12,6 @@ import pytest
 pytest.importorskip("textual")
 
 from floweq_tui.controls import CONTROL_DEFAULTS, CONTROL_INDEX  # noqa: E402
-from floweq_tui.tui import settings  # noqa: E402
 from floweq_tui.tui.app import FloweqApp  # noqa: E402
 from floweq_tui.tui.engine_api import EngineLike, FakeEngine, synthetic_family  # noqa: E402
 from floweq_tui.tui.keys import APP_KEYS, help_rows  # noqa: E402
@@ -374,104 +370,3 @@ async def test_ctrl_c_quits() -> None:
         await pilot.press("ctrl+c")
         await pilot.pause()
     assert not app.is_running
-
-
-# ------------------------------------------------------------------ run_app and the session
-
-
-def _args(**kw) -> argparse.Namespace:
-    from floweq_tui.cli import build_parser
-
-    argv = []
-    for k, v in kw.items():
-        argv += [f"--{k.replace('_', '-')}" if len(k) > 1 else f"-{k}", str(v)]
-    return build_parser().parse_args(["--silent", *argv])
-
-
-def _fake_run(monkeypatch, engines: list, keys=()):
-    import floweq_tui.runcli as runcli
-
-    def start(args):
-        eng = FakeEngine(FAMILY)
-        from floweq_tui.cli import control_values
-
-        for k, v in control_values(args, eng.status.models, eng.status.anchors).items():
-            eng.controls[k] = v
-        engines.append(eng)
-        return eng
-
-    monkeypatch.setattr(runcli, "start_engine", start)
-    monkeypatch.setattr("floweq_tui.tui.app.load_family", lambda: FAMILY)
-
-    def run(self, *a, **k):
-        self.engine.controls["strength"] = 0.5  # the user did something
-        return 0
-
-    monkeypatch.setattr(FloweqApp, "run", run)
-
-
-def test_run_app_saves_session_and_stops_engine(tmp_path, monkeypatch) -> None:
-    from floweq_tui.tui.app import run_app
-
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    engines: list = []
-    _fake_run(monkeypatch, engines)
-    assert run_app(_args(x=1.5, mode="manual")) == 0
-    assert engines[0].stopped
-    data = json.loads((tmp_path / "floweq-tui" / "session.json").read_text())
-    assert data["controls"]["x"] == 1.5 and data["controls"]["strength"] == 0.5
-    assert data["model_name"] == "vae_d2_b0.001" and "mute" not in data["controls"]
-    # next start: restored, and the command line wins over the session
-    run_app(_args(y=-1.0))
-    eng = engines[1]
-    assert eng.controls["x"] == 1.5 and eng.controls["mode"] == 2
-    assert eng.controls["y"] == -1.0
-    assert list((tmp_path / "floweq-tui").iterdir()) == [tmp_path / "floweq-tui" / "session.json"]
-
-
-def test_corrupt_session_notice_defaults_and_not_clobbered_on_load(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    path = tmp_path / "floweq-tui" / "session.json"
-    path.parent.mkdir(parents=True)
-    path.write_text("{not json")
-    data, notice = settings.load_session()
-    assert data is None and notice.startswith("settings not restored:") and "\n" not in notice
-    assert path.read_text() == "{not json"
-    from floweq_tui.tui.app import run_app
-
-    engines: list = []
-    _fake_run(monkeypatch, engines)
-    seen = {}
-    orig_init = FloweqApp.__init__
-
-    def init(self, engine, family=None, notice="", fps=30):
-        seen["notice"] = notice
-        orig_init(self, engine, family, notice, fps)
-
-    monkeypatch.setattr(FloweqApp, "__init__", init)
-    run_app(_args())
-    assert seen["notice"].startswith("settings not restored")
-    assert engines[0].controls["x"] == 0.0  # defaults used
-    assert json.loads(path.read_text())["controls"]["strength"] == 0.5  # a successful save
-
-
-def test_save_is_atomic_when_write_fails(tmp_path, monkeypatch) -> None:
-    path = tmp_path / "s.json"
-    settings.save_session({"controls": {"x": 1.0}}, path)
-    monkeypatch.setattr(
-        settings.json, "dump", lambda *a, **k: (_ for _ in ()).throw(OSError("disk"))
-    )
-    with pytest.raises(OSError):
-        settings.save_session({"controls": {"x": 2.0}}, path)
-    assert json.loads(path.read_text())["controls"]["x"] == 1.0
-    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
-
-
-def test_session_roundtrip_by_name() -> None:
-    names = ["a", "b", "c"]
-    labels = ["warm", "bright"]
-    ctl = dict(zip(("model", "anchor_a", "anchor_b", "x", "mute"), (2, 1, 0, 0.5, 1), strict=True))
-    data = settings.session_from_controls(ctl, names, labels)
-    back = settings.controls_from_session(data, ["c", "a", "b"], ["bright", "warm"])
-    assert back == {"model": 0.0, "anchor_a": 0.0, "anchor_b": 1.0, "x": 0.5}
-    assert not math.isnan(back["x"])

@@ -7,11 +7,9 @@ redrawing only the widgets whose inputs changed.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import signal
-import sys
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -21,7 +19,6 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from ..controls import MODES
-from . import settings
 from .controller import Controller
 from .curve import spectrum_db
 from .engine_api import EngineLike
@@ -383,53 +380,4 @@ class FloweqApp(App[int]):
         self._changed()
 
 
-# ===================================================================== entry point
-
-
-def load_family() -> Any:
-    try:
-        from .. import vae
-
-        return vae.load_family()
-    except Exception:
-        return None
-
-
-def run_app(args: argparse.Namespace) -> int:
-    """Start the engine, restore the last session (CLI options win), run the UI, and always
-    stop the engine and save the session on the way out."""
-    from ..cli import control_values
-    from ..runcli import start_engine
-
-    engine = start_engine(args)
-    code = 0
-    try:
-        names = list(engine.status.models)
-        labels = list(engine.status.anchors)
-        data, notice = settings.load_session()
-        if data is not None:
-            cli = control_values(args, names, labels)
-            saved = settings.controls_from_session(data, names, labels)
-            for k, v in saved.items():
-                if k not in cli:
-                    engine.controls[k] = v
-        app = FloweqApp(engine, load_family(), notice)
-        result = app.run()
-        code = int(result or 0)
-    finally:
-        try:
-            if engine.controls is not None:
-                data = settings.session_from_controls(
-                    engine.controls.as_dict(),
-                    list(engine.status.models),
-                    list(engine.status.anchors),
-                )
-                settings.save_session(data)
-        except OSError as exc:
-            print(f"floweq-tui: session not saved: {exc}", file=sys.stderr)
-        finally:
-            engine.stop()
-    return code
-
-
-__all__ = ["FloweqApp", "MODES", "run_app"]
+__all__ = ["FloweqApp", "MODES"]

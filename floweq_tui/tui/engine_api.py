@@ -142,6 +142,10 @@ class FakeEngine:
     def alive(self) -> bool:
         return self._alive and not self.stopped
 
+    def start(self) -> EngineStatus:
+        """Nothing to spawn: the fake runs from construction."""
+        return self.status
+
     def stop(self) -> None:
         self.stopped = True
 

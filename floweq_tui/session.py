@@ -1,28 +1,26 @@
-"""The last session's controls: saved atomically on quit, restored at start.
+"""The last session's controls: restored at start, saved atomically on the way out.
 
-Stored as JSON under ``$XDG_CONFIG_HOME/floweq-tui/session.json`` (``~/.config`` when unset).
-The model and anchors are stored by name, so a reordered model family still restores right.
+Serves the UI and headless alike (the composition root in :mod:`floweq_tui.cli.root` loads
+it before the engine starts and saves it after the front end returns). Stored as JSON in
+``config_dir()/session.json``; the model and anchors are stored by name, so a reordered
+model family still restores right. An unreadable file is kept aside
+(``session.json.bad-TIMESTAMP``) before anything new is written over it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..controls import CONTROL_INDEX, clamp_control
+from .controls import CONTROL_INDEX, clamp_control
+from .paths import config_dir, keep_aside, write_text_atomic
 
 VERSION = 1
 NOT_SAVED = ("mute",)
 """Controls never restored: a panic mute is for the moment, not for the next session."""
-
-
-def config_dir() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "floweq-tui"
 
 
 def session_path() -> Path:
@@ -45,21 +43,8 @@ def load_session(path: Path | None = None) -> tuple[dict[str, Any] | None, str]:
 
 
 def save_session(data: dict[str, Any], path: Path | None = None) -> None:
-    """Write the session atomically (a temp file in the same directory, then os.replace)."""
-    path = path or session_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".session-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write the session atomically (a temp file in the same directory, then a rename)."""
+    write_text_atomic(path or session_path(), json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def session_from_controls(
@@ -93,3 +78,31 @@ def controls_from_session(
         elif key in values and not 0 <= values[key] < max(len(names), 1):
             del values[key]
     return values
+
+
+@dataclass
+class Session:
+    """The session file of one run: what it restored, and where it saves."""
+
+    path: Path
+    models: list[str]
+    anchors: list[str]
+    restored: dict[str, float] = field(default_factory=dict)
+    notice: str = ""
+    """One line for the user when the file could not be used (else "")."""
+
+    @classmethod
+    def load(cls, models: list[str], anchors: list[str], path: Path | None = None) -> Session:
+        """Read the saved controls; an unreadable file is kept aside and reported."""
+        path = path or session_path()
+        data, notice = load_session(path)
+        if data is None and notice:
+            kept = keep_aside(path)
+            if kept is not None:
+                notice += f"; the bad file is kept as {kept.name}"
+        restored = controls_from_session(data, models, anchors) if data else {}
+        return cls(path, list(models), list(anchors), restored, notice)
+
+    def save(self, controls: dict[str, float]) -> None:
+        """Save the controls in effect now (atomically; raises OSError)."""
+        save_session(session_from_controls(controls, self.models, self.anchors), self.path)

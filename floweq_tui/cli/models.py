@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from .cli import CliError
+from .options import CliError
 
 TRAIN_EXTRA_HINT = "training needs PyTorch: pip install 'floweq-tui[train]'"
 
@@ -51,7 +51,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         import torch  # noqa: F401
     except ImportError:
         raise CliError(TRAIN_EXTRA_HINT) from None
-    from .training import train as training
+    from ..training import train as training
 
     try:
         only = training.parse_only(args.only) if args.only else None
@@ -142,7 +142,7 @@ def format_models(manifest: dict, anchors: bool = False) -> str:
 
 def cmd_models(args: argparse.Namespace) -> int:
     """Handler of `floweq-tui models`."""
-    from .vae import ModelError, load_family
+    from ..vae import ModelError, load_family
 
     try:
         family = load_family(args.path)

@@ -1,23 +1,25 @@
-"""The `floweq-tui` command: the live instrument by default, plus subcommands.
+"""The instrument's command-line options and how they become engine settings and controls.
 
-Each subcommand lives in its own module and registers itself here; heavy imports (textual,
-torch, sounddevice) happen only inside the subcommand that needs them.
+Shared by the instrument, `--headless`, `render` (and later `export`/`match`), so every
+command reads an EQ the same way and reports a bad value as one line.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from . import __version__
+from ..controls import MODES, clamp_control
+from ..engine import EngineConfig, EngineError
+from ..params import ParamError, validate
 
 
 class CliError(Exception):
     """An error to print as one line (no traceback) with exit status 2."""
 
 
-def _add_engine_options(p: argparse.ArgumentParser) -> None:
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    """Device, rate, block size, channels, latency, source (the live instrument only)."""
     g = p.add_argument_group("audio")
     g.add_argument(
         "-d", "--device", metavar="DEV",
@@ -46,9 +48,10 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _add_control_options(p: argparse.ArgumentParser) -> None:
+def add_control_options(p: argparse.ArgumentParser) -> None:
+    """The equalizer's controls (the instrument, headless and render alike)."""
     g = p.add_argument_group("equalizer")
-    g.add_argument("--mode", choices=("traverse", "semantic", "manual"), help="default: traverse")
+    g.add_argument("--mode", choices=MODES, help="default: traverse")
     g.add_argument("--model", metavar="NAME", help="e.g. vae_d2_b0.001 (see `floweq-tui models`)")
     g.add_argument("-x", type=float, metavar="X", help="latent x in [-2, 2]")
     g.add_argument("-y", type=float, metavar="Y", help="latent y in [-2, 2]")
@@ -68,13 +71,45 @@ def _add_control_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--glide-ms", type=float, metavar="MS", help="glide time (default 20 ms)")
 
 
+API_CHOICES = ("auto", "alsa", "jack")
+
+
+def add_midi_options(p: argparse.ArgumentParser) -> None:
+    """--midi-in, --midi-out, --midi-api, --no-midi on the instrument's parser."""
+    g = p.add_argument_group("MIDI")
+    g.add_argument(
+        "--midi-in", metavar="PORT",
+        help="controller input: port name substring (default: the first hardware port; "
+        "'none': only the virtual input 'floweq-tui')",
+    )  # fmt: skip
+    g.add_argument(
+        "--midi-out", metavar="PORT",
+        help="feedback output: port name substring (default: the controller's own output; "
+        "'none': no feedback to the controller)",
+    )  # fmt: skip
+    g.add_argument(
+        "--midi-api", choices=API_CHOICES, default=None,
+        help="MIDI API (default auto: JACK when the audio runs on JACK, else ALSA, else JACK; "
+        "or set FLOWEQ_MIDI_API)",
+    )  # fmt: skip
+    g.add_argument("--no-midi", action="store_true", help="no MIDI at all")
+
+
+def midi_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The EngineConfig MIDI fields from the parsed options (absent options: defaults)."""
+    api = getattr(args, "midi_api", None)
+    return {
+        "midi": not getattr(args, "no_midi", False),
+        "midi_in": getattr(args, "midi_in", None),
+        "midi_out": getattr(args, "midi_out", None),
+        "midi_api": None if api in (None, "auto") else api,
+    }
+
+
 def control_values(
     args: argparse.Namespace, model_names: list[str], anchor_labels: list[str]
 ) -> dict[str, float]:
     """The controls given on the command line, as shared-block values (validated)."""
-    from .controls import MODES, clamp_control
-    from .params import ParamError, validate
-
     values: dict[str, float] = {}
     if args.mode:
         values["mode"] = MODES.index(args.mode)
@@ -94,8 +129,8 @@ def control_values(
         values["extend"] = 1
     if args.auto_gain:
         values["auto_gain"] = 1
-    for opt, name in (("anchor_a", "anchor_a"), ("anchor_b", "anchor_b")):
-        label = getattr(args, opt)
+    for name in ("anchor_a", "anchor_b"):
+        label = getattr(args, name)
         if label:
             if label not in anchor_labels:
                 raise CliError(f"no anchor {label!r} (have: {', '.join(anchor_labels) or 'none'})")
@@ -111,54 +146,35 @@ def control_values(
     return values
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="floweq-tui",
-        description="A live five-band equalizer for the terminal, steered through a learned "
-        "latent space of real engineers' EQ settings, with MIDI knobs. With no command it "
-        "opens the instrument; with no sound card it runs on a silent clock.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="commands: devices, midi, models, render, train (see `floweq-tui COMMAND --help`)",
-    )
-    parser.add_argument("--version", action="version", version=f"floweq-tui {__version__}")
-    parser.add_argument(
-        "--headless", action="store_true",
-        help="run the engine without the terminal UI until SIGINT/SIGTERM",
-    )  # fmt: skip
-    parser.add_argument(
-        "--status-every", type=float, default=5.0, metavar="S",
-        help="headless: print a status line every S seconds (default 5; 0 = never)",
-    )  # fmt: skip
-    _add_engine_options(parser)
-    _add_control_options(parser)
-    from .midi import cli as midi_cli  # MIDI
-
-    midi_cli.add_options(parser)  # MIDI: --midi-in/--midi-out/--midi-api/--no-midi
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from . import modelcli, runcli
-
-    modelcli.register(sub)
-    runcli.register(sub)
-    midi_cli.register(sub)  # MIDI: `floweq-tui midi`
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func: Any = getattr(args, "func", None)
+def engine_config(args: argparse.Namespace) -> EngineConfig:
+    """EngineConfig from the command line (validated, one-line errors)."""
+    latency: float | str = args.latency
     try:
-        if func is None:
-            from . import runcli
+        latency = float(args.latency)
+    except ValueError:
+        if args.latency not in ("low", "high"):
+            raise CliError(
+                f"--latency must be 'low', 'high' or seconds, not {args.latency!r}"
+            ) from None
+    cfg = EngineConfig(
+        samplerate=args.samplerate,
+        blocksize=args.blocksize,
+        channels=args.channels,
+        output_device=_device(args.device),
+        input_device=_device(args.input_device),
+        latency=latency,
+        source=args.source,
+        silent=args.silent,
+        **midi_fields(args),
+    )
+    try:
+        cfg.validate()
+    except EngineError as exc:
+        raise CliError(str(exc)) from None
+    return cfg
 
-            func = runcli.cmd_headless if args.headless else runcli.cmd_ui
-        return int(func(args) or 0)
-    except CliError as exc:
-        print(f"floweq-tui: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+def _device(spec: str | None) -> int | str | None:
+    if spec is None:
+        return None
+    return int(spec) if spec.strip().isdigit() else spec

@@ -1,0 +1,101 @@
+"""The front end with no screen: run a started engine until SIGINT, SIGTERM or SIGHUP.
+
+It prints what a person reading a log (or `journalctl`) needs: one line at start, one about
+MIDI, a status line every few seconds, and a line whenever the engine or MIDI changes
+state. Restarting a child is the supervisor's job, not this loop's.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from typing import Any
+
+
+def _db(v: float) -> str:
+    return f"{20 * math.log10(v):6.1f}" if v > 1e-10 else "  -inf"
+
+
+def status_line(engine: Any) -> str:
+    """One line of meters for the headless mode and logs."""
+    m = engine.meters.snapshot()
+    peak = _db(m["peak_out"])
+    return (
+        f"in {m['lufs_in']:6.1f} LUFS  out {m['lufs_out']:6.1f} LUFS  peak {peak} dBFS"
+        f"  auto {m['auto_gain_db']:+5.1f} dB  xruns {int(m['xruns'])}  cpu {100 * m['cpu']:4.1f}%"
+        f"  z ({m['zx']:+.2f}, {m['zy']:+.2f}, {m['zz']:+.2f})  {engine.state}"
+    )
+
+
+def midi_summary(engine: Any, timeout: float = 10.0) -> str:
+    """One line about MIDI ('' when MIDI is off)."""
+    midi = engine.midi
+    if midi is None:
+        return ""
+    try:
+        st = midi.status() if midi.ready(timeout) else {}
+    except Exception as exc:
+        return f"MIDI: {exc}"
+    if not st.get("api"):
+        return f"MIDI: off ({st.get('api_reason', '')})"
+    c, v = st["controller"], st["virtual"]
+    ctl = f"controller {c['port']} ({c['state']})" if c.get("port") else c.get("state", "")
+    out = f", feedback to {c['output']}" if c.get("output") else ""
+    err = f"; mapping error: {st['mapping_error']}" if st.get("mapping_error") else ""
+    return f"MIDI ({st['api']}): {ctl}{out}; virtual input {v['port']}{err}"
+
+
+def start_line(engine: Any) -> str:
+    """What runs where, in one line."""
+    st = engine.status
+    api = f" ({st.hostapi})" if st.hostapi else ""
+    return (
+        f"floweq-tui: {st.state} on {st.device}{api}, {st.samplerate} Hz, "
+        f"{st.blocksize} frames, {st.channels} ch, source {st.source}"
+    )
+
+
+def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
+    """Serve until a stop signal; the caller stops the engine and saves the session."""
+    say = _printer()
+    say(start_line(engine))
+    if engine.status.message:
+        say(f"floweq-tui: {engine.status.message}")
+    if notice:
+        say(f"floweq-tui: {notice}")
+    if line := midi_summary(engine):
+        say(f"floweq-tui: {line}")
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:  # noqa: ARG001
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    last = time.monotonic()
+    while not stop.wait(0.1):
+        if not engine.alive:
+            say("floweq-tui: the engine stopped unexpectedly; restarting")
+            try:
+                engine.restart()
+            except Exception as exc:  # keep trying, say why
+                say(f"floweq-tui: restart failed: {exc}")
+                stop.wait(2.0)
+            continue
+        if status_every > 0 and time.monotonic() - last >= status_every:
+            last = time.monotonic()
+            say(status_line(engine))
+    say("floweq-tui: stopped")
+    return 0
+
+
+def _printer() -> Any:
+    def say(line: str) -> None:
+        try:
+            print(line, flush=True)
+        except (BrokenPipeError, OSError):  # the terminal or log went away (SIGHUP)
+            pass
+
+    return say

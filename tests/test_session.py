@@ -1,0 +1,153 @@
+"""The session and the composition root: restored at start (the command line wins), saved on
+the way out, by the UI and headless alike; a bad file is kept, never silently replaced."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import package_env
+
+from floweq_tui import session as settings
+from floweq_tui.cli import build_parser, instrument, root
+from floweq_tui.tui.engine_api import FakeEngine, synthetic_family
+
+FAMILY = synthetic_family()
+
+
+def _args(*extra: str, **kw) -> argparse.Namespace:
+    argv = []
+    for k, v in kw.items():
+        argv += [f"--{k.replace('_', '-')}" if len(k) > 1 else f"-{k}", str(v)]
+    return build_parser().parse_args(["--silent", *argv, *extra])
+
+
+def _fake_run(monkeypatch, engines: list) -> dict:
+    """cmd_ui over a FakeEngine built by the real composition root; the 'user' sets strength."""
+    pytest.importorskip("textual")
+    from floweq_tui.tui.app import FloweqApp
+
+    def make(config, controls):
+        eng = FakeEngine(FAMILY)
+        eng.controls.update(controls)
+        engines.append(eng)
+        return eng
+
+    real = root.compose
+    monkeypatch.setattr(instrument, "compose", lambda args: real(args, make_engine=make))
+    seen: dict = {}
+
+    def run(self, *a, **k):
+        seen["notice"] = self.startup_notice
+        self.engine.controls["strength"] = 0.5  # the user did something
+        return 0
+
+    monkeypatch.setattr(FloweqApp, "run", run)
+    return seen
+
+
+def test_ui_saves_session_and_stops_engine(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    engines: list = []
+    _fake_run(monkeypatch, engines)
+    assert instrument.cmd_ui(_args(x=1.5, mode="manual")) == 0
+    assert engines[0].stopped
+    data = json.loads((tmp_path / "floweq-tui" / "session.json").read_text())
+    assert data["controls"]["x"] == 1.5 and data["controls"]["strength"] == 0.5
+    assert data["model_name"] == "vae_d2_b0.001" and "mute" not in data["controls"]
+    # next start: restored, and the command line wins over the session
+    instrument.cmd_ui(_args(y=-1.0))
+    eng = engines[1]
+    assert eng.controls["x"] == 1.5 and eng.controls["mode"] == 2
+    assert eng.controls["y"] == -1.0
+    assert list((tmp_path / "floweq-tui").iterdir()) == [tmp_path / "floweq-tui" / "session.json"]
+
+
+def test_corrupt_session_is_kept_aside_with_a_notice_and_defaults(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    path = tmp_path / "floweq-tui" / "session.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    data, notice = settings.load_session()
+    assert data is None and notice.startswith("settings not restored:") and "\n" not in notice
+    assert path.read_text() == "{not json"
+    engines: list = []
+    seen = _fake_run(monkeypatch, engines)
+    instrument.cmd_ui(_args())
+    assert seen["notice"].startswith("settings not restored") and "\n" not in seen["notice"]
+    assert engines[0].controls["x"] == 0.0  # defaults used
+    assert json.loads(path.read_text())["controls"]["strength"] == 0.5  # a successful save
+    kept = [p for p in path.parent.iterdir() if p.name.startswith("session.json.bad-")]
+    assert len(kept) == 1 and kept[0].read_text() == "{not json"  # nothing lost
+    assert kept[0].name in seen["notice"]
+
+
+def test_save_is_atomic_when_write_fails(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "s.json"
+    settings.save_session({"controls": {"x": 1.0}}, path)
+    monkeypatch.setattr(
+        settings.json, "dumps", lambda *a, **k: (_ for _ in ()).throw(OSError("disk"))
+    )
+    with pytest.raises(OSError):
+        settings.save_session({"controls": {"x": 2.0}}, path)
+    assert json.loads(path.read_text())["controls"]["x"] == 1.0
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
+
+
+def test_session_roundtrip_by_name() -> None:
+    names = ["a", "b", "c"]
+    labels = ["warm", "bright"]
+    ctl = dict(zip(("model", "anchor_a", "anchor_b", "x", "mute"), (2, 1, 0, 0.5, 1), strict=True))
+    data = settings.session_from_controls(ctl, names, labels)
+    back = settings.controls_from_session(data, ["c", "a", "b"], ["bright", "warm"])
+    assert back == {"model": 0.0, "anchor_a": 0.0, "anchor_b": 1.0, "x": 0.5}
+    assert not math.isnan(back["x"])
+
+
+def _headless(tmp_path, *extra: str) -> subprocess.Popen[str]:
+    env = package_env(XDG_CONFIG_HOME=str(tmp_path))
+    return subprocess.Popen(
+        [sys.executable, "-m", "floweq_tui", "--headless", "--silent", "--no-midi",
+         "--status-every", "0.2", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+
+def _read_until(proc: subprocess.Popen[str], want: str, limit: float = 60.0) -> list[str]:
+    """Lines of stdout up to the first containing ``want`` (fails after ``limit`` s)."""
+    lines: list[str] = []
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        if want in line:
+            return lines
+    proc.kill()
+    raise AssertionError(f"no {want!r} in headless output: {lines}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_headless_restores_the_session_and_stops_cleanly(tmp_path, sig) -> None:
+    path = tmp_path / "floweq-tui" / "session.json"
+    settings.save_session({"controls": {"x": 1.5, "y": -0.5, "strength": 0.7}}, path)
+    proc = _headless(tmp_path, "-y", "0.25")  # the command line wins for y
+    try:
+        _read_until(proc, "z (+1.50, +0.25")
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert out.rstrip().endswith("floweq-tui: stopped")
+    assert "Traceback" not in err and "leaked" not in err
+    saved = json.loads(path.read_text())["controls"]
+    assert (saved["x"], saved["y"], saved["strength"]) == (1.5, 0.25, 0.7)
