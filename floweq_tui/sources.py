@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .childproc import one_line
+from .paths import atomic_path
 
 __all__ = [
     "DEMO_PEAK_DBFS",
@@ -197,17 +197,9 @@ def write_file(path: str | os.PathLike[str], data: ArrayLike, samplerate: int) -
     if not directory.is_dir():
         raise SourceError(f"cannot write {p}: directory {directory} does not exist")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=ext, dir=directory)
-    except OSError as exc:
-        reason = _line(exc.strerror or exc).lower()
-        raise SourceError(f"cannot write {p}: {reason}") from None
-    try:
-        os.close(fd)
-        sf.write(tmp, arr, rate, format=fmt, subtype=subtype)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, p)
+        with atomic_path(p, suffix=ext) as tmp:
+            sf.write(tmp, arr, rate, format=fmt, subtype=subtype)
+            os.chmod(tmp, 0o666 & ~_umask())
     except sf.LibsndfileError as exc:
         raise SourceError(f"cannot write {p}: {_line(exc.error_string)}") from None
     except (RuntimeError, OSError, ValueError, TypeError) as exc:

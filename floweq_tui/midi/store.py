@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..paths import config_dir, write_text_atomic
 from .mapping import Binding, MappingError, default_bindings
 
 try:
@@ -41,8 +41,7 @@ HEADER = (
 
 
 def default_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "floweq-tui" / "midi.toml"
+    return config_dir() / "midi.toml"
 
 
 class MidiMap:
@@ -118,21 +117,7 @@ def dumps(m: MidiMap) -> str:
 def save(m: MidiMap, path: str | os.PathLike[str] | None = None) -> Path:
     """Write atomically (temporary file in the same directory, fsync, rename)."""
     target = Path(path) if path is not None else default_path()
-    text = dumps(m)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".midi-", suffix=".toml.tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_text_atomic(target, dumps(m))
     return target
 
 

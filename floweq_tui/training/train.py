@@ -369,6 +369,7 @@ def train_family(
     """
     from .. import vae
     from ..params import PARAMS
+    from ..paths import write_text_atomic
     from . import evaluate as ev
     from .safedb import MIN_STRATUM, SPLIT_FRACTIONS, load_safe, split
 
@@ -533,7 +534,5 @@ def train_family(
         },
         "models": models,
     }
-    tmp = out / (vae.MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(out / vae.MANIFEST)
+    write_text_atomic(out / vae.MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return manifest
