@@ -157,7 +157,7 @@ def _resample(data: NDArray[np.float32], src: int, dst: int) -> NDArray[np.float
     return out
 
 
-def _umask() -> int:
+def umask() -> int:
     """The process umask, read without changing it (os.umask would race other threads)."""
     try:
         with open("/proc/self/status", encoding="ascii") as fh:
@@ -199,7 +199,7 @@ def write_file(path: str | os.PathLike[str], data: ArrayLike, samplerate: int) -
     try:
         with atomic_path(p, suffix=ext) as tmp:
             sf.write(tmp, arr, rate, format=fmt, subtype=subtype)
-            os.chmod(tmp, 0o666 & ~_umask())
+            os.chmod(tmp, 0o666 & ~umask())
     except sf.LibsndfileError as exc:
         raise SourceError(f"cannot write {p}: {_line(exc.error_string)}") from None
     except (RuntimeError, OSError, ValueError, TypeError) as exc:

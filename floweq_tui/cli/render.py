@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("input", metavar="IN", help="input audio file (WAV/FLAC/OGG)")
     r.add_argument("output", metavar="OUT", help="output audio file (written atomically)")
+    r.add_argument("-f", "--force", action="store_true", help="replace OUT if it exists")
     r.add_argument("-b", "--blocksize", type=int, default=512, metavar="N", help="default: 512")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_control_options(r)
@@ -56,7 +57,9 @@ def cmd_render(args: argparse.Namespace) -> int:
         sys.stderr.flush()
 
     try:
-        result = render_file(args.input, args.output, values, args.blocksize, progress=bar)
+        result = render_file(
+            args.input, args.output, values, args.blocksize, progress=bar, force=args.force
+        )
     except (sources.SourceError, ValueError) as exc:
         if drawn[0]:
             sys.stderr.write("\n")
