@@ -22,6 +22,7 @@ from .options import (
     add_engine_options,
     add_midi_options,
     control_values,
+    join_negative_values,
 )
 
 
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `floweq-tui` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_negative_values(parser, sys.argv[1:] if argv is None else argv))
     func: Any = getattr(args, "func", None)
     try:
         if func is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .options import API_CHOICES, CliError
 
@@ -37,6 +38,8 @@ def cmd_midi(args: argparse.Namespace) -> int:
         try:
             current = store.load()
             if args.import_:
+                if not Path(args.import_).is_file():
+                    raise CliError(f"cannot import {args.import_}: no such file")
                 new = store.load(args.import_)
                 for name, bindings in new.controllers.items():
                     current.set(name, bindings)

@@ -7,15 +7,51 @@ command reads an EQ the same way and reports a bad value as one line.
 from __future__ import annotations
 
 import argparse
+import math
+import re
+from collections.abc import Sequence
 from typing import Any
 
-from ..controls import MODES, clamp_control
+from ..controls import CONTROL_INDEX, CONTROL_SPECS, MODES, clamp_control
 from ..engine import EngineConfig, EngineError
 from ..params import ParamError, validate
 
 
 class CliError(Exception):
     """An error to print as one line (no traceback) with exit status 2."""
+
+
+_NEGATIVE = re.compile(r"^-(\d|\.\d)")
+
+
+def join_negative_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``--params -5.4,120,...`` -> ``--params=-5.4,120,...`` for every option that takes a value.
+
+    argparse reads a value that starts with '-' as another option unless it is a plain number,
+    and most EQ settings start with a negative gain; this keeps the spelling users type.
+    """
+    takes_value: set[str] = set()
+
+    def collect(p: argparse.ArgumentParser) -> None:
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    collect(sub)
+            elif action.option_strings and action.nargs is None and action.const is None:
+                takes_value.update(action.option_strings)
+
+    collect(parser)
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        if tok in takes_value and i + 1 < len(argv) and _NEGATIVE.match(argv[i + 1]):
+            out.append(f"{tok}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(tok)
+        i += 1
+    return out
 
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
@@ -121,10 +157,7 @@ def control_values(
     for name in ("x", "y", "z", "interpolate", "strength", "in_gain", "out_gain", "glide_ms"):
         v = getattr(args, name, None)
         if v is not None:
-            try:
-                values[name] = clamp_control(name, v)
-            except ValueError as exc:
-                raise CliError(str(exc)) from None
+            values[name] = _in_range(name, v)
     if args.extend:
         values["extend"] = 1
     if args.auto_gain:
@@ -144,6 +177,16 @@ def control_values(
             values[f"p{i}"] = float(v)
         values.setdefault("mode", MODES.index("manual"))
     return values
+
+
+def _in_range(name: str, value: float) -> float:
+    """The value if it lies in its control's range; else a one-line error naming the range."""
+    spec = CONTROL_SPECS[CONTROL_INDEX[name]]
+    flag = f"-{name}" if len(name) == 1 else f"--{name.replace('_', '-')}"
+    unit = f" {spec.unit}" if spec.unit else ""
+    if not math.isfinite(value) or not spec.min <= value <= spec.max:
+        raise CliError(f"{flag} {value:g} is outside {spec.min:g} to {spec.max:g}{unit}")
+    return clamp_control(name, value)
 
 
 def engine_config(args: argparse.Namespace) -> EngineConfig:
