@@ -111,7 +111,7 @@ def test_session_roundtrip_by_name() -> None:
 
 
 def _headless(tmp_path, *extra: str) -> subprocess.Popen[str]:
-    env = package_env(XDG_CONFIG_HOME=str(tmp_path))
+    env = package_env(XDG_CONFIG_HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"))
     return subprocess.Popen(
         [sys.executable, "-m", "floweq_tui", "--headless", "--silent", "--no-midi",
          "--status-every", "0.2", *extra],
@@ -151,3 +151,29 @@ def test_headless_restores_the_session_and_stops_cleanly(tmp_path, sig) -> None:
     assert "Traceback" not in err and "leaked" not in err
     saved = json.loads(path.read_text())["controls"]
     assert (saved["x"], saved["y"], saved["strength"]) == (1.5, 0.25, 0.7)
+
+
+def test_a_second_instance_is_refused_unless_allowed(tmp_path) -> None:
+    first = _headless(tmp_path)
+    try:
+        _read_until(first, "floweq-tui: ")  # the first one runs (its lock is taken)
+        second = _headless(tmp_path)
+        out, err = second.communicate(timeout=60)
+        assert second.returncode == 2 and err.count("\n") == 1
+        assert f"another floweq-tui (pid {first.pid}) is running" in err
+        assert "--allow-second" in err and "Traceback" not in err
+        allowed = _headless(tmp_path, "--allow-second")
+        _read_until(allowed, "floweq-tui: ")
+        allowed.terminate()
+        assert allowed.wait(30) == 0
+        # a killed instance leaves no stale lock behind
+        first.kill()
+        first.wait(30)
+        third = _headless(tmp_path)
+        _read_until(third, "floweq-tui: ")
+        third.terminate()
+        assert third.wait(30) == 0
+    finally:
+        for p in (first,):
+            if p.poll() is None:
+                p.kill()

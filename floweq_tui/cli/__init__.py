@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--status-every", type=float, default=5.0, metavar="S",
         help="headless: print a status line every S seconds (default 5; 0 = never)",
     )  # fmt: skip
+    parser.add_argument(
+        "--allow-second", action="store_true",
+        help="run even if another floweq-tui uses the same config directory (both will "
+        "play, and both will answer the same controller)",
+    )  # fmt: skip
     add_engine_options(parser)
     add_control_options(parser)
     add_midi_options(parser)

@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import sources
 from ..engine import Engine, EngineConfig, EngineError, core_models
+from ..instance import InstanceLock, InstanceLocked
 from ..session import Session
 from .options import CliError, control_values, engine_config
 
@@ -35,6 +36,8 @@ class Runtime:
     family: Any
     notice: str = ""
     """One line to show at start ("" when all is well)."""
+    lock: InstanceLock | None = None
+    """This instance's claim on the config directory (None with --allow-second)."""
 
     def close(self) -> None:
         """Save the session, then stop the engine (always, even if saving fails)."""
@@ -45,6 +48,8 @@ class Runtime:
             print(f"floweq-tui: session not saved: {exc}", file=sys.stderr)
         finally:
             self.engine.stop()
+            if self.lock is not None:
+                self.lock.release()
 
 
 def load_family() -> Any:
@@ -60,6 +65,23 @@ def load_family() -> Any:
 def compose(args: argparse.Namespace, make_engine: EngineFactory = _real_engine) -> Runtime:
     """Validate the options, restore the session (the command line wins), start the engine."""
     cfg = engine_config(args)
+    lock = None if args.allow_second else InstanceLock()
+    if lock is not None:
+        try:
+            lock.acquire()
+        except InstanceLocked as exc:
+            raise CliError(str(exc)) from None
+    try:
+        return _compose(args, cfg, make_engine, lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+
+
+def _compose(
+    args: argparse.Namespace, cfg: EngineConfig, make_engine: EngineFactory, lock: Any
+) -> Runtime:
     if cfg.source not in ("demo", "input", "silence"):
         try:
             sources.info(cfg.source)
@@ -73,4 +95,4 @@ def compose(args: argparse.Namespace, make_engine: EngineFactory = _real_engine)
         engine.start()
     except EngineError as exc:
         raise CliError(str(exc)) from None
-    return Runtime(engine, session, load_family(), session.notice)
+    return Runtime(engine, session, load_family(), session.notice, lock)
