@@ -151,6 +151,8 @@ class Family:
     models: dict[str, Model]
     manifest: dict[str, Any]
     path: Path
+    problems: list[str] = field(default_factory=list)
+    """One line per model left out because its file was bad (``strict=False`` loading)."""
 
     def __getitem__(self, name: str) -> Model:
         try:
@@ -169,8 +171,13 @@ class Family:
         return self[model_name(latent, beta)]
 
     @property
+    def default_name(self) -> str:
+        """The manifest's default model (which may have been left out as bad)."""
+        return str(self.manifest.get("default", model_name(2, 0.001)))
+
+    @property
     def default(self) -> Model:
-        return self[self.manifest.get("default", model_name(2, 0.001))]
+        return self[self.default_name]
 
 
 def default_path() -> Path:
@@ -236,35 +243,58 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_family(path: str | Path | None = None) -> Family:
-    """Load and validate every model listed in the manifest (NumPy only)."""
+def load_family(path: str | Path | None = None, strict: bool = True) -> Family:
+    """Load and validate every model listed in the manifest (NumPy only).
+
+    ``strict``: any bad model file raises :class:`ModelError`. Otherwise a bad model is left
+    out and named in ``Family.problems`` (the others still load); a bad manifest, or no
+    usable model at all, still raises.
+    """
     root = Path(path) if path is not None else default_path()
     manifest = read_manifest(root)
     models: dict[str, Model] = {}
+    problems: list[str] = []
     for entry in manifest["models"]:
         try:
-            name, file, latent, beta = entry["name"], entry["file"], entry["latent"], entry["beta"]
-        except (KeyError, TypeError):
-            msg = f"{root / MANIFEST}: a model entry lacks name/file/latent/beta"
-            raise ModelError(msg) from None
-        if Path(file).name != file:
-            raise ModelError(f"{root / MANIFEST}: model file name {file!r} must be a plain name")
-        weights = _load_weights(root / file, entry)
+            name, model = _load_model(root, entry)
+        except ModelError as exc:
+            if strict:
+                raise
+            problems.append(str(exc))
+            continue
+        models[name] = model
+    if not models:
+        raise ModelError(f"no usable model in {root}: {problems[0] if problems else 'none'}")
+    return Family(models, manifest, root, problems)
+
+
+def _load_model(root: Path, entry: Any) -> tuple[str, Model]:
+    """One manifest entry -> (name, Model), or ModelError with one line naming the file."""
+    try:
+        name, file, latent, beta = entry["name"], entry["file"], entry["latent"], entry["beta"]
+    except (KeyError, TypeError):
+        raise ModelError(f"{root / MANIFEST}: a model entry lacks name/file/latent/beta") from None
+    if Path(file).name != file:
+        raise ModelError(f"{root / MANIFEST}: model file name {file!r} must be a plain name")
+    weights = _load_weights(root / file, entry)
+    try:
         anchors = [
             Anchor(a["descriptor"], int(a["intensity"]), int(a["count"]),
                    tuple(float(v) for v in a["z"]), float(a.get("corr", float("nan"))))
             for a in entry.get("anchors", [])
         ]  # fmt: skip
-        models[name] = Model(
-            name=name,
-            latent=int(latent),
-            beta=float(beta),
-            weights=weights,
-            anchors=anchors,
-            metrics=dict(entry.get("metrics", {})),
-            meta={k: v for k, v in entry.items() if k not in ("anchors", "metrics")},
-        )
-    return Family(models, manifest, root)
+    except (KeyError, TypeError, ValueError):
+        raise ModelError(f"{root / MANIFEST}: an anchor of {name} is malformed") from None
+    model = Model(
+        name=name,
+        latent=int(latent),
+        beta=float(beta),
+        weights=weights,
+        anchors=anchors,
+        metrics=dict(entry.get("metrics", {})),
+        meta={k: v for k, v in entry.items() if k not in ("anchors", "metrics")},
+    )
+    return name, model
 
 
 def default_model(path: str | Path | None = None) -> Model:

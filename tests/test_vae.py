@@ -158,6 +158,20 @@ def test_missing_file(copy_models: Path) -> None:
         load_family(copy_models)
 
 
+def test_a_bad_model_disables_only_itself(copy_models: Path) -> None:
+    f = copy_models / "vae_d3_b0.01.npz"
+    f.write_bytes(b"not a model")
+    family = load_family(copy_models, strict=False)
+    assert len(family) == 11 and "vae_d3_b0.01" not in family.models
+    assert len(family.problems) == 1 and "vae_d3_b0.01.npz" in family.problems[0]
+    assert "\n" not in family.problems[0]
+    assert family.default.name == "vae_d2_b0.001"
+    for m in copy_models.glob("*.npz"):
+        m.write_bytes(b"")
+    with pytest.raises(ModelError, match="no usable model"):
+        load_family(copy_models, strict=False)
+
+
 def test_truncated_file(copy_models: Path) -> None:
     f = copy_models / DEFAULT_FILE
     f.write_bytes(f.read_bytes()[:1000])
