@@ -35,16 +35,10 @@ def midi_summary(engine: Any, timeout: float = 10.0) -> str:
     if midi is None:
         return ""
     try:
-        st = midi.status() if midi.ready(timeout) else {}
+        midi.ready(timeout)
+        return midi.status().summary()
     except Exception as exc:
         return f"MIDI: {exc}"
-    if not st.get("api"):
-        return f"MIDI: off ({st.get('api_reason', '')})"
-    c, v = st["controller"], st["virtual"]
-    ctl = f"controller {c['port']} ({c['state']})" if c.get("port") else c.get("state", "")
-    out = f", feedback to {c['output']}" if c.get("output") else ""
-    err = f"; mapping error: {st['mapping_error']}" if st.get("mapping_error") else ""
-    return f"MIDI ({st['api']}): {ctl}{out}; virtual input {v['port']}{err}"
 
 
 def start_line(engine: Any) -> str:

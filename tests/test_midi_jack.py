@@ -16,6 +16,7 @@ import pytest
 
 from floweq_tui import jackserver
 from floweq_tui.engine import Engine, EngineConfig
+from floweq_tui.midi.state import Conflict, LearnPhase, LinkState
 
 pytestmark = pytest.mark.jack
 
@@ -124,6 +125,13 @@ def wait_for(pred, timeout: float = 8.0, what: str = "condition"):
         time.sleep(0.02)
 
 
+def learned(eng: Engine):
+    """The learn state once it no longer waits."""
+    return wait_for(
+        lambda: (s := eng.midi.learn_status()).phase is not LearnPhase.WAITING and s, 10, "learn"
+    )
+
+
 def out_in_db(eng: Engine, frames: int = 4800) -> float:
     """Output level relative to input over the last ``frames`` (both from the meter rings)."""
     o = eng.meters.ring("out", frames)
@@ -143,7 +151,7 @@ def rig(jack_server, tmp_path_factory):  # noqa: ARG001
     ctl = Controller()
     try:
         wait_for(
-            lambda: eng.midi.status()["controller"]["state"] == "connected",
+            lambda: eng.midi.status().hw.state is LinkState.CONNECTED,
             12, "the controller port to be connected",
         )  # fmt: skip
         yield eng, ctl, path
@@ -155,12 +163,12 @@ def rig(jack_server, tmp_path_factory):  # noqa: ARG001
 def test_auto_api_is_jack_and_ports_open(rig):
     eng, _, _ = rig
     st = eng.midi.status()
-    assert st["api"] == "jack", st["api_reason"]  # the audio runs on JACK (and no ALSA here)
-    assert st["controller"]["port"] == f"{CTL}:out"
-    assert st["controller"]["controller"] == f"{CTL}:out"
-    wait_for(lambda: eng.midi.status()["controller"]["output"] == f"{FB}:in", 10, "feedback port")
-    assert st["virtual"]["port"].endswith(":floweq-tui")  # floweq-tui-01 if another runs
-    assert st["virtual"]["state"] == "open" and st["virtual"]["output_state"] == "open"
+    assert st.api == "jack", st.api_reason  # the audio runs on JACK (and no ALSA here)
+    assert st.hw.port == f"{CTL}:out"
+    assert st.hw.controller == f"{CTL}:out"
+    wait_for(lambda: eng.midi.status().hw.output == f"{FB}:in", 10, "feedback port")
+    assert st.virtual.port.endswith(":floweq-tui")  # floweq-tui-01 if another runs
+    assert st.virtual.state is LinkState.OPEN and st.virtual.output_state is LinkState.OPEN
     assert eng.status.state == "running" and "JACK" in eng.status.hostapi
 
 
@@ -168,7 +176,7 @@ def test_cc_changes_control_and_audio(rig):
     eng, ctl, _ = rig
     wait_for(lambda: abs(out_in_db(eng)) < 1.0, 10, "a flat, unity-gain output")
     ctl.sweep(22, [62, 63, 64])  # out_gain knob: picks up 0 dB in the middle
-    wait_for(lambda: eng.midi.knobs()["out_gain"]["picked_up"], 10, "pickup")
+    wait_for(lambda: eng.midi.knobs()["out_gain"].picked_up, 10, "pickup")
     ctl.sweep(22, range(64, -1, -8))
     ctl.sweep(22, [0])
     wait_for(lambda: eng.get("out_gain") == -24.0, 10, "out_gain -24")
@@ -183,14 +191,14 @@ def test_cc_changes_control_and_audio(rig):
 def test_soft_takeover_over_real_midi(rig):
     eng, ctl, _ = rig
     ctl.sweep(16, [63, 64])
-    wait_for(lambda: eng.midi.knobs()["x"]["picked_up"], 10, "x picked up")
+    wait_for(lambda: eng.midi.knobs()["x"].picked_up, 10, "x picked up")
     eng.set("x", 1.5)  # from elsewhere (UI, preset)
-    wait_for(lambda: not eng.midi.knobs()["x"]["picked_up"], 10, "x let go")
+    wait_for(lambda: not eng.midi.knobs()["x"].picked_up, 10, "x let go")
     ctl.sweep(16, [70, 80])
     time.sleep(0.2)
     assert eng.get("x") == 1.5  # no jump
     k = eng.midi.knobs()["x"]
-    assert k["knob"] == pytest.approx(-2 + 4 * 80 / 127) and k["value"] == 1.5
+    assert k.knob == pytest.approx(-2 + 4 * 80 / 127) and k.value == 1.5
     ctl.sweep(16, [100, 120, 125])  # passes 1.5 (value 111)
     wait_for(lambda: eng.get("x") == pytest.approx(-2 + 4 * 125 / 127), 10, "x follows")
 
@@ -240,34 +248,34 @@ def test_flood_no_xruns_and_last_value_wins(rig, jack_server):
         jackserver.timer_late_count(lines) if jack_server else None,
     )
     assert eng.meters["xruns"] - xruns <= allowed, lines
-    got = after["received"] - before["received"]
+    got = after.received - before.received
     assert got >= 0.95 * sent  # (the bounded queue may drop some under a stall)
-    assert after["writes"] - before["writes"] < got  # collapsed: fewer writes than messages
+    assert after.writes - before.writes < got  # collapsed: fewer writes than messages
 
 
 def test_learn_end_to_end_with_conflict(rig):
     eng, ctl, path = rig
     st = eng.midi.learn_start("y")
-    assert st["state"] == "waiting"
+    assert st.phase is LearnPhase.WAITING
     ctl.sweep(80, [10, 11], channel=3)
-    st = wait_for(lambda: (s := eng.midi.learn_status())["state"] != "waiting" and s, 10, "learn")
-    assert st["state"] == "done" and st["source"] == "cc 80 ch3" and st["saved"], st
+    st = learned(eng)
+    assert st.phase is LearnPhase.DONE and st.source == "cc 80 ch3" and st.saved, st
     assert "number = 80" in path.read_text()
     ctl.sweep(80, [63, 64, 90], channel=3)
     wait_for(lambda: eng.get("y") == pytest.approx(-2 + 4 * 90 / 127), 10, "y from CC 80")
     # the same CC for another control: a conflict, then replace
     eng.midi.learn_start("z")
     ctl.sweep(80, [5], channel=3)
-    st = wait_for(lambda: (s := eng.midi.learn_status())["state"] != "waiting" and s, 10, "learn")
-    assert st["state"] == "conflict"
-    assert st["conflicts"] == [{"control": "y", "source": "cc 80 ch3"}]
+    st = learned(eng)
+    assert st.phase is LearnPhase.CONFLICT
+    assert st.conflicts == (Conflict("y", "cc 80 ch3"),)
     st = eng.midi.learn_commit(replace=True)
-    assert st["state"] == "done"
+    assert st.phase is LearnPhase.DONE
     ctl.sweep(80, [5, 6, 7, 120], channel=3)
     wait_for(lambda: eng.get("z") == pytest.approx(-2 + 4 * 120 / 127), 10, "z from CC 80")
     # cancel (Esc)
     eng.midi.learn_start("x")
-    assert eng.midi.learn_cancel()["state"] == "cancelled"
+    assert eng.midi.learn_cancel().phase is LearnPhase.CANCELLED
 
 
 def test_learn_relative_encoder_end_to_end(rig):
@@ -279,8 +287,8 @@ def test_learn_relative_encoder_end_to_end(rig):
     # two equal ticks down (127 = -1) can only be two's complement: learned at the second;
     # messages after that would already drive the new binding
     ctl.sweep(50, [127, 127], channel=1, gap=0.01)
-    st = wait_for(lambda: (s := eng.midi.learn_status())["state"] != "waiting" and s, 10, "learn")
-    assert st["state"] == "done" and st["source"] == "cc 50 ch1 rel 2s", st
+    st = learned(eng)
+    assert st.phase is LearnPhase.DONE and st.source == "cc 50 ch1 rel 2s", st
     assert 'encoding = "relative_twos"' in path.read_text()
     assert eng.get("strength") == 0.5  # learning moved nothing
     ctl.sweep(50, [1, 1, 1], channel=1)  # three ticks of 1% of 0..1 each
@@ -293,13 +301,13 @@ def test_hot_plug_by_name(rig):
     eng, ctl, _ = rig
     ctl.close()
     wait_for(
-        lambda: eng.midi.status()["controller"]["state"].startswith("disconnected"),
+        lambda: eng.midi.status().hw.state is LinkState.DISCONNECTED,
         5, "the unplug to be noticed",
     )  # fmt: skip
     new = Controller()
     rig_ctl = new
     try:
-        wait_for(lambda: eng.midi.status()["controller"]["state"] == "connected", 10, "replug")
+        wait_for(lambda: eng.midi.status().hw.state is LinkState.CONNECTED, 10, "replug")
         rig_ctl.sweep(21, [63, 64, 127])  # in_gain knob
         wait_for(lambda: eng.get("in_gain") == 24.0, 10, "in_gain from the replugged controller")
         eng.set("in_gain", 0.0)
@@ -309,12 +317,12 @@ def test_hot_plug_by_name(rig):
 
 def test_virtual_input_takes_other_software(rig):
     eng, _, _ = rig
-    port = eng.midi.status()["virtual"]["port"]
+    port = eng.midi.status().virtual.port
     assert port.startswith("floweq-tui") and port.endswith(":floweq-tui")
     sender = Controller(target=port, names=(f"app-{os.getpid()}", f"app-fb-{os.getpid()}"))
     try:
         sender.sweep(19, [0, 1, 2, 60, 127])  # interpolate via the virtual port
         wait_for(lambda: eng.get("interpolate") == 1.0, 10, "interpolate from the virtual port")
-        assert eng.midi.status()["virtual"]["messages"] >= 5
+        assert eng.midi.status().virtual.messages >= 5
     finally:
         sender.close()

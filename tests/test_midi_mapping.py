@@ -25,6 +25,7 @@ from floweq_tui.midi.mapping import (
     relative_ticks,
     with_binding,
 )
+from floweq_tui.midi.state import KnobInfo
 
 
 class Values(dict):
@@ -245,19 +246,19 @@ def test_soft_takeover_waits_for_the_knob_to_cross():
     m = Mapper([Binding("x", number=16, channel=1)])
     vals = Values(x=1.0)  # set elsewhere; the knob is at 0 (-2)
     assert vals.feed(m, cc(16, 0)) == []
-    assert m.knobs(vals.get_)["x"] == {
-        "knob": -2.0, "value": 1.0, "picked_up": False, "source": "cc 16 ch1"
-    }  # fmt: skip
+    assert m.knobs(vals.get_)["x"] == KnobInfo(
+        knob=-2.0, value=1.0, picked_up=False, source="cc 16 ch1"
+    )
     assert vals.feed(m, cc(16, 40), cc(16, 80)) == []  # -0.74, 0.52: still below 1.0
     assert vals.feed(m, cc(16, 100)) == [("x", pytest.approx(-2 + 4 * 100 / 127))]  # crossed
-    assert m.knobs(vals.get_)["x"]["picked_up"]
+    assert m.knobs(vals.get_)["x"].picked_up
     vals.feed(m, cc(16, 20))  # picked: follows at once
     assert vals["x"] == pytest.approx(-2 + 4 * 20 / 127)
     # the value changes elsewhere: the knob lets go until it crosses again
     vals["x"] = 1.5
     m.external_change("x")
     assert vals.feed(m, cc(16, 21)) == []
-    assert not m.knobs(vals.get_)["x"]["picked_up"]
+    assert not m.knobs(vals.get_)["x"].picked_up
     assert vals.feed(m, cc(16, 127))  # passes 1.5 on the way up
     assert vals["x"] == 2.0
 

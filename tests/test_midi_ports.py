@@ -11,6 +11,7 @@ from floweq_tui.cli import build_parser, main
 from floweq_tui.cli.options import midi_fields as config_fields
 from floweq_tui.engine import Engine, EngineConfig, EngineError
 from floweq_tui.midi import ports as P
+from floweq_tui.midi.state import LinkState, MidiStatus
 
 ALSA_INS = [
     "Midi Through:Midi Through Port-0 14:0",
@@ -134,8 +135,8 @@ def test_engine_starts_and_stops_the_midi_process(tmp_path):
     try:
         eng.start()
         st = eng.midi.status()
-        assert "api" in st and st["controller"]["state"] in ("off", "none")
-        assert st["mapping_file"] == str(tmp_path / "m.toml")
+        assert isinstance(st, MidiStatus) and st.hw.state in (LinkState.OFF, LinkState.NONE)
+        assert st.mapping_file == str(tmp_path / "m.toml")
         assert eng.midi_command("defaults")["table"][0]["control"] == "x"
         pid = eng.midi.pid
         assert pid and os.path.exists(f"/proc/{pid}")

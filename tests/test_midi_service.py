@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 
 import mido
@@ -12,7 +13,9 @@ from floweq_tui.controls import CONTROL_DEFAULTS, CONTROL_INDEX
 from floweq_tui.midi import service as S
 from floweq_tui.midi.mapping import Event, MappingError
 from floweq_tui.midi.service import MidiService
+from floweq_tui.midi.state import Conflict, LearnPhase, LinkState
 from floweq_tui.midi.store import load
+from floweq_tui.runtime import Channel, Reply, Request
 
 
 class FakePort:
@@ -61,6 +64,18 @@ def x_of(s: MidiService) -> float:
     return float(s.ctl[CONTROL_INDEX["x"]])
 
 
+def ask(s: MidiService, cmd: str, **args) -> Reply:
+    """One request through the service's dispatch table, as the process answers it
+    (Channel.serve over an in-process pipe: the reply is pickled like the real one)."""
+    parent, child = multiprocessing.Pipe()
+    parent.send(Request(cmd, args))
+    assert Channel(child).serve(s.handlers)
+    reply = parent.recv()
+    parent.close()
+    child.close()
+    return reply
+
+
 def test_flood_collapses_to_last_value_per_batch(svc):
     for i in range(5000):
         svc.queue.append((svc.virt, cc(16, i % 128)))
@@ -91,7 +106,8 @@ def test_input_port_error_is_closed_for_retry(svc):
 
     svc.hw.in_port = Broken()
     svc.drain()
-    assert svc.hw.in_port is None and svc.hw.state == "error (retrying)"
+    assert svc.hw.in_port is None and svc.hw.state is LinkState.ERROR
+    assert svc.hw.info().text == "error (retrying)"
     assert svc.hw.error == "device gone"
 
 
@@ -135,7 +151,7 @@ def test_feedback_for_changes_elsewhere_not_for_input(svc):
     svc.ctl[CONTROL_INDEX["x"]] = 2.0
     svc.feedback()
     assert out == [[0xB0, 16, 127]]
-    assert not svc.knobs()["x"]["picked_up"]
+    assert not svc.knobs()["x"].picked_up
     svc.queue.append((svc.virt, cc(16, 71)))
     svc.drain()
     assert x_of(svc) == 2.0  # no jump
@@ -149,18 +165,18 @@ def test_feedback_output_error_closes_the_port(svc):
     svc.virt.out_port = Broken()
     svc.feedback()
     assert svc.virt.out_port is None
-    assert svc.virt.out_state.startswith("error")
+    assert svc.virt.out_state is LinkState.ERROR
 
 
 def test_learn_no_conflict_commits_and_saves(svc, tmp_path):
-    svc.learn_start("y")
+    svc.learn.start("y")
     svc.queue.append((svc.virt, cc(80, 10, ch=2)))
     svc.drain()
-    assert svc.learn_state["state"] == "waiting"  # listens to the knob for a moment
+    assert svc.learn.state.phase is LearnPhase.WAITING  # listens to the knob for a moment
     svc.clock_.t += 0.35
-    svc.learn_poll()
-    st = svc.learn_state
-    assert st["state"] == "done" and st["saved"] and st["source"] == "cc 80 ch2"
+    svc.learn.poll()
+    st = svc.learn.state
+    assert st.phase is LearnPhase.DONE and st.saved and st.source == "cc 80 ch2"
     saved = load(tmp_path / "midi.toml").bindings_for("floweq-tui")
     assert any(b.control == "y" and b.number == 80 and b.channel == 2 for b in saved)
     # the new binding works at once (after its soft takeover)
@@ -172,54 +188,54 @@ def test_learn_no_conflict_commits_and_saves(svc, tmp_path):
 
 def test_learn_relative_encoder_hint_then_encoding(svc, tmp_path):
     """An encoder sending 65s asks to be turned back; 1s then say sign-magnitude."""
-    svc.learn_start("z")
+    svc.learn.start("z")
     for _ in range(3):
         svc.queue.append((svc.virt, cc(40, 65)))
     svc.drain()
     svc.clock_.t += 0.5
-    svc.learn_poll()
-    st = svc.handle({"cmd": "learn_status"})["learn"]
-    assert st["state"] == "waiting" and "other way" in st["hint"]
+    svc.learn.poll()
+    st = ask(svc, "learn_status").data
+    assert st.phase is LearnPhase.WAITING and "other way" in st.hint
     svc.queue.append((svc.virt, cc(40, 1)))
     svc.drain()
-    st = svc.learn_state
-    assert st["state"] == "done" and st["source"] == "cc 40 ch1 rel sign" and "hint" not in st
+    st = svc.learn.state
+    assert st.phase is LearnPhase.DONE and st.source == "cc 40 ch1 rel sign" and not st.hint
     saved = load(tmp_path / "midi.toml").bindings_for("floweq-tui")
     assert any(b.control == "z" and b.encoding == "relative_sign_magnitude" for b in saved)
 
 
 def test_learn_conflict_asks_then_replaces(svc, tmp_path):
-    svc.learn_start("y")
+    svc.learn.start("y")
     svc.queue.append((svc.virt, cc(16, 10)))  # the default x knob
     svc.drain()
-    assert svc.learn_state["state"] == "waiting"  # CC 0-31: waits for a possible LSB
+    assert svc.learn.state.phase is LearnPhase.WAITING  # CC 0-31: waits for a possible LSB
     svc.clock_.t += 0.35
-    svc.learn_poll()
-    st = svc.learn_state
-    assert st["state"] == "conflict"
-    assert st["conflicts"] == [{"control": "x", "source": "cc 16 ch1"}]
+    svc.learn.poll()
+    st = svc.learn.state
+    assert st.phase is LearnPhase.CONFLICT
+    assert st.conflicts == (Conflict("x", "cc 16 ch1"),)
     assert not (tmp_path / "midi.toml").exists()  # nothing committed yet
-    done = svc.learn_commit(replace=True)
-    assert done["state"] == "done" and done["replaced"][0]["control"] == "x"
+    done = svc.learn.commit(replace=True)
+    assert done.phase is LearnPhase.DONE and done.replaced[0].control == "x"
     bs = load(tmp_path / "midi.toml").bindings_for("floweq-tui")
     assert [b.control for b in bs if b.type == "cc" and b.number == 16] == ["y"]
 
 
 def test_learn_conflict_declined_and_cancel_and_timeout(svc, tmp_path):
-    svc.learn_start("y")
+    svc.learn.start("y")
     svc.queue.append((svc.virt, Event("note", 10, 38, 100)))  # bypass's pad
     svc.drain()
-    assert svc.learn_state["state"] == "conflict"
-    assert svc.learn_commit(replace=False)["state"] == "cancelled"
+    assert svc.learn.state.phase is LearnPhase.CONFLICT
+    assert svc.learn.commit(replace=False).phase is LearnPhase.CANCELLED
     assert not (tmp_path / "midi.toml").exists()
-    svc.learn_start("z")
-    assert svc.learn_cancel()["state"] == "cancelled"
-    svc.learn_start("z", timeout=1.0)
+    svc.learn.start("z")
+    assert svc.learn.cancel().phase is LearnPhase.CANCELLED
+    svc.learn.start("z", timeout=1.0)
     svc.clock_.t += 2.0
-    svc.learn_poll()
-    assert svc.learn_state["state"] == "timeout"
+    svc.learn.poll()
+    assert svc.learn.state.phase is LearnPhase.TIMEOUT
     with pytest.raises(MappingError):
-        svc.learn_start("nope")
+        svc.learn.start("nope")
 
 
 def test_malformed_file_keeps_previous_mapping_and_is_not_overwritten(tmp_path):
@@ -230,15 +246,15 @@ def test_malformed_file_keeps_previous_mapping_and_is_not_overwritten(tmp_path):
     clock = Clock()
     s = MidiService(CONTROL_DEFAULTS.copy(), {"midi_config": str(path)}, clock=clock)
     assert s.map_error.startswith(f"{path}:3: ") and "0-127" in s.map_error
-    assert s.status()["mapping_error"] == s.map_error
+    assert s.status().mapping_error == s.map_error
     assert "x" in s.virt.mapper.controls  # built-in defaults in use
-    s.learn_start("y")
+    s.learn.start("y")
     s.queue.append((s.virt, cc(90, 1)))
     s.drain()
     clock.t += 0.35
-    s.learn_poll()
-    assert s.learn_state["state"] == "done" and not s.learn_state["saved"]
-    assert "malformed" in s.learn_state["error"]
+    s.learn.poll()
+    assert s.learn.state.phase is LearnPhase.DONE and not s.learn.state.saved
+    assert "malformed" in s.learn.state.error
     assert path.read_text() == bad  # the user's file is left alone
     # fixed by hand: picked up by the file check; broken again: the good mapping stays
     path.write_text(bad.replace("300", "17"))
@@ -253,19 +269,19 @@ def test_malformed_file_keeps_previous_mapping_and_is_not_overwritten(tmp_path):
 
 
 def test_commands(svc, tmp_path):
-    assert svc.handle({"cmd": "defaults"})["table"][0]["source"] == "cc 16 ch1"
-    r = svc.handle({"cmd": "bindings"})
+    assert ask(svc, "defaults").data["table"][0]["source"] == "cc 16 ch1"
+    r = ask(svc, "bindings").data
     assert r["controller"] == "floweq-tui" and not r["custom"]
     new = [{"control": "x", "type": "cc", "number": 1, "channel": None}]
-    assert svc.handle({"cmd": "set_bindings", "bindings": new})["saved"]
+    assert ask(svc, "set_bindings", bindings=new).data["saved"]
     assert svc.virt.mapper.controls == ["x"]
-    assert svc.handle({"cmd": "bindings"})["custom"]
+    assert ask(svc, "bindings").data["custom"]
     out = tmp_path / "export.toml"
-    assert svc.handle({"cmd": "export", "path": str(out)})["path"] == str(out)
-    assert svc.handle({"cmd": "reset_bindings"})["saved"]
+    assert ask(svc, "export", path=str(out)).data == str(out)
+    assert ask(svc, "reset_bindings").data["saved"]
     assert "y" in svc.virt.mapper.controls
-    assert svc.handle({"cmd": "import", "path": str(out)})["controllers"] == ["floweq-tui"]
+    assert ask(svc, "import", path=str(out)).data["controllers"] == ["floweq-tui"]
     assert svc.virt.mapper.controls == ["x"]
-    assert not svc.handle({"cmd": "nope"})["ok"]
-    st = svc.handle({"cmd": "status"})
-    assert st["status"]["virtual"]["controller"] == "floweq-tui" and "x" in st["knobs"]
+    assert not ask(svc, "nope").ok
+    st = ask(svc, "status").data
+    assert st.virtual.controller == "floweq-tui" and "x" in st.knobs

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,14 @@ pytest.importorskip("textual")
 from pilot_helpers import screen_name, until  # noqa: E402
 
 from floweq_tui.midi import default_mapping_table  # noqa: E402
+from floweq_tui.midi.state import (  # noqa: E402
+    KnobInfo,
+    LearnPhase,
+    LearnState,
+    LinkInfo,
+    LinkState,
+    MidiStatus,
+)
 from floweq_tui.tui.app import FloweqApp  # noqa: E402
 from floweq_tui.tui.engine_api import FakeEngine, FakeMidi, synthetic_family  # noqa: E402
 from floweq_tui.tui.keys import midi_rows  # noqa: E402
@@ -79,7 +88,7 @@ async def test_learn_focused_value_done() -> None:
         assert "turn a knob a few steps or press a button for" in text and "Esc cancels" in text
         midi.move("cc 30 ch1")
         await until(pilot, lambda: learn_over(app), what="learn to finish")
-        assert app.last_learn["state"] == "done"
+        assert app.last_learn.phase is LearnPhase.DONE
         assert midi.bound["cc 30 ch1"]["control"] == "x"
         assert any(n == "MIDI learn: x ← cc 30 ch1 (nanoKONTROL2)" for n, _ in notes)
         assert eng.controls["x"] == 0.0
@@ -96,7 +105,7 @@ async def test_learn_escape_cancels() -> None:
         await pilot.press("escape")
         await until(pilot, lambda: learn_over(app), what="the modal to close")
         assert "learn_cancel" in midi.calls
-        assert app.last_learn["state"] == "cancelled"
+        assert app.last_learn.phase is LearnPhase.CANCELLED
         assert ("MIDI learn cancelled", "information") in notes
         midi.move("cc 30 ch1")  # too late: nothing is learned
         assert "cc 30 ch1" not in midi.bound
@@ -119,12 +128,12 @@ async def test_learn_conflict_asks_replace_or_keep(answer: str) -> None:
         if answer == "y":
             assert "learn_commit True" in midi.calls
             assert midi.bound["cc 16 ch1"]["control"] == "strength"
-            assert app.last_learn["state"] == "done"
+            assert app.last_learn.phase is LearnPhase.DONE
             assert any("Strength ← cc 16 ch1" in n and "replacing x" in n for n, _ in notes)
         else:
             assert "learn_cancel" in midi.calls and "learn_commit True" not in midi.calls
             assert midi.bound["cc 16 ch1"]["control"] == "x"
-            assert app.last_learn["state"] == "kept"
+            assert app.last_learn.phase is LearnPhase.KEPT
             assert any(n == "MIDI learn: kept cc 16 ch1 on x" for n, _ in notes)
 
 
@@ -156,7 +165,7 @@ async def test_learn_timeout_and_midi_off() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         await open_learn(pilot)
-        midi.learn_state = {"state": "timeout", "control": "x"}
+        midi.learn_state = LearnState(LearnPhase.TIMEOUT, control="x")
         await until(pilot, lambda: learn_over(app), what="the timeout")
         assert ("MIDI learn: nothing received for x", "warning") in notes
     app, eng, notes = make(None)  # --no-midi
@@ -186,7 +195,8 @@ async def test_port_state_in_status_line() -> None:
             "│ MIDI nanoKONTROL2 connected · virtual floweq-tui:floweq-tui (alsa)"
         ), status
         assert "48 kHz 128 fr" in status and "no audio device: silent clock" in status
-        midi.state = "disconnected: waiting for nanoKONTROL2"
+        midi.state = LinkState.DISCONNECTED
+        midi.detail = "disconnected: waiting for nanoKONTROL2"
         await app.poll_midi()
         app.refresh_from_engine(force=True)
         assert "│ MIDI nanoKONTROL2 waiting · virtual" in app.screen.query_one("#status").plain
@@ -216,8 +226,8 @@ def test_status_line_fits_80_columns_on_jack() -> None:
     st = EngineStatus(device="system", hostapi="JACK Audio Connection Kit", samplerate=48000,
                       blocksize=128)  # fmt: skip
     midi = midi_state(
-        {"api": "jack", "controller": {"controller": "nanoKONTROL2", "state": "connected"},
-         "virtual": {"port": "floweq-tui:floweq-tui"}}
+        MidiStatus(api="jack", hw=LinkInfo("nanoKONTROL2", state=LinkState.CONNECTED),
+                   virtual=LinkInfo(port="floweq-tui:floweq-tui"))
     )  # fmt: skip
     text = "".join(p for p, _ in status_parts("SEMANTIC", "running", st, "vae_d2_b0.001", midi, 80))
     assert text == " SEMANTIC  running │ system (JACK) │ 48k/128 │ vae_d2_b0.001 │ MIDI ok"
@@ -229,20 +239,19 @@ def test_status_line_fits_80_columns_on_jack() -> None:
 
 
 def test_midi_state_texts() -> None:
-    st = {
-        "api": "jack",
-        "controller": {"controller": "", "state": "no controller found"},
-        "virtual": {"port": "floweq-tui:floweq-tui", "state": "open"},
-    }
+    st = MidiStatus(
+        api="jack",
+        hw=LinkInfo("", state=LinkState.NOT_FOUND),
+        virtual=LinkInfo(port="floweq-tui:floweq-tui", state=LinkState.OPEN),
+    )
     assert midi_state(st).medium == "MIDI no controller" and midi_state(st).short == "MIDI virt"
-    st["api"] = None
-    st["virtual"] = {}
+    st = replace(st, api=None, virtual=LinkInfo())
     assert midi_state(st).level == "bad"
     assert midi_state(None).short == "MIDI …"
-    assert learn_notice({"state": "done", "control": "x", "source": "cc 1 ch1", "saved": False,
-                         "error": "midi.toml:3: bad"}) == (
+    assert learn_notice(LearnState(LearnPhase.DONE, control="x", source="cc 1 ch1", saved=False,
+                                   error="midi.toml:3: bad")) == (
         "MIDI learn: x ← cc 1 ch1; not saved: midi.toml:3: bad", "warning")  # fmt: skip
-    knobs = {"x": {"knob": -0.3, "picked_up": False}, "y": {"knob": None, "picked_up": False}}
+    knobs = {"x": KnobInfo(knob=-0.3, picked_up=False), "y": KnobInfo(knob=None, picked_up=False)}
     assert knob_text(knobs, "x", "+.2f") == "-0.30"
     assert knob_text(knobs, "y", "+.2f") is None and knob_text(knobs, "z", "+.2f") is None
 

@@ -15,6 +15,7 @@ pytest.importorskip("textual")
 from pilot_helpers import screen_name, until  # noqa: E402
 
 from floweq_tui.engine import Engine, EngineConfig  # noqa: E402
+from floweq_tui.midi.state import Conflict, LearnPhase  # noqa: E402
 from floweq_tui.tui.app import FloweqApp  # noqa: E402
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
@@ -48,8 +49,8 @@ def test_real_engine_midi_learn_and_recovery(jack_server, tmp_path) -> None:  # 
                 await until(pilot, lambda: screen_name(app) == "LearnScreen")
                 await asyncio.to_thread(ctl.sweep, 30, [10, 20, 30])
                 await until(pilot, lambda: app.last_learn is not None, 10, "learn done")
-                assert app.last_learn["state"] == "done", app.last_learn
-                assert app.last_learn["source"] == "cc 30 ch1"
+                assert app.last_learn.phase is LearnPhase.DONE, app.last_learn
+                assert app.last_learn.source == "cc 30 ch1"
                 # y from CC 16 (x's default knob): asks, then replaces
                 await pilot.press("n", "l")
                 await until(pilot, lambda: screen_name(app) == "LearnScreen")
@@ -63,8 +64,8 @@ def test_real_engine_midi_learn_and_recovery(jack_server, tmp_path) -> None:  # 
                     pilot,
                     lambda: screen_name(app) == "MainScreen" and app.last_learn is not None,
                 )
-                assert app.last_learn["state"] == "done" and app.last_learn["control"] == "y"
-                assert app.last_learn["replaced"] == [{"control": "x", "source": "cc 16 ch1"}]
+                assert app.last_learn.phase is LearnPhase.DONE and app.last_learn.control == "y"
+                assert app.last_learn.replaced == (Conflict("x", "cc 16 ch1"),)
                 # kill the engine: the UI restarts it, the controls are kept
                 pid = eng.pid
                 os.kill(pid, signal.SIGKILL)

@@ -5,6 +5,8 @@ under tests/__snapshots__/."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 pytest.importorskip("textual")
@@ -49,7 +51,7 @@ def test_learn_modal_with_encoder_hint_80x24(snap_compare) -> None:
     async def before(pilot) -> None:
         await pilot.press("l")
         await until(pilot, lambda: bool(pilot.app.screen.query("#learn-wait")), what="learn")
-        midi.learn_state = {**midi.learn_state, "hint": hint}
+        midi.learn_state = replace(midi.learn_state, hint=hint)
         wait = pilot.app.screen.query_one("#learn-wait")
         await until(pilot, lambda: hint in str(wait.render()), what="the hint")
 

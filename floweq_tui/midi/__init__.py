@@ -6,7 +6,12 @@ UI-agnostic API (no textual here):
   feedback), :class:`Learner`, :func:`default_bindings`, :func:`default_mapping_table`;
 * :mod:`.store` -- the TOML mapping file (per controller name), atomic writes;
 * :mod:`.ports` -- API choice (ALSA / JACK), port listing and matching;
-* :mod:`.service` -- the MIDI process itself;
+* :mod:`.state` -- what crosses the process boundary, typed: :class:`LinkState`,
+  :class:`LinkInfo`, :class:`KnobInfo`, :class:`LearnPhase`, :class:`LearnState`,
+  :class:`MidiStatus`;
+* :mod:`.links` -- the service's ports: the controller and virtual links, hot-plug;
+* :mod:`.learn` -- the service's learn state machine;
+* :mod:`.service` -- the MIDI process itself (drain, feedback, dispatch table, loop);
 * :mod:`.client` -- :class:`MidiProcess`, what ``Engine.midi`` is (status, knobs, learn).
 
 Names are imported lazily so that ``floweq_tui.midi.cli`` stays cheap for the CLI parser.
@@ -28,6 +33,13 @@ _EXPORTS = {
     "default_bindings": "mapping",
     "default_mapping_table": "mapping",
     "MidiMap": "store",
+    "Conflict": "state",
+    "KnobInfo": "state",
+    "LearnPhase": "state",
+    "LearnState": "state",
+    "LinkInfo": "state",
+    "LinkState": "state",
+    "MidiStatus": "state",
     "default_path": "store",
 }
 

@@ -1,161 +1,142 @@
 """Start, stop and talk to the MIDI process (used by Engine; UI-agnostic).
 
-Every method returns plain dicts/lists (picklable, no UI types). Requests go through one
-pipe, serialised by a lock, so any thread may call them; each answers within milliseconds
-(the MIDI process polls its pipe between batches, at least every 20 ms).
+:class:`MidiProcess` owns a :class:`floweq_tui.runtime.ChildProcess`: spawning, the request
+pipe, stopping and the exit status are the base's. What it adds is the MIDI requests as
+methods returning the typed objects of :mod:`.state` (:class:`~.state.MidiStatus`,
+:class:`~.state.KnobInfo`, :class:`~.state.LearnState`), and :class:`MidiError` for every
+failure. Requests are serialised by the base's lock, so any thread may call them; each
+answers within milliseconds (the MIDI process reads its pipe between batches, every 5 ms).
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import threading
 import time
 from typing import Any
 
-from ..childproc import stop_child
+from ..runtime import ChildError, ChildProcess, Reply
+from .state import KnobInfo, LearnPhase, LearnState, MidiStatus
+
+NAME = "the MIDI process"
+"""How messages name it ("the MIDI process exited (code -9)")."""
 
 
-class MidiError(RuntimeError):
-    """The MIDI process could not do what was asked (one-line message)."""
+class MidiError(ChildError):
+    """The MIDI process could not do what was asked, or is gone (one-line message)."""
 
 
 class MidiProcess:
-    """The MIDI service process attached to a controls block by name."""
+    """The MIDI service process attached to a controls block by name.
+
+    A thin owner of one :class:`~floweq_tui.runtime.ChildProcess` (:attr:`child`, what a
+    supervisor watches): start, stop, kill and health are the base's, under the same names;
+    the base's request plumbing carries the commands. ``options``: see
+    :class:`~.service.MidiService`. The first reply (:meth:`ready`) carries the service's
+    first :class:`~.state.MidiStatus` (it has chosen an API and opened ports).
+    """
 
     def __init__(self, ctl_name: str, options: dict[str, Any]) -> None:
+        from .service import midi_main
+
         self.ctl_name = ctl_name
         self.options = dict(options)
-        self._proc: mp.process.BaseProcess | None = None
-        self._conn: Any = None
-        self._lock = threading.Lock()
-        self._ready = False
-        self.error = ""
-        self.first_status: dict[str, Any] = {}
+        self.child = ChildProcess(NAME, midi_main, ctl_name, self.options)
+
+    # ------------------------------------------------------------ lifecycle (the base's)
 
     def start(self, wait: bool = False, timeout: float = 15.0) -> None:
         """Spawn the process; with ``wait`` block until it has opened its ports."""
-        if self.alive:
-            return
-        from .service import midi_main
+        try:
+            self.child.start(wait=wait, timeout=timeout)
+        except ChildError as exc:
+            raise MidiError(str(exc)) from None
 
-        ctx = mp.get_context("spawn")
-        parent, child = ctx.Pipe()
-        self._proc = ctx.Process(
-            target=midi_main,
-            args=(self.ctl_name, child, self.options),
-            name="floweq-midi",
-            daemon=True,
-        )
-        self._proc.start()
-        child.close()
-        self._conn = parent
-        self._ready = False
-        if wait:
-            self.ready(timeout)
+    def ready(self, timeout: float = 15.0) -> Reply:
+        """Wait for the process's first message; raises MidiError if it failed to start."""
+        try:
+            return self.child.ready(timeout)
+        except ChildError as exc:
+            raise MidiError(str(exc)) from None
 
-    def ready(self, timeout: float = 15.0) -> bool:
-        """Wait for the process's first message (it has chosen an API and opened ports)."""
-        if self._ready:
-            return True
-        with self._lock:
-            if self._ready:
-                return True
-            reply = self._recv(timeout)
-            if not reply.get("ok"):
-                self.error = reply.get("error", "the MIDI process failed to start")
-                raise MidiError(self.error)
-            self.first_status = reply.get("status", {})
-            self._ready = True
-        return True
+    def stop(self, timeout: float = 3.0) -> None:
+        """Ask the process to stop, then terminate, then kill. Idempotent."""
+        self.child.stop(timeout)
+
+    def kill(self) -> None:
+        self.child.kill()
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.is_alive()
+        return self.child.alive
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        return self.child.pid
 
-    def stop(self, timeout: float = 3.0) -> None:
-        proc, self._proc = self._proc, None
-        stop_child(proc, self._conn, timeout)
-        self._conn = None
-        self._ready = False
+    @property
+    def exitcode(self) -> int | None:
+        return self.child.exitcode
 
-    def _recv(self, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return {"ok": False, "error": "the MIDI process did not answer in time"}
-            try:
-                if self._conn.poll(min(remaining, 0.1)):
-                    return self._conn.recv()
-            except (EOFError, OSError):
-                return {"ok": False, "error": "the MIDI process exited"}
-            if self._proc is None or not self._proc.is_alive():
-                code = None if self._proc is None else self._proc.exitcode
-                return {"ok": False, "error": f"the MIDI process exited (code {code})"}
+    def death_note(self) -> str:
+        """Why the process is not there, in one line."""
+        return self.child.death_note()
 
-    def command(self, cmd: str, timeout: float = 5.0, **args: Any) -> dict[str, Any]:
-        """Send one request and return its reply; raises MidiError on failure."""
-        if not self.alive:
-            raise MidiError(self.error or "MIDI is not running")
-        self.ready(timeout=max(timeout, 15.0))
-        with self._lock:
-            self._conn.send({"cmd": cmd, **args})
-            reply = self._recv(timeout)
-        if not reply.get("ok"):
-            raise MidiError(reply.get("error", f"MIDI {cmd} failed"))
-        return reply
+    def command(self, cmd: str, timeout: float = 5.0, **args: Any) -> Any:
+        """Send one request and return its reply's data; raises MidiError on failure."""
+        try:
+            return self.child.request(cmd, timeout, **args)
+        except ChildError as exc:
+            raise MidiError(str(exc)) from None
 
     # ------------------------------------------------------------ convenience
 
-    def status(self) -> dict[str, Any]:
-        """Port state, API, counters, learn state, and ``knobs`` (see :meth:`knobs`)."""
-        reply = self.command("status")
-        return {**reply["status"], "knobs": reply["knobs"]}
+    def status(self) -> MidiStatus:
+        """API, both links, the mapping file, counters, the learn, and the knobs."""
+        return self.command("status")
 
-    def knobs(self) -> dict[str, dict[str, Any]]:
-        """{control: {"knob", "value", "picked_up", "source", "controller"}} for absolute knobs."""
-        return self.command("knobs")["knobs"]
+    def knobs(self) -> dict[str, KnobInfo]:
+        """Every absolute knob by control (position, value, picked up, source, controller)."""
+        return self.command("knobs")
 
-    def learn_start(self, control: str, timeout: float | None = None) -> dict[str, Any]:
-        return self.command("learn", control=control, learn_timeout=timeout)["learn"]
+    def learn_start(self, control: str, timeout: float | None = None) -> LearnState:
+        return self.command("learn", control=control, learn_timeout=timeout)
 
-    def learn_status(self) -> dict[str, Any]:
-        return self.command("learn_status")["learn"]
+    def learn_status(self) -> LearnState:
+        return self.command("learn_status")
 
-    def learn_cancel(self) -> dict[str, Any]:
-        return self.command("learn_cancel")["learn"]
+    def learn_cancel(self) -> LearnState:
+        return self.command("learn_cancel")
 
-    def learn_commit(self, replace: bool = True) -> dict[str, Any]:
-        return self.command("learn_commit", replace=replace)["learn"]
+    def learn_commit(self, replace: bool = True) -> LearnState:
+        return self.command("learn_commit", replace=replace)
 
-    def learn(self, control: str, timeout: float = 30.0, poll: float = 0.02) -> dict[str, Any]:
+    def learn(self, control: str, timeout: float = 30.0, poll: float = 0.02) -> LearnState:
         """Blocking learn: start, wait until done/conflict/timeout, return the learn state.
 
-        On "conflict" nothing is committed: call ``learn_commit(replace=True)`` or
+        On CONFLICT nothing is committed: call ``learn_commit(replace=True)`` or
         ``learn_cancel()``.
         """
         self.learn_start(control, timeout)
         deadline = time.monotonic() + timeout + 1.0
         while True:
             state = self.learn_status()
-            if state.get("state") != "waiting":
+            if state.phase is not LearnPhase.WAITING:
                 return state
             if time.monotonic() > deadline:
                 return self.learn_cancel()
             time.sleep(poll)
 
     def bindings(self, controller: str | None = None) -> dict[str, Any]:
+        """{"controller", "custom": bool, "bindings": [Binding.to_dict()]}."""
         return self.command("bindings", controller=controller)
 
-    def set_bindings(self, bindings: list[dict[str, Any]], controller: str | None = None) -> Any:
+    def set_bindings(
+        self, bindings: list[dict[str, Any]], controller: str | None = None
+    ) -> dict[str, Any]:
+        """Replace a controller's bindings (saved): {"saved": bool, "error": str}."""
         return self.command("set_bindings", bindings=bindings, controller=controller)
 
     def export(self, path: str) -> str:
-        return self.command("export", path=str(path))["path"]
+        return self.command("export", path=str(path))
 
     def import_(self, path: str) -> list[str]:
         return self.command("import", path=str(path))["controllers"]

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NamedTuple
 
 from ..controls import CONTROL_INDEX, CONTROL_SPECS, clamp_control
+from .state import KnobInfo
 
 TYPES = ("cc", "cc14", "nrpn", "note")
 ENCODINGS = (
@@ -526,19 +527,20 @@ class Mapper:
         for i in self._by_control.get(control, ()):
             self.state[i].picked = False
 
-    def knobs(self, get: Getter) -> dict[str, dict[str, Any]]:
+    def knobs(self, get: Getter, controller: str = "") -> dict[str, KnobInfo]:
         """Per control with an absolute binding: knob position, value, picked up or not."""
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, KnobInfo] = {}
         for i, b in enumerate(self.bindings):
             if b.is_button or b.encoding != "absolute":
                 continue
             s = self.state[i]
-            out[b.control] = {
-                "knob": s.knob,
-                "value": get(b.control),
-                "picked_up": s.picked or not b.uses_takeover,
-                "source": b.source(),
-            }
+            out[b.control] = KnobInfo(
+                knob=s.knob,
+                value=get(b.control),
+                picked_up=s.picked or not b.uses_takeover,
+                source=b.source(),
+                controller=controller,
+            )
         return out
 
     def raw_for(self, b: Binding, value: float) -> int:

@@ -19,6 +19,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from ..controls import MODES
+from ..midi.state import LearnPhase, LearnState
 from .controller import Controller
 from .curve import spectrum_db
 from .engine_api import EngineLike
@@ -67,7 +68,7 @@ class FloweqApp(App[int]):
         self.has_midi = hasattr(engine, "midi")
         self.midi_view: MidiState | None = midi_state(None) if self.has_midi else None
         self._midi_busy = False
-        self.last_learn: dict[str, Any] | None = None
+        self.last_learn: LearnState | None = None
         # engine recovery
         self.restart_grace = RESTART_GRACE_S
         self.restart_backoff = RESTART_BACKOFF_S
@@ -239,7 +240,7 @@ class FloweqApp(App[int]):
             self.ctrl.knobs = {}
         else:
             self.midi_view = midi_state(st)
-            self.ctrl.knobs = dict(st.get("knobs") or {})
+            self.ctrl.knobs = dict(st.knobs)
         finally:
             self._midi_busy = False
 
@@ -270,8 +271,8 @@ class FloweqApp(App[int]):
         self.last_learn = None
         self.push_screen(LearnScreen(midi, control), self._learn_finished)
 
-    def _learn_finished(self, result: dict[str, Any] | None) -> None:
-        result = result or {"state": "cancelled"}
+    def _learn_finished(self, result: LearnState | None) -> None:
+        result = result or LearnState(LearnPhase.CANCELLED)
         self.last_learn = result
         text, severity = learn_notice(result)
         self.notify(text, severity=severity, timeout=5)  # type: ignore[arg-type]

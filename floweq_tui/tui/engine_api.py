@@ -9,6 +9,7 @@ over plain NumPy arrays of the same layout, that mimics the audio thread's decod
 
 from __future__ import annotations
 
+from dataclasses import replace as evolve
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -23,6 +24,16 @@ from ..controls import (
     Meters,
 )
 from ..engine import EngineStatus
+from ..midi.mapping import Binding
+from ..midi.state import (
+    Conflict,
+    KnobInfo,
+    LearnPhase,
+    LearnState,
+    LinkInfo,
+    LinkState,
+    MidiStatus,
+)
 from ..params import clip as clip_params
 from ..params import sort_bands
 
@@ -199,92 +210,99 @@ class FakeEngine:
 
 class FakeMidi:
     """Stands in for :class:`floweq_tui.midi.MidiProcess` (``engine.midi``) in tests and demos:
-    the same methods and reply shapes, no process, no ports. ``move(source)`` plays the part of
-    a knob or button on the controller (``"cc 21 ch1"``); ``set_knob`` an unpicked knob."""
+    the same methods and typed replies (:mod:`floweq_tui.midi.state`), no process, no ports.
+    ``move(source)`` plays the part of a knob or button on the controller (``"cc 21 ch1"``);
+    ``set_knob`` an unpicked knob; ``state``/``learn_state`` may be set directly."""
 
     def __init__(
         self,
         controller: str = "nanoKONTROL2",
-        state: str = "connected",
+        state: LinkState | None = None,
         virtual: str = "floweq-tui:floweq-tui",
         api: str = "alsa",
     ) -> None:
         from ..midi import default_bindings
 
         self.controller = controller
-        self.state = state
+        self.state = LinkState.CONNECTED if state is None else state
+        self.detail = ""
+        """The state in words, when there is more to say ("disconnected: waiting for K")."""
         self.virtual = virtual
         self.api = api
         self.controls: Any = None
         self.bound: dict[str, dict[str, Any]] = {}
         for b in default_bindings():
             self.bound[b.source()] = b.to_dict()
-        self.learn_state: dict[str, Any] = {"state": "idle"}
-        self._pending: dict[str, Any] | None = None
-        self._knobs: dict[str, dict[str, Any]] = {}
+        self.learn_state = LearnState()
+        self._pending: tuple[str, Binding] | None = None
+        self._knobs: dict[str, KnobInfo] = {}
         self.calls: list[str] = []
         self.alive = True
 
     # ---- what the UI calls (MidiProcess's API)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> MidiStatus:
         self.calls.append("status")
-        return {
-            "api": self.api,
-            "api_reason": "",
-            "controller": {
-                "controller": self.controller,
-                "port": f"{self.controller} 20:0" if self.state == "connected" else None,
-                "state": self.state,
-                "output": None,
-                "output_state": "",
-                "error": "",
-                "messages": 0,
-            },
-            "virtual": {"controller": "floweq-tui", "port": self.virtual, "state": "open"},
-            "mapping_file": "midi.toml",
-            "mapping_error": "",
-            "learn": dict(self.learn_state),
-            "knobs": self.knobs(),
-        }
+        connected = self.state is LinkState.CONNECTED
+        return MidiStatus(
+            api=self.api,
+            hw=LinkInfo(
+                controller=self.controller,
+                port=f"{self.controller} 20:0" if connected else None,
+                state=self.state,
+                detail=self.detail,
+            ),
+            virtual=LinkInfo(
+                controller="floweq-tui",
+                port=self.virtual,
+                state=LinkState.OPEN,
+                output_state=LinkState.OPEN,
+            ),
+            mapping_file="midi.toml",
+            learn=self.learn_state,
+            knobs=self.knobs(),
+        )
 
-    def knobs(self) -> dict[str, dict[str, Any]]:
+    def knobs(self) -> dict[str, KnobInfo]:
         out = {}
         for name, k in self._knobs.items():
             value = float(self.controls[name]) if self.controls is not None else 0.0
-            out[name] = {**k, "value": value, "controller": self.controller}
+            out[name] = evolve(k, value=value, controller=self.controller)
         return out
 
-    def learn_start(self, control: str, timeout: float | None = None) -> dict[str, Any]:
+    def learn_start(self, control: str, timeout: float | None = None) -> LearnState:
         self.calls.append(f"learn_start {control}")
         self._pending = None
-        self.learn_state = {"state": "waiting", "control": control}
-        return dict(self.learn_state)
+        self.learn_state = LearnState(LearnPhase.WAITING, control=control)
+        return self.learn_state
 
-    def learn_status(self) -> dict[str, Any]:
-        return dict(self.learn_state)
+    def learn_status(self) -> LearnState:
+        return self.learn_state
 
-    def learn_cancel(self) -> dict[str, Any]:
+    def learn_cancel(self) -> LearnState:
         self.calls.append("learn_cancel")
         self._pending = None
-        if self.learn_state.get("state") in ("waiting", "conflict"):
-            self.learn_state = {**self.learn_state, "state": "cancelled"}
-        return dict(self.learn_state)
+        if self.learn_state.phase in (LearnPhase.WAITING, LearnPhase.CONFLICT):
+            self.learn_state = evolve(self.learn_state, phase=LearnPhase.CANCELLED)
+        return self.learn_state
 
-    def learn_commit(self, replace: bool = True) -> dict[str, Any]:
+    def learn_commit(self, replace: bool = True) -> LearnState:
         self.calls.append(f"learn_commit {replace}")
         if self._pending is None:
-            return dict(self.learn_state)
+            return self.learn_state
         if not replace:
             return self.learn_cancel()
-        source, binding = self._pending["source"], self._pending["binding"]
+        source, binding = self._pending
         self._pending = None
-        self.bound[source] = binding
-        replaced = self.learn_state.get("conflicts", [])
-        self.learn_state = {
-            **self.learn_state, "state": "done", "replaced": replaced, "saved": True, "error": ""
-        }  # fmt: skip
-        return dict(self.learn_state)
+        self.bound[source] = binding.to_dict()
+        self.learn_state = evolve(
+            self.learn_state,
+            phase=LearnPhase.DONE,
+            replaced=self.learn_state.conflicts,
+            saved=True,
+            error="",
+        )
+        return self.learn_state
 
     def bindings(self, controller: str | None = None) -> dict[str, Any]:
         return {
@@ -297,30 +315,32 @@ class FakeMidi:
 
     def move(self, source: str) -> None:
         """A control on the controller sends ``source`` ("cc 21 ch1", "note 36 ch10")."""
-        if self.learn_state.get("state") != "waiting":
+        if self.learn_state.phase is not LearnPhase.WAITING:
             return
-        control = self.learn_state["control"]
+        control = self.learn_state.control
         kind, number, ch = source.split()
         channel: Any = int(ch[2:]) if ch.startswith("ch") else "any"
-        binding = {"control": control, "type": kind, "number": int(number), "channel": channel}
-        base = {
-            "control": control, "controller": self.controller, "binding": binding,
-            "source": source,
-        }  # fmt: skip
+        binding = Binding.from_dict(
+            {"control": control, "type": kind, "number": int(number), "channel": channel}
+        )
+        base = LearnState(
+            LearnPhase.WAITING,
+            control=control,
+            controller=self.controller,
+            binding=binding,
+            source=source,
+        )
         other = self.bound.get(source)
         if other is not None and other["control"] != control:
-            self._pending = {"source": source, "binding": binding}
-            self.learn_state = {
-                **base,
-                "state": "conflict",
-                "conflicts": [{"control": other["control"], "source": source}],
-            }
+            self._pending = (source, binding)
+            conflict = Conflict(other["control"], source)
+            self.learn_state = evolve(base, phase=LearnPhase.CONFLICT, conflicts=(conflict,))
             return
-        self.bound[source] = binding
-        self.learn_state = {**base, "state": "done", "saved": True, "error": ""}
+        self.bound[source] = binding.to_dict()
+        self.learn_state = evolve(base, phase=LearnPhase.DONE, saved=True, error="")
 
     def set_knob(self, control: str, knob: float | None, picked_up: bool = False) -> None:
-        self._knobs[control] = {"knob": knob, "picked_up": picked_up, "source": "cc 16 ch1"}
+        self._knobs[control] = KnobInfo(knob=knob, picked_up=picked_up, source="cc 16 ch1")
 
 
 def synthetic_family(seed: int = 0) -> Any:

@@ -4,10 +4,11 @@ and which control the focused value is (for MIDI learn)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ..controls import CONTROL_INDEX, CONTROL_SPECS
+from ..midi.state import Conflict, KnobInfo, LearnPhase, LearnState, LinkState, MidiStatus
 
 LABELS: dict[str, str] = {s.name: s.label for s in CONTROL_SPECS}
 # group items that are not controls of their own, and the control a knob on them drives
@@ -49,7 +50,7 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def midi_state(status: dict[str, Any] | None, error: str = "", off: bool = False) -> MidiState:
+def midi_state(status: MidiStatus | None, error: str = "", off: bool = False) -> MidiState:
     """From ``engine.midi.status()`` (None while the first answer is awaited)."""
     if off:
         return MidiState("off", "MIDI off", "MIDI off", "MIDI off (--no-midi)")
@@ -57,17 +58,16 @@ def midi_state(status: dict[str, Any] | None, error: str = "", off: bool = False
         return MidiState("bad", "MIDI err", "MIDI error", f"MIDI error: {_clip(error, 60)}")
     if status is None:
         return MidiState("warn", "MIDI …", "MIDI starting", "MIDI starting")
-    hw = status.get("controller") or {}
-    virt = status.get("virtual") or {}
-    state = str(hw.get("state") or "off")
-    name = str(hw.get("controller") or "")
-    vport = str(virt.get("port") or "")
-    api = status.get("api")
-    if state == "connected":
+    hw = status.hw
+    state = hw.state
+    name = hw.controller
+    vport = status.virtual.port or ""
+    api = status.api
+    if state is LinkState.CONNECTED:
         level, word = "ok", "connected"
-    elif state.startswith(("disconnected", "waiting")):
+    elif state.waiting:
         level, word = "warn", "waiting"
-    elif state.startswith("error"):
+    elif state is LinkState.ERROR:
         level, word = "bad", "error"
     elif api is None:
         level, word = "bad", "no MIDI API"
@@ -83,57 +83,54 @@ def midi_state(status: dict[str, Any] | None, error: str = "", off: bool = False
         full = virtual = f"{medium} · virtual {vport}"
     if api:
         full += f" ({api})"
-    if status.get("mapping_error"):
+    if status.mapping_error:
         full += " · mapping file error"
     return MidiState(level, short, medium, full, virtual)
 
 
-def knob_value(knobs: dict[str, dict[str, Any]], name: str) -> float | None:
+def knob_value(knobs: Mapping[str, KnobInfo], name: str) -> float | None:
     """The knob position of ``name`` while soft takeover has not picked it up (else None)."""
     k = knobs.get(name)
-    if not k or k.get("picked_up", True) or k.get("knob") is None:
+    if k is None or k.picked_up or k.knob is None:
         return None
-    try:
-        return float(k["knob"])
-    except (TypeError, ValueError):
-        return None
+    return float(k.knob)
 
 
-def knob_text(knobs: dict[str, dict[str, Any]], name: str, fmt: str) -> str | None:
+def knob_text(knobs: Mapping[str, KnobInfo], name: str, fmt: str) -> str | None:
     """:func:`knob_value` formatted with ``fmt`` (None while there is nothing to show)."""
     v = knob_value(knobs, name)
     return None if v is None else format(v, fmt)
 
 
-def learn_notice(result: dict[str, Any]) -> tuple[str, str]:
+def _controls(conflicts: tuple[Conflict, ...]) -> str:
+    return ", ".join(control_label(c.control) for c in conflicts)
+
+
+def learn_notice(result: LearnState) -> tuple[str, str]:
     """(one-line notice, severity) for the end of a learn."""
-    state = result.get("state")
-    control = control_label(str(result.get("control", "")))
-    if state == "done":
-        text = f"MIDI learn: {control} ← {result.get('source', '?')}"
-        if result.get("controller"):
-            text += f" ({result['controller']})"
-        replaced = [c.get("control", "?") for c in result.get("replaced") or []]
-        if replaced:
-            text += f", replacing {', '.join(control_label(c) for c in replaced)}"
-        if result.get("saved") is False:
-            return f"{text}; not saved: {result.get('error') or 'mapping file error'}", "warning"
+    phase = result.phase
+    control = control_label(result.control)
+    source = result.source or "?"
+    if phase is LearnPhase.DONE:
+        text = f"MIDI learn: {control} ← {source}"
+        if result.controller:
+            text += f" ({result.controller})"
+        if result.replaced:
+            text += f", replacing {_controls(result.replaced)}"
+        if not result.saved:
+            return f"{text}; not saved: {result.error or 'mapping file error'}", "warning"
         return text, "information"
-    if state == "kept":
-        others = ", ".join(
-            control_label(c.get("control", "?")) for c in result.get("conflicts", [])
-        )
-        return f"MIDI learn: kept {result.get('source', '?')} on {others}", "information"
-    if state == "timeout":
+    if phase is LearnPhase.KEPT:
+        return f"MIDI learn: kept {source} on {_controls(result.conflicts)}", "information"
+    if phase is LearnPhase.TIMEOUT:
         return f"MIDI learn: nothing received for {control}", "warning"
-    if state == "cancelled":
+    if phase is LearnPhase.CANCELLED:
         return "MIDI learn cancelled", "information"
-    return f"MIDI learn failed: {result.get('error', state)}", "error"
+    return f"MIDI learn failed: {result.error or phase.value}", "error"
 
 
-def conflict_question(result: dict[str, Any]) -> str:
-    others = ", ".join(control_label(c.get("control", "?")) for c in result.get("conflicts", []))
+def conflict_question(result: LearnState) -> str:
     return (
-        f"{result.get('source', '?')} already drives {others}.\n"
-        f"Bind it to {control_label(str(result.get('control', '')))} instead?"
+        f"{result.source or '?'} already drives {_controls(result.conflicts)}.\n"
+        f"Bind it to {control_label(result.control)} instead?"
     )

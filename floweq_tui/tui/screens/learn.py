@@ -7,6 +7,7 @@ MIDI process never blocks the UI; learn_status is polled on a timer.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from textual.app import ComposeResult
@@ -15,11 +16,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from ...midi.state import LearnPhase, LearnState
 from ..midi_view import conflict_question, control_label
 from ..offthread import off_thread
 
 POLL_S = 0.1
 WAIT_SHOWN_S = 3.0  # the waiting time shows from then on
+ENDED = (LearnPhase.DONE, LearnPhase.CANCELLED, LearnPhase.TIMEOUT, LearnPhase.ERROR)
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -49,9 +52,9 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class LearnScreen(ModalScreen[dict]):
-    """Shown while learn waits; dismisses with the final learn state (done, cancelled,
-    timeout, kept after a conflict, or {"state": "error", "error": ...})."""
+class LearnScreen(ModalScreen[LearnState]):
+    """Shown while learn waits; dismisses with the final :class:`LearnState` (DONE,
+    CANCELLED, TIMEOUT, KEPT after a conflict, or ERROR when the MIDI process failed)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel learn")]
 
@@ -76,13 +79,14 @@ class LearnScreen(ModalScreen[dict]):
     def on_mount(self) -> None:
         self.timer = self.set_interval(POLL_S, self.poll)
 
-    async def _call(self, name: str, *args: Any, **kw: Any) -> dict[str, Any]:
+    async def _call(self, name: str, *args: Any, **kw: Any) -> LearnState:
         try:
             return await off_thread(getattr(self.midi, name), *args, **kw)
         except Exception as exc:  # the MIDI process died or answered an error
-            return {"state": "error", "error": str(exc).splitlines()[0] if str(exc) else name}
+            error = str(exc).splitlines()[0] if str(exc) else name
+            return LearnState(LearnPhase.ERROR, control=self.control, error=error)
 
-    def _finish(self, result: dict[str, Any]) -> None:
+    def _finish(self, result: LearnState) -> None:
         if not self._finished:
             self._finished = True
             self.timer.stop()
@@ -98,21 +102,21 @@ class LearnScreen(ModalScreen[dict]):
             self._busy = False
         if self._finished or self._asking:
             return
-        state = st.get("state")
-        if state == "waiting":
+        phase = st.phase
+        if phase is LearnPhase.WAITING:
             waited = time.monotonic() - self.started
-            parts = [str(st["hint"])] if st.get("hint") else []
+            parts = [st.hint] if st.hint else []
             if waited >= WAIT_SHOWN_S:  # a learn that takes a while says so
                 parts.append(f"waiting {waited:.0f} s")
             self.query_one("#learn-wait", Static).update(" · ".join(parts))
-        elif state == "conflict":
+        elif phase is LearnPhase.CONFLICT:
             self._asking = True
             self.conflict = st
             self.app.push_screen(ConfirmScreen(conflict_question(st)), self._answered)
-        elif state in ("done", "cancelled", "timeout", "error"):
+        elif phase in ENDED:
             self._finish(st)
         else:  # idle: someone else ended it
-            self._finish({**st, "state": "cancelled"})
+            self._finish(replace(st, phase=LearnPhase.CANCELLED))
 
     def _answered(self, yes: bool | None) -> None:
         self.run_worker(self._resolve(bool(yes)), exclusive=True)
@@ -122,7 +126,7 @@ class LearnScreen(ModalScreen[dict]):
             st = await self._call("learn_commit", replace=True)
         else:
             await self._call("learn_cancel")
-            st = {**self.conflict, "state": "kept"}
+            st = replace(self.conflict, phase=LearnPhase.KEPT)
         self._finish(st)
 
     async def action_cancel(self) -> None:
@@ -130,4 +134,4 @@ class LearnScreen(ModalScreen[dict]):
             return
         self._asking = True  # stop polling
         await self._call("learn_cancel")
-        self._finish({"state": "cancelled", "control": self.control})
+        self._finish(LearnState(LearnPhase.CANCELLED, control=self.control))
