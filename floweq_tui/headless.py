@@ -53,6 +53,13 @@ def start_line(engine: Any) -> str:
 
 def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
     """Serve until a stop signal; the caller stops the engine and saves the session."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:  # noqa: ARG001
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)  # before the first line: whoever reads it may stop us
     say = _printer()
     say(start_line(engine))
     if engine.status.message:
@@ -61,13 +68,6 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
         say(f"floweq-tui: {notice}")
     if line := midi_summary(engine):
         say(f"floweq-tui: {line}")
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:  # noqa: ARG001
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, on_signal)
     last = time.monotonic()
     while not stop.wait(0.1):
         if not engine.alive:

@@ -14,7 +14,7 @@ UI-agnostic API (no textual here):
 * :mod:`.service` -- the MIDI process itself (drain, feedback, dispatch table, loop);
 * :mod:`.client` -- :class:`MidiProcess`, what ``Engine.midi`` is (status, knobs, learn).
 
-Names are imported lazily so that ``floweq_tui.midi.cli`` stays cheap for the CLI parser.
+Names are imported lazily, so importing the package (as the CLI does) costs nothing.
 See docs/midi.md.
 """
 
