@@ -17,7 +17,7 @@ pytest.importorskip("textual")
 from floweq_tui.controls import CONTROL_DEFAULTS, CONTROL_INDEX  # noqa: E402
 from floweq_tui.tui import settings  # noqa: E402
 from floweq_tui.tui.app import FloweqApp  # noqa: E402
-from floweq_tui.tui.engine_api import EngineLike, FakeEngine, synthetic_family  # noqa: E402
+from floweq_tui.tui.engine_api import EngineLike, FakeEngine, FakeMidi, synthetic_family  # noqa: E402
 from floweq_tui.tui.keys import APP_KEYS, help_rows  # noqa: E402
 
 FAMILY = synthetic_family()
@@ -324,6 +324,32 @@ async def test_resize_small_and_back() -> None:
         assert app.screen.query_one("#map").display
         assert app.screen.query_one("#groups").display
         assert app.screen.query_one("#map").size.width >= 20
+
+
+@aio
+async def test_lines_and_spectrum_lay_out_at_the_width_they_are_drawn_at() -> None:
+    """Fed once at mount (before the layout settles) and not again (no frame ticks), the
+    meters and status lines and the curve's spectrum still fit the width they are drawn
+    at, and lay out again after a resize."""
+    eng = FakeEngine(FAMILY, midi=FakeMidi())
+    app = FloweqApp(eng, FAMILY, fps=1e-4)  # no timer frame: only forced refreshes
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        meters = app.screen.query_one("#meters")
+        status = app.screen.query_one("#status")
+        curve = app.screen.query_one("#curve")
+        assert "MIDI" in str(status.render()) and len(str(status.render())) <= 80
+        assert str(meters.render()).startswith(" in -12.0dB -18.2LU  out")  # the wide form
+        await pilot.press("f")  # the spectrum on (a forced refresh, at this width)
+        await pilot.pause()
+        assert "█" in str(curve.render())
+        await pilot.resize_terminal(60, 30)  # the map hides: the curve widens
+        await pilot.pause()
+        assert str(meters.render()).startswith("in -12.0/-18.2 out")  # the compact form
+        assert curve.size.width == 60 and "█" in str(curve.render())
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert str(meters.render()).startswith(" in -12.0dB -18.2LU  out")
 
 
 @aio

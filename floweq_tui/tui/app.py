@@ -13,7 +13,8 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,7 @@ class FloweqApp(App[int]):
         self._quiet = 0
         self._meters_at = 0.0
         self._last_sig = b""
+        self._spectrum: Callable[[int], np.ndarray] | None = None
         self.frames_drawn = 0
         # MIDI (engine.midi; an engine without the attribute has no MIDI at all)
         self.has_midi = hasattr(engine, "midi")
@@ -128,23 +130,21 @@ class FloweqApp(App[int]):
         bypass = c["bypass"] >= 0.5
         tag = "MUTED" if c["mute"] >= 0.5 else ("BYPASS" if bypass else "")
         curve = main.curve
-        spec = None
-        if ctrl.spectrum and curve.plot_cols > 0:
-            if force or self._ticks % SPECTRUM_EVERY == 0 or curve._spectrum is None:
-                spec = spectrum_db(self.engine.meters.ring("out", 4096), fs, curve.plot_cols)
-            else:
-                spec = curve._spectrum
-        curve.feed((params, active, fs, round(c["strength"], 4), bypass, tag), spec)
-        lmap = main.lmap
-        if lmap.display:
-            point, encoded = ctrl.point()
-            rng = 4.0 if (c["extend"] >= 0.5 and ctrl.mode == 0) else 2.0
-            if encoded or ctrl.mode == 1:
-                rng = max(rng, min(4.0, max((abs(v) for v in point), default=0) * 1.1))
-                rng = 2.0 if rng <= 2.0 else 4.0
-            anchors = tuple(ctrl.anchors())
-            ab = (int(c["anchor_a"]), int(c["anchor_b"])) if ctrl.mode == 1 else None
-            lmap.feed(ctrl.dims, rng, point, anchors, ab, encoded)
+        if not ctrl.spectrum:
+            self._spectrum = None
+        elif force or self._ticks % SPECTRUM_EVERY == 0 or self._spectrum is None:
+            # a new ring; the curve computes its spectrum for the width it is drawn at
+            self._spectrum = partial(spectrum_db, self.engine.meters.ring("out", 4096), fs)
+        curve.feed((params, active, fs, round(c["strength"], 4), bypass, tag), self._spectrum)
+        # fed hidden too (narrow terminals): shown again after a resize, it is current
+        point, encoded = ctrl.point()
+        rng = 4.0 if (c["extend"] >= 0.5 and ctrl.mode == 0) else 2.0
+        if encoded or ctrl.mode == 1:
+            rng = max(rng, min(4.0, max((abs(v) for v in point), default=0) * 1.1))
+            rng = 2.0 if rng <= 2.0 else 4.0
+        anchors = tuple(ctrl.anchors())
+        ab = (int(c["anchor_a"]), int(c["anchor_b"])) if ctrl.mode == 1 else None
+        main.lmap.feed(ctrl.dims, rng, point, anchors, ab, encoded)
         for g in main.groups:
             g.update_values()
         main.bands.update_values()
@@ -152,17 +152,16 @@ class FloweqApp(App[int]):
         if force or now - self._meters_at >= 1.0 / METERS_HZ:
             self._meters_at = now
             m = self.engine.meters.snapshot()
-            main.meters_line.feed(
-                meter_parts(m, c["auto_gain"] >= 0.5, main.meters_line.size.width or 80)
-            )
+            # both lines lay out for the width they have when drawn (see LineView)
+            main.meters_line.feed(partial(meter_parts, m, c["auto_gain"] >= 0.5))
             main.status_line.feed(
-                status_parts(
+                partial(
+                    status_parts,
                     ctrl.mode_label,
                     self.engine_notice or self.engine.state,
                     self.engine.status,
                     ctrl.model_name,
                     self.midi_view,
-                    main.status_line.size.width,
                 )
             )
 

@@ -4,6 +4,7 @@ auto gain, clip counter, CPU, xruns). Both are plain one-line texts, redrawn on 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from rich.style import Style
 from rich.text import Text
@@ -103,25 +104,38 @@ def meter_parts(m: dict[str, float], auto_on: bool, width: int = 80) -> list[tup
     ]
 
 
+Parts = list[tuple[str, Style]]
+
+
 class LineView(Widget):
-    """One line of styled parts; ``feed`` replaces them, refreshing only on change."""
+    """One line of styled parts, laid out for the width the line has when it is drawn.
+
+    ``feed(layout)`` hands it ``layout(width) -> parts``. The line is laid out again in
+    ``render`` at its width then, never at a width read earlier: before the first layout
+    settles (or after a resize) the width the caller could read is not the one drawn.
+    """
 
     DEFAULT_CSS = "LineView { height: 1; width: 1fr; }"
 
     def __init__(self, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
-        self._parts: list[tuple[str, Style]] = []
+        self._layout: Callable[[int], Parts] = lambda width: []
+        self._parts: Parts = []
 
-    def feed(self, parts: list[tuple[str, Style]]) -> None:
+    def feed(self, layout: Callable[[int], Parts]) -> None:
+        """Take a new layout; redraw if it lays out differently at the current width."""
+        self._layout = layout
+        parts = layout(self.size.width)
         if parts != self._parts:
             self._parts = parts
             self.refresh()
 
     @property
     def plain(self) -> str:
-        return "".join(p for p, _ in self._parts)
+        return "".join(p for p, _ in self._layout(self.size.width))
 
     def render(self) -> Text:
+        self._parts = self._layout(self.size.width)
         text = Text(no_wrap=True, overflow="ellipsis", end="")
         for chunk, st in self._parts:
             text.append(chunk, st)
