@@ -13,9 +13,10 @@ and a kind. Indices are fixed by the table order and mirrored in _dsp.pyx (check
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing import shared_memory
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -176,6 +177,36 @@ def clamp_control(name: str, value: float) -> float:
     if spec.kind in ("bool", "int", "enum"):
         v = float(round(v))
     return v
+
+
+class ControlValues(Protocol):
+    """Anything that reads control values by name: a :class:`Controls` view, a dict."""
+
+    def __getitem__(self, name: str) -> float: ...
+
+
+def latent_point(
+    controls: ControlValues, dims: int, anchors: Sequence[Sequence[float]] = ()
+) -> tuple[float, ...]:
+    """The latent point (``dims`` values) the controls steer the decoder to.
+
+    Traverse: (x, y, z), doubled by Extend; Semantic: A + t (B - A) between the codes of
+    anchors A and B (indices clamped to the ``anchors`` given; the origin without any);
+    Manual: the origin (nothing is decoded). The audio path computes the same in C
+    (``Processor._apply_controls`` in _dsp.pyx) and reports it as the meters zx, zy, zz;
+    a test holds the two equal.
+    """
+    mode = int(min(max(controls["mode"], 0), 2))
+    if mode == 0:
+        scale = 2.0 if controls["extend"] >= 0.5 else 1.0
+        return tuple(min(max(controls[k], -2.0), 2.0) * scale for k in ("x", "y", "z")[:dims])
+    if mode == 1 and len(anchors):
+        last = len(anchors) - 1
+        za = anchors[min(int(max(controls["anchor_a"], 0)), last)]
+        zb = anchors[min(int(max(controls["anchor_b"], 0)), last)]
+        t = min(max(controls["interpolate"], 0.0), 1.0)
+        return tuple(float(za[i]) + t * (float(zb[i]) - float(za[i])) for i in range(dims))
+    return (0.0,) * dims
 
 
 class SharedBlock:

@@ -14,10 +14,13 @@ import pytest
 
 pytest.importorskip("textual")
 
+from harness.fakes import FakeEngine, FakeMidi, synthetic_family  # noqa: E402
+from pilot_helpers import until  # noqa: E402
+
 from floweq_tui.controls import CONTROL_DEFAULTS, CONTROL_INDEX  # noqa: E402
 from floweq_tui.tui import settings  # noqa: E402
 from floweq_tui.tui.app import FloweqApp  # noqa: E402
-from floweq_tui.tui.engine_api import EngineLike, FakeEngine, FakeMidi, synthetic_family  # noqa: E402
+from floweq_tui.tui.engine_port import EngineLike, MidiClient  # noqa: E402
 from floweq_tui.tui.keys import APP_KEYS, help_rows  # noqa: E402
 
 FAMILY = synthetic_family()
@@ -49,6 +52,13 @@ async def press(keys: list[str], size=(80, 24), **controls: float) -> FakeEngine
 
 def test_fake_engine_is_enginelike() -> None:
     assert isinstance(FakeEngine(FAMILY), EngineLike)
+    assert isinstance(FakeMidi(), MidiClient)
+    # and so are the real ones (a Protocol checks the names only: start nothing)
+    from floweq_tui.engine import Engine, EngineConfig
+    from floweq_tui.midi import MidiProcess
+
+    assert isinstance(Engine(EngineConfig(silent=True)), EngineLike)
+    assert isinstance(MidiProcess("unused", {}), MidiClient)
 
 
 # ------------------------------------------------------------------ latent point
@@ -381,25 +391,26 @@ async def test_command_palette_lists_actions() -> None:
         assert eng.controls["auto_gain"] == 1.0
 
 
-@aio
-async def test_q_quits() -> None:
+async def quits_on(keys: str) -> None:
+    """Press ``keys`` and wait, still inside run_test (whose end stops the app anyway), for
+    the exit only quitting sets: App.exit's return code."""
     app, eng = make()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await pilot.press("q")
-        await pilot.pause()
-    assert app.return_code in (0, None)
+        assert app.return_code is None
+        await pilot.press(keys)
+        await until(pilot, lambda: app.return_code == 0, what=f"{keys} to quit the app")
     assert not app.is_running
+
+
+@aio
+async def test_q_quits() -> None:
+    await quits_on("q")
 
 
 @aio
 async def test_ctrl_c_quits() -> None:
-    app, eng = make()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        await pilot.press("ctrl+c")
-        await pilot.pause()
-    assert not app.is_running
+    await quits_on("ctrl+c")
 
 
 # ------------------------------------------------------------------ run_app and the session

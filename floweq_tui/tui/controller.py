@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..controls import CONTROL_SPEC, MODES
+from ..controls import CONTROL_SPEC, MODES, Controls, latent_point
 from ..params import BAND_NAMES, FREQ_INDEX, GAIN_INDEX, Q_INDEX
+from .engine_port import EngineLike
 from .midi_view import item_control, knob_value
 
 MODE_LABELS = ("Traverse", "Semantic", "Manual")
@@ -47,11 +48,11 @@ class Item:
 class Controller:
     """The UI's model: reads the engine's blocks, writes controls, knows the model family."""
 
-    def __init__(self, engine: Any, family: Any = None) -> None:
+    def __init__(self, engine: EngineLike, family: Any = None) -> None:
         self.engine = engine
         self.family = family
-        self.names: list[str] = list(getattr(engine.status, "models", []) or [])
-        self.anchor_labels: list[str] = list(getattr(engine.status, "anchors", []) or [])
+        self.names: list[str] = list(engine.status.models)
+        self.anchor_labels: list[str] = list(engine.status.anchors)
         self.spectrum = False
         self.knobs: dict[str, dict[str, Any]] = {}
         """``engine.midi.knobs()`` as last polled by the app (empty without MIDI)."""
@@ -61,7 +62,7 @@ class Controller:
     # ------------------------------------------------------------ basic access
 
     @property
-    def controls(self) -> Any:
+    def controls(self) -> Controls:
         return self.engine.controls
 
     def get(self, name: str) -> float:
@@ -201,14 +202,14 @@ class Controller:
 
     def point(self) -> tuple[tuple[float, ...], bool]:
         """(the latent point shown on the map, in latent units; whether it is an encoding)."""
-        d = self.dims
-        if self.mode == 0:
-            scale = 2.0 if self.get("extend") >= 0.5 else 1.0
-            return tuple(self.get(k) * scale for k in ("x", "y", "z")[:d]), False
-        if self.mode == 1:
+        if self.mode == 2:
+            return self.encoded_point(), True
+        model = self.model
+        if model is None and self.mode == 1:  # the UI has no anchor codes: ask the engine
             m = self.engine.meters
-            return tuple(m[k] for k in ("zx", "zy", "zz")[:d]), False
-        return self.encoded_point(), True
+            return tuple(m[k] for k in ("zx", "zy", "zz")[: self.dims]), False
+        anchors = [a.z for a in model.anchors] if model is not None else []
+        return latent_point(self.controls, self.dims, anchors), False
 
     def encoded_point(self) -> tuple[float, ...]:
         """Where the manual setting sits in the current model's latent space (its encoder)."""
@@ -350,18 +351,16 @@ class Controller:
 
         return text
 
-    def focused_control(self, widget: Any) -> str | None:
-        """The control behind the focused group's selected value (for MIDI learn)."""
-        current = getattr(widget, "current", None)
-        if isinstance(current, Item):
-            return item_control(current.key)
-        if isinstance(current, tuple) and len(current) == 2:
-            band, field = current
-            if field == "active":
-                return f"active{band}"
-            idx = self.band_index(band, field)
-            return f"p{idx}" if idx is not None else None
-        return None
+    def control_of(self, selected: Item | tuple[int, str]) -> str | None:
+        """The control behind a group's selected value (an Item) or a band cell (for MIDI
+        learn); None for a value that is no control of its own."""
+        if isinstance(selected, Item):
+            return item_control(selected.key)
+        band, field = selected
+        if field == "active":
+            return f"active{band}"
+        idx = self.band_index(band, field)
+        return f"p{idx}" if idx is not None else None
 
     def band_items(self) -> list[tuple[int, str]]:
         """(band, field) cells of the bands group, in navigation order."""

@@ -59,6 +59,17 @@ APP_KEYS: list[tuple[str, str, str, str]] = [
     ("ctrl+c", "quit", "Quit", ""),
 ]
 
+GROUP_BINDINGS = [
+    Binding("n", "select(1)", "Next value", show=False),
+    Binding("p", "select(-1)", "Previous value", show=False),
+    Binding("plus,equals_sign", "step(1, False)", "Value +", show=False),
+    Binding("minus,underscore", "step(-1, False)", "Value -", show=False),
+    Binding("greater_than_sign", "step(1, True)", "Value ++", show=False),
+    Binding("less_than_sign", "step(-1, True)", "Value --", show=False),
+    Binding("enter", "step(1, False)", "Toggle/step", show=False),
+]
+"""The keys of a focused control group or the bands (their widgets' BINDINGS)."""
+
 GROUP_KEYS: list[tuple[str, str]] = [
     ("tab / shift+tab", "focus the next / previous group"),
     ("n / p", "select the next / previous value in the focused group"),
