@@ -21,7 +21,7 @@ from floweq_tui.controls import CONTROL_DEFAULTS, CONTROL_INDEX  # noqa: E402
 from floweq_tui.tui import settings  # noqa: E402
 from floweq_tui.tui.app import FloweqApp  # noqa: E402
 from floweq_tui.tui.engine_port import EngineLike, MidiClient  # noqa: E402
-from floweq_tui.tui.keys import APP_KEYS, help_rows  # noqa: E402
+from floweq_tui.tui.keys import display  # noqa: E402
 
 FAMILY = synthetic_family()
 
@@ -362,19 +362,67 @@ async def test_lines_and_spectrum_lay_out_at_the_width_they_are_drawn_at() -> No
         assert str(meters.render()).startswith(" in -12.0dB -18.2LU  out")
 
 
+def help_keys(help_screen) -> dict[str, str]:
+    """What the help screen lists: {key as shown: its row's description}; mouse rows
+    left out. A cell like "+ / -  (or = / _)" or "pgdn z" lists several keys."""
+    keys, descs = (list(col.cells) for col in help_screen.keys_table.columns)
+    out = {}
+    for cell, desc in zip(keys, descs, strict=True):
+        if not str(cell).startswith("mouse"):
+            for key in str(cell).replace("(or", " ").replace(")", " ").split():
+                if key != "/":
+                    out[key] = str(desc)
+    return out
+
+
+def bound_keys(app) -> tuple[dict[str, list], set[str]]:
+    """The bindings really in force on the main screen, by key: the app's, the screen's and
+    each focusable group's (Textual's own included); and the keys the instrument itself
+    binds (those whose binding is not one of Textual's defaults)."""
+    from textual.app import App
+    from textual.binding import BindingsMap
+    from textual.screen import Screen
+    from textual.widget import Widget
+
+    nodes = [app, app.screen, *(w for w in app.screen.query("*") if w.can_focus)]
+    real: dict[str, list] = {}
+    for node in nodes:
+        for key, bindings in node._bindings.key_to_bindings.items():
+            real.setdefault(key, []).extend(bindings)
+    textual_own = {
+        (b.key, b.action)
+        for cls in (App, Screen, Widget)
+        for bs in BindingsMap(cls.BINDINGS).key_to_bindings.values()
+        for b in bs
+    } | {(App.COMMAND_PALETTE_BINDING, "command_palette")}
+    ours = {k for k, bs in real.items() if any((k, b.action) not in textual_own for b in bs)}
+    return real, ours
+
+
 @aio
 async def test_help_lists_every_binding() -> None:
+    """The help screen against the bindings in force: every key the instrument binds is in
+    help (its row saying what the binding does), and every key help lists does something."""
     app, eng = make()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
+        real, ours = bound_keys(app)
         await pilot.press("question_mark")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "HelpScreen"
+        shown = help_keys(app.screen)
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "MainScreen"
-    descs = {d for _, d in help_rows()}
-    assert all(d in descs for _, _, d, _ in APP_KEYS)
+    missing = sorted(display(k) for k in ours if display(k) not in shown)
+    assert missing == [], f"bound but not in help: {missing}"
+    dead = sorted(k for k in shown if k not in {display(r) for r in real})
+    assert dead == [], f"in help but bound to nothing: {dead}"
+    for key in ours:  # an app key's row says what its binding does
+        for b in real[key]:
+            if b.tooltip and b in app._bindings.key_to_bindings.get(key, []):
+                assert shown[display(key)] == b.tooltip, key
+    assert {"n", "p", "+", "-", ">", "<", "enter", "tab", "ctrl+p", "q"} <= set(shown)
 
 
 @aio

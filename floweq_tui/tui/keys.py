@@ -84,11 +84,14 @@ GROUP_KEYS: list[tuple[str, str]] = [
 KEY_NAMES = {
     "left_square_bracket": "[", "right_square_bracket": "]", "left_curly_bracket": "{",
     "right_curly_bracket": "}", "comma": ",", "full_stop": ".", "question_mark": "?",
-    "exclamation_mark": "!", "pagedown": "pgdn", "pageup": "pgup",
+    "exclamation_mark": "!", "pagedown": "pgdn", "pageup": "pgup", "plus": "+", "minus": "-",
+    "equals_sign": "=", "underscore": "_", "greater_than_sign": ">", "less_than_sign": "<",
 }  # fmt: skip
+"""Textual key names as help shows them."""
 
 
 def display(keys: str) -> str:
+    """Comma-separated Textual key names as help shows them: "pagedown,z" -> "pgdn z"."""
     return " ".join(KEY_NAMES.get(k, k) for k in keys.split(","))
 
 
