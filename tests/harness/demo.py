@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the harness and the package importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/
-    sys.path.append(str(Path(__file__).resolve().parents[2]))  # the source tree, if not installed
+if __package__ in (None, ""):  # run as a script: the harness and the source tree beside it
+    here = Path(__file__).resolve()
+    sys.path[:0] = [str(here.parents[1]), str(here.parents[2])]  # tests/, the repository
 
 from floweq_tui.tui.app import FloweqApp
 from harness.fakes import FakeEngine, FakeMidi, synthetic_family
