@@ -13,8 +13,10 @@ and a kind. Indices are fixed by the table order and mirrored in _dsp.pyx (check
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing import shared_memory
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,7 +29,8 @@ MODES = ("traverse", "semantic", "manual")
 
 @dataclass(frozen=True)
 class ControlSpec:
-    """One control: its slot in the shared block, default and range."""
+    """One control: its slot in the shared block, default and range, and how a person steps
+    and reads it (the UI's steps, value texts and key help come from here)."""
 
     name: str
     default: float
@@ -36,35 +39,86 @@ class ControlSpec:
     kind: str = "float"  # "float", "bool", "int", "enum"
     label: str = ""
     unit: str = ""
+    fine: float = 0.0
+    """The fine step (+ / -, arrows); 0 for a control that is toggled or chosen, not stepped."""
+    coarse: float = 0.0
+    """The coarse step (> / <, shift+arrows)."""
+    log: bool = False
+    """Steps are octaves: a step multiplies the value by 2**step (frequencies, Q, times)."""
+    fmt: str = ""
+    """The value's text: a format spec, or "freq" for compact hertz ("650", "1.20k")."""
 
+    def stepped(self, value: float, direction: int, coarse: bool = False) -> float:
+        """``value`` one fine (or coarse) step up (+1) or down (-1), before clamping.
+
+        A linear step lands on a multiple of the fine step (a control without steps moves by 1).
+        """
+        step = (self.coarse if coarse else self.fine) or 1.0
+        if self.log:
+            return value * 2.0 ** (direction * step)
+        fine = self.fine or 1.0
+        return round((value + direction * step) / fine) * fine
+
+    def text(self, value: float) -> str:
+        """The value as the UI shows it, without the unit ("+0.25", "1.20k", "0.71")."""
+        if self.fmt == "freq":
+            return format_freq(value)
+        return format(value, self.fmt or "g")
+
+
+def format_freq(hz: float) -> str:
+    """Compact hertz: "650", "1.20k", "12.0k"."""
+    if hz >= 10000:
+        return f"{hz / 1000:.1f}k"
+    if hz >= 1000:
+        return f"{hz / 1000:.2f}k"
+    return f"{hz:.0f}"
+
+
+# steps and texts shared by several controls (keyword arguments of ControlSpec)
+_LATENT: dict[str, Any] = dict(fine=0.05, coarse=0.25, fmt="+.2f")
+_UNIT: dict[str, Any] = dict(fine=0.05, coarse=0.25, fmt=".2f")
+_GAIN: dict[str, Any] = dict(fine=0.5, coarse=3.0, fmt="+.1f")
+_PARAM_STEPS: dict[str, dict[str, Any]] = {
+    "gain": _GAIN,
+    "freq": dict(fine=1 / 12, coarse=1 / 2, log=True, fmt="freq"),  # a semitone, half an octave
+    "q": dict(fine=1 / 6, coarse=1 / 2, log=True, fmt=".2f"),  # x1.12, x1.41
+}
+_AUTO_TIME: dict[str, Any] = dict(fine=1 / 4, coarse=1.0, log=True, fmt=".2g")  # x1.19, x2
+_AUTO_RANGE: dict[str, Any] = dict(fine=1.0, coarse=6.0, fmt=".0f")
 
 CONTROL_SPECS: tuple[ControlSpec, ...] = (
     ControlSpec("mode", 0, 0, 2, "enum", "Mode"),
     ControlSpec("model", 0, 0, 63, "int", "Model"),
-    ControlSpec("x", 0.0, -2.0, 2.0, "float", "x"),
-    ControlSpec("y", 0.0, -2.0, 2.0, "float", "y"),
-    ControlSpec("z", 0.0, -2.0, 2.0, "float", "z"),
+    ControlSpec("x", 0.0, -2.0, 2.0, "float", "x", **_LATENT),
+    ControlSpec("y", 0.0, -2.0, 2.0, "float", "y", **_LATENT),
+    ControlSpec("z", 0.0, -2.0, 2.0, "float", "z", **_LATENT),
     ControlSpec("extend", 0, 0, 1, "bool", "Extend"),
     ControlSpec("anchor_a", 0, 0, 63, "int", "Anchor A"),
     ControlSpec("anchor_b", 1, 0, 63, "int", "Anchor B"),
-    ControlSpec("interpolate", 0.0, 0.0, 1.0, "float", "Interpolate"),
+    ControlSpec("interpolate", 0.0, 0.0, 1.0, "float", "Interpolate", **_UNIT),
     *(
-        ControlSpec(f"p{p.index}", p.default, p.min, p.max, "float", p.label, p.unit)
+        ControlSpec(
+            f"p{p.index}", p.default, p.min, p.max, "float", p.label, p.unit, **_PARAM_STEPS[p.kind]
+        )
         for p in PARAMS
     ),
     *(ControlSpec(f"active{b}", 1, 0, 1, "bool", f"Band {b} active") for b in range(5)),
-    ControlSpec("strength", 1.0, 0.0, 1.0, "float", "Strength"),
-    ControlSpec("in_gain", 0.0, -24.0, 24.0, "float", "Input gain", "dB"),
-    ControlSpec("out_gain", 0.0, -24.0, 24.0, "float", "Output gain", "dB"),
+    ControlSpec("strength", 1.0, 0.0, 1.0, "float", "Strength", **_UNIT),
+    ControlSpec("in_gain", 0.0, -24.0, 24.0, "float", "Input gain", "dB", **_GAIN),
+    ControlSpec("out_gain", 0.0, -24.0, 24.0, "float", "Output gain", "dB", **_GAIN),
     ControlSpec("auto_gain", 0, 0, 1, "bool", "Auto gain"),
-    ControlSpec("auto_time", 1.0, 0.05, 10.0, "float", "Auto gain time", "s"),
-    ControlSpec("auto_range", 12.0, 0.0, 24.0, "float", "Auto gain range", "dB"),
+    ControlSpec("auto_time", 1.0, 0.05, 10.0, "float", "Auto gain time", "s", **_AUTO_TIME),
+    ControlSpec("auto_range", 12.0, 0.0, 24.0, "float", "Auto gain range", "dB", **_AUTO_RANGE),
     ControlSpec("bypass", 0, 0, 1, "bool", "Bypass"),
     ControlSpec("mute", 0, 0, 1, "bool", "Panic mute"),
-    ControlSpec("glide_ms", 20.0, 0.0, 1000.0, "float", "Glide", "ms"),
+    ControlSpec(
+        "glide_ms", 20.0, 0.0, 1000.0, "float", "Glide", "ms", fine=5.0, coarse=50.0, fmt=".0f"
+    ),
 )
 
 CONTROL_INDEX: dict[str, int] = {s.name: i for i, s in enumerate(CONTROL_SPECS)}
+CONTROL_SPEC: dict[str, ControlSpec] = {s.name: s for s in CONTROL_SPECS}
 N_CONTROLS = len(CONTROL_SPECS)
 CONTROL_DEFAULTS: NDArray[np.float64] = np.array([s.default for s in CONTROL_SPECS])
 CONTROL_MINS: NDArray[np.float64] = np.array([s.min for s in CONTROL_SPECS])
@@ -123,6 +177,36 @@ def clamp_control(name: str, value: float) -> float:
     if spec.kind in ("bool", "int", "enum"):
         v = float(round(v))
     return v
+
+
+class ControlValues(Protocol):
+    """Anything that reads control values by name: a :class:`Controls` view, a dict."""
+
+    def __getitem__(self, name: str) -> float: ...
+
+
+def latent_point(
+    controls: ControlValues, dims: int, anchors: Sequence[Sequence[float]] = ()
+) -> tuple[float, ...]:
+    """The latent point (``dims`` values) the controls steer the decoder to.
+
+    Traverse: (x, y, z), doubled by Extend; Semantic: A + t (B - A) between the codes of
+    anchors A and B (indices clamped to the ``anchors`` given; the origin without any);
+    Manual: the origin (nothing is decoded). The audio path computes the same in C
+    (``Processor._apply_controls`` in _dsp.pyx) and reports it as the meters zx, zy, zz;
+    a test holds the two equal.
+    """
+    mode = int(min(max(controls["mode"], 0), 2))
+    if mode == 0:
+        scale = 2.0 if controls["extend"] >= 0.5 else 1.0
+        return tuple(min(max(controls[k], -2.0), 2.0) * scale for k in ("x", "y", "z")[:dims])
+    if mode == 1 and len(anchors):
+        last = len(anchors) - 1
+        za = anchors[min(int(max(controls["anchor_a"], 0)), last)]
+        zb = anchors[min(int(max(controls["anchor_b"], 0)), last)]
+        t = min(max(controls["interpolate"], 0.0), 1.0)
+        return tuple(float(za[i]) + t * (float(zb[i]) - float(za[i])) for i in range(dims))
+    return (0.0,) * dims
 
 
 class SharedBlock:

@@ -13,10 +13,10 @@ import time
 
 import pytest
 from conftest import package_env
+from harness.fakes import FakeEngine, synthetic_family
 
 from floweq_tui import session as settings
 from floweq_tui.cli import build_parser, instrument, root
-from floweq_tui.tui.engine_api import FakeEngine, synthetic_family
 
 FAMILY = synthetic_family()
 

@@ -29,3 +29,15 @@ def test_no_textual_outside_tui() -> None:
 def test_tui_package_does_import_textual() -> None:
     app = PKG / "tui" / "app.py"
     assert "textual" in _imports(app)
+
+
+def test_test_doubles_stay_out_of_the_product() -> None:
+    """The fakes and the demo live in tests/harness: no package module defines a Fake class
+    or imports the harness (the wheel ships floweq_tui only)."""
+    offenders = []
+    for path in PKG.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        fakes = [n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and "Fake" in n.name]
+        if fakes or {"harness", "tests"} & _imports(path):
+            offenders.append(f"{path.relative_to(PKG)}: {fakes or 'imports the harness'}")
+    assert offenders == [], offenders

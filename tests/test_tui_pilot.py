@@ -11,10 +11,13 @@ import pytest
 
 pytest.importorskip("textual")
 
+from harness.fakes import FakeEngine, FakeMidi, synthetic_family  # noqa: E402
+from pilot_helpers import until  # noqa: E402
+
 from floweq_tui.controls import CONTROL_DEFAULTS, CONTROL_INDEX  # noqa: E402
 from floweq_tui.tui.app import FloweqApp  # noqa: E402
-from floweq_tui.tui.engine_api import EngineLike, FakeEngine, synthetic_family  # noqa: E402
-from floweq_tui.tui.keys import APP_KEYS, help_rows  # noqa: E402
+from floweq_tui.tui.engine_port import EngineLike, MidiClient  # noqa: E402
+from floweq_tui.tui.keys import display  # noqa: E402
 
 FAMILY = synthetic_family()
 
@@ -45,6 +48,13 @@ async def press(keys: list[str], size=(80, 24), **controls: float) -> FakeEngine
 
 def test_fake_engine_is_enginelike() -> None:
     assert isinstance(FakeEngine(FAMILY), EngineLike)
+    assert isinstance(FakeMidi(), MidiClient)
+    # and so are the real ones (a Protocol checks the names only: start nothing)
+    from floweq_tui.engine import Engine, EngineConfig
+    from floweq_tui.midi import MidiProcess
+
+    assert isinstance(Engine(EngineConfig(silent=True)), EngineLike)
+    assert isinstance(MidiProcess("unused", {}), MidiClient)
 
 
 # ------------------------------------------------------------------ latent point
@@ -323,18 +333,92 @@ async def test_resize_small_and_back() -> None:
 
 
 @aio
+async def test_lines_and_spectrum_lay_out_at_the_width_they_are_drawn_at() -> None:
+    """Fed once at mount (before the layout settles) and not again (no frame ticks), the
+    meters and status lines and the curve's spectrum still fit the width they are drawn
+    at, and lay out again after a resize."""
+    eng = FakeEngine(FAMILY, midi=FakeMidi())
+    app = FloweqApp(eng, FAMILY, fps=1e-4)  # no timer frame: only forced refreshes
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        meters = app.screen.query_one("#meters")
+        status = app.screen.query_one("#status")
+        curve = app.screen.query_one("#curve")
+        assert "MIDI" in str(status.render()) and len(str(status.render())) <= 80
+        assert str(meters.render()).startswith(" in -12.0dB -18.2LU  out")  # the wide form
+        await pilot.press("f")  # the spectrum on (a forced refresh, at this width)
+        await pilot.pause()
+        assert "█" in str(curve.render())
+        await pilot.resize_terminal(60, 30)  # the map hides: the curve widens
+        await pilot.pause()
+        assert str(meters.render()).startswith("in -12.0/-18.2 out")  # the compact form
+        assert curve.size.width == 60 and "█" in str(curve.render())
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert str(meters.render()).startswith(" in -12.0dB -18.2LU  out")
+
+
+def help_keys(help_screen) -> dict[str, str]:
+    """What the help screen lists: {key as shown: its row's description}; mouse rows
+    left out. A cell like "+ / -  (or = / _)" or "pgdn z" lists several keys."""
+    keys, descs = (list(col.cells) for col in help_screen.keys_table.columns)
+    out = {}
+    for cell, desc in zip(keys, descs, strict=True):
+        if not str(cell).startswith("mouse"):
+            for key in str(cell).replace("(or", " ").replace(")", " ").split():
+                if key != "/":
+                    out[key] = str(desc)
+    return out
+
+
+def bound_keys(app) -> tuple[dict[str, list], set[str]]:
+    """The bindings really in force on the main screen, by key: the app's, the screen's and
+    each focusable group's (Textual's own included); and the keys the instrument itself
+    binds (those whose binding is not one of Textual's defaults)."""
+    from textual.app import App
+    from textual.binding import BindingsMap
+    from textual.screen import Screen
+    from textual.widget import Widget
+
+    nodes = [app, app.screen, *(w for w in app.screen.query("*") if w.can_focus)]
+    real: dict[str, list] = {}
+    for node in nodes:
+        for key, bindings in node._bindings.key_to_bindings.items():
+            real.setdefault(key, []).extend(bindings)
+    textual_own = {
+        (b.key, b.action)
+        for cls in (App, Screen, Widget)
+        for bs in BindingsMap(cls.BINDINGS).key_to_bindings.values()
+        for b in bs
+    } | {(App.COMMAND_PALETTE_BINDING, "command_palette")}
+    ours = {k for k, bs in real.items() if any((k, b.action) not in textual_own for b in bs)}
+    return real, ours
+
+
+@aio
 async def test_help_lists_every_binding() -> None:
+    """The help screen against the bindings in force: every key the instrument binds is in
+    help (its row saying what the binding does), and every key help lists does something."""
     app, eng = make()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
+        real, ours = bound_keys(app)
         await pilot.press("question_mark")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "HelpScreen"
+        shown = help_keys(app.screen)
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "MainScreen"
-    descs = {d for _, d in help_rows()}
-    assert all(d in descs for _, _, d, _ in APP_KEYS)
+    missing = sorted(display(k) for k in ours if display(k) not in shown)
+    assert missing == [], f"bound but not in help: {missing}"
+    dead = sorted(k for k in shown if k not in {display(r) for r in real})
+    assert dead == [], f"in help but bound to nothing: {dead}"
+    for key in ours:  # an app key's row says what its binding does
+        for b in real[key]:
+            if b.tooltip and b in app._bindings.key_to_bindings.get(key, []):
+                assert shown[display(key)] == b.tooltip, key
+    assert {"n", "p", "+", "-", ">", "<", "enter", "tab", "ctrl+p", "q"} <= set(shown)
 
 
 @aio
@@ -351,22 +435,23 @@ async def test_command_palette_lists_actions() -> None:
         assert eng.controls["auto_gain"] == 1.0
 
 
-@aio
-async def test_q_quits() -> None:
+async def quits_on(keys: str) -> None:
+    """Press ``keys`` and wait, still inside run_test (whose end stops the app anyway), for
+    the exit only quitting sets: App.exit's return code."""
     app, eng = make()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await pilot.press("q")
-        await pilot.pause()
-    assert app.return_code in (0, None)
+        assert app.return_code is None
+        await pilot.press(keys)
+        await until(pilot, lambda: app.return_code == 0, what=f"{keys} to quit the app")
     assert not app.is_running
+
+
+@aio
+async def test_q_quits() -> None:
+    await quits_on("q")
 
 
 @aio
 async def test_ctrl_c_quits() -> None:
-    app, eng = make()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        await pilot.press("ctrl+c")
-        await pilot.pause()
-    assert not app.is_running
+    await quits_on("ctrl+c")

@@ -12,10 +12,9 @@ import pytest
 pytest.importorskip("textual")
 pytest.importorskip("pytest_textual_snapshot")
 
+from harness.demo import make_app  # noqa: E402
+from harness.fakes import FakeMidi  # noqa: E402
 from pilot_helpers import until  # noqa: E402
-
-from floweq_tui.tui.demo import make_app  # noqa: E402
-from floweq_tui.tui.engine_api import FakeMidi  # noqa: E402
 
 SIZES = [(80, 24), (160, 48)]
 MODES = [(0, "traverse"), (1, "semantic"), (2, "manual")]

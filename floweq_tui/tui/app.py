@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,11 @@ from textual.screen import Screen
 
 from ..controls import MODES
 from ..midi.state import LearnPhase, LearnState
+from .bands import BandsView
+from .control_group import ControlGroup
 from .controller import Controller
 from .curve import spectrum_db
-from .engine_api import EngineLike
+from .engine_port import EngineLike
 from .keys import APP_KEYS, app_bindings, display
 from .messages import PointPicked, ValueAdjusted
 from .meters import meter_parts, status_parts
@@ -43,7 +46,7 @@ RESTART_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 
 
 class FloweqApp(App[int]):
-    """The instrument. ``engine`` is anything EngineLike (the real Engine or a FakeEngine)."""
+    """The instrument, over a started engine (anything :class:`EngineLike`)."""
 
     CSS_PATH = "floweq.tcss"
     TITLE = "floweq-tui"
@@ -63,10 +66,10 @@ class FloweqApp(App[int]):
         self._quiet = 0
         self._meters_at = 0.0
         self._last_sig = b""
+        self._spectrum: Callable[[int], np.ndarray] | None = None
         self.frames_drawn = 0
-        # MIDI (engine.midi; an engine without the attribute has no MIDI at all)
-        self.has_midi = hasattr(engine, "midi")
-        self.midi_view: MidiState | None = midi_state(None) if self.has_midi else None
+        # MIDI (engine.midi: None for an engine without MIDI)
+        self.midi_view: MidiState = midi_state(None, off=engine.midi is None)
         self._midi_busy = False
         self.last_learn: LearnState | None = None
         # engine recovery
@@ -87,14 +90,12 @@ class FloweqApp(App[int]):
         self.theme = "textual-dark"
         if self.startup_notice:
             self.notify(self.startup_notice, timeout=6)
-        msg = getattr(self.engine.status, "message", "")
-        if msg:
-            self.notify(msg, timeout=4)
+        if self.engine.status.message:
+            self.notify(self.engine.status.message, timeout=4)
         self.set_interval(1.0 / self.fps, self.refresh_from_engine)
         self.set_interval(WATCH_S, self.watch_engine)
-        if self.has_midi:
-            self.set_interval(MIDI_POLL_S, self.poll_midi)
-            self.call_later(self.poll_midi)
+        self.set_interval(MIDI_POLL_S, self.poll_midi)
+        self.call_later(self.poll_midi)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -105,7 +106,7 @@ class FloweqApp(App[int]):
     def refresh_from_engine(self, force: bool = False) -> None:
         """Read the blocks once; hand each widget its inputs (they redraw only on change)."""
         main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
-        if main is None or not main.ready or self.engine.controls is None:
+        if main is None or not main.ready:
             return
         self._ticks += 1
         if not force:
@@ -122,27 +123,25 @@ class FloweqApp(App[int]):
         c = self.engine.controls
         params = tuple(np.round(ctrl.shown_params(), 4))
         active = tuple(c[f"active{b}"] >= 0.5 for b in range(5))
-        fs = float(getattr(self.engine.status, "samplerate", 0) or 48000)
+        fs = float(self.engine.status.samplerate or 48000)
         bypass = c["bypass"] >= 0.5
         tag = "MUTED" if c["mute"] >= 0.5 else ("BYPASS" if bypass else "")
         curve = main.curve
-        spec = None
-        if ctrl.spectrum and curve.plot_cols > 0:
-            if force or self._ticks % SPECTRUM_EVERY == 0 or curve._spectrum is None:
-                spec = spectrum_db(self.engine.meters.ring("out", 4096), fs, curve.plot_cols)
-            else:
-                spec = curve._spectrum
-        curve.feed((params, active, fs, round(c["strength"], 4), bypass, tag), spec)
-        lmap = main.lmap
-        if lmap.display:
-            point, encoded = ctrl.point()
-            rng = 4.0 if (c["extend"] >= 0.5 and ctrl.mode == 0) else 2.0
-            if encoded or ctrl.mode == 1:
-                rng = max(rng, min(4.0, max((abs(v) for v in point), default=0) * 1.1))
-                rng = 2.0 if rng <= 2.0 else 4.0
-            anchors = tuple(ctrl.anchors())
-            ab = (int(c["anchor_a"]), int(c["anchor_b"])) if ctrl.mode == 1 else None
-            lmap.feed(ctrl.dims, rng, point, anchors, ab, encoded)
+        if not ctrl.spectrum:
+            self._spectrum = None
+        elif force or self._ticks % SPECTRUM_EVERY == 0 or self._spectrum is None:
+            # a new ring; the curve computes its spectrum for the width it is drawn at
+            self._spectrum = partial(spectrum_db, self.engine.meters.ring("out", 4096), fs)
+        curve.feed((params, active, fs, round(c["strength"], 4), bypass, tag), self._spectrum)
+        # fed hidden too (narrow terminals): shown again after a resize, it is current
+        point, encoded = ctrl.point()
+        rng = 4.0 if (c["extend"] >= 0.5 and ctrl.mode == 0) else 2.0
+        if encoded or ctrl.mode == 1:
+            rng = max(rng, min(4.0, max((abs(v) for v in point), default=0) * 1.1))
+            rng = 2.0 if rng <= 2.0 else 4.0
+        anchors = tuple(ctrl.anchors())
+        ab = (int(c["anchor_a"]), int(c["anchor_b"])) if ctrl.mode == 1 else None
+        main.lmap.feed(ctrl.dims, rng, point, anchors, ab, encoded)
         for g in main.groups:
             g.update_values()
         main.bands.update_values()
@@ -150,17 +149,16 @@ class FloweqApp(App[int]):
         if force or now - self._meters_at >= 1.0 / METERS_HZ:
             self._meters_at = now
             m = self.engine.meters.snapshot()
-            main.meters_line.feed(
-                meter_parts(m, c["auto_gain"] >= 0.5, main.meters_line.size.width or 80)
-            )
+            # both lines lay out for the width they have when drawn (see LineView)
+            main.meters_line.feed(partial(meter_parts, m, c["auto_gain"] >= 0.5))
             main.status_line.feed(
-                status_parts(
+                partial(
+                    status_parts,
                     ctrl.mode_label,
                     self.engine_notice or self.engine.state,
                     self.engine.status,
                     ctrl.model_name,
                     self.midi_view,
-                    main.status_line.size.width,
                 )
             )
 
@@ -227,7 +225,7 @@ class FloweqApp(App[int]):
         """Port state and knob positions, asked off the UI thread twice a second."""
         if self._midi_busy:
             return
-        midi = getattr(self.engine, "midi", None)
+        midi = self.engine.midi
         if midi is None:
             self.midi_view = midi_state(None, off=True)
             self.ctrl.knobs = {}
@@ -245,7 +243,11 @@ class FloweqApp(App[int]):
             self._midi_busy = False
 
     def focused_control(self) -> str | None:
-        return self.ctrl.focused_control(self.focused)
+        """The control behind the focused group's selected value (for MIDI learn)."""
+        focused = self.focused
+        if isinstance(focused, (ControlGroup, BandsView)):
+            return self.ctrl.control_of(focused.current)
+        return None
 
     async def action_midi_learn(self, control: str = "") -> None:
         """MIDI learn: the given control, or the focused group's selected value."""
@@ -257,7 +259,7 @@ class FloweqApp(App[int]):
                 timeout=4,
             )
             return
-        midi = getattr(self.engine, "midi", None)
+        midi = self.engine.midi
         if midi is None:
             self.notify("MIDI is off (started with --no-midi)", severity="warning", timeout=4)
             return
@@ -299,7 +301,7 @@ class FloweqApp(App[int]):
             await self._restart(auto=True)
 
     def _death_reason(self) -> str:
-        msg = getattr(self.engine.status, "message", "") or "the engine process stopped"
+        msg = self.engine.status.message or "the engine process stopped"
         return msg.splitlines()[0]
 
     async def _restart(self, auto: bool) -> bool:
@@ -368,13 +370,12 @@ class FloweqApp(App[int]):
             yield SystemCommand(
                 f"Model: {name}", "use this model", lambda i=i: self._set("model", i)
             )
-        if self.has_midi:
-            for name in learnable_controls():
-                yield SystemCommand(
-                    f"MIDI learn: {control_label(name)}",
-                    f"bind a knob or button to {name}",
-                    lambda n=name: self.call_later(self.run_action, f"midi_learn({n!r})"),
-                )
+        for name in learnable_controls():
+            yield SystemCommand(
+                f"MIDI learn: {control_label(name)}",
+                f"bind a knob or button to {name}",
+                lambda n=name: self.call_later(self.run_action, f"midi_learn({n!r})"),
+            )
 
     def _set(self, name: str, value: float) -> None:
         self.ctrl.set(name, value)

@@ -15,9 +15,10 @@ from rich.text import Text
 from textual import events
 from textual.widget import Widget
 
+from .control_group import S_LABEL, S_SEL, S_TITLE, S_TITLE_FOCUS, S_VALUE
 from .controller import Controller
-from .controls_panel import GROUP_BINDINGS, S_LABEL, S_SEL, S_TITLE, S_TITLE_FOCUS, S_VALUE
 from .curve import BAND_COLOURS
+from .keys import GROUP_BINDINGS
 from .messages import ValueAdjusted
 
 ROW_LABELS = ("band", "gain", "freq", "Q")

@@ -14,31 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from ..controls import CONTROL_INDEX, CONTROL_SPECS, MODES
-from ..params import BAND_NAMES, FREQ_INDEX, GAIN_INDEX, PARAMS, Q_INDEX
-from .midi_view import item_control, knob_text, knob_value
+from ..controls import CONTROL_SPEC, MODES, Controls, latent_point
+from ..params import BAND_NAMES, FREQ_INDEX, GAIN_INDEX, Q_INDEX
+from .engine_port import EngineLike
+from .midi_view import item_control, knob_value
 
 MODE_LABELS = ("Traverse", "Semantic", "Manual")
 MODEL_RE = re.compile(r"^vae_d(\d+)_b(.+)$")
 
-# (fine, coarse) steps; "log" steps multiply by 2**(step) (octaves) for freq, factor for Q.
-STEPS: dict[str, tuple[float, float]] = {
-    "x": (0.05, 0.25), "y": (0.05, 0.25), "z": (0.05, 0.25),
-    "interpolate": (0.05, 0.25), "strength": (0.05, 0.25),
-    "in_gain": (0.5, 3.0), "out_gain": (0.5, 3.0),
-    "auto_range": (1.0, 6.0), "glide_ms": (5.0, 50.0),
-    "gain": (0.5, 3.0),
-}  # fmt: skip
-LOG_STEPS: dict[str, tuple[float, float]] = {
-    "freq": (1 / 12, 1 / 2),  # a semitone, half an octave
-    "q": (1 / 6, 1 / 2),  # in octaves of Q: x1.12, x1.41
-    "auto_time": (1 / 4, 1.0),
-}
-KNOB_FORMATS = {
-    "x": "+.2f", "y": "+.2f", "z": "+.2f", "interpolate": ".2f", "strength": ".2f",
-    "in_gain": "+.1f", "out_gain": "+.1f", "glide_ms": ".0f", "auto_time": ".2g",
-    "auto_range": ".0f",
-}  # fmt: skip
 BAND_FIELDS = ("active", "gain", "freq", "q")
 BAND_SHORT = ("Low", "Band 1", "Band 2", "Band 3", "High")
 
@@ -46,14 +29,6 @@ BAND_SHORT = ("Low", "Band 1", "Band 2", "Band 3", "High")
 def model_dims_beta(name: str) -> tuple[int, str]:
     m = MODEL_RE.match(name)
     return (int(m.group(1)), m.group(2)) if m else (2, "?")
-
-
-def fmt_freq(hz: float) -> str:
-    if hz >= 10000:
-        return f"{hz / 1000:.1f}k"
-    if hz >= 1000:
-        return f"{hz / 1000:.2f}k"
-    return f"{hz:.0f}"
 
 
 @dataclass
@@ -73,11 +48,11 @@ class Item:
 class Controller:
     """The UI's model: reads the engine's blocks, writes controls, knows the model family."""
 
-    def __init__(self, engine: Any, family: Any = None) -> None:
+    def __init__(self, engine: EngineLike, family: Any = None) -> None:
         self.engine = engine
         self.family = family
-        self.names: list[str] = list(getattr(engine.status, "models", []) or [])
-        self.anchor_labels: list[str] = list(getattr(engine.status, "anchors", []) or [])
+        self.names: list[str] = list(engine.status.models)
+        self.anchor_labels: list[str] = list(engine.status.anchors)
         self.spectrum = False
         self.knobs: dict[str, dict[str, Any]] = {}
         """``engine.midi.knobs()`` as last polled by the app (empty without MIDI)."""
@@ -87,7 +62,7 @@ class Controller:
     # ------------------------------------------------------------ basic access
 
     @property
-    def controls(self) -> Any:
+    def controls(self) -> Controls:
         return self.engine.controls
 
     def get(self, name: str) -> float:
@@ -98,18 +73,11 @@ class Controller:
 
     def nudge(self, name: str, direction: int, coarse: bool = False) -> None:
         """Step a control up (+1) or down (-1) by its fine or coarse step (clamped)."""
-        if name in LOG_STEPS:
-            octs = LOG_STEPS[name][1 if coarse else 0]
-            self.set(name, self.get(name) * 2.0 ** (direction * octs))
-            return
-        spec = CONTROL_SPECS[CONTROL_INDEX[name]]
-        if spec.kind in ("bool",):
+        spec = CONTROL_SPEC[name]
+        if spec.kind == "bool":
             self.toggle(name)
             return
-        fine, big = STEPS.get(name, (1.0, 1.0))
-        step = big if coarse else fine
-        value = round((self.get(name) + direction * step) / fine) * fine
-        self.set(name, value)
+        self.set(name, spec.stepped(self.get(name), direction, coarse))
 
     def toggle(self, name: str) -> None:
         self.set(name, 0.0 if self.get(name) >= 0.5 else 1.0)
@@ -228,28 +196,20 @@ class Controller:
         if self.mode != 2:
             self.set_mode(2)
             self.notice("band edit: switched to Manual (starting from the decoded curve)")
-        name = f"p{idx}"
-        if field == "gain":
-            fine, big = STEPS["gain"]
-            step = big if coarse else fine
-            self.set(name, round((self.get(name) + direction * step) / fine) * fine)
-        else:
-            octs = LOG_STEPS[field][1 if coarse else 0]
-            p = PARAMS[idx]
-            self.set(name, min(max(self.get(name) * 2.0 ** (direction * octs), p.min), p.max))
+        self.nudge(f"p{idx}", direction, coarse)
 
     # ------------------------------------------------------------ latent point
 
     def point(self) -> tuple[tuple[float, ...], bool]:
         """(the latent point shown on the map, in latent units; whether it is an encoding)."""
-        d = self.dims
-        if self.mode == 0:
-            scale = 2.0 if self.get("extend") >= 0.5 else 1.0
-            return tuple(self.get(k) * scale for k in ("x", "y", "z")[:d]), False
-        if self.mode == 1:
+        if self.mode == 2:
+            return self.encoded_point(), True
+        model = self.model
+        if model is None and self.mode == 1:  # the UI has no anchor codes: ask the engine
             m = self.engine.meters
-            return tuple(m[k] for k in ("zx", "zy", "zz")[:d]), False
-        return self.encoded_point(), True
+            return tuple(m[k] for k in ("zx", "zy", "zz")[: self.dims]), False
+        anchors = [a.z for a in model.anchors] if model is not None else []
+        return latent_point(self.controls, self.dims, anchors), False
 
     def encoded_point(self) -> tuple[float, ...]:
         """Where the manual setting sits in the current model's latent space (its encoder)."""
@@ -282,8 +242,10 @@ class Controller:
 
     # ------------------------------------------------------------ groups
 
-    def _fmt(self, name: str, fmt: str, unit: str = "") -> Callable[[], str]:
-        return lambda: format(self.get(name), fmt) + unit
+    def _show(self, name: str) -> Callable[[], str]:
+        """The control's value as its spec shows it, with the unit ("+0.5dB", "20ms")."""
+        spec = CONTROL_SPEC[name]
+        return lambda: spec.text(self.get(name)) + spec.unit
 
     def _onoff(self, name: str) -> Callable[[], str]:
         return lambda: "on" if self.get(name) >= 0.5 else "off"
@@ -316,12 +278,12 @@ class Controller:
                     lambda d, c: self.select_dims((self.dims - 1 + d) % 3 + 1),
                 ),
                 item("beta", "Beta", "β", lambda: self.beta, lambda d, c: self.cycle_beta(d)),
-                item("glide_ms", "Glide", "Gld", self._fmt("glide_ms", ".0f", "ms")),
+                item("glide_ms", "Glide", "Gld", self._show("glide_ms")),
             ],
             "latent": [
-                item("x", "x", "x", self._fmt("x", "+.2f")),
-                item("y", "y", "y", self._fmt("y", "+.2f")),
-                item("z", "z", "z", self._fmt("z", "+.2f")),
+                item("x", "x", "x", self._show("x")),
+                item("y", "y", "y", self._show("y")),
+                item("z", "z", "z", self._show("z")),
                 item(
                     "extend",
                     "Extend",
@@ -345,12 +307,12 @@ class Controller:
                     lambda: self.anchor_label("anchor_b"),
                     lambda d, c: self.step_anchor("anchor_b", d),
                 ),
-                item("interpolate", "A→B", "A→B", self._fmt("interpolate", ".2f")),
+                item("interpolate", "A→B", "A→B", self._show("interpolate")),
             ],
             "level": [
-                item("strength", "Strength", "Str", self._fmt("strength", ".2f")),
-                item("in_gain", "In", "In", self._fmt("in_gain", "+.1f", "dB")),
-                item("out_gain", "Out", "Out", self._fmt("out_gain", "+.1f", "dB")),
+                item("strength", "Strength", "Str", self._show("strength")),
+                item("in_gain", "In", "In", self._show("in_gain")),
+                item("out_gain", "Out", "Out", self._show("out_gain")),
                 item(
                     "bypass",
                     "Bypass",
@@ -368,31 +330,37 @@ class Controller:
                     self._onoff("auto_gain"),
                     lambda d, c: self.toggle("auto_gain"),
                 ),
-                item("auto_time", "Rate", "Rate", self._fmt("auto_time", ".2g", "s")),
-                item("auto_range", "Range", "Rng", self._fmt("auto_range", ".0f", "dB")),
+                item("auto_time", "Rate", "Rate", self._show("auto_time")),
+                item("auto_range", "Range", "Rng", self._show("auto_range")),
             ],
         }
         for items in groups.values():
             for it in items:
-                if it.key in KNOB_FORMATS:
-                    it.knob = self._knob(it.key, KNOB_FORMATS[it.key])
+                spec = CONTROL_SPEC.get(it.key)
+                if spec is not None and spec.fine:  # a stepped value: a knob can drive it
+                    it.knob = self._knob(it.key)
         return groups
 
-    def _knob(self, name: str, fmt: str) -> Callable[[], str | None]:
-        return lambda: knob_text(self.knobs, name, fmt)
+    def _knob(self, name: str) -> Callable[[], str | None]:
+        """An unpicked knob's position on ``name``, in the control's own text (or None)."""
+        spec = CONTROL_SPEC[name]
 
-    def focused_control(self, widget: Any) -> str | None:
-        """The control behind the focused group's selected value (for MIDI learn)."""
-        current = getattr(widget, "current", None)
-        if isinstance(current, Item):
-            return item_control(current.key)
-        if isinstance(current, tuple) and len(current) == 2:
-            band, field = current
-            if field == "active":
-                return f"active{band}"
-            idx = self.band_index(band, field)
-            return f"p{idx}" if idx is not None else None
-        return None
+        def text() -> str | None:
+            v = knob_value(self.knobs, name)
+            return None if v is None else spec.text(v)
+
+        return text
+
+    def control_of(self, selected: Item | tuple[int, str]) -> str | None:
+        """The control behind a group's selected value (an Item) or a band cell (for MIDI
+        learn); None for a value that is no control of its own."""
+        if isinstance(selected, Item):
+            return item_control(selected.key)
+        band, field = selected
+        if field == "active":
+            return f"active{band}"
+        idx = self.band_index(band, field)
+        return f"p{idx}" if idx is not None else None
 
     def band_items(self) -> list[tuple[int, str]]:
         """(band, field) cells of the bands group, in navigation order."""
@@ -408,14 +376,7 @@ class Controller:
         """An unpicked MIDI knob's position on a band value, as a bare number ("-6.0",
         "1.2k", "0.71"): soft takeover has not handed it the value yet."""
         idx = self.band_index(band, field)
-        v = None if idx is None else knob_value(self.knobs, f"p{idx}")
-        if v is None:
-            return None
-        if field == "gain":
-            return f"{v:+.1f}"
-        if field == "freq":
-            return fmt_freq(v)
-        return f"{v:.2f}"
+        return None if idx is None else self._knob(f"p{idx}")()
 
     def band_cell(self, params: np.ndarray, band: int, field: str) -> str:
         if field == "active":
@@ -424,12 +385,9 @@ class Controller:
         idx = self.band_index(band, field)
         if idx is None:
             return "shelf"
-        v = float(params[idx])
-        if field == "gain":
-            return f"{v:+.1f}dB"
-        if field == "freq":
-            return fmt_freq(v) + "Hz"
-        return f"Q {v:.2f}"
+        spec = CONTROL_SPEC[f"p{idx}"]
+        text = spec.text(float(params[idx]))
+        return f"Q {text}" if field == "q" else text + spec.unit
 
 
 def _isfloat(s: str) -> bool:
@@ -440,4 +398,4 @@ def _isfloat(s: str) -> bool:
     return True
 
 
-__all__ = ["BAND_NAMES", "Controller", "MODES", "MODE_LABELS", "Item", "fmt_freq"]
+__all__ = ["BAND_NAMES", "Controller", "MODES", "MODE_LABELS", "Item"]

@@ -8,6 +8,7 @@ the grid uses light box characters, band centres are letters/digits (L 1 2 3 H).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from rich.style import Style
@@ -191,24 +192,40 @@ def rows_to_text(rows: list[list[tuple[str, Style | None]]]) -> Text:
 
 
 class CurveView(Widget):
-    """The response curve; ``feed`` it inputs each frame, it refreshes only on change."""
+    """The response curve; ``feed`` it inputs each frame, it refreshes only on change.
+
+    The spectrum comes as a function of the number of plot columns, evaluated for the width
+    the curve has when drawn (a width read when feeding may not have settled yet).
+    """
 
     DEFAULT_CSS = "CurveView { width: 1fr; height: 1fr; }"
 
     def __init__(self, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
         self._inputs: tuple = ()
+        self._source: Callable[[int], np.ndarray] | None = None
         self._spectrum: np.ndarray | None = None
+        self._shown: bytes | None = None  # the spectrum drawn last (to the nearest dB)
         self._cache: tuple[tuple, Text] | None = None
 
-    def feed(self, inputs: tuple, spectrum: np.ndarray | None = None) -> None:
-        """inputs = (params tuple, active, samplerate, strength, bypass, tag)."""
-        spec_key = None if spectrum is None else spectrum.round(0).tobytes()
-        old_spec = None if self._spectrum is None else self._spectrum.round(0).tobytes()
-        if inputs != self._inputs or spec_key != old_spec:
-            self._inputs = inputs
-            self._spectrum = spectrum
+    def feed(self, inputs: tuple, spectrum: Callable[[int], np.ndarray] | None = None) -> None:
+        """inputs = (params tuple, active, samplerate, strength, bypass, tag); ``spectrum``:
+        ``spectrum(cols)`` gives the output spectrum at ``cols`` columns (None: not shown).
+        Pass the same function again to keep the spectrum (it is not recomputed)."""
+        if spectrum is not self._source:
+            self._source, self._spectrum = spectrum, None
+        key = _spectrum_key(self._spectrum_at(self.plot_cols))
+        if inputs != self._inputs or key != self._shown:
+            self._inputs, self._shown = inputs, key
             self.refresh()
+
+    def _spectrum_at(self, cols: int) -> np.ndarray | None:
+        """The spectrum at ``cols`` columns, computed once per source and width."""
+        if self._source is None or cols <= 0:
+            return None
+        if self._spectrum is None or len(self._spectrum) != cols:
+            self._spectrum = self._source(cols)
+        return self._spectrum
 
     @property
     def plot_cols(self) -> int:
@@ -218,17 +235,19 @@ class CurveView(Widget):
         w, h = self.size.width, self.size.height
         if not self._inputs:
             return Text("")
-        key = (
-            w,
-            h,
-            self._inputs,
-            None if self._spectrum is None else self._spectrum.round(0).tobytes(),
-        )
+        spectrum = self._spectrum_at(self.plot_cols)
+        self._shown = _spectrum_key(spectrum)
+        key = (w, h, self._inputs, self._shown)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         params, active, fs, strength, bypass, tag = self._inputs
-        spec = self._spectrum if self._spectrum is not None and h >= 8 else None
+        spec = spectrum if h >= 8 else None
         rows = draw_curve(w, h, np.array(params), active, fs, strength, bypass, spec, tag)
         text = rows_to_text(rows)
         self._cache = (key, text)
         return text
+
+
+def _spectrum_key(spectrum: np.ndarray | None) -> bytes | None:
+    """What a redraw depends on: the spectrum to the nearest dB."""
+    return None if spectrum is None else spectrum.round(0).tobytes()

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
-# (keys, action, description, footer label or "")
+from ..controls import CONTROL_SPEC
+
+
+def step(name: str, coarse: bool = False) -> str:
+    """A control's fine (or coarse) step as key help shows it ("0.05", "0.5 dB")."""
+    spec = CONTROL_SPEC[name]
+    size = spec.coarse if coarse else spec.fine
+    return f"{size:g}" + (f" {spec.unit}" if spec.unit else "")
+
+
+# (keys, action, description, footer label or ""); the step sizes come from CONTROL_SPECS
 APP_KEYS: list[tuple[str, str, str, str]] = [
-    ("left", "nudge('x', -1)", "x - 0.05 (Traverse)", ""),
-    ("right", "nudge('x', 1)", "x + 0.05", ""),
-    ("down", "nudge('y', -1)", "y - 0.05", ""),
-    ("up", "nudge('y', 1)", "y + 0.05", ""),
-    ("shift+left", "nudge('x', -1, True)", "x - 0.25 (coarse)", ""),
-    ("shift+right", "nudge('x', 1, True)", "x + 0.25 (coarse)", ""),
-    ("shift+down", "nudge('y', -1, True)", "y - 0.25 (coarse)", ""),
-    ("shift+up", "nudge('y', 1, True)", "y + 0.25 (coarse)", ""),
-    ("pagedown,z", "nudge('z', -1)", "z - 0.05 (3-D models)", ""),
-    ("pageup,Z", "nudge('z', 1)", "z + 0.05", ""),
+    ("left", "nudge('x', -1)", f"x - {step('x')} (Traverse)", ""),
+    ("right", "nudge('x', 1)", f"x + {step('x')}", ""),
+    ("down", "nudge('y', -1)", f"y - {step('y')}", ""),
+    ("up", "nudge('y', 1)", f"y + {step('y')}", ""),
+    ("shift+left", "nudge('x', -1, True)", f"x - {step('x', True)} (coarse)", ""),
+    ("shift+right", "nudge('x', 1, True)", f"x + {step('x', True)} (coarse)", ""),
+    ("shift+down", "nudge('y', -1, True)", f"y - {step('y', True)} (coarse)", ""),
+    ("shift+up", "nudge('y', 1, True)", f"y + {step('y', True)} (coarse)", ""),
+    ("pagedown,z", "nudge('z', -1)", f"z - {step('z')} (3-D models)", ""),
+    ("pageup,Z", "nudge('z', 1)", f"z + {step('z')}", ""),
     ("m", "cycle_mode", "Cycle mode Traverse > Semantic > Manual", "Mode"),
     ("T", "set_mode(0)", "Traverse mode", ""),
     ("S", "set_mode(1)", "Semantic mode", ""),
@@ -30,14 +40,14 @@ APP_KEYS: list[tuple[str, str, str, str]] = [
     ("right_square_bracket", "anchor('anchor_a', 1)", "Anchor A: next label", ""),
     ("left_curly_bracket", "anchor('anchor_b', -1)", "Anchor B: previous label", ""),
     ("right_curly_bracket", "anchor('anchor_b', 1)", "Anchor B: next label", ""),
-    ("comma", "nudge('interpolate', -1)", "Interpolate towards A (-0.05)", ""),
-    ("full_stop", "nudge('interpolate', 1)", "Interpolate towards B (+0.05)", ""),
-    ("r", "nudge('strength', -1)", "Strength - 0.05", ""),
-    ("R", "nudge('strength', 1)", "Strength + 0.05", ""),
-    ("i", "nudge('in_gain', -1)", "Input gain - 0.5 dB", ""),
-    ("I", "nudge('in_gain', 1)", "Input gain + 0.5 dB", ""),
-    ("o", "nudge('out_gain', -1)", "Output gain - 0.5 dB", ""),
-    ("O", "nudge('out_gain', 1)", "Output gain + 0.5 dB", ""),
+    ("comma", "nudge('interpolate', -1)", f"Interpolate towards A (-{step('interpolate')})", ""),
+    ("full_stop", "nudge('interpolate', 1)", f"Interpolate towards B (+{step('interpolate')})", ""),
+    ("r", "nudge('strength', -1)", f"Strength - {step('strength')}", ""),
+    ("R", "nudge('strength', 1)", f"Strength + {step('strength')}", ""),
+    ("i", "nudge('in_gain', -1)", f"Input gain - {step('in_gain')}", ""),
+    ("I", "nudge('in_gain', 1)", f"Input gain + {step('in_gain')}", ""),
+    ("o", "nudge('out_gain', -1)", f"Output gain - {step('out_gain')}", ""),
+    ("O", "nudge('out_gain', 1)", f"Output gain + {step('out_gain')}", ""),
     ("a", "toggle('auto_gain')", "Auto gain on/off", "Auto"),
     ("b", "toggle('bypass')", "Bypass on/off", "Byp"),
     ("space,exclamation_mark", "toggle('mute')", "Panic mute on/off", "Mute"),
@@ -48,6 +58,17 @@ APP_KEYS: list[tuple[str, str, str, str]] = [
     ("q", "quit", "Quit (stops the engine, saves the session)", "Quit"),
     ("ctrl+c", "quit", "Quit", ""),
 ]
+
+GROUP_BINDINGS = [
+    Binding("n", "select(1)", "Next value", show=False),
+    Binding("p", "select(-1)", "Previous value", show=False),
+    Binding("plus,equals_sign", "step(1, False)", "Value +", show=False),
+    Binding("minus,underscore", "step(-1, False)", "Value -", show=False),
+    Binding("greater_than_sign", "step(1, True)", "Value ++", show=False),
+    Binding("less_than_sign", "step(-1, True)", "Value --", show=False),
+    Binding("enter", "step(1, False)", "Toggle/step", show=False),
+]
+"""The keys of a focused control group or the bands (their widgets' BINDINGS)."""
 
 GROUP_KEYS: list[tuple[str, str]] = [
     ("tab / shift+tab", "focus the next / previous group"),
@@ -63,11 +84,14 @@ GROUP_KEYS: list[tuple[str, str]] = [
 KEY_NAMES = {
     "left_square_bracket": "[", "right_square_bracket": "]", "left_curly_bracket": "{",
     "right_curly_bracket": "}", "comma": ",", "full_stop": ".", "question_mark": "?",
-    "exclamation_mark": "!", "pagedown": "pgdn", "pageup": "pgup",
+    "exclamation_mark": "!", "pagedown": "pgdn", "pageup": "pgup", "plus": "+", "minus": "-",
+    "equals_sign": "=", "underscore": "_", "greater_than_sign": ">", "less_than_sign": "<",
 }  # fmt: skip
+"""Textual key names as help shows them."""
 
 
 def display(keys: str) -> str:
+    """Comma-separated Textual key names as help shows them: "pagedown,z" -> "pgdn z"."""
     return " ".join(KEY_NAMES.get(k, k) for k in keys.split(","))
 
 

@@ -4,10 +4,16 @@ auto gain, clip counter, CPU, xruns). Both are plain one-line texts, redrawn on 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
+
+if TYPE_CHECKING:
+    from ..engine import EngineStatus
+    from .midi_view import MidiState
 
 S_MODE = Style(color="#000000", bgcolor="#ffcc33", bold=True)
 S_STATE_OK = Style(color="#7bd389", bold=True)
@@ -31,9 +37,9 @@ MIDI_STYLES = {"ok": S_INFO, "warn": S_STATE_WARN, "bad": S_STATE_BAD, "off": S_
 def status_parts(
     mode: str,
     state: str,
-    st: object,
+    st: EngineStatus,
     model: str,
-    midi: object = None,
+    midi: MidiState | None = None,
     width: int = 0,
 ) -> list[tuple[str, Style]]:
     """The status line. ``midi`` is a :class:`~.midi_view.MidiState` (None: the engine has no
@@ -41,8 +47,8 @@ def status_parts(
     base = _status_base(mode, state, st, model, rate=2)
     if midi is None:
         return base
-    style = MIDI_STYLES.get(getattr(midi, "level", "off"), S_INFO)
-    forms = midi.forms()  # type: ignore[attr-defined]
+    style = MIDI_STYLES.get(midi.level, S_INFO)
+    forms = midi.forms()
     options = [(2, f) for f in forms] + [(r, forms[-1]) for r in (1, 0, -1)]
     for rate, text in options:
         parts = base if rate == 2 else _status_base(mode, state, st, model, rate=rate)
@@ -53,14 +59,12 @@ def status_parts(
 
 
 def _status_base(
-    mode: str, state: str, st: object, model: str, rate: int
+    mode: str, state: str, st: EngineStatus, model: str, rate: int
 ) -> list[tuple[str, Style]]:
     """``rate``: 2 "48 kHz 128 fr", 1 "48k/128", 0 also the host API's first word only,
     -1 no rate either."""
-    device = getattr(st, "device", "") or "-"
-    host = getattr(st, "hostapi", "")
-    sr = getattr(st, "samplerate", 0)
-    bs = getattr(st, "blocksize", 0)
+    device = st.device or "-"
+    host, sr, bs = st.hostapi, st.samplerate, st.blocksize
     sstyle = (
         S_STATE_OK if state == "running" else (S_STATE_WARN if "silent" in state else S_STATE_BAD)
     )
@@ -103,25 +107,38 @@ def meter_parts(m: dict[str, float], auto_on: bool, width: int = 80) -> list[tup
     ]
 
 
+Parts = list[tuple[str, Style]]
+
+
 class LineView(Widget):
-    """One line of styled parts; ``feed`` replaces them, refreshing only on change."""
+    """One line of styled parts, laid out for the width the line has when it is drawn.
+
+    ``feed(layout)`` hands it ``layout(width) -> parts``. The line is laid out again in
+    ``render`` at its width then, never at a width read earlier: before the first layout
+    settles (or after a resize) the width the caller could read is not the one drawn.
+    """
 
     DEFAULT_CSS = "LineView { height: 1; width: 1fr; }"
 
     def __init__(self, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
-        self._parts: list[tuple[str, Style]] = []
+        self._layout: Callable[[int], Parts] = lambda width: []
+        self._parts: Parts = []
 
-    def feed(self, parts: list[tuple[str, Style]]) -> None:
+    def feed(self, layout: Callable[[int], Parts]) -> None:
+        """Take a new layout; redraw if it lays out differently at the current width."""
+        self._layout = layout
+        parts = layout(self.size.width)
         if parts != self._parts:
             self._parts = parts
             self.refresh()
 
     @property
     def plain(self) -> str:
-        return "".join(p for p, _ in self._parts)
+        return "".join(p for p, _ in self._layout(self.size.width))
 
     def render(self) -> Text:
+        self._parts = self._layout(self.size.width)
         text = Text(no_wrap=True, overflow="ellipsis", end="")
         for chunk, st in self._parts:
             text.append(chunk, st)

@@ -25,6 +25,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column()
         for keys, desc in help_rows():
             table.add_row(keys, desc)
+        self.keys_table = table
         midi = Table.grid(padding=(0, 2))
         midi.add_column(style="bold #ffcc33", max_width=22)
         midi.add_column()

@@ -8,8 +8,8 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from ..bands import BandsView
+from ..control_group import ControlGroup
 from ..controller import Controller
-from ..controls_panel import ControlGroup
 from ..curve import CurveView
 from ..latent_map import LatentMap
 from ..meters import LineView

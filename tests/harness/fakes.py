@@ -1,20 +1,21 @@
-"""What the UI needs from an engine, and a deterministic fake for tests and snapshots.
+"""Test doubles for the UI: an engine and a MIDI service with no process, and a seeded
+stand-in model family. The app sees them through its Protocols (floweq_tui.tui.engine_port).
 
-The app depends only on :class:`EngineLike`: ``.controls`` (a :class:`Controls` view of the
-shared controls block, written by the UI), ``.meters`` (a :class:`Meters` view, read by the
-UI), ``.status`` (an :class:`EngineStatus`), ``.state`` (a one-line engine state) and
-``.stop()``. The real :class:`floweq_tui.engine.Engine` is one; :class:`FakeEngine` is another,
-over plain NumPy arrays of the same layout, that mimics the audio thread's decoding.
+:class:`FakeEngine` holds plain NumPy arrays laid out like the shared blocks and does what
+the audio thread does when the controls change (decode, write the meters), with the same
+controls -> latent point rule (:func:`floweq_tui.controls.latent_point`).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace as evolve
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..controls import (
+from floweq_tui import vae
+from floweq_tui.controls import (
     CONTROL_DEFAULTS,
     METER_INDEX,
     METERS_SIZE,
@@ -22,10 +23,11 @@ from ..controls import (
     RING_FRAMES,
     Controls,
     Meters,
+    latent_point,
 )
-from ..engine import EngineStatus
-from ..midi.mapping import Binding
-from ..midi.state import (
+from floweq_tui.engine import EngineError, EngineStatus
+from floweq_tui.midi.mapping import Binding
+from floweq_tui.midi.state import (
     Conflict,
     KnobInfo,
     LearnPhase,
@@ -34,28 +36,8 @@ from ..midi.state import (
     LinkState,
     MidiStatus,
 )
-from ..params import clip as clip_params
-from ..params import sort_bands
-
-
-@runtime_checkable
-class EngineLike(Protocol):
-    controls: Any
-    meters: Any
-    status: Any
-
-    @property
-    def state(self) -> str: ...
-
-    def stop(self) -> None: ...
-
-
-class _NoMidi:
-    def __repr__(self) -> str:
-        return "NO_MIDI"
-
-
-NO_MIDI: Any = _NoMidi()
+from floweq_tui.params import clip as clip_params
+from floweq_tui.params import sort_bands
 
 
 class _FakeMeters(Meters):
@@ -90,11 +72,10 @@ class FakeEngine:
         family: Any = None,
         samplerate: int = 48000,
         blocksize: int = 128,
-        midi: Any = NO_MIDI,
+        midi: FakeMidi | None = None,
         **controls: float,
     ) -> None:
-        """``midi``: leave out for an engine without MIDI support (no ``midi`` attribute: the
-        status line shows nothing about MIDI); None for "MIDI off"; or a :class:`FakeMidi`."""
+        """``midi``: None for an engine without MIDI (as ``--no-midi``), or a :class:`FakeMidi`."""
         self.family = family
         self._models = list(family) if family is not None else []
         names = [m.name for m in self._models]
@@ -124,10 +105,9 @@ class FakeEngine:
         """Make the next N ``restart()`` calls fail (tests of the UI's backoff)."""
         self._applied: np.ndarray | None = None
         self._fill_meters(samplerate, blocksize)
-        if midi is not NO_MIDI:
-            self.midi = midi
-            if midi is not None:
-                midi.controls = self.controls
+        self.midi = midi
+        if midi is not None:
+            midi.controls = self.controls
 
     def _fill_meters(self, samplerate: int, blocksize: int) -> None:
         a = self.meters.array
@@ -167,8 +147,6 @@ class FakeEngine:
 
     def restart(self, timeout: float = 30.0) -> EngineStatus:
         """Like Engine.restart: a new "process", the controls block kept."""
-        from ..engine import EngineError
-
         if self.restart_failures > 0:
             self.restart_failures -= 1
             raise EngineError("the engine failed to start (simulated)")
@@ -190,14 +168,7 @@ class FakeEngine:
         if mode != 2 and self._models:
             model = self._models[min(int(ctl["model"]), len(self._models) - 1)]
             d = model.latent
-            if mode == 0:
-                scale = 2.0 if ctl["extend"] >= 0.5 else 1.0
-                z[:d] = [ctl[k] * scale for k in ("x", "y", "z")[:d]]
-            elif model.anchors:
-                n = len(model.anchors)
-                za = np.array(model.anchors[min(int(ctl["anchor_a"]), n - 1)].z)
-                zb = np.array(model.anchors[min(int(ctl["anchor_b"]), n - 1)].z)
-                z[:d] = za + ctl["interpolate"] * (zb - za)
+            z[:d] = latent_point(ctl, d, [a.z for a in model.anchors])
             p = sort_bands(model.decode(z[:d]))
         else:
             mode = 2
@@ -221,7 +192,7 @@ class FakeMidi:
         virtual: str = "floweq-tui:floweq-tui",
         api: str = "alsa",
     ) -> None:
-        from ..midi import default_bindings
+        from floweq_tui.midi import default_bindings
 
         self.controller = controller
         self.state = LinkState.CONNECTED if state is None else state
@@ -343,13 +314,9 @@ class FakeMidi:
         self._knobs[control] = KnobInfo(knob=knob, picked_up=picked_up, source="cc 16 ch1")
 
 
-def synthetic_family(seed: int = 0) -> Any:
+def synthetic_family(seed: int = 0) -> vae.Family:
     """A deterministic stand-in for the shipped family (same names, shapes and anchors),
     with seeded random weights: tests and snapshots do not depend on retrained models."""
-    from pathlib import Path
-
-    from .. import vae
-
     rng = np.random.default_rng(seed)
     descriptors = ("warm", "bright", "clear", "full", "thin", "vocal")
     models: dict[str, Any] = {}

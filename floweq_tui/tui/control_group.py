@@ -11,10 +11,10 @@ from collections.abc import Callable
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.binding import Binding
 from textual.widget import Widget
 
 from .controller import Item
+from .keys import GROUP_BINDINGS
 from .messages import ValueAdjusted
 
 S_TITLE = Style(color="#8a96a3", bold=True)
@@ -23,16 +23,6 @@ S_SEL = Style(reverse=True, bold=True)
 S_VALUE = Style(color="#e6e6e6", bold=True)
 S_LABEL = Style(color="#a0a8b0")
 S_KNOB = Style(color="#ffcc33", italic=True)
-
-GROUP_BINDINGS = [
-    Binding("n", "select(1)", "Next value", show=False),
-    Binding("p", "select(-1)", "Previous value", show=False),
-    Binding("plus,equals_sign", "step(1, False)", "Value +", show=False),
-    Binding("minus,underscore", "step(-1, False)", "Value -", show=False),
-    Binding("greater_than_sign", "step(1, True)", "Value ++", show=False),
-    Binding("less_than_sign", "step(-1, True)", "Value --", show=False),
-    Binding("enter", "step(1, False)", "Toggle/step", show=False),
-]
 
 
 class ControlGroup(Widget, can_focus=True):

@@ -1,0 +1,83 @@
+"""What the UI needs from an engine, and from the MIDI service beside it: two Protocols.
+
+The app and its Controller depend only on these. The real :class:`floweq_tui.engine.Engine`
+(started) is an :class:`EngineLike`, and its ``midi`` (a :class:`floweq_tui.midi.MidiProcess`)
+a :class:`MidiClient`; the test harness (tests/harness/fakes.py) has a fake of each.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from ..controls import Controls, Meters
+    from ..engine import EngineStatus
+
+
+@runtime_checkable
+class MidiClient(Protocol):
+    """The MIDI service as the UI asks it: port state, knob positions, learn. Each call is a
+    request to another process, so the UI makes it off its own thread."""
+
+    def status(self) -> dict[str, Any]:
+        """Ports, link state, learn state and knob positions (``"knobs"``)."""
+        ...
+
+    def learn_start(self, control: str, timeout: float | None = None) -> dict[str, Any]: ...
+
+    def learn_status(self) -> dict[str, Any]: ...
+
+    def learn_cancel(self) -> dict[str, Any]: ...
+
+    def learn_commit(self, replace: bool = True) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class EngineLike(Protocol):
+    """A started engine: its shared blocks, what it reports, and its process's life."""
+
+    @property
+    def controls(self) -> Controls:
+        """The shared controls block (the UI writes; the audio thread applies next block)."""
+        ...
+
+    @property
+    def meters(self) -> Meters:
+        """The shared meters block (the audio thread writes; the UI reads)."""
+        ...
+
+    @property
+    def status(self) -> EngineStatus:
+        """Device, rate, block, the model names and anchor labels, the last message."""
+        ...
+
+    @property
+    def midi(self) -> MidiClient | None:
+        """The MIDI service, or None for an engine without MIDI (``--no-midi``)."""
+        ...
+
+    @property
+    def state(self) -> str:
+        """One line: "running", "no audio device: silent clock", "stopped", ..."""
+        ...
+
+    @property
+    def alive(self) -> bool:
+        """True while the engine process runs."""
+        ...
+
+    @property
+    def stopped(self) -> bool:
+        """True once ``stop`` was called (a deliberate stop, not a crash)."""
+        ...
+
+    def restart(self, timeout: float = 30.0) -> EngineStatus:
+        """Start a new engine process after a crash, keeping the controls block."""
+        ...
+
+    def stop(self) -> None:
+        """Stop the engine (and its MIDI service). Idempotent."""
+        ...
+
+
+__all__ = ["EngineLike", "MidiClient"]
