@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .controls import CONTROL_DEFAULTS, METERS_SIZE, Controls, Meters
-from .engine import core_models
+from .vae import core_models
 
 
 @dataclass

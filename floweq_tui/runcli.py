@@ -70,7 +70,8 @@ def _device(spec: str | None) -> int | str | None:
 def start_engine(args: argparse.Namespace) -> Any:
     """Validate the options, start the engine with the command-line controls applied."""
     from . import sources
-    from .engine import Engine, EngineError, core_models
+    from .engine import Engine, EngineError
+    from .vae import core_models
 
     cfg = engine_config(args)
     if cfg.source not in ("demo", "input", "silence"):
@@ -126,19 +127,19 @@ def cmd_headless(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     last = time.monotonic()
+    said = {name: _health_key(h) for name, h in engine.health.items()}
     try:
         while not stop["flag"]:
             time.sleep(0.1)
             if stop["flag"]:
                 break
-            if not engine.alive:
-                print("floweq-tui: the engine stopped unexpectedly; restarting", flush=True)
-                try:
-                    engine.restart()
-                except Exception as exc:  # keep trying, say why
-                    print(f"floweq-tui: restart failed: {exc}", flush=True)
-                    time.sleep(2.0)
-                continue
+            # the engine's supervisor restarts its children; say what it reports
+            for name, h in engine.health.items():
+                key = _health_key(h)
+                if said.get(name) != key:
+                    said[name] = key
+                    if h.news:  # (a device hand-over shows in the engine state)
+                        print(f"floweq-tui: {h.summary()}", flush=True)
             if args.status_every > 0 and time.monotonic() - last >= args.status_every:
                 last = time.monotonic()
                 print(status_line(engine), flush=True)
@@ -146,6 +147,11 @@ def cmd_headless(args: argparse.Namespace) -> int:
         engine.stop()
     print("floweq-tui: stopped", flush=True)
     return 0
+
+
+def _health_key(h: Any) -> tuple[Any, ...]:
+    """What makes a child's health worth a line: its state and counters."""
+    return (h.state, h.restarts, h.crashes, h.failures)
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -167,8 +173,8 @@ def cmd_devices(args: argparse.Namespace) -> int:  # noqa: ARG001
 
 def cmd_render(args: argparse.Namespace) -> int:
     from . import sources
-    from .engine import core_models
     from .render import render_file
+    from .vae import core_models
 
     if args.blocksize < 1 or args.blocksize > 65536:
         raise CliError("--blocksize must be 1-65536")

@@ -7,12 +7,31 @@ pipe, serialised by a lock, so any thread may call them; each answers within mil
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import threading
 import time
 from typing import Any
 
-from ..childproc import stop_child
+
+def stop_child(proc: Any, conn: Any, timeout: float) -> None:
+    """Ask the process to stop over its pipe, then terminate, then kill; close the pipe.
+
+    (Until this client moves onto floweq_tui.runtime.ChildProcess.)
+    """
+    if proc is not None:
+        with contextlib.suppress(Exception):
+            conn.send({"cmd": "stop"})
+        proc.join(timeout)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(2.0)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(1.0)
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            conn.close()
 
 
 class MidiError(RuntimeError):
@@ -75,6 +94,10 @@ class MidiProcess:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._proc.exitcode if self._proc is not None else None
 
     def stop(self, timeout: float = 3.0) -> None:
         proc, self._proc = self._proc, None

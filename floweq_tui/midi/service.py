@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from ..childproc import one_line
 from ..controls import CONTROL_INDEX, N_CONTROLS, SharedBlock
+from ..runtime import one_line
 from . import ports as P
 from .mapping import (
     Binding,
