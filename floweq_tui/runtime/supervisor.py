@@ -226,20 +226,19 @@ class Supervisor:
     def restart(self, name: str, timeout: float = 30.0) -> ChildHealth:
         """Start ``name`` again now (by hand): stop it (killing a hung one), start, wait.
 
-        Resets the backoff. Raises what its start raised; it then stays under the policy
-        (FAILED, retried after the first backoff step) unless it is stopped.
+        The backoff starts over (this is the immediate try). Raises what its start raised;
+        it then stays under the policy (FAILED, retried after ``policy.base``).
         """
         entry = self._entries[name]
         with entry.lock:
             entry.wanted = True
             child = entry.child
-            reason = entry.health.reason
-            self._publish(entry, ChildState.RESTARTING, reason=reason, handover=False)
+            self._publish(entry, ChildState.RESTARTING, handover=False)
             kill = getattr(child, "kill", None)
             if kill is not None and child.alive:
                 kill()
             child.stop(timeout=2.0)
-            entry.strikes = 1  # this is the immediate try: if it fails, the next one waits
+            entry.strikes = 1  # if this fails, the next try waits policy.base
             entry.spawned_at = None
             try:
                 child.start(wait=True, timeout=timeout)

@@ -302,9 +302,8 @@ class FloweqApp(App[int]):
         self.engine_notice = "engine stopped: restarting…"
         self.refresh_from_engine(force=True)
         try:
-            await off_thread(self.engine.restart)
-        except Exception:  # the supervisor's health says why (watch_engine)
-            pass
+            with contextlib.suppress(Exception):  # the supervisor's health says why
+                await off_thread(self.engine.restart)
         finally:
             self._restarting = False
             self.watch_engine()
