@@ -17,7 +17,7 @@ import math
 import numbers
 from typing import Any, Literal
 
-from .childproc import one_line
+from .runtime import one_line
 
 __all__ = [
     "NO_DEVICES",

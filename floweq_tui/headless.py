@@ -1,8 +1,8 @@
 """The front end with no screen: run a started engine until SIGINT, SIGTERM or SIGHUP.
 
 It prints what a person reading a log (or `journalctl`) needs: one line at start, one about
-MIDI, a status line every few seconds, and a line whenever the engine or MIDI changes
-state. Restarting a child is the supervisor's job, not this loop's.
+MIDI, a status line every few seconds, and a line whenever the engine's supervisor reports
+that the engine or MIDI changed state (restarting a child is its job, not this loop's).
 """
 
 from __future__ import annotations
@@ -69,20 +69,25 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
     if line := midi_summary(engine):
         say(f"floweq-tui: {line}")
     last = time.monotonic()
+    said = {name: _health_key(h) for name, h in engine.health.items()}
     while not stop.wait(0.1):
-        if not engine.alive:
-            say("floweq-tui: the engine stopped unexpectedly; restarting")
-            try:
-                engine.restart()
-            except Exception as exc:  # keep trying, say why
-                say(f"floweq-tui: restart failed: {exc}")
-                stop.wait(2.0)
-            continue
+        # the engine's supervisor restarts its children; say what it reports
+        for name, h in engine.health.items():
+            key = _health_key(h)
+            if said.get(name) != key:
+                said[name] = key
+                if h.news:  # (a device hand-over shows in the engine state)
+                    say(f"floweq-tui: {h.summary()}")
         if status_every > 0 and time.monotonic() - last >= status_every:
             last = time.monotonic()
             say(status_line(engine))
     say("floweq-tui: stopped")
     return 0
+
+
+def _health_key(h: Any) -> tuple[Any, ...]:
+    """What makes a child's health worth a line: its state and counters."""
+    return (h.state, h.restarts, h.crashes, h.failures)
 
 
 def _printer() -> Any:

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from .controls import CONTROL_DEFAULTS, METERS_SIZE, Controls, Meters
-from .engine import core_models
 from .paths import atomic_path
+from .vae import core_models
 
 ProgressFn = Callable[[float], None]
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .childproc import one_line
 from .paths import atomic_path
+from .runtime import one_line
 
 __all__ = [
     "DEMO_PEAK_DBFS",

@@ -300,3 +300,41 @@ def _load_model(root: Path, entry: Any) -> tuple[str, Model]:
 def default_model(path: str | Path | None = None) -> Model:
     """The default model (d=2, beta=0.001 unless the manifest says otherwise)."""
     return load_family(path).default
+
+
+# ===================================================================== the core's view
+
+
+@dataclass
+class CoreModels:
+    """The model family as the processor needs it: C decoders and anchor codes, in order."""
+
+    decoders: list[Any] = field(default_factory=list)
+    anchors: list[np.ndarray] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    anchor_labels: list[str] = field(default_factory=list)
+    default_index: int = 0
+    error: str = ""
+
+
+def core_models(path: str | Path | None = None) -> CoreModels:
+    """Load the shipped (or given) family for the processor (engine and render); never raises.
+
+    Without models, Traverse and Semantic act as Manual, and ``error`` says why.
+    """
+    out = CoreModels()
+    try:
+        family = load_family(path)
+        for m in family:
+            out.decoders.append(m.core_decoder())
+            z = np.array([a.z for a in m.anchors], dtype=np.float64).reshape(-1, m.latent)
+            out.anchors.append(z)
+            out.names.append(m.name)
+        if out.names:
+            out.anchor_labels = [a.label for a in next(iter(family)).anchors]
+            default = family.default.name
+            out.default_index = out.names.index(default) if default in out.names else 0
+    except Exception as exc:
+        why = " ".join(str(exc).split()) or type(exc).__name__  # one line
+        out = CoreModels(error=f"models not loaded ({why}); traverse/semantic act as manual")
+    return out

@@ -66,7 +66,7 @@ def test_real_engine_midi_learn_and_recovery(jack_server, tmp_path) -> None:  # 
                 )
                 assert app.last_learn.phase is LearnPhase.DONE and app.last_learn.control == "y"
                 assert app.last_learn.replaced == (Conflict("x", "cc 16 ch1"),)
-                # kill the engine: the UI restarts it, the controls are kept
+                # kill the engine: its supervisor restarts it, the UI says so, the controls are kept
                 pid = eng.pid
                 os.kill(pid, signal.SIGKILL)
                 await until(pilot, lambda: eng.alive and eng.pid != pid, 40, "a new engine")

@@ -14,13 +14,19 @@ from .child import (
     Request,
     one_line,
 )
+from .supervisor import ChildHealth, ChildState, RestartPolicy, Supervised, Supervisor
 
 __all__ = [
     "Channel",
     "ChildError",
+    "ChildHealth",
     "ChildProcess",
+    "ChildState",
     "Handler",
     "Reply",
     "Request",
+    "RestartPolicy",
+    "Supervised",
+    "Supervisor",
     "one_line",
 ]

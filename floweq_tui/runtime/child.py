@@ -142,8 +142,10 @@ class Channel:
 class ChildProcess:
     """The parent's handle on one child process (spawned, asked, stopped)."""
 
-    def __init__(self, name: str, target: Callable[..., None], *args: Any) -> None:
+    def __init__(self, name: str, target: Callable[..., None], *args: Any, label: str = "") -> None:
         self.name = name
+        self.label = label or name
+        """How messages name the child ("the engine process"); the process name by default."""
         self._target = target
         self._args = args
         self._proc: mp.process.BaseProcess | None = None
@@ -184,6 +186,27 @@ class ChildProcess:
             raise ChildError(first.error or f"{self.name} failed to start")
         return first
 
+    def poll_ready(self) -> Reply | None:
+        """The child's first reply if it has come, else None; never waits (for supervisors).
+
+        A child that exited without a word gets a failed reply saying so.
+        """
+        if not self._lock.acquire(blocking=False):
+            return None  # another thread is waiting for it (or asking it something)
+        try:
+            if self._first is None and self._proc is not None:
+                conn, proc = self._conn, self._proc
+                try:
+                    if conn.poll(0):
+                        self._first = self._recv(0.0)
+                    elif not proc.is_alive():
+                        self._first = Reply(False, error=self.death_note())
+                except (EOFError, OSError):
+                    self._first = Reply(False, error=self.death_note())
+            return self._first
+        finally:
+            self._lock.release()
+
     def request(self, cmd: str, timeout: float = 30.0, **args: Any) -> Any:
         """Send one command and return its reply's data; raises ChildError on failure."""
         if not self.alive:
@@ -192,7 +215,7 @@ class ChildProcess:
         with self._lock:
             try:
                 self._conn.send(Request(cmd, args))
-            except (BrokenPipeError, EOFError, OSError):
+            except (BrokenPipeError, EOFError, OSError, AttributeError):  # gone, or stopped
                 raise ChildError(self.death_note()) from None
             reply = self._recv(timeout)
         if not reply.ok:
@@ -200,14 +223,24 @@ class ChildProcess:
         return reply.data
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Ask the child to stop, then terminate, then kill; close the pipe. Idempotent."""
-        with self._lock:
+        """Ask the child to stop, then terminate, then kill; close the pipe. Idempotent.
+
+        A request stuck on a hung child holds the pipe: then the child is not asked, only
+        terminated (the stuck request then ends with the child's death note).
+        """
+        polite = self._lock.acquire(timeout=1.0)
+        try:
             proc, conn = self._proc, self._conn
             self._proc = self._conn = None
+            self._first = None
+            if proc is not None and polite:
+                with contextlib.suppress(Exception):
+                    conn.send(Request(STOP))
+        finally:
+            if polite:
+                self._lock.release()
         if proc is not None:
-            with contextlib.suppress(Exception):
-                conn.send(Request(STOP))
-            proc.join(timeout)
+            proc.join(timeout if polite else 0.0)
             if proc.is_alive():
                 proc.terminate()
                 proc.join(2.0)
@@ -255,33 +288,40 @@ class ChildProcess:
         """Why the child is not there, in one line."""
         proc = self._proc
         if proc is None:
-            return f"{self.name} is not running"
+            return f"{self.label} is not running"
         if proc.exitcode is None:
             proc.join(0.5)  # a closed pipe comes a moment before the exit status
-        return f"{self.name} exited (code {proc.exitcode})"
+        return f"{self.label} exited (code {proc.exitcode})"
 
     # ------------------------------------------------------------ plumbing
 
     def _recv(self, timeout: float) -> Reply:
-        """The next reply (lock held), or a failed one if the child is gone or silent."""
+        """The next reply (lock held), or a failed one if the child is gone or silent.
+
+        ``timeout`` 0 reads a reply that is already waiting. The pipe and process are taken
+        once, so a ``stop`` from another thread ends this wait instead of breaking it.
+        """
+        conn, proc = self._conn, self._proc
+        if conn is None:
+            return Reply(False, error=self.death_note())
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return Reply(False, error=f"{self.name} did not answer in time")
             try:
-                if self._conn.poll(min(remaining, 0.1)):
-                    reply = self._conn.recv()
+                if conn.poll(max(0.0, min(remaining, 0.1))):
+                    reply = conn.recv()
                     if isinstance(reply, Reply):
                         if reply.status is not None:
                             self.status = reply.status
                         return reply
-                    return Reply(False, error=f"{self.name} sent {type(reply).__name__}")
+                    return Reply(False, error=f"{self.label} sent {type(reply).__name__}")
             except (EOFError, OSError):
                 return Reply(False, error=self.death_note())
-            if self._proc is None or not self._proc.is_alive():
+            if remaining <= 0:
+                return Reply(False, error=f"{self.label} did not answer in time")
+            if proc is None or not proc.is_alive():
                 # a reply may have arrived just before the exit
                 with contextlib.suppress(EOFError, OSError):
-                    if self._conn.poll(0):
+                    if conn.poll(0):
                         continue
                 return Reply(False, error=self.death_note())

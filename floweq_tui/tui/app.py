@@ -20,7 +20,9 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from ..controls import MODES
+from ..engine import ENGINE, MIDI
 from ..midi.state import LearnPhase, LearnState
+from ..runtime.supervisor import ChildHealth, ChildState
 from .bands import BandsView
 from .control_group import ControlGroup
 from .controller import Controller
@@ -40,9 +42,7 @@ METER_EVERY = 3  # the idle look-rate divisor (10 fps when nothing moves)
 METERS_HZ = 5.0  # meters text: enough to read, cheap over SSH
 SPECTRUM_EVERY = 3
 MIDI_POLL_S = 0.5  # port state and knob positions
-WATCH_S = 0.25  # is the engine process alive?
-RESTART_GRACE_S = 2.0  # leave the engine's own supervisor this long to replace a process
-RESTART_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+WATCH_S = 0.25  # what does the engine's supervisor say about its children?
 
 
 class FloweqApp(App[int]):
@@ -72,13 +72,10 @@ class FloweqApp(App[int]):
         self.midi_view: MidiState = midi_state(None, off=engine.midi is None)
         self._midi_busy = False
         self.last_learn: LearnState | None = None
-        # engine recovery
-        self.restart_grace = RESTART_GRACE_S
-        self.restart_backoff = RESTART_BACKOFF_S
+        # engine recovery: the engine's supervisor restarts; the app says what it reports
         self.engine_notice = ""
-        self._dead_since: float | None = None
-        self._next_restart = 0.0
-        self._attempts = 0
+        self.health: dict[str, ChildHealth] = {}
+        """The children's health as last said (``engine.health``)."""
         self._restarting = False
 
     # ------------------------------------------------------------ lifecycle
@@ -93,6 +90,7 @@ class FloweqApp(App[int]):
         if self.engine.status.message:
             self.notify(self.engine.status.message, timeout=4)
         self.set_interval(1.0 / self.fps, self.refresh_from_engine)
+        self.health = dict(self.engine.health)
         self.set_interval(WATCH_S, self.watch_engine)
         self.set_interval(MIDI_POLL_S, self.poll_midi)
         self.call_later(self.poll_midi)
@@ -281,61 +279,18 @@ class FloweqApp(App[int]):
 
     # ------------------------------------------------------------ engine recovery
 
-    async def watch_engine(self) -> None:
-        """Restart an engine process that died and was not replaced by its supervisor."""
-        if self._restarting:
-            return
-        # an engine stopped on purpose (Engine.stopped) stays stopped
-        if getattr(self.engine, "stopped", False):
-            return
-        if getattr(self.engine, "alive", True):
-            if self._dead_since is not None:  # the supervisor brought it back
-                self._dead_since, self._attempts, self.engine_notice = None, 0, ""
-            return
-        now = time.monotonic()
-        if self._dead_since is None:
-            self._dead_since = now
-            self._next_restart = now + self.restart_grace
-            return
-        if now >= self._next_restart:
-            await self._restart(auto=True)
-
-    def _death_reason(self) -> str:
-        msg = self.engine.status.message or "the engine process stopped"
-        return msg.splitlines()[0]
-
-    async def _restart(self, auto: bool) -> bool:
-        self._restarting = True
-        self._attempts += 1
-        if auto and self._attempts == 1:
-            self.notify(
-                f"{self._death_reason()}: restarting it (ctrl+r restarts by hand)",
-                severity="error",
-                timeout=6,
-            )
-        self.engine_notice = "engine stopped: restarting…"
-        self.refresh_from_engine(force=True)
-        try:
-            await off_thread(self.engine.restart)
-        except Exception as exc:
-            delay = self.restart_backoff[min(self._attempts - 1, len(self.restart_backoff) - 1)]
-            self._next_restart = time.monotonic() + delay
-            if self._dead_since is None:
-                self._dead_since = time.monotonic()
-            self.engine_notice = f"engine stopped: retry in {delay:g} s (ctrl+r now)"
-            reason = str(exc).splitlines()[0] if str(exc) else "failed"
-            self.notify(
-                f"engine restart {self._attempts} failed: {reason}; next try in {delay:g} s",
-                severity="error",
-                timeout=5,
-            )
-            return False
-        else:
-            self._dead_since, self._attempts, self.engine_notice = None, 0, ""
-            self.notify("engine restarted (controls kept)", timeout=4)
-            return True
-        finally:
-            self._restarting = False
+    def watch_engine(self) -> None:
+        """Say what the engine's supervisor reports about its children (it restarts them)."""
+        health = dict(self.engine.health)
+        for name, new in health.items():
+            old = self.health.get(name)
+            if old is not None and new != old:
+                for text, severity in health_notices(old, new):
+                    self.notify(text, severity=severity, timeout=6)  # type: ignore[arg-type]
+        self.health = health
+        notice = engine_notice(health.get(ENGINE))
+        if notice != self.engine_notice:
+            self.engine_notice = notice
             self.refresh_from_engine(force=True)
 
     async def action_restart_engine(self) -> None:
@@ -343,8 +298,16 @@ class FloweqApp(App[int]):
         if self._restarting:
             self.notify("the engine is already restarting", timeout=3)
             return
-        self._attempts = 0
-        await self._restart(auto=False)
+        self._restarting = True
+        self.engine_notice = "engine stopped: restarting…"
+        self.refresh_from_engine(force=True)
+        try:
+            with contextlib.suppress(Exception):  # the supervisor's health says why
+                await off_thread(self.engine.restart)
+        finally:
+            self._restarting = False
+            self.watch_engine()
+            self.refresh_from_engine(force=True)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The command palette lists every instrument action, plus Textual's own."""
@@ -380,6 +343,46 @@ class FloweqApp(App[int]):
     def _set(self, name: str, value: float) -> None:
         self.ctrl.set(name, value)
         self._changed()
+
+
+# ===================================================================== engine health
+
+_WHO = {ENGINE: "engine", MIDI: "MIDI"}
+
+
+def health_notices(old: ChildHealth, new: ChildHealth) -> list[tuple[str, str]]:
+    """What to tell the user about a child whose health changed: [(text, severity)].
+
+    Counters, not states, so that nothing is missed between two looks.
+    """
+    who = _WHO.get(new.name, new.name)
+    bad = "error" if new.name == ENGINE else "warning"
+    out: list[tuple[str, str]] = []
+    if new.crashes > old.crashes:
+        hint = " (ctrl+r restarts by hand)" if new.name == ENGINE else ""
+        out.append((f"{new.reason}: restarting it{hint}", bad))
+    if new.failures > old.failures:
+        out.append(
+            (
+                f"{who} restart {new.failures} failed: {new.error}; next try in {new.retry_in:g} s",
+                bad,
+            )
+        )
+    if new.restarts > old.restarts and not new.handover:
+        kept = " (controls kept)" if new.name == ENGINE else ""
+        out.append((f"{who} restarted{kept}", "information"))
+    return out
+
+
+def engine_notice(h: ChildHealth | None) -> str:
+    """The status line's engine part while the engine is down ("" when it runs)."""
+    if h is None or h.handover:
+        return ""
+    if h.state is ChildState.RESTARTING:
+        return "engine stopped: restarting…"
+    if h.state is ChildState.FAILED:
+        return f"engine stopped: retry in {h.retry_in:g} s (ctrl+r now)"
+    return ""
 
 
 __all__ = ["FloweqApp", "MODES"]

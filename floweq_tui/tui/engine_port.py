@@ -7,11 +7,13 @@ a :class:`MidiClient`; the test harness (tests/harness/fakes.py) has a fake of e
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from ..controls import Controls, Meters
     from ..engine import EngineStatus
+    from ..midi.state import KnobInfo, LearnState, MidiStatus
+    from ..runtime.supervisor import ChildHealth
 
 
 @runtime_checkable
@@ -19,17 +21,19 @@ class MidiClient(Protocol):
     """The MIDI service as the UI asks it: port state, knob positions, learn. Each call is a
     request to another process, so the UI makes it off its own thread."""
 
-    def status(self) -> dict[str, Any]:
-        """Ports, link state, learn state and knob positions (``"knobs"``)."""
+    def status(self) -> MidiStatus:
+        """Ports, link states, learn state and knob positions."""
         ...
 
-    def learn_start(self, control: str, timeout: float | None = None) -> dict[str, Any]: ...
+    def knobs(self) -> dict[str, KnobInfo]: ...
 
-    def learn_status(self) -> dict[str, Any]: ...
+    def learn_start(self, control: str, timeout: float | None = None) -> LearnState: ...
 
-    def learn_cancel(self) -> dict[str, Any]: ...
+    def learn_status(self) -> LearnState: ...
 
-    def learn_commit(self, replace: bool = True) -> dict[str, Any]: ...
+    def learn_cancel(self) -> LearnState: ...
+
+    def learn_commit(self, replace: bool = True) -> LearnState: ...
 
 
 @runtime_checkable
@@ -71,8 +75,13 @@ class EngineLike(Protocol):
         """True once ``stop`` was called (a deliberate stop, not a crash)."""
         ...
 
+    @property
+    def health(self) -> dict[str, ChildHealth]:
+        """The supervisor's view of each child ("engine", "midi"): state, restarts, reason."""
+        ...
+
     def restart(self, timeout: float = 30.0) -> EngineStatus:
-        """Start a new engine process after a crash, keeping the controls block."""
+        """Restart the engine process by hand (through its supervisor), keeping the controls."""
         ...
 
     def stop(self) -> None:

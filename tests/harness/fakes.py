@@ -25,7 +25,7 @@ from floweq_tui.controls import (
     Meters,
     latent_point,
 )
-from floweq_tui.engine import EngineError, EngineStatus
+from floweq_tui.engine import ENGINE, EngineError, EngineStatus
 from floweq_tui.midi.mapping import Binding
 from floweq_tui.midi.state import (
     Conflict,
@@ -38,6 +38,7 @@ from floweq_tui.midi.state import (
 )
 from floweq_tui.params import clip as clip_params
 from floweq_tui.params import sort_bands
+from floweq_tui.runtime.supervisor import ChildHealth, RestartPolicy, Supervisor
 
 
 class _FakeMeters(Meters):
@@ -99,10 +100,12 @@ class FakeEngine:
             pid=0,
         )
         self.stopped = False
-        self._alive = True
-        self.restarts = 0
+        self.process = _FakeProcess(self)
         self.restart_failures = 0
-        """Make the next N ``restart()`` calls fail (tests of the UI's backoff)."""
+        """Make the next N starts fail (automatic or by hand: tests of the backoff)."""
+        self.supervisor = Supervisor(RestartPolicy(), threaded=False)
+        """The real policy, stepped each time ``health`` is read (no thread)."""
+        self.supervisor.add(ENGINE, self.process, label="the engine process")
         self._applied: np.ndarray | None = None
         self._fill_meters(samplerate, blocksize)
         self.midi = midi
@@ -127,11 +130,21 @@ class FakeEngine:
 
     @property
     def state(self) -> str:
-        return "stopped" if self.stopped or not self._alive else self.status.state
+        return "stopped" if not self.alive else self.status.state
 
     @property
     def alive(self) -> bool:
-        return self._alive and not self.stopped
+        return self.process.alive and not self.stopped
+
+    @property
+    def health(self) -> dict[str, ChildHealth]:
+        """Like Engine.health (one supervisor step first: the fake has no thread)."""
+        self.supervisor.step()
+        return self.supervisor.health
+
+    @property
+    def restarts(self) -> int:
+        return self.supervisor.health[ENGINE].restarts
 
     def start(self) -> EngineStatus:
         """Nothing to spawn: the fake runs from construction."""
@@ -139,20 +152,15 @@ class FakeEngine:
 
     def stop(self) -> None:
         self.stopped = True
+        self.supervisor.stop(ENGINE)
 
     def die(self, code: int = -9) -> None:
-        """Simulate the engine process dying (as the real Engine's supervisor reports it)."""
-        self._alive = False
-        self.status.message = f"the engine process exited (code {code})"
+        """Simulate the engine process dying (the supervisor restarts it)."""
+        self.process.exitcode, self.process.running = code, False
 
     def restart(self, timeout: float = 30.0) -> EngineStatus:
-        """Like Engine.restart: a new "process", the controls block kept."""
-        if self.restart_failures > 0:
-            self.restart_failures -= 1
-            raise EngineError("the engine failed to start (simulated)")
-        self._alive = True
-        self.restarts += 1
-        self.status.message = ""
+        """Like Engine.restart: a new "process" by hand, the controls block kept."""
+        self.supervisor.restart(ENGINE, timeout)
         return self.status
 
     def simulate(self) -> None:
@@ -177,6 +185,29 @@ class FakeEngine:
         m[METER_INDEX["model"]] = ctl["model"]
         m[METER_INDEX["zx"] : METER_INDEX["zx"] + 3] = z
         m[METER_INDEX["p0"] : METER_INDEX["p0"] + 13] = p
+
+
+class _FakeProcess:
+    """The fake engine's "process", as the supervisor sees it: dies and starts on request."""
+
+    def __init__(self, engine: FakeEngine) -> None:
+        self.engine = engine
+        self.running = True
+        self.pid: int | None = 0
+        self.exitcode: int | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.running
+
+    def start(self, wait: bool = True, timeout: float = 30.0) -> None:  # noqa: ARG002
+        if self.engine.restart_failures > 0:
+            self.engine.restart_failures -= 1
+            raise EngineError("the engine failed to start (simulated)")
+        self.running, self.pid, self.exitcode = True, 0, None
+
+    def stop(self, timeout: float = 5.0) -> None:  # noqa: ARG002
+        self.running, self.pid = False, None
 
 
 class FakeMidi:

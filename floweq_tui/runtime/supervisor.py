@@ -1,0 +1,420 @@
+"""One supervisor, one restart policy, for every child process (the engine, the MIDI service).
+
+A :class:`Supervisor` watches the children it is given from one thread. A child that exits
+on its own is started again: the first retry at once, then after a delay that doubles up
+to a cap, reset once a child has run for a stable period. A child stopped on purpose (by
+:meth:`Supervisor.stop` or by its owner calling its ``stop``) is never restarted. Some exit
+codes are hand-overs, not faults (the engine leaves with one when its audio device is
+lost): those restart at once and do not count towards the backoff.
+
+What the supervisor knows is published as typed health (:class:`ChildHealth`, one per
+child), which the UI and headless read and say; they restart nothing themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any, Protocol
+
+from .child import one_line
+
+
+class Supervised(Protocol):
+    """What the supervisor needs of a child (a :class:`~.child.ChildProcess` is one).
+
+    ``pid`` is None once the owner stopped it (a deliberate stop). Optional extras used
+    when present: ``poll_ready()`` (its first reply, never waiting), ``death_note()`` (why
+    it is gone, one line) and ``kill()``.
+    """
+
+    @property
+    def alive(self) -> bool: ...
+
+    @property
+    def pid(self) -> int | None: ...
+
+    @property
+    def exitcode(self) -> int | None: ...
+
+    def start(self, wait: bool = ..., timeout: float = ...) -> Any: ...
+
+    def stop(self, timeout: float = ...) -> None: ...
+
+
+class ChildState(Enum):
+    """Where a supervised child is."""
+
+    STARTING = "starting"
+    """Started by its owner, not yet ready."""
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    """It exited on its own (or is being restarted by hand); a new one is on its way."""
+    FAILED = "failed"
+    """The last start failed (``error`` says why); next try ``retry_in`` s after ``since``."""
+    STOPPED = "stopped"
+    """Stopped on purpose (or never started): not restarted."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class ChildHealth:
+    """A child's health as the supervisor last saw it (a new object on every change)."""
+
+    name: str
+    state: ChildState = ChildState.STOPPED
+    since: float = 0.0
+    """``time.monotonic()`` of this change (the state entered, or the latest failure)."""
+    pid: int | None = None
+    restarts: int = 0
+    """Replacements that came up (automatic, hand-overs and by hand)."""
+    crashes: int = 0
+    """Exits on its own that were not hand-overs."""
+    failures: int = 0
+    """Failed starts, in all."""
+    failing: int = 0
+    """Failed starts in a row (0 once it runs)."""
+    reason: str = ""
+    """Why it last went down, one line ("the engine process exited (code -9)")."""
+    error: str = ""
+    """Why the last start failed, one line."""
+    retry_in: float = 0.0
+    """RESTARTING/FAILED: the delay before the next start, from ``since``."""
+    exitcode: int | None = None
+    """The exit code of the process that last went down."""
+    handover: bool = False
+    """It is going through a hand-over (an expected exit restarted at once, not a fault)."""
+
+    @property
+    def up(self) -> bool:
+        """True when it runs."""
+        return self.state is ChildState.RUNNING
+
+    @property
+    def news(self) -> bool:
+        """Worth saying: not a hand-over, nor a first start coming up."""
+        return not self.handover and not (self.up and self.restarts == 0)
+
+    def summary(self) -> str:
+        """One line saying where it is, for logs and headless status."""
+        st = self.state
+        if st is ChildState.RUNNING:
+            again = f", {self.restarts} restart{'s' if self.restarts != 1 else ''}"
+            return f"{self.name}: running (pid {self.pid}{again if self.restarts else ''})"
+        if st is ChildState.RESTARTING:
+            return f"{self.name}: {self.reason or 'exited'}; restarting"
+        if st is ChildState.FAILED:
+            return (
+                f"{self.name}: start {self.failing} failed: {self.error}; "
+                f"next try in {self.retry_in:g} s"
+            )
+        return f"{self.name}: {st.value}"
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When to start a child again: at once, then ``base`` doubling up to ``cap`` seconds."""
+
+    base: float = 0.5
+    factor: float = 2.0
+    cap: float = 5.0
+    stable: float = 10.0
+    """A child that ran this long starts over with an immediate retry."""
+    start_timeout: float = 30.0
+    """A restarted child that is not ready by then is killed and counts as a failed start."""
+
+    def delay(self, strikes: int) -> float:
+        """The wait before the next start after ``strikes`` faults since it was last stable."""
+        if strikes <= 0:
+            return 0.0
+        return min(self.cap, self.base * self.factor ** (strikes - 1))
+
+
+@dataclass
+class _Entry:
+    name: str
+    child: Any
+    label: str
+    handover: Mapping[int, str]
+    health: ChildHealth
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    wanted: bool = True
+    """False once stopped on purpose."""
+    strikes: int = 0
+    running_since: float = 0.0
+    due: float = 0.0
+    """When the next start is due (RESTARTING/FAILED, not yet spawned)."""
+    spawned_at: float | None = None
+    """When the replacement was spawned (it is starting; waiting for its first reply)."""
+
+
+class Supervisor:
+    """Watch children, restart the ones that exit unexpectedly, publish their health.
+
+    ``threaded=False`` runs no thread: the owner calls :meth:`step` (test doubles do).
+    """
+
+    def __init__(
+        self,
+        policy: RestartPolicy | None = None,
+        tick: float = 0.1,
+        threaded: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.policy = policy or RestartPolicy()
+        self.tick = tick
+        self._threaded = threaded
+        self._clock = clock
+        self._entries: dict[str, _Entry] = {}
+        self._thread: threading.Thread | None = None
+        self._closing = threading.Event()
+
+    # ------------------------------------------------------------ children
+
+    def add(
+        self,
+        name: str,
+        child: Supervised,
+        *,
+        ready: bool = True,
+        label: str = "",
+        handover: Mapping[int, str] | None = None,
+    ) -> None:
+        """Watch ``child`` under ``name``; its owner has started it.
+
+        ``ready``: it has said so (else the supervisor waits for its first reply, as for a
+        restart). ``label`` names it in messages; ``handover``: exit codes that mean "start
+        me again at once", with what each means ("the audio device was lost").
+        """
+        now = self._clock()
+        entry = _Entry(
+            name,
+            child,
+            label or getattr(child, "label", "") or name,
+            dict(handover or {}),
+            ChildHealth(name, ChildState.RUNNING if ready else ChildState.STARTING, now),
+            running_since=now,
+            due=now,
+            spawned_at=None if ready else now,
+        )
+        entry.health = replace(entry.health, pid=child.pid)
+        self._entries[name] = entry
+        self._ensure_thread()
+
+    def child(self, name: str) -> Any:
+        """The child watched under ``name`` (KeyError if none)."""
+        return self._entries[name].child
+
+    @property
+    def health(self) -> dict[str, ChildHealth]:
+        """{name: ChildHealth} for every child watched (a snapshot)."""
+        return {name: e.health for name, e in list(self._entries.items())}
+
+    def get(self, name: str) -> ChildHealth | None:
+        """One child's health, or None if it is not watched."""
+        entry = self._entries.get(name)
+        return entry.health if entry is not None else None
+
+    # ------------------------------------------------------------ deliberate acts
+
+    def restart(self, name: str, timeout: float = 30.0) -> ChildHealth:
+        """Start ``name`` again now (by hand): stop it (killing a hung one), start, wait.
+
+        The backoff starts over (this is the immediate try). Raises what its start raised;
+        it then stays under the policy (FAILED, retried after ``policy.base``).
+        """
+        entry = self._entries[name]
+        with entry.lock:
+            entry.wanted = True
+            child = entry.child
+            self._publish(entry, ChildState.RESTARTING, handover=False)
+            kill = getattr(child, "kill", None)
+            if kill is not None and child.alive:
+                kill()
+            child.stop(timeout=2.0)
+            entry.strikes = 1  # if this fails, the next try waits policy.base
+            entry.spawned_at = None
+            try:
+                child.start(wait=True, timeout=timeout)
+            except Exception as exc:
+                if entry.wanted:
+                    self._failed(entry, one_line(exc))
+                else:
+                    self._publish(entry, ChildState.STOPPED)
+                raise
+            if not entry.wanted:  # stopped while it started
+                child.stop(timeout=2.0)
+                self._publish(entry, ChildState.STOPPED)
+                return entry.health
+            self._came_up(entry)
+            return entry.health
+
+    def stop(self, name: str, timeout: float = 5.0) -> None:
+        """Stop ``name`` on purpose: it is not restarted. Idempotent."""
+        entry = self._entries.get(name)
+        if entry is None:
+            return
+        entry.wanted = False
+        child = entry.child
+        if not entry.lock.acquire(timeout=0.5):
+            # a start by hand is waiting on it: end that wait
+            kill = getattr(child, "kill", None)
+            if kill is not None:
+                kill()
+            entry.lock.acquire()
+        try:
+            child.stop(timeout=timeout)
+            entry.spawned_at = None
+            self._publish(entry, ChildState.STOPPED, pid=None)
+        finally:
+            entry.lock.release()
+
+    def close(self) -> None:
+        """End the watching thread (the children are left as they are)."""
+        self._closing.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(2.0)
+
+    # ------------------------------------------------------------ the policy
+
+    def step(self) -> None:
+        """One look at every child: notice exits, start what is due, see who is ready."""
+        for entry in list(self._entries.values()):
+            if not entry.wanted or not entry.lock.acquire(blocking=False):
+                continue  # stopped, or being restarted or stopped by hand
+            try:
+                self._step(entry)
+            except Exception as exc:  # the supervisor itself must never die
+                with contextlib.suppress(Exception):
+                    self._failed(entry, f"supervisor: {one_line(exc)}")
+            finally:
+                entry.lock.release()
+
+    def _step(self, entry: _Entry) -> None:
+        child, now = entry.child, self._clock()
+        state = entry.health.state
+        if state is ChildState.STOPPED or not entry.wanted:
+            return
+        if state is ChildState.RUNNING:
+            if child.alive:
+                if entry.strikes and now - entry.running_since >= self.policy.stable:
+                    entry.strikes = 0
+                return
+            if child.pid is None:  # its owner stopped it: a deliberate stop
+                entry.wanted = False
+                self._publish(entry, ChildState.STOPPED)
+                return
+            self._exited(entry, now)
+        if entry.spawned_at is None:
+            if now < entry.due:
+                return
+            try:
+                child.start(wait=False)
+            except Exception as exc:
+                self._failed(entry, one_line(exc))
+                return
+            entry.spawned_at = now
+        self._check_ready(entry, now)
+
+    def _exited(self, entry: _Entry, now: float) -> None:
+        """A running child is gone: decide when to start it again."""
+        child = entry.child
+        code = child.exitcode
+        if code in entry.handover:
+            reason, delay, handover, crashes = entry.handover[code], 0.0, True, 0
+        else:
+            if now - entry.running_since >= self.policy.stable:
+                entry.strikes = 0
+            delay = self.policy.delay(entry.strikes)
+            entry.strikes += 1
+            reason, handover, crashes = self._death_note(entry), False, 1
+        entry.due, entry.spawned_at = now + delay, None
+        self._publish(
+            entry,
+            ChildState.RESTARTING,
+            reason=reason,
+            retry_in=delay,
+            exitcode=code,
+            handover=handover,
+            crashes=entry.health.crashes + crashes,
+        )
+
+    def _check_ready(self, entry: _Entry, now: float) -> None:
+        """A replacement was spawned: is it up, failed, or late?"""
+        child = entry.child
+        poll = getattr(child, "poll_ready", None)
+        first = poll() if poll is not None else None
+        if first is None:
+            if child.alive and poll is None:
+                self._came_up(entry)  # no way to ask: running is ready
+            elif not child.alive:
+                self._failed(entry, self._death_note(entry))
+            elif entry.spawned_at is not None and now - entry.spawned_at > (
+                self.policy.start_timeout
+            ):
+                child.stop(timeout=1.0)
+                self._failed(entry, f"{entry.label} did not start in time")
+            return
+        if getattr(first, "ok", True):
+            self._came_up(entry)
+        else:
+            child.stop(timeout=2.0)
+            self._failed(entry, getattr(first, "error", "") or f"{entry.label} failed to start")
+
+    def _came_up(self, entry: _Entry) -> None:
+        entry.running_since, entry.spawned_at = self._clock(), None
+        h = entry.health
+        self._publish(
+            entry,
+            ChildState.RUNNING,
+            pid=entry.child.pid,
+            restarts=h.restarts + (h.state is not ChildState.STARTING),
+            failing=0,
+            retry_in=0.0,
+        )
+
+    def _failed(self, entry: _Entry, error: str) -> None:
+        now = self._clock()
+        delay = self.policy.delay(entry.strikes)
+        entry.strikes += 1
+        entry.due, entry.spawned_at = now + delay, None
+        self._publish(
+            entry,
+            ChildState.FAILED,
+            pid=None,
+            failures=entry.health.failures + 1,
+            failing=entry.health.failing + 1,
+            error=error,
+            retry_in=delay,
+            handover=False,  # a failed start is a fault, whatever came before
+        )
+
+    def _death_note(self, entry: _Entry) -> str:
+        note = getattr(entry.child, "death_note", None)
+        if note is not None:
+            with contextlib.suppress(Exception):
+                return one_line(note())
+        return f"{entry.label} exited (code {entry.child.exitcode})"
+
+    def _publish(self, entry: _Entry, state: ChildState, **changes: Any) -> None:
+        entry.health = replace(entry.health, state=state, since=self._clock(), **changes)
+
+    # ------------------------------------------------------------ the thread
+
+    def _ensure_thread(self) -> None:
+        if not self._threaded or (self._thread is not None and self._thread.is_alive()):
+            return
+        self._closing.clear()
+        self._thread = threading.Thread(target=self._run, name="floweq-supervisor", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._closing.wait(self.tick):
+            self.step()
