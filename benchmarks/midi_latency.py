@@ -1,10 +1,11 @@
 """CC-to-audio latency over real JACK MIDI: from a controller process sending a CC to the
 audio block that applies it. Last line: one JSON object.
 
-Method. The engine runs on JACK (the dummy server is started if none runs) with the MIDI
-service beside it; a separate process is the controller (a JACK MIDI output port that
-the service opens by name). For each trial this script asks the controller to send one CC
-(knob x, alternating between two values, each a real change); the controller reads
+Method. The engine runs on JACK (a private dummy server, ``jackd -n midilat_PID``, unless
+``--server NAME`` or ``--use-running`` names a running one) with the MIDI service beside it;
+a separate process is the controller (a JACK MIDI output port that the service opens by
+name). For each trial this script asks the controller to send one CC (knob x, alternating
+between two values, each a real change); the controller reads
 CLOCK_MONOTONIC just before ``send_message`` and reports it (``t_send``). Meanwhile this
 script polls the meters block every ~0.5 ms until ``controls_applied`` increments; then
 ``block_of_last_change`` is the index of the block that applied the CC, and the audio
@@ -17,6 +18,10 @@ and the wait for the next audio block. It excludes the audio device's own output
 every phase of the audio period.
 
     python benchmarks/midi_latency.py [--trials 400] [--blocksize 128]
+    python benchmarks/midi_latency.py --quick    # 20 trials: does it run?
+
+Run it from the repository root after ``pip install .``: it measures the installed package
+(and takes its JACK helpers from ``tests/harness``).
 """
 
 from __future__ import annotations
@@ -33,7 +38,15 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+try:
+    from floweq_tui import _dsp  # noqa: F401  (the installed package, compiled core included)
+except ImportError as exc:
+    sys.exit(f"midi_latency: the installed floweq_tui is needed ({exc}): run `pip install .` first")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the harness only
+
+from harness import jack  # noqa: E402
+
+from floweq_tui.engine import Engine, EngineConfig  # noqa: E402
 
 CTL = f"bench-ctl-{os.getpid()}"
 
@@ -57,23 +70,29 @@ def controller(conn, name: str) -> None:
     out.delete()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--trials", type=int, default=400)
     ap.add_argument("--blocksize", type=int, default=128)
     ap.add_argument("--samplerate", type=int, default=48000)
-    args = ap.parse_args()
+    ap.add_argument("--quick", action="store_true", help="20 trials: does it run?")
+    jack.add_server_args(ap)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.trials = 20
 
-    from floweq_tui import jackserver
-    from floweq_tui.engine import Engine, EngineConfig
-
-    started = None
-    if not jackserver.running():
-        started = jackserver.start_dummy(args.samplerate, args.blocksize)
-        if started is None:
-            print(json.dumps({"error": "no JACK server and jackd cannot start"}))
-            return 1
     tmp = tempfile.mkdtemp(prefix="floweq-midi-bench-")
+    log = Path(tmp) / "jackd.log"
+    try:
+        with jack.benchmark_server(args, args.samplerate, args.blocksize, log, "midilat"):
+            return measure(args, tmp)
+    except jack.ServerError as exc:
+        print(json.dumps({"error": str(exc)}))
+        return 1
+
+
+def measure(args: argparse.Namespace, tmp: str) -> int:
+    """The trials on this process's JACK server; prints the summary and the JSON line."""
     cfg = EngineConfig(
         samplerate=args.samplerate,
         blocksize=args.blocksize,
@@ -139,7 +158,6 @@ def main() -> int:
             conn.send(("quit",))
             proc.join(5)
         eng.stop()
-        jackserver.stop(started)
     lat.sort()
     p99 = lat[min(len(lat) - 1, int(round(0.99 * (len(lat) - 1))))] if lat else float("nan")
     result = {

@@ -1,35 +1,51 @@
 """Time loading the shipped model family with NumPy (target: well under 200 ms).
 
 Prints one JSON object as its last line: cold and warm load times in ms, model count, size.
-Run: PYTHONPATH=. python benchmarks/models_load.py [MODELS_DIR]
+Run from the repository root after ``pip install .`` (it measures the installed package):
+
+    python benchmarks/models_load.py [MODELS_DIR]
+    python benchmarks/models_load.py --quick     # fewer repeats: does it run?
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("models", nargs="?", type=Path, help="a models directory (default: shipped)")
+    ap.add_argument("--quick", action="store_true", help="3 warm loads, 100 decodes")
+    args = ap.parse_args(argv)
+    loads, decodes = (3, 100) if args.quick else (10, 1000)
+
     t0 = time.perf_counter()
-    from floweq_tui.vae import default_path, load_family
+    try:
+        from floweq_tui.vae import ModelError, default_path, load_family
+    except ImportError as exc:
+        sys.exit(f"models_load: needs the installed floweq_tui ({exc}): run `pip install .` first")
 
     t_import = time.perf_counter() - t0
-    path = Path(argv[0]) if argv else default_path()
+    path = args.models or default_path()
     t1 = time.perf_counter()
-    fam = load_family(path)
+    try:
+        fam = load_family(path)
+    except (ModelError, OSError) as exc:
+        sys.exit(f"models_load: {exc}")
     cold = time.perf_counter() - t1
     warm = []
-    for _ in range(10):
+    for _ in range(loads):
         t = time.perf_counter()
         load_family(path)
         warm.append(time.perf_counter() - t)
     t = time.perf_counter()
-    for _ in range(1000):
+    for _ in range(decodes):
         fam.default.decode_normalized([0.1, -0.2])
-    decode_us = (time.perf_counter() - t) / 1000 * 1e6
+    decode_us = (time.perf_counter() - t) / decodes * 1e6
     size = sum(p.stat().st_size for p in path.iterdir() if p.suffix in (".npz", ".json"))
     print(
         json.dumps(
@@ -49,4 +65,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -1,10 +1,13 @@
 """Soak the live engine on a JACK dummy server: xruns, callback times and CPU over a long run.
 
     python benchmarks/soak.py --seconds 60 --blocksize 128 [--hammer-rate 300] [--busy]
+    python benchmarks/soak.py --quick     # a few seconds: does it run?
 
-Uses the JACK server that is running, or starts ``jackd -d dummy`` with ``--blocksize`` as its
-period (and stops it at the end). The server is the one JACK clients use by default: set
-``JACK_DEFAULT_SERVER=name`` to run on a private server of that name, next to a shared one.
+Run it from the repository root after ``pip install .``: it measures the installed package
+(and takes its JACK helpers from ``tests/harness``). It starts a private JACK dummy server,
+``jackd -n soak_PID -d dummy`` with ``--blocksize`` as its period, and runs everything on it
+through ``JACK_DEFAULT_SERVER`` (the server is stopped at the end); ``--server NAME`` uses the
+running server NAME instead, ``--use-running`` the running default one.
 
 While the engine runs, a separate process attaches to the controls block by name and writes
 controls (the 13 manual parameters, strength, gains, x/y) ``--hammer-rate`` times a second;
@@ -20,6 +23,12 @@ Prints notes on stderr and, as its last line on stdout, one JSON object:
   engine's;
 * ``jack_xruns``: xruns jackd logged in that window, or null when the server was already
   running (its log is not ours to read);
+* ``reference_misses``, ``timer_misses``, ``xrun_allowance``, ``within_allowance``: the
+  machine's own share, as the soak test judges it (``harness.jack.soak_allowance``). On a
+  server it started, the script runs a native C client (jack_metro) through the window;
+  ``reference_misses`` is the cycles it missed, ``timer_misses`` the cycles the server's
+  timer woke late, and ``xrun_allowance`` = 2 + 2 x their sum, the most xruns the test
+  lets pass. Both counts are null on a reused server (no log), and the allowance is 2;
 * ``callback_p99_us``, ``callback_max_us``: over the distinct blocks seen by the ~1 ms
   sampling of ``meters["callback_us"]`` (the processing time of the last block);
   ``worst_block_us`` is the engine's own worst block since it started (every block);
@@ -43,18 +52,16 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
 try:
-    import floweq_tui  # noqa: F401
-except ImportError:  # run from a checkout without installing
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from floweq_tui import _dsp  # noqa: F401  (the installed package, compiled core included)
+except ImportError as exc:
+    sys.exit(f"soak: the installed floweq_tui is needed ({exc}): run `pip install .` first")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the harness only
 
-from floweq_tui import jackserver, loadgen  # noqa: E402
-from floweq_tui.controls import (  # noqa: E402
-    METER_INDEX,
-    N_METERS,
-)
+import numpy as np  # noqa: E402
+from harness import jack, loadgen  # noqa: E402
+
+from floweq_tui.controls import METER_INDEX, N_METERS  # noqa: E402
 from floweq_tui.engine import Engine, EngineConfig  # noqa: E402
 
 
@@ -75,7 +82,8 @@ def jack_value(tool: str) -> int | None:
 
 
 def jack_clients() -> set[str]:
-    """Names of the JACK clients that have ports (jack_lsp), without "system"."""
+    """Names of the JACK clients that have ports (jack_lsp), without "system" and the
+    reference client."""
     path = shutil.which("jack_lsp")
     if path is None:
         return set()
@@ -83,7 +91,8 @@ def jack_clients() -> set[str]:
         out = subprocess.run([path], capture_output=True, text=True, timeout=5).stdout
     except (OSError, subprocess.TimeoutExpired):
         return set()
-    return {line.split(":", 1)[0] for line in out.splitlines() if ":" in line} - {"system"}
+    names = {line.split(":", 1)[0] for line in out.splitlines() if ":" in line}
+    return names - {"system", jack.ReferenceClient().name}
 
 
 class ClientWatch(threading.Thread):
@@ -120,25 +129,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hammer-rate", type=float, default=300.0, help="control writes per second")
     ap.add_argument("--busy", action="store_true", help="run a CPU-bound process alongside")
     ap.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
+    ap.add_argument("--quick", action="store_true", help="2 s after 0.5 s warm-up: does it run?")
+    jack.add_server_args(ap)
     args = ap.parse_args(argv)
+    if args.quick:
+        args.seconds, args.warmup = 2.0, 0.5
 
-    server = None
-    log: Path | None = None
-    if jackserver.running():
-        started = False
-    else:
-        log = Path(tempfile.mkdtemp(prefix="floweq-soak-")) / "jackd.log"
-        server = jackserver.start_dummy(args.samplerate, args.blocksize, log)
-        if server is None:
-            note(f"cannot start a JACK dummy server (see {log})")
-            return 1
-        started = True
+    log = Path(tempfile.mkdtemp(prefix="floweq-soak-")) / "jackd.log"
+    try:
+        with jack.benchmark_server(args, args.samplerate, args.blocksize, log, "soak") as server:
+            return soak(args, server)
+    except jack.ServerError as exc:
+        note(str(exc))
+        return 1
+
+
+def soak(args: argparse.Namespace, server: jack.Server) -> int:
+    """The measurement on ``server`` (this process's JACK_DEFAULT_SERVER); prints the JSON."""
     period = jack_value("jack_bufsize")
     rate = jack_value("jack_samplerate")
-    if started:
-        note(f"started jackd -d dummy -r {args.samplerate} -p {args.blocksize} (log {log})")
+    if server.started:
+        note(
+            f"started jackd -n {server.name} -d dummy -r {args.samplerate} -p {args.blocksize} "
+            f"(log {server.log})"
+        )
     else:
-        note(f"using the JACK server already running (period {period}, {rate} Hz)")
+        note(f"using the running JACK server {server.name or 'default'!r} ({period}, {rate} Hz)")
     if period is not None and period != args.blocksize:
         note(
             f"the server's period is {period} frames, not {args.blocksize}: the engine runs "
@@ -151,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = EngineConfig(samplerate=args.samplerate, blocksize=args.blocksize)
     eng = Engine(cfg, mode=2)
     procs: list[mp.process.BaseProcess] = []
+    reference = jack.ReferenceClient()
+    have_reference = False
     try:
         eng.start()
         st = eng.status
@@ -173,12 +191,15 @@ def main(argv: list[str] | None = None) -> int:
             b = ctx.Process(target=loadgen.busy, args=(args.seconds + args.warmup + 5.0,))
             procs.append(b)
             b.start()
+        # the machine's share, as the soak test counts it: a C client on a server of ours
+        have_reference = server.log is not None and reference.start()
         time.sleep(args.warmup)
 
         met = eng.meters.array
         i_cb, i_us = METER_INDEX["callbacks"], METER_INDEX["callback_us"]
         m0 = met[:N_METERS].copy()
-        jack0 = jackserver.count_xruns(log) if started else None
+        jack0 = jack.count_xruns(server.log) if server.log else None
+        log_offset = jack.log_size(server.log)
         cpu0, t0 = cpu_seconds(eng.pid), time.monotonic()
         parent.send("go")
         watch = ClientWatch()
@@ -197,17 +218,18 @@ def main(argv: list[str] | None = None) -> int:
         watch.done.set()
         watch.join(10.0)
         m1 = met[:N_METERS].copy()
-        jack1 = jackserver.count_xruns(log) if started else None
+        jack1 = jack.count_xruns(server.log) if server.log else None
+        machine = jack.soak_allowance(server.log, log_offset, reference if have_reference else None)
         sent = parent.recv() if parent.poll(30.0) else None
         state_end = eng.state
     finally:
+        reference.stop()
         for p in procs:
             p.join(10.0)
             if p.is_alive():
                 p.terminate()
                 p.join(5.0)
         eng.stop()
-        jackserver.stop(server)
 
     d = {name: m1[i] - m0[i] for name, i in METER_INDEX.items()}
     us = samples[:n]
@@ -219,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
         "callbacks": int(d["callbacks"]),
         "xruns": int(d["xruns"]),
         "jack_xruns": None if jack0 is None else jack1 - jack0,
+        "reference_misses": machine.reference_misses,
+        "timer_misses": machine.timer_misses,
+        "xrun_allowance": machine.allowed,
+        "within_allowance": int(d["xruns"]) <= machine.allowed,
         "control_changes_sent": sent,
         "controls_applied": int(d["controls_applied"]),
         "callback_p99_us": round(float(np.percentile(us, 99)), 2) if n else None,
@@ -231,8 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         "xruns_since_start": int(m1[METER_INDEX["xruns"]]),
         "other_jack_clients": watch.others(),
         "server_period": period,
-        "server": "started" if started else "reused",
-        "server_name": os.environ.get("JACK_DEFAULT_SERVER", "default"),
+        "server": "started" if server.started else "reused",
+        "server_name": server.name or os.environ.get("JACK_DEFAULT_SERVER", "default"),
+        "reference_client": reference.name if have_reference else None,
         "busy": args.busy,
         "hammer_rate": args.hammer_rate,
         "state_end": state_end,

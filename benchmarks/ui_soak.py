@@ -1,11 +1,18 @@
 """Soak the real app (UI + engine) on a private JACK dummy server: xruns and CPU over a long run.
 
     python benchmarks/ui_soak.py --seconds 600 --period 128 [--hold]
+    python benchmarks/ui_soak.py --quick      # 1 s idle, 2 s measured: does it run?
 
-Starts ``jackd -d dummy`` with ``--period`` as its period under a private server name (the
-``JACK_DEFAULT_SERVER`` the app gets; a shared server is never touched), then runs the real
-app, ``python -m floweq_tui -b PERIOD --no-midi``, in a detached 80x24 tmux session with
-``XDG_CONFIG_HOME`` in a temp dir. Textual draws on stderr, so nothing is redirected.
+Run it from the repository root after ``pip install .``: it runs the installed ``floweq-tui``
+console script (the command a user types; it must import the same floweq_tui as this
+script) and takes its JACK helpers from ``tests/harness``.
+
+Starts ``jackd -n uisoak_PID -d dummy`` with ``--period`` as its period (the
+``JACK_DEFAULT_SERVER`` the app gets; a shared server is never touched; ``--server NAME`` or
+``--use-running`` uses a running one instead, whose log is not ours: the jackd counts are
+then null), then runs the real app, ``floweq-tui -b PERIOD --no-midi``, in a detached 80x24
+tmux session with ``XDG_CONFIG_HOME`` in a temp dir. Textual draws on stderr, so nothing is
+redirected.
 
 Once the UI is up, the script measures the UI process's CPU for ``--idle`` seconds with no
 input, then for ``--seconds``: with ``--hold``, the arrow keys are sent ~30 times a second
@@ -14,7 +21,7 @@ control change and a full redraw); without it, the UI is left idle. The UI proce
 tmux pane's process; the engine is its multiprocessing child. CPU is utime + stime from
 /proc/<pid>/stat, as a percentage of one core.
 
-At the end it reads the xruns from jackd's log (``jackserver.count_xruns``: "XRun" lines,
+At the end it reads the xruns from jackd's log (``harness.jack.count_xruns``: "XRun" lines,
 one xrun often logs two) and from the app's status line (``xruns N``: the engine's own
 count, every block PortAudio flags), quits with ``q``, checks that no process it started is
 left (and kills any that is, by pid), stops jackd, and prints notes on stderr and, as its
@@ -41,14 +48,17 @@ import tempfile
 import time
 from pathlib import Path
 
-try:
-    import floweq_tui  # noqa: F401
-except ImportError:  # run from a checkout without installing
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from floweq_tui import jackserver  # noqa: E402
-
 REPO = Path(__file__).resolve().parents[1]
+try:
+    import floweq_tui
+    from floweq_tui import _dsp  # noqa: F401  (the installed package, compiled core included)
+except ImportError as exc:
+    sys.exit(f"ui_soak: the installed floweq_tui is needed ({exc}): run `pip install .` first")
+sys.path.insert(0, str(REPO / "tests"))  # the harness only
+
+from harness import jack  # noqa: E402
+from harness.entry import console_script  # noqa: E402
+
 TMUX = shutil.which("tmux")
 
 
@@ -149,34 +159,58 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hold", action="store_true", help="hold an arrow key down (~30 keys/s)")
     ap.add_argument("--key-rate", type=float, default=30.0, help="keys per second with --hold")
     ap.add_argument("--idle", type=float, default=10.0, help="idle seconds measured first")
-    ap.add_argument("--server", default=f"fq_uisoak_{os.getpid()}", help="private server name")
+    ap.add_argument("--quick", action="store_true", help="1 s idle, 2 s measured: does it run?")
+    jack.add_server_args(ap)
     args = ap.parse_args(argv)
+    if args.quick:
+        args.seconds, args.idle = 2.0, 1.0
 
     if TMUX is None:
         note("tmux is not installed")
         return 1
-    if jackserver.running(args.server):
-        note(f"a JACK server named {args.server!r} already runs; choose another --server")
+    script, why = console_script(floweq_tui.__file__, dict(os.environ), REPO)
+    if script is None:
+        note(why)
         return 1
-    os.environ["JACK_DEFAULT_SERVER"] = args.server  # jack_* tools and the app use it
     tmp = Path(tempfile.mkdtemp(prefix="floweq-uisoak-"))
     log = tmp / "jackd.log"
     pressure0 = pressure_some_avg60()
-    server = jackserver.start_dummy(args.samplerate, args.period, log, name=args.server)
-    if server is None:
-        note(f"cannot start a JACK dummy server (see {log})")
+    try:
+        with jack.benchmark_server(args, args.samplerate, args.period, log, "uisoak") as server:
+            if server.started:
+                note(
+                    f"started jackd -n {server.name} -d dummy -r {args.samplerate} -p {args.period}"
+                )
+            return run_app(args, server, script, tmp, pressure0)
+    except jack.ServerError as exc:
+        note(str(exc))
         return 1
-    note(f"started jackd -n {args.server} -d dummy -r {args.samplerate} -p {args.period}")
+    finally:
+        if log.exists():
+            note(f"jackd log: {log}")
 
+
+def run_app(
+    args: argparse.Namespace, server: jack.Server, script: Path, tmp: Path, pressure0: float | None
+) -> int:
+    """Run the app in tmux on ``server``, measure, quit; prints the JSON line."""
     session = f"fquisoak{os.getpid()}"
     marker = f"FLOWEQ_UISOAK_MARK={tmp}"
-    env = (
-        f"exec env {shlex.quote(marker)} XDG_CONFIG_HOME={shlex.quote(str(tmp / 'config'))} "
-        f"JACK_DEFAULT_SERVER={shlex.quote(args.server)} PYTHONPATH={shlex.quote(str(REPO))} "
-        "TERM=xterm-256color COLORTERM="
+    # the pane gets this process's PYTHONPATH (or none), so the script imports what we do
+    pythonpath = os.environ.get("PYTHONPATH")
+    path_env = "-u PYTHONPATH" if pythonpath is None else f"PYTHONPATH={shlex.quote(pythonpath)}"
+    server_env = (
+        f"JACK_DEFAULT_SERVER={shlex.quote(server.name)}"
+        if server.name
+        else "-u JACK_DEFAULT_SERVER"
     )
-    app = f"{shlex.quote(sys.executable)} -m floweq_tui -b {args.period} --no-midi"
+    env = (
+        f"exec env {path_env} {server_env} {shlex.quote(marker)} "
+        f"XDG_CONFIG_HOME={shlex.quote(str(tmp / 'config'))} TERM=xterm-256color COLORTERM="
+    )
+    app = f"{shlex.quote(str(script))} -b {args.period} --no-midi"
     cmd = f"cd {shlex.quote(str(REPO))} && {env} {app}"
+    log = server.log
     result: dict[str, object] = {}
     leftover: list[int] = []
     code = 1
@@ -191,8 +225,8 @@ def main(argv: list[str] | None = None) -> int:
             note("the app is not running on the JACK server")
             return 1
         ui = int(tmux("display", "-p", "-t", session, "#{pane_pid}").stdout.strip())
-        if "floweq_tui" not in cmdline(ui):
-            ui = next(p for p in descendants(ui) if "-m floweq_tui" in cmdline(p))
+        if "floweq-tui" not in cmdline(ui):
+            ui = next(p for p in descendants(ui) if "floweq-tui" in cmdline(p))
         kids = children(ui)
         engine = next((p for p in kids if "spawn_main" in cmdline(p)), None)
         note(f"UI pid {ui}, engine pid {engine}, children {kids}")
@@ -204,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
 
         text = screen(session)
         ui_xr0 = xruns_on_screen(text)
-        jack_xr0 = jackserver.count_xruns(log)
+        jack_xr0 = jack.count_xruns(log) if log else None
         if args.hold:
             tmux("send-keys", "-t", session, "T")  # focus the traverse pad
             time.sleep(0.2)
@@ -233,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         text = screen(session)
         status_end = text.split("\n")[0].strip()
         ui_xr1 = xruns_on_screen(text)
-        jack_xr1 = jackserver.count_xruns(log)
+        jack_xr1 = jack.count_xruns(log) if log else None
         load = Path("/proc/loadavg").read_text().split()[:3]
 
         tmux("send-keys", "-t", session, "q")
@@ -244,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": round(t1 - t0, 3),
             "period": args.period,
             "hold": args.hold,
-            "jack_xruns": jack_xr1 - jack_xr0,
+            "jack_xruns": None if jack_xr0 is None else jack_xr1 - jack_xr0,
             "ui_xruns": None if ui_xr0 is None or ui_xr1 is None else ui_xr1 - ui_xr0,
             "ui_cpu_percent": round(100.0 * (c1 - c0) / (t1 - t0), 2),
             "engine_cpu_percent": round(100.0 * (e1 - e0) / (t1 - t0), 2) if engine else None,
@@ -256,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_pressure_some_avg60_before": pressure0,
             "cpu_pressure_some_avg60_after": pressure_some_avg60(),
             "samplerate": args.samplerate,
-            "server_name": args.server,
+            "server_name": server.name or "default",
+            "server": "started" if server.started else "reused",
             "status_line_end": status_end,
             "quit_with_q": quit_ok,
             "processes_left": len(leftover),
@@ -270,8 +305,6 @@ def main(argv: list[str] | None = None) -> int:
                 os.kill(pid, 9)
             except OSError:
                 pass
-        jackserver.stop(server)
-        note(f"jackd log: {log}")
     if leftover:
         note(f"processes left after q (killed): {leftover}")
     print(json.dumps(result))

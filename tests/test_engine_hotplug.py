@@ -11,8 +11,8 @@ import shutil
 import time
 
 import pytest
+from harness import jack
 
-from floweq_tui import jackserver
 from floweq_tui.engine import Engine, EngineConfig
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
@@ -30,7 +30,7 @@ def wait_for(predicate, timeout: float) -> bool:
 
 @pytest.mark.skipif(shutil.which("jackd") is None, reason="jackd is not installed")
 def test_server_unplugged_and_replugged_is_picked_up_again(monkeypatch, tmp_path):
-    server = jackserver.start_dummy(48000, 128, tmp_path / "jackd.log", name=NAME)
+    server = jack.start_dummy(48000, 128, tmp_path / "jackd.log", name=NAME)
     if server is None:
         pytest.skip("cannot start a private JACK dummy server here")
     monkeypatch.setenv("JACK_DEFAULT_SERVER", NAME)
@@ -38,12 +38,12 @@ def test_server_unplugged_and_replugged_is_picked_up_again(monkeypatch, tmp_path
     try:
         engine.start()
         assert engine.status.state == "running" and engine.status.device == "system"
-        jackserver.stop(server)  # unplug
+        jack.stop(server)  # unplug
         assert wait_for(lambda: engine.state == "no audio device: silent clock", 20)
         before = engine.meters["callbacks"]
         assert wait_for(lambda: engine.meters["callbacks"] > before + 50, 5)  # meters still move
         assert engine.get("p0") == 6.0  # the controls survived the hand-over
-        server = jackserver.start_dummy(48000, 128, tmp_path / "jackd2.log", name=NAME)
+        server = jack.start_dummy(48000, 128, tmp_path / "jackd2.log", name=NAME)
         assert server is not None
         assert wait_for(lambda: engine.state == "running", 30)  # plugged back in
         assert engine.restarts >= 1
@@ -51,4 +51,4 @@ def test_server_unplugged_and_replugged_is_picked_up_again(monkeypatch, tmp_path
         assert wait_for(lambda: engine.meters["callbacks"] > count + 100, 5)
     finally:
         engine.stop()
-        jackserver.stop(server)
+        jack.stop(server)

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 import pytest
+from harness import jack as jackserver
 
-from floweq_tui import jackserver
 from floweq_tui.engine import Engine, EngineConfig
 from floweq_tui.midi.state import Conflict, LearnPhase, LinkState
 

@@ -1,6 +1,11 @@
 """End to end, the way a user over SSH sees it: the real `floweq-tui` in an 80x24 tmux pane
 (the silent clock: no audio device needed), keys sent with send-keys, the screen read back
-with capture-pane. Also measures the UI process's CPU, idle and with a key held down."""
+with capture-pane. Also measures the UI process's CPU, idle and with a key held down.
+
+The pane runs the installed ``floweq-tui`` console script, the command a user types (not
+``python -m floweq_tui``), after checking that it imports the floweq_tui under test; if it
+does not, these tests skip saying to install the package (and fail under CI).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,13 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import package_env
+from harness.entry import console_script
+
+import floweq_tui
 
 REPO = Path(__file__).resolve().parents[1]
 TMUX = shutil.which("tmux")
@@ -78,23 +84,39 @@ def _cpu_seconds(pid: int) -> float:
 def _ui_pid(pids: list[int]) -> int:
     for pid in pids:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        if "floweq_tui" in cmd and "multiprocessing" not in cmd and "python" in cmd:
+        if "floweq-tui" in cmd and "multiprocessing" not in cmd and "python" in cmd:
             return pid
     raise AssertionError(f"no UI process among {pids}")
 
 
+@pytest.fixture(scope="module")
+def floweq_tui_command() -> tuple[str, str]:
+    """The installed `floweq-tui` and the PYTHONPATH part of the pane's environment.
+
+    The pane gets this process's PYTHONPATH (or none), as a user's shell would; the
+    script must then import the floweq_tui these tests import, or the test skips.
+    """
+    pythonpath = os.environ.get("PYTHONPATH")
+    script, why = console_script(floweq_tui.__file__, dict(os.environ), REPO)
+    if script is None:
+        pytest.skip(why)
+    if pythonpath is None:
+        return str(script), "-u PYTHONPATH"
+    return str(script), f"PYTHONPATH={shlex.quote(pythonpath)}"
+
+
 @contextlib.contextmanager
-def start_pane(tmp_path: Path, args: str):
+def start_pane(tmp_path: Path, args: str, command: tuple[str, str]):
     """The real `floweq-tui ARGS` in an 80x24 tmux pane; everything it started is killed after."""
     name = f"fqtest{os.getpid()}"
     cfg = tmp_path / "config"
     marker = f"FLOWEQ_TUI_TEST_MARK={tmp_path}"
-    root = package_env()["PYTHONPATH"]  # the floweq_tui these tests import
+    script, path_env = command
     env = (
-        f"env {shlex.quote(marker)} XDG_CONFIG_HOME={shlex.quote(str(cfg))} "
-        f"PYTHONPATH={shlex.quote(root)} PYTHONSAFEPATH=1 TERM=xterm-256color COLORTERM="
+        f"env {path_env} {shlex.quote(marker)} XDG_CONFIG_HOME={shlex.quote(str(cfg))} "
+        "TERM=xterm-256color COLORTERM="
     )
-    cmd = f"cd {shlex.quote(str(REPO))} && {env} {shlex.quote(sys.executable)} -m floweq_tui {args}"
+    cmd = f"cd {shlex.quote(str(REPO))} && {env} {shlex.quote(script)} {args}"
     subprocess.run([TMUX, "new-session", "-d", "-s", name, "-x", "80", "-y", "24", cmd], check=True)
     pane = Pane(name)
     pane.marker = marker.split("=", 1)[1]  # type: ignore[attr-defined]
@@ -112,8 +134,8 @@ def start_pane(tmp_path: Path, args: str):
 
 
 @pytest.fixture
-def app_pane(tmp_path):
-    with start_pane(tmp_path, "--silent") as pane:
+def app_pane(tmp_path, floweq_tui_command):
+    with start_pane(tmp_path, "--silent", floweq_tui_command) as pane:
         yield pane
 
 
@@ -197,11 +219,11 @@ def test_tmux_ctrl_c_quits(app_pane: Pane) -> None:
 
 
 @pytest.mark.jack
-def test_tmux_on_jack_dummy(jack_server, tmp_path, capsys) -> None:  # noqa: ARG001
+def test_tmux_on_jack_dummy(jack_server, tmp_path, capsys, floweq_tui_command) -> None:  # noqa: ARG001
     """The same instrument on the JACK dummy server (the default device, no --silent): the
     status line names the JACK device and the UI responds. The xrun count over the run is
     printed, not asserted (a shared server's xruns are not ours to judge)."""
-    with start_pane(tmp_path, "") as p:
+    with start_pane(tmp_path, "", floweq_tui_command) as p:
         screen = p.wait(lambda t: "TRAVERSE" in t and "BANDS" in t, 40, "the UI")
         status = screen.split("\n")[0]
         assert "running" in status and "JACK" in status, status

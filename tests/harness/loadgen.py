@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .controls import CONTROL_SPECS, N_CONTROLS, Controls, SharedBlock
+from floweq_tui.controls import CONTROL_SPECS, N_CONTROLS, Controls, SharedBlock
 
 HAMMERED = [f"p{i}" for i in range(13)] + ["strength", "in_gain", "out_gain", "x", "y"]
 """The controls a hammer writes, in turn: all 13 manual parameters, strength, gains, x/y."""
