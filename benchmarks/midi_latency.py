@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the ha
 from harness import jack  # noqa: E402
 
 from floweq_tui.engine import Engine, EngineConfig  # noqa: E402
+from floweq_tui.midi.state import LinkState  # noqa: E402
 
 CTL = f"bench-ctl-{os.getpid()}"
 
@@ -115,7 +116,7 @@ def measure(args: argparse.Namespace, tmp: str) -> int:
         proc.start()
         assert conn.poll(20) and conn.recv() == "ready"
         deadline = time.monotonic() + 15
-        while eng.midi.status()["controller"]["state"] != "connected":
+        while eng.midi.status().hw.state is not LinkState.CONNECTED:
             if time.monotonic() > deadline:
                 print(json.dumps({"error": "the MIDI service did not connect"}))
                 return 1
