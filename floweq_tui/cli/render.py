@@ -37,8 +37,8 @@ def cmd_devices(args: argparse.Namespace) -> int:  # noqa: ARG001
 
 def cmd_render(args: argparse.Namespace) -> int:
     from .. import sources
-    from ..engine import core_models
     from ..render import render_file
+    from ..vae import core_models
 
     if args.blocksize < 1 or args.blocksize > 65536:
         raise CliError("--blocksize must be 1-65536")

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import sources
-from ..engine import Engine, EngineConfig, EngineError, core_models
+from ..engine import Engine, EngineConfig, EngineError
 from ..instance import InstanceLock, InstanceLocked
 from ..session import Session
+from ..vae import core_models
 from .options import CliError, control_values, engine_config
 
 EngineFactory = Callable[[EngineConfig, dict[str, float]], Any]
