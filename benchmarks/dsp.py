@@ -16,6 +16,7 @@ table, PASS/MISS lines for the targets, and as its last line one JSON object.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -258,16 +259,25 @@ def time_call(fn: Callable[[int], object], plan: Plan) -> float:
     return best
 
 
-def decoder_times(dsp: ModuleType, plan: Plan) -> dict[str, float]:
-    """C decoder, C control update and NumPy decoder, random weights of the real shape."""
+def decoder_weights() -> tuple[np.ndarray, ...]:
+    """Seeded random decoder weights of the real shape (PyTorch Linear init ranges)."""
     rng = np.random.default_rng(SEED)
-    k1, k2 = 1.0 / np.sqrt(LATENT), 1.0 / np.sqrt(HIDDEN)  # PyTorch Linear init ranges
+    k1, k2 = 1.0 / np.sqrt(LATENT), 1.0 / np.sqrt(HIDDEN)
     w1 = rng.uniform(-k1, k1, (HIDDEN, LATENT)).astype(np.float32)
     b1 = rng.uniform(-k1, k1, HIDDEN).astype(np.float32)
     w2 = rng.uniform(-k2, k2, (13, HIDDEN)).astype(np.float32)
     b2 = rng.uniform(-k2, k2, 13).astype(np.float32)
+    return w1, b1, w2, b2
+
+
+LATENT_POINT = np.array([0.3, -0.7])
+
+
+def decoder_times(dsp: ModuleType, plan: Plan) -> dict[str, float]:
+    """C decoder, C control update and NumPy decoder, random weights of the real shape."""
+    w1, b1, w2, b2 = decoder_weights()
     dec = dsp.Decoder(w1, b1, w2, b2)
-    z = np.array([0.3, -0.7])
+    z = LATENT_POINT
 
     w1d, b1d, w2d, b2d = (a.astype(np.float64) for a in (w1, b1, w2, b2))
 
@@ -329,6 +339,75 @@ def denormal_check(dsp: ModuleType, setting: np.ndarray, reps: int = 20) -> dict
     }
 
 
+# ------------------------------------------------------------------------------ against
+
+
+def load_core(path: str) -> ModuleType:
+    """Another build of the core (a floweq_tui._dsp extension file), beside the installed one."""
+    spec = importlib.util.spec_from_file_location("floweq_tui._dsp", path)
+    if spec is None or spec.loader is None or not Path(path).is_file():
+        sys.exit(f"not a compiled floweq_tui._dsp: {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def c_paths(dsp: ModuleType, setting: np.ndarray, other: np.ndarray) -> dict[str, Runner]:
+    """The core's C paths as runners: the cascade (steady and gliding) and the control path."""
+    dec = dsp.Decoder(*decoder_weights())
+    z = LATENT_POINT
+
+    def calls(fn: Callable[[int], object]) -> Runner:
+        def run(n: int) -> tuple[float, int]:
+            t0 = perf_counter()
+            fn(n)
+            return perf_counter() - t0, n
+
+        return run
+
+    src = noise(REF_BLOCK)
+    return {
+        f"cascade @{REF_BLOCK}": floweq_runner(dsp, src, setting),
+        f"glide @{REF_BLOCK}": floweq_runner(dsp, src, setting, other),
+        "decoder": calls(lambda n: dsp.bench_decode(dec, z, n)),
+        "control update": calls(lambda n: dsp.bench_control_update(dec, z, FS, n)),
+    }
+
+
+def against(dsp: ModuleType, params: ModuleType, path: str, plan: Plan) -> int:
+    """Time the installed core and another build side by side, in this one process.
+
+    Both run the same C paths with their timed loops interleaved (the order flipping each
+    round), so a busy machine slows both alike; the ratio installed / other is what counts.
+    """
+    other_dsp = load_core(path)
+    setting, other = make_settings(params)
+    mine, theirs = c_paths(dsp, setting, other), c_paths(other_dsp, setting, other)
+    runners = {(name, "installed"): run for name, run in mine.items()}
+    runners |= {(name, "other"): run for name, run in theirs.items()}
+    counts = {}
+    for key, run in runners.items():
+        run(CHUNK)
+        t, done = run(4 * CHUNK)
+        counts[key] = max(CHUNK, int(plan.loop_s / max(t / done, 1e-9)))
+    best = dict.fromkeys(runners, float("inf"))
+    for r in range(3 * plan.reps):
+        for name in mine:
+            for tag in ("installed", "other") if r % 2 == 0 else ("other", "installed"):
+                t, done = runners[name, tag](counts[name, tag])
+                best[name, tag] = min(best[name, tag], t / done)
+    print(f"installed: {Path(dsp.__file__)}")
+    print(f"other:     {Path(other_dsp.__file__)}")
+    print(f"{'us per call':<16}{'installed':>11}{'other':>11}{'ratio':>8}")
+    ratios = {}
+    for name in mine:
+        a, b = best[name, "installed"], best[name, "other"]
+        ratios[name] = round(a / b, 3)
+        print(f"{name:<16}{1e6 * a:>11.3f}{1e6 * b:>11.3f}{a / b:>8.3f}")
+    print(json.dumps({"time_ratio_installed_to_other": ratios, "quick": plan is QUICK}))
+    return 0
+
+
 # ------------------------------------------------------------------------------ main
 
 
@@ -337,9 +416,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="short loops, two block sizes: a few seconds"
     )
+    parser.add_argument(
+        "--against",
+        metavar="CORE",
+        help="another build of the core (a _dsp*.so, e.g. a previous commit's): time its C "
+        "paths side by side with the installed one's, interleaved in this process",
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else Plan()
     dsp, eqmath, params = import_floweq()
+    if args.against:
+        return against(dsp, params, args.against, plan)
     try:
         import pedalboard
     except ImportError:
