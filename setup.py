@@ -1,9 +1,10 @@
 """Build the Cython DSP core as floweq_tui._dsp and ship models/ as floweq_tui.models.
 
-The core is compiled with -O3 for the baseline instruction set of the target (SSE2 on
-x86-64, NEON on aarch64), so a wheel built here runs on any machine of the same
-architecture. Set FLOWEQ_NATIVE=1 to add -march=native for a build that stays on the
-machine it was made on.
+The core is _dsp.pyx plus its C kernel, dsp_kernel.c / dsp_kernel.h (all at the top level),
+compiled with -Wall -Wextra (the kernel is warning-free under them; a test compiles it with
+-Werror) and -O3 for the baseline instruction set of the target (SSE2 on x86-64, NEON on
+aarch64), so a wheel built here runs on any machine of the same architecture. Set
+FLOWEQ_NATIVE=1 to add -march=native for a build that stays on the machine it was made on.
 """
 
 import os
@@ -12,15 +13,16 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, find_packages, setup
 
-extra_compile_args = ["-O3", "-fno-math-errno", "-fno-trapping-math"]
+extra_compile_args = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-Wall", "-Wextra"]
 if os.environ.get("FLOWEQ_NATIVE") == "1":
     extra_compile_args.append("-march=native")
 
 extensions = [
     Extension(
         "floweq_tui._dsp",
-        ["_dsp.pyx"],
-        include_dirs=[np.get_include()],
+        ["_dsp.pyx", "dsp_kernel.c"],
+        include_dirs=[".", np.get_include()],
+        depends=["dsp_kernel.h"],
         extra_compile_args=extra_compile_args,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )

@@ -7,18 +7,22 @@ interleaved so a busy machine slows them alike. Also times the C decoder and the
 update (latent point -> 13 parameters -> coefficients) against a NumPy decoder, and checks
 that silence after loud audio costs no more than audio (no denormal slowdown).
 
-Run from the repository root: ``python benchmarks/dsp.py`` (after ``pip install .``; the
-in-place build is used when the package is not installed). Prints a table, PASS/MISS lines
-for the targets, and as its last line one JSON object.
+Run from the repository root after ``pip install .``: ``python benchmarks/dsp.py`` (about
+35 s). It measures the installed package, never the source tree. ``--quick`` does every step
+with short loops (a few seconds; the numbers are rough: for checking that it runs). Prints a
+table, PASS/MISS lines for the targets, and as its last line one JSON object.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import json
 import os
 import platform
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
 from types import ModuleType
@@ -27,11 +31,8 @@ import numpy as np
 
 FS = 48000.0
 CHANNELS = 2
-BLOCKS = (32, 64, 128, 256, 1024)
 REF_BLOCK = 128
 SEED = 2024
-REPS = 5
-LOOP_S = 0.2
 CHUNK = 32
 """floweq variants process one block CHUNK times per timed call, then the block is refilled
 and the histories cleared (untimed): the block is filtered in place, so without a refill the
@@ -52,14 +53,27 @@ TARGETS = {
 Runner = Callable[[int], tuple[float, int]]
 
 
-def import_floweq() -> tuple[ModuleType, ModuleType, ModuleType]:
-    """The installed package, or the in-place build in the repository root as a fallback."""
-    try:
-        import floweq_tui  # noqa: F401
-    except ImportError:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from floweq_tui import _dsp, eqmath, params
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure: block sizes, timed loops per figure and their length."""
 
+    blocks: tuple[int, ...] = (32, 64, 128, 256, 1024)
+    reps: int = 5
+    loop_s: float = 0.2
+    denormal_reps: int = 20
+
+
+QUICK = Plan(blocks=(32, REF_BLOCK), reps=1, loop_s=0.01, denormal_reps=1)
+
+
+def import_floweq() -> tuple[ModuleType, ModuleType, ModuleType]:
+    """The installed package (exits with a one-line message when it is not installed)."""
+    try:
+        from floweq_tui import _dsp, eqmath, params
+    except ImportError as exc:
+        sys.exit(
+            f"floweq_tui with its compiled core is not importable ({exc}): run `pip install .`"
+        )
     return _dsp, eqmath, params
 
 
@@ -209,16 +223,18 @@ def pedalboard_runner(params: ModuleType, src: np.ndarray, setting: np.ndarray) 
     return run
 
 
-def best_per_block(runners: dict[tuple[str, int], Runner]) -> dict[tuple[str, int], float]:
-    """Seconds per block, min over REPS loops of ~LOOP_S each, the runners interleaved."""
+def best_per_block(
+    runners: dict[tuple[str, int], Runner], plan: Plan
+) -> dict[tuple[str, int], float]:
+    """Seconds per block, min over plan.reps loops of ~plan.loop_s each, runners interleaved."""
     counts = {}
     for key, run in runners.items():
         run(CHUNK)  # warm up
         t, done = run(4 * CHUNK)
         per = max(t / done, 1e-9)
-        counts[key] = max(CHUNK, int(LOOP_S / per))
+        counts[key] = max(CHUNK, int(plan.loop_s / per))
     best = dict.fromkeys(runners, float("inf"))
-    for _ in range(REPS):
+    for _ in range(plan.reps):
         for key, run in runners.items():
             t, done = run(counts[key])
             best[key] = min(best[key], t / done)
@@ -228,31 +244,40 @@ def best_per_block(runners: dict[tuple[str, int], Runner]) -> dict[tuple[str, in
 # ------------------------------------------------------------------------------ decoder
 
 
-def time_call(fn: Callable[[int], object], target_s: float = LOOP_S) -> float:
-    """Seconds per repeat of fn(repeats), min over REPS loops of ~target_s."""
+def time_call(fn: Callable[[int], object], plan: Plan) -> float:
+    """Seconds per repeat of fn(repeats), min over plan.reps loops of ~plan.loop_s."""
     fn(100)
     t0 = perf_counter()
     fn(1000)
     per = max((perf_counter() - t0) / 1000, 1e-9)
-    n = max(1000, int(target_s / per))
+    n = max(1000, int(plan.loop_s / per))
     best = float("inf")
-    for _ in range(REPS):
+    for _ in range(plan.reps):
         t0 = perf_counter()
         fn(n)
         best = min(best, (perf_counter() - t0) / n)
     return best
 
 
-def decoder_times(dsp: ModuleType) -> dict[str, float]:
-    """C decoder, C control update and NumPy decoder, random weights of the real shape."""
+def decoder_weights() -> tuple[np.ndarray, ...]:
+    """Seeded random decoder weights of the real shape (PyTorch Linear init ranges)."""
     rng = np.random.default_rng(SEED)
-    k1, k2 = 1.0 / np.sqrt(LATENT), 1.0 / np.sqrt(HIDDEN)  # PyTorch Linear init ranges
+    k1, k2 = 1.0 / np.sqrt(LATENT), 1.0 / np.sqrt(HIDDEN)
     w1 = rng.uniform(-k1, k1, (HIDDEN, LATENT)).astype(np.float32)
     b1 = rng.uniform(-k1, k1, HIDDEN).astype(np.float32)
     w2 = rng.uniform(-k2, k2, (13, HIDDEN)).astype(np.float32)
     b2 = rng.uniform(-k2, k2, 13).astype(np.float32)
+    return w1, b1, w2, b2
+
+
+LATENT_POINT = np.array([0.3, -0.7])
+
+
+def decoder_times(dsp: ModuleType, plan: Plan) -> dict[str, float]:
+    """C decoder, C control update and NumPy decoder, random weights of the real shape."""
+    w1, b1, w2, b2 = decoder_weights()
     dec = dsp.Decoder(w1, b1, w2, b2)
-    z = np.array([0.3, -0.7])
+    z = LATENT_POINT
 
     w1d, b1d, w2d, b2d = (a.astype(np.float64) for a in (w1, b1, w2, b2))
 
@@ -267,9 +292,9 @@ def decoder_times(dsp: ModuleType) -> dict[str, float]:
             np_forward(z)
 
     return {
-        "decoder_us": 1e6 * time_call(lambda n: dsp.bench_decode(dec, z, n)),
-        "update_us": 1e6 * time_call(lambda n: dsp.bench_control_update(dec, z, FS, n)),
-        "numpy_decoder_us": 1e6 * time_call(np_loop),
+        "decoder_us": 1e6 * time_call(lambda n: dsp.bench_decode(dec, z, n), plan),
+        "update_us": 1e6 * time_call(lambda n: dsp.bench_control_update(dec, z, FS, n), plan),
+        "numpy_decoder_us": 1e6 * time_call(np_loop, plan),
         "decoder_max_diff": diff,
     }
 
@@ -314,11 +339,94 @@ def denormal_check(dsp: ModuleType, setting: np.ndarray, reps: int = 20) -> dict
     }
 
 
+# ------------------------------------------------------------------------------ against
+
+
+def load_core(path: str) -> ModuleType:
+    """Another build of the core (a floweq_tui._dsp extension file), beside the installed one."""
+    spec = importlib.util.spec_from_file_location("floweq_tui._dsp", path)
+    if spec is None or spec.loader is None or not Path(path).is_file():
+        sys.exit(f"not a compiled floweq_tui._dsp: {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def c_paths(dsp: ModuleType, setting: np.ndarray, other: np.ndarray) -> dict[str, Runner]:
+    """The core's C paths as runners: the cascade (steady and gliding) and the control path."""
+    dec = dsp.Decoder(*decoder_weights())
+    z = LATENT_POINT
+
+    def calls(fn: Callable[[int], object]) -> Runner:
+        def run(n: int) -> tuple[float, int]:
+            t0 = perf_counter()
+            fn(n)
+            return perf_counter() - t0, n
+
+        return run
+
+    src = noise(REF_BLOCK)
+    return {
+        f"cascade @{REF_BLOCK}": floweq_runner(dsp, src, setting),
+        f"glide @{REF_BLOCK}": floweq_runner(dsp, src, setting, other),
+        "decoder": calls(lambda n: dsp.bench_decode(dec, z, n)),
+        "control update": calls(lambda n: dsp.bench_control_update(dec, z, FS, n)),
+    }
+
+
+def against(dsp: ModuleType, params: ModuleType, path: str, plan: Plan) -> int:
+    """Time the installed core and another build side by side, in this one process.
+
+    Both run the same C paths with their timed loops interleaved (the order flipping each
+    round), so a busy machine slows both alike; the ratio installed / other is what counts.
+    """
+    other_dsp = load_core(path)
+    setting, other = make_settings(params)
+    mine, theirs = c_paths(dsp, setting, other), c_paths(other_dsp, setting, other)
+    runners = {(name, "installed"): run for name, run in mine.items()}
+    runners |= {(name, "other"): run for name, run in theirs.items()}
+    counts = {}
+    for key, run in runners.items():
+        run(CHUNK)
+        t, done = run(4 * CHUNK)
+        counts[key] = max(CHUNK, int(plan.loop_s / max(t / done, 1e-9)))
+    best = dict.fromkeys(runners, float("inf"))
+    for r in range(3 * plan.reps):
+        for name in mine:
+            for tag in ("installed", "other") if r % 2 == 0 else ("other", "installed"):
+                t, done = runners[name, tag](counts[name, tag])
+                best[name, tag] = min(best[name, tag], t / done)
+    print(f"installed: {Path(dsp.__file__)}")
+    print(f"other:     {Path(other_dsp.__file__)}")
+    print(f"{'us per call':<16}{'installed':>11}{'other':>11}{'ratio':>8}")
+    ratios = {}
+    for name in mine:
+        a, b = best[name, "installed"], best[name, "other"]
+        ratios[name] = round(a / b, 3)
+        print(f"{name:<16}{1e6 * a:>11.3f}{1e6 * b:>11.3f}{a / b:>8.3f}")
+    print(json.dumps({"time_ratio_installed_to_other": ratios, "quick": plan is QUICK}))
+    return 0
+
+
 # ------------------------------------------------------------------------------ main
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="short loops, two block sizes: a few seconds"
+    )
+    parser.add_argument(
+        "--against",
+        metavar="CORE",
+        help="another build of the core (a _dsp*.so, e.g. a previous commit's): time its C "
+        "paths side by side with the installed one's, interleaved in this process",
+    )
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else Plan()
     dsp, eqmath, params = import_floweq()
+    if args.against:
+        return against(dsp, params, args.against, plan)
     try:
         import pedalboard
     except ImportError:
@@ -356,7 +464,7 @@ def main() -> int:
     if pedalboard is not None:
         methods.append("pedalboard")
     runners: dict[tuple[str, int], Runner] = {}
-    for frames in BLOCKS:
+    for frames in plan.blocks:
         src = noise(frames)
         runners["floweq", frames] = floweq_runner(dsp, src, setting)
         runners["floweq_py", frames] = floweq_runner(dsp, src, setting, per_call=True)
@@ -364,28 +472,28 @@ def main() -> int:
         runners["scipy", frames] = scipy_runner(eqmath, src, setting)
         if pedalboard is not None:
             runners["pedalboard", frames] = pedalboard_runner(params, src, setting)
-    per_block = best_per_block(runners)
+    per_block = best_per_block(runners, plan)
 
     xrt: dict[str, dict[str, float | None]] = {}
     for m in ("floweq", "floweq_glide", "floweq_py", "scipy", "pedalboard"):
         xrt[m] = {
             str(f): (round(f / FS / per_block[m, f], 1) if (m, f) in per_block else None)
-            for f in BLOCKS
+            for f in plan.blocks
         }
 
-    dec = decoder_times(dsp)
-    den = denormal_check(dsp, setting)
+    dec = decoder_times(dsp, plan)
+    den = denormal_check(dsp, setting, reps=plan.denormal_reps)
 
     print()
     print("x real time (higher is better), stereo 48 kHz; time per block in us below")
     width = 13
     print("frames  block ms  " + "".join(f"{m:>{width}}" for m in methods))
-    for f in BLOCKS:
+    for f in plan.blocks:
         print(
             f"{f:>6}  {1e3 * f / FS:>8.3f}  "
             + "".join(f"{xrt[m][str(f)]:>{width - 1}.0f}x" for m in methods)
         )
-    for f in BLOCKS:
+    for f in plan.blocks:
         print(
             f"{f:>6}  {'us/block':>8}  "
             + "".join(f"{1e6 * per_block[m, f]:>{width}.2f}" for m in methods)
@@ -453,6 +561,7 @@ def main() -> int:
         "denormal_ratio": round(den["ratio"], 3),
         "ratios_128": ratios,
         "machine": machine(),
+        "quick": args.quick,
     }
     print(json.dumps(result))
     return 0

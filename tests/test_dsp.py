@@ -12,15 +12,25 @@ same jumps without a glide measure around +10 dB, which shows the measure sees c
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.signal as ss
+from conftest import REPO, package_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from floweq_tui import _dsp, eqmath, params
+from floweq_tui.controls import CONTROL_DEFAULTS, CONTROL_INDEX, METERS_SIZE, Controls
+
+KERNEL = REPO / "dsp_kernel.c"
 
 RATES = [8000, 22050, 44100, 48000, 96000, 192000]
 CHANNELS = [1, 2, 3, 6]
@@ -294,21 +304,167 @@ def test_any_parameters_at_any_rate_are_stable(u, fs):
     assert np.all(np.isfinite(x))
 
 
-def test_process_allocates_nothing_per_call():
+def warm_blocks():
+    """Blocks the audio thread would run, warmed up: Cascade.process, Processor.process with
+    fixed controls, and Processor.process with a control change (new latent point) every block,
+    which re-runs the decoder, the design and the glide set-up on the audio thread."""
     cas = _dsp.Cascade(2, 48000, params=random_params(np.random.default_rng(2)))
-    block = np.zeros((128, 2), np.float32)
-    for _ in range(100):
-        cas.process(block)
-    tracemalloc.start()
-    try:
-        snap0 = tracemalloc.take_snapshot()
-        for _ in range(2000):
-            cas.process(block)
-        snap1 = tracemalloc.take_snapshot()
-    finally:
-        tracemalloc.stop()
-    grown = sum(s.size_diff for s in snap1.compare_to(snap0, "filename") if s.size_diff > 0)
-    assert grown < 1024, f"process() allocated {grown} bytes over 2000 calls"
+    block = np.random.default_rng(3).standard_normal((128, 2)).astype(np.float32)
+    ctl = CONTROL_DEFAULTS.copy()
+    Controls(ctl).update({"mode": 0, "x": 0.3, "y": -0.5})
+    met = np.zeros(METERS_SIZE)
+    _, dec = random_decoder(2, seed=4)
+    proc = _dsp.Processor(2, 48000.0, 128, ctl, met, [dec])
+    out = np.zeros_like(block)
+    x = CONTROL_INDEX["x"]
+    flip = [0]
+
+    def moving() -> None:
+        flip[0] ^= 1
+        ctl[x] = 0.3 + 0.5 * flip[0]
+        proc.process(block, out)
+
+    calls = {
+        "Cascade.process": lambda: cas.process(block),
+        "Processor.process": lambda: proc.process(block, out),
+        "Processor.process, controls moving": moving,
+    }
+    for fn in calls.values():
+        for _ in range(100):
+            fn()
+    return calls
+
+
+def test_process_allocates_nothing_per_call():
+    """No memory kept and none taken and given back within a call (tracemalloc sees Python
+    objects and NumPy buffers): a 64 KiB temporary per call raises the peak by 64 KiB."""
+    for name, fn in warm_blocks().items():
+        tracemalloc.start()
+        try:
+            snap0 = tracemalloc.take_snapshot()
+            tracemalloc.reset_peak()
+            base, _ = tracemalloc.get_traced_memory()
+            for _ in range(2000):
+                fn()
+            _, peak = tracemalloc.get_traced_memory()
+            snap1 = tracemalloc.take_snapshot()
+        finally:
+            tracemalloc.stop()
+        grown = sum(s.size_diff for s in snap1.compare_to(snap0, "filename") if s.size_diff > 0)
+        assert grown < 1024, f"{name} kept {grown} bytes over 2000 calls"
+        assert peak - base < 1024, f"{name} took {peak - base} bytes at once within its calls"
+
+
+MALLOC_COUNTER = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stddef.h>
+/* Counts heap allocations made by the thread that armed it; glibc does the real work. */
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+static __thread int armed __attribute__((tls_model("initial-exec")));
+static long count;
+void fq_count_arm(int on) { armed = on; }
+long fq_count_get(void) { return count; }
+void *malloc(size_t n) { count += armed; return __libc_malloc(n); }
+void *calloc(size_t a, size_t b) { count += armed; return __libc_calloc(a, b); }
+void *realloc(void *p, size_t n) { count += armed; return __libc_realloc(p, n); }
+typedef int (*pm_fn)(void **, size_t, size_t);
+typedef void *(*al_fn)(size_t, size_t);
+int posix_memalign(void **p, size_t a, size_t n)
+{
+    static pm_fn next;
+    if (!next) next = (pm_fn)dlsym(RTLD_NEXT, "posix_memalign");
+    count += armed;
+    return next(p, a, n);
+}
+void *aligned_alloc(size_t a, size_t n)
+{
+    static al_fn next;
+    if (!next) next = (al_fn)dlsym(RTLD_NEXT, "aligned_alloc");
+    count += armed;
+    return next(a, n);
+}
+void *memalign(size_t a, size_t n)
+{
+    static al_fn next;
+    if (!next) next = (al_fn)dlsym(RTLD_NEXT, "memalign");
+    count += armed;
+    return next(a, n);
+}
+"""
+
+MALLOC_CHILD = """
+import ctypes, json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[2])
+from test_dsp import warm_blocks
+counter = ctypes.CDLL(sys.argv[1])  # the preloaded copy: dlopen returns the same object
+counter.fq_count_get.restype = ctypes.c_long
+out = {}
+for name, fn in warm_blocks().items():
+    before = counter.fq_count_get()
+    counter.fq_count_arm(1)
+    for _ in range(1000):
+        fn()
+    counter.fq_count_arm(0)
+    out[name] = counter.fq_count_get() - before
+before = counter.fq_count_get()
+counter.fq_count_arm(1)
+for _ in range(1000):
+    np.empty(16384, np.float32)  # the control: 64 KiB from the heap per call
+counter.fq_count_arm(0)
+out["control"] = counter.fq_count_get() - before
+print(json.dumps(out))
+"""
+
+
+def test_process_calls_no_c_allocator(tmp_path):
+    """Not one malloc/calloc/realloc/aligned allocation in 1000 warm calls, counted in C.
+
+    tracemalloc cannot see the C kernel's heap; an LD_PRELOAD shim counting every allocator
+    call made by the calling thread can, so a malloc/free inside the kernel fails here."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler (cc) to build the malloc-counting shim")
+    (tmp_path / "counter.c").write_text(MALLOC_COUNTER)
+    shim = tmp_path / "counter.so"
+    subprocess.run(
+        [cc, "-shared", "-fPIC", "-O1", "-o", str(shim), str(tmp_path / "counter.c"), "-ldl"],
+        check=True,
+    )
+    preload = " ".join(filter(None, [str(shim), os.environ.get("LD_PRELOAD")]))
+    here = str(Path(__file__).resolve().parent)
+    res = subprocess.run(
+        [sys.executable, "-c", MALLOC_CHILD, str(shim), here],
+        env=package_env(LD_PRELOAD=preload),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    counts = json.loads(res.stdout.strip().splitlines()[-1])
+    assert counts.pop("control") >= 1000, "the shim does not see allocations"
+    assert len(counts) == 3
+    assert counts == dict.fromkeys(counts, 0), f"allocator calls in 1000 calls: {counts}"
+
+
+def test_kernel_compiles_without_warnings(tmp_path):
+    """dsp_kernel.c is clean under setup.py's -Wall -Wextra: any warning is an error here,
+    both in a syntax-only pass and in a full -O3 compile (which runs the flow analyses)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler (cc) to compile dsp_kernel.c")
+    assert KERNEL.is_file(), f"{KERNEL} is missing"
+    setup_py = (REPO / "setup.py").read_text()
+    assert '"-Wall", "-Wextra"' in setup_py, "setup.py must build the core with -Wall -Wextra"
+    warn = ["-Wall", "-Wextra", "-Werror", f"-I{REPO}"]
+    for mode in (["-fsyntax-only"], ["-O3", "-fno-math-errno", "-c", "-o", str(tmp_path / "k.o")]):
+        res = subprocess.run(
+            [cc, *warn, *mode, str(KERNEL)], cwd=REPO, capture_output=True, text=True
+        )
+        assert res.returncode == 0, f"{' '.join(mode)}: {res.stderr}"
 
 
 def test_bad_arguments_give_clear_errors():

@@ -83,6 +83,31 @@ def test_short_term_loudness_matches_pyloudnorm_on_tones(freq, dbfs, channels):
     assert abs(m["lufs_in"] - short_term_reference(x[-3 * fs :], fs)) < 0.1
 
 
+def test_short_term_window_is_3_s_on_a_tone_burst():
+    """BS.1770 short-term loudness averages the last 3 s: a burst leaves the window exactly
+    3 s after it ends, and meanwhile reads L_tone + 10 log10(overlap / 3 s). (Steady tones
+    cannot tell a 400 ms momentary window from a 3 s one; this can, without ../shared.)"""
+    fs, step = 48000, 4800
+    burst = tone(fs, 2.0, 1000, -20, 2)
+    x = np.concatenate([np.zeros((fs, 2), np.float32), burst, np.zeros((3 * fs, 2), np.float32)])
+    proc, _, m = make(2, fs, step)
+    l_tone = short_term_reference(tone(fs, 3.0, 1000, -20, 2), fs)
+    out = np.zeros_like(x)
+    readings = {}
+    for i in range(0, len(x), step):
+        proc.process(x[i : i + step], out[i : i + step])
+        readings[round((i + step) / fs, 1)] = (m["lufs_in"], m["lufs_out"])
+    # the burst is 1-3 s; the window at T is [T - 3, T]
+    for t, overlap in ((3.0, 2.0), (3.5, 2.0), (4.0, 2.0), (4.5, 1.5), (5.0, 1.0), (5.5, 0.5)):
+        expected = l_tone + 10 * np.log10(overlap / 3.0)
+        ref = short_term_reference(x[int((t - 3) * fs) : int(t * fs)], fs)
+        assert abs(ref - expected) < 0.05, (t, ref, expected)  # the analytic value holds
+        for meter in readings[t]:
+            assert abs(meter - ref) < 0.1, f"at {t} s: {meter:.2f} LUFS, BS.1770 says {ref:.2f}"
+    assert readings[6.0][0] < -70.0 and readings[6.0][1] < -70.0  # 3 s after the burst: gone
+    assert readings[5.9][0] > -70.0  # ... and not before
+
+
 def test_short_term_loudness_matches_pyloudnorm_on_real_music(piano):
     data, fs = piano
     step = fs // 10
