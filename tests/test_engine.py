@@ -82,8 +82,10 @@ def _change_within_one_block(eng: Engine, name: str = "p0", trials: int = 20) ->
     for i in range(trials):
         value = spec.min + (spec.max - spec.min) * (0.25 if i % 2 else 0.75)
         if value == eng.get(name):
-            eng.set(name, spec.min + (spec.max - spec.min) * 0.5)
-            time.sleep(0.05)
+            mid = spec.min + (spec.max - spec.min) * 0.5
+            before = eng.meters["controls_applied"]
+            eng.set(name, mid)  # wait until it is in effect: it must not count as ours
+            _wait_for(lambda b=before: eng.meters["controls_applied"] > b, 5.0, "the reset")
         applied0 = eng.meters["controls_applied"]
         c0 = eng.meters["callbacks"]
         eng.set(name, value)
