@@ -177,7 +177,8 @@ class Family:
 
     @property
     def default(self) -> Model:
-        return self[self.default_name]
+        """The default model, or the first usable one if it was left out as bad."""
+        return self.models.get(self.default_name) or next(iter(self.models.values()))
 
 
 def default_path() -> Path:
@@ -314,7 +315,12 @@ class CoreModels:
     names: list[str] = field(default_factory=list)
     anchor_labels: list[str] = field(default_factory=list)
     default_index: int = 0
+    default_name: str = ""
+    """The manifest's default (it may be missing from ``names`` if its file was bad)."""
     error: str = ""
+    """One line for the user when any model could not be loaded ("" when all loaded)."""
+    problems: list[str] = field(default_factory=list)
+    """One line per model left out."""
 
 
 def core_models(path: str | Path | None = None) -> CoreModels:
@@ -324,16 +330,19 @@ def core_models(path: str | Path | None = None) -> CoreModels:
     """
     out = CoreModels()
     try:
-        family = load_family(path)
+        family = load_family(path, strict=False)
         for m in family:
             out.decoders.append(m.core_decoder())
             z = np.array([a.z for a in m.anchors], dtype=np.float64).reshape(-1, m.latent)
             out.anchors.append(z)
             out.names.append(m.name)
-        if out.names:
-            out.anchor_labels = [a.label for a in next(iter(family)).anchors]
-            default = family.default.name
-            out.default_index = out.names.index(default) if default in out.names else 0
+        out.anchor_labels = [a.label for a in next(iter(family)).anchors]
+        out.default_name = family.default_name
+        out.default_index = out.names.index(family.default.name)
+        out.problems = list(family.problems)
+        if out.problems:
+            more = f" (+{len(out.problems) - 1} more)" if len(out.problems) > 1 else ""
+            out.error = f"model left out: {out.problems[0]}{more}"
     except Exception as exc:
         why = " ".join(str(exc).split()) or type(exc).__name__  # one line
         out = CoreModels(error=f"models not loaded ({why}); traverse/semantic act as manual")

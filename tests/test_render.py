@@ -126,3 +126,48 @@ def test_streams_with_flat_memory_and_no_length_limit(tmp_path) -> None:
     assert sf.info(str(tmp_path / "o2.wav")).frames == 31 * 60 * RATE
     # holding the whole file would add >= 2 x 4 bytes x 14.9M frames = 119 MB
     assert big - small < 16 * 1024, (small, big)
+
+
+@pytest.fixture
+def models_copy(tmp_path, monkeypatch):
+    """A copy of the shipped models the render command loads instead (to corrupt)."""
+    import shutil
+
+    from floweq_tui import vae
+
+    root = tmp_path / "models"
+    shutil.copytree(vae.default_path(), root, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    monkeypatch.setattr(vae, "default_path", lambda: root)
+    return root
+
+
+def test_a_corrupt_model_disables_only_itself(tmp_path, capsys, models_copy) -> None:
+    src = tone(tmp_path / "in.wav", seconds=1.0, rate=44100)
+    (models_copy / "vae_d3_b0.01.npz").write_bytes(b"garbage")
+    code, err = run(capsys, str(src), str(tmp_path / "eq.wav"), "-x", "1", "-y", "1")
+    assert code == 0 and err.count("\n") == 1
+    assert "warning: model left out" in err and "vae_d3_b0.01.npz" in err
+    code, _ = run(capsys, str(src), str(tmp_path / "flat.wav"), "--strength", "0")
+    eq, flat = sf.read(tmp_path / "eq.wav")[0], sf.read(tmp_path / "flat.wav")[0]
+    assert np.abs(eq - flat).max() > 0.01  # the EQ really acts
+
+
+def test_a_render_whose_model_is_unavailable_fails(tmp_path, capsys, models_copy) -> None:
+    src = tone(tmp_path / "in.wav", seconds=0.5)
+    (models_copy / "vae_d2_b0.001.npz").write_bytes(b"garbage")  # the default
+    code, err = run(capsys, str(src), str(tmp_path / "o.wav"), "-x", "1", "-y", "1")
+    assert code == 2 and "default model vae_d2_b0.001 is unavailable" in err
+    assert err.count("\n") == 1 and not (tmp_path / "o.wav").exists()
+    code, err = run(capsys, str(src), str(tmp_path / "o.wav"), "--model", "vae_d2_b0.001")
+    assert code == 2 and "no model named 'vae_d2_b0.001'" in err
+    code, _ = run(capsys, str(src), str(tmp_path / "o.wav"), "--model", "vae_d2_b0.01", "-x", "1")
+    assert code == 0
+    for f in models_copy.glob("*.npz"):
+        f.write_bytes(b"")
+    code, err = run(capsys, str(src), str(tmp_path / "o2.wav"), "-x", "1")
+    assert code == 2 and "models not loaded" in err and not (tmp_path / "o2.wav").exists()
+    code, _ = run(capsys, str(src), str(tmp_path / "o3.wav"), "--params", ",".join(["0"] * 13))
+    assert code == 2  # (0 Hz is out of range: a manual setting is still validated)
+    setting = "-3,150,2,650,0.71,0,1000,0.71,0,3300,0.71,0,8200"
+    code, _ = run(capsys, str(src), str(tmp_path / "o4.wav"), "--params", setting)
+    assert code == 0  # manual mode needs no model

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..controls import MODES
 from .options import CliError, add_control_options, control_values
 
 
@@ -44,6 +45,16 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise CliError("--blocksize must be 1-65536")
     models = core_models()
     values = control_values(args, models.names, models.anchor_labels)
+    if values.get("mode", 0) != MODES.index("manual"):  # the latent modes need their model
+        if not models.names:
+            raise CliError(models.error)
+        if "model" not in values and models.default_name not in models.names:
+            raise CliError(
+                f"the default model {models.default_name} is unavailable ({models.error}); "
+                "choose another with --model"
+            )
+    if models.error:
+        print(f"floweq-tui: warning: {models.error}", file=sys.stderr)
 
     drawn = [False]  # once the bar is drawn, end its line before any message
 
