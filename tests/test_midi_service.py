@@ -285,3 +285,30 @@ def test_commands(svc, tmp_path):
     assert not ask(svc, "nope").ok
     st = ask(svc, "status").data
     assert st.virtual.controller == "floweq-tui" and "x" in st.knobs
+
+
+def test_one_bad_binding_is_dropped_the_rest_kept(tmp_path):
+    """A midi.toml with one binding on channel 17: only that binding is dropped (named with
+    its line), the controller's valid bindings drive it, and the file is never rewritten."""
+    path = tmp_path / "midi.toml"
+    head = '[[controllers."floweq-tui".bindings]]\n'
+    text = "version = 1\n" + head + 'control = "x"\ntype = "cc"\nnumber = 1\nchannel = 1\n'
+    text += head + 'control = "y"\ntype = "cc"\nnumber = 2\nchannel = 17\n'  # line 7
+    path.write_text(text)
+    clock = Clock()
+    s = MidiService(CONTROL_DEFAULTS.copy(), {"midi_config": str(path)}, clock=clock)
+    assert s.map_error.startswith(f"{path}:7: controller 'floweq-tui' binding 2: channel")
+    assert "17" in s.map_error and "kept the valid bindings" in s.map_error
+    st = s.status()
+    assert st.mapping_line == 7 and st.mapping_errors == (s.map_error.split(";")[0],)
+    assert s.virt.mapper.controls == ["x"]  # not the defaults: the valid binding
+    s.queue.extend((s.virt, cc(1, v)) for v in (63, 64, 127))  # picked up at 0, then up
+    s.drain()
+    assert s.ctl[CONTROL_INDEX["x"]] == 2.0
+    s.learn.start("z")  # learn works in memory; the file is kept as the user wrote it
+    s.queue.append((s.virt, cc(90, 1)))
+    s.drain()
+    clock.t += 0.35
+    s.learn.poll()
+    assert s.learn.state.phase is LearnPhase.DONE and not s.learn.state.saved
+    assert path.read_text() == text

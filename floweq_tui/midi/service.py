@@ -54,7 +54,7 @@ from .mapping import (
     with_binding,
 )
 from .state import KnobInfo, LearnState, MidiStatus
-from .store import MidiMap, default_path, load, save
+from .store import MidiMap, default_path, load, load_parsed, save
 
 QUEUE_MAX = 4096
 """Messages taken from one port in one batch at most (also the bound of the injection queue)."""
@@ -93,6 +93,9 @@ class MidiService:
         self.map_path = Path(cfg) if cfg else default_path()
         self.map = MidiMap()
         self.map_error = ""
+        """The first mapping file error, one line ('' when the file loaded whole)."""
+        self.map_errors: tuple[str, ...] = ()
+        self.map_line = 0
         self.map_mtime: float | None = None
         self._load_map()
         model_count = int(self.opts.get("model_count") or 64)
@@ -129,27 +132,46 @@ class MidiService:
     # ------------------------------------------------------------ mapping file
 
     def _load_map(self) -> str:
-        """(Re)read the mapping file; on error keep the mapping in use and say why."""
+        """(Re)read the mapping file, keeping every valid binding; say what was not taken.
+
+        A bad binding is dropped (its controller keeps the others); a controller with
+        nothing valid, or a file that does not parse at all, keeps the mapping in use (the
+        defaults at start). Any error leaves the file untouched: saving is refused.
+        """
         try:
             self.map_mtime = self.map_path.stat().st_mtime
         except OSError:
             self.map_mtime = None
         try:
-            new = load(self.map_path)
+            parsed = load_parsed(self.map_path)
         except MappingError as exc:
+            self.map_errors = (str(exc),)
             self.map_error = str(exc)
+            self.map_line = _line_of(str(exc))
             return self.map_error
+        new = parsed.map
+        for name in parsed.broken:  # nothing usable: keep what it had
+            if self.map.has(name):
+                new.set(name, self.map.bindings_for(name))
         self.map = new
+        self.map_errors = tuple(parsed.errors)
+        self.map_line = parsed.first_line
         self.map_error = ""
-        return ""
+        if parsed.errors:
+            more = len(parsed.errors) - 1
+            self.map_error = parsed.errors[0] + (f" (and {more} more)" if more else "")
+            self.map_error += "; kept the valid bindings" if len(new.controllers) else ""
+        return self.map_error
 
     def _bindings_for(self, controller: str) -> list[Binding]:
         return self.map.bindings_for(controller)  # (the map object changes on reload)
 
     def reload(self) -> str:
-        """Re-read the mapping file and rebind the links; '' or why the file was not taken."""
+        """Re-read the mapping file and rebind the links; '' or why (part of) the file was
+        not taken."""
+        before = self.map
         error = self._load_map()
-        if not error:
+        if self.map is not before:
             self.links.rebind_all()
         return error
 
@@ -292,6 +314,8 @@ class MidiService:
             virtual=self.virt.info(),
             mapping_file=str(self.map_path),
             mapping_error=self.map_error,
+            mapping_errors=self.map_errors,
+            mapping_line=self.map_line,
             received=self.received,
             ignored=self.ignored,
             batches=self.batches,
@@ -416,6 +440,13 @@ class MidiService:
             if now >= next_scan and os.getppid() != parent:
                 return  # orphaned (the parent was killed): nobody will stop us
             next_fb, next_scan = self.housekeeping(now, next_fb, next_scan)
+
+
+def _line_of(error: str) -> int:
+    """The line number in a ``file:line: why`` error (0 when it has none)."""
+    head = error.split(": ", 1)[0]
+    tail = head.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 def midi_main(conn: Any, ctl_name: str, options: dict[str, Any]) -> None:

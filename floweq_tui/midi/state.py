@@ -143,6 +143,11 @@ class MidiStatus:
     """The virtual input ``floweq-tui`` (and its feedback output)."""
     mapping_file: str = ""
     mapping_error: str = ""
+    """The mapping file's first error, one line with its line number ('' when none)."""
+    mapping_errors: tuple[str, ...] = ()
+    """Every error (each a bad binding dropped, or the whole file not taken)."""
+    mapping_line: int = 0
+    """The line of the first error (0 when none or unknown)."""
     received: int = 0
     ignored: int = 0
     batches: int = 0
