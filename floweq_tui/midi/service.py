@@ -29,7 +29,9 @@ this module (the mapping file, drain, feedback, the dispatch table, the loop).
 
 from __future__ import annotations
 
+import math
 import os
+import select
 import signal
 import time
 from collections import deque
@@ -42,7 +44,7 @@ import numpy as np
 from ..controls import CONTROL_INDEX, N_CONTROLS, SharedBlock
 from ..runtime import Channel, Handler, one_line
 from .learn import Learn
-from .links import Link, Links
+from .links import SERVER_CHECK, Link, Links
 from .mapping import (
     Binding,
     Event,
@@ -58,10 +60,8 @@ from .store import MidiMap, default_path, load, load_parsed, save
 
 QUEUE_MAX = 4096
 """Messages taken from one port in one batch at most (also the bound of the injection queue)."""
-POLL_PERIOD = 0.001
-"""How often the input ports are drained (rtmidi offers no wake-up without a callback)."""
 COMMAND_PERIOD = 0.005
-"""How often the command pipe, feedback, learn and hot-plug timers are looked at."""
+"""How often requests are looked at when the loop has no pipe to wait on (tests)."""
 FEEDBACK_PERIOD = 0.02
 SCAN_PERIOD = 1.0
 
@@ -83,7 +83,8 @@ class MidiService:
         self.opts = dict(options or {})
         self.clock = clock
         self.queue: deque[tuple[Link, Any]] = deque(maxlen=QUEUE_MAX)
-        """Messages injected by tests or other code (bounded); ports are polled directly."""
+        """The inbox: ALSA input and messages injected by tests or other code (bounded: a
+        flood drops the oldest); our JACK ports are read directly."""
         self.received = 0
         self.ignored = 0
         self.batches = 0
@@ -99,8 +100,9 @@ class MidiService:
         self.map_mtime: float | None = None
         self._load_map()
         model_count = int(self.opts.get("model_count") or 64)
-        self.links = Links(self.opts, clock, self._bindings_for, model_count)
+        self.links = Links(self.opts, clock, self._bindings_for, model_count, self.queue)
         self.learn = Learn(self._bindings_for, self._commit, clock)
+        self._fb_key: tuple[Any, ...] = ()
         self.handlers: dict[str, Handler] = {
             "status": self.status,
             "knobs": self.knobs,
@@ -208,13 +210,18 @@ class MidiService:
     # ------------------------------------------------------------ input
 
     def _pending_messages(self) -> list[tuple[Link, Any]]:
-        """One batch: what rtmidi queued on each input port, plus the injection queue."""
+        """One batch: what waits on each input (our JACK ports, or an rtmidi queue), plus
+        the inbox (ALSA input and injected messages)."""
         batch: list[tuple[Link, Any]] = []
         for link in self.links:
             port = link.in_port
             if port is None:
                 continue
             try:
+                take = getattr(port, "take", None)
+                if take is not None:
+                    batch.extend((link, m) for m in take())
+                    continue
                 for _ in range(QUEUE_MAX):
                     got = port.get_message()
                     if got is None:
@@ -278,6 +285,14 @@ class MidiService:
 
     # ------------------------------------------------------------ feedback
 
+    def _feedback_key(self) -> tuple[Any, ...]:
+        """What feedback depends on: the block, and each link's memory and output (a rebind
+        or a newly opened output starts a new, empty ``last_seen``)."""
+        return (
+            self.ctl.tobytes(),
+            *((id(k.last_seen), len(k.last_seen), k.out_port is not None) for k in self.links),
+        )
+
     def feedback(self) -> int:
         """Send mapped controls that changed elsewhere; re-arm their soft takeover."""
         values = self.ctl.copy()
@@ -310,13 +325,14 @@ class MidiService:
         return MidiStatus(
             api=self.links.api,
             api_reason=self.links.api_reason,
-            hw=self.hw.info(),
-            virtual=self.virt.info(),
+            hw=(hw := self.hw.info()),
+            virtual=(virt := self.virt.info()),
+            server_gone=self.links.server_down,
             mapping_file=str(self.map_path),
             mapping_error=self.map_error,
             mapping_errors=self.map_errors,
             mapping_line=self.map_line,
-            received=self.received,
+            received=self.received + hw.collapsed + virt.collapsed,
             ignored=self.ignored,
             batches=self.batches,
             writes=self.writes,
@@ -402,12 +418,15 @@ class MidiService:
         if now >= next_fb:
             next_fb = now + FEEDBACK_PERIOD
             self.learn.poll()
-            try:
-                self.feedback()
-            except Exception as exc:
-                self.hw.error = one_line(exc)
+            key = self._feedback_key()
+            if key != self._fb_key:  # nothing changed since the last look: nothing to send
+                try:
+                    self.feedback()
+                except Exception as exc:
+                    self.hw.error = one_line(exc)
+                self._fb_key = self._feedback_key()
         if now >= next_scan:
-            next_scan = now + SCAN_PERIOD
+            next_scan = now + (SERVER_CHECK if self.links.server_down else SCAN_PERIOD)
             try:
                 self.links.scan()
             except Exception as exc:
@@ -415,31 +434,46 @@ class MidiService:
             self._check_file()
         return next_fb, next_scan
 
-    def run(self, chan: Channel) -> None:
+    def run(self, chan: Channel, request_fd: int | None = None) -> None:
         """Serve until told to stop or the parent goes away.
 
-        The loop sleeps in one place (:data:`POLL_PERIOD`), drains the ports, and every
-        :data:`COMMAND_PERIOD` answers the waiting requests and runs the timers (which
-        :meth:`housekeeping` returns the next due times of, so a loop that sleeps until
-        input or the next timer can replace the fixed poll without touching the rest).
+        The loop sleeps in one place, until input arrives (our JACK client's eventfd, or
+        the ALSA inbox's pipe), a request arrives (``request_fd``, the pipe from the
+        parent), or the next timer is due (feedback and learn every
+        :data:`FEEDBACK_PERIOD`, hot-plug and the mapping file every :data:`SCAN_PERIOD`,
+        the JACK server's socket every :data:`~.links.SERVER_CHECK` while it is away).
+        Idle, it wakes only for those timers; a CC is applied as soon as it arrives.
         """
-        clock, drain, sleep = self.clock, self.drain, time.sleep
-        next_fb = next_scan = next_cmd = clock()
+        clock, drain, links = self.clock, self.drain, self.links
+        next_fb = next_scan = clock()
         parent = os.getppid()
         handlers = self.handlers
+        poller = select.poll()
+        watched: tuple[int, ...] = ()
         while True:
-            sleep(POLL_PERIOD)
+            if links.server_gone():  # the shutdown callback woke us
+                links.server_lost()
+                next_scan = min(next_scan, clock() + SERVER_CHECK)
             drain()
-            now = clock()
-            if now < next_cmd:
-                continue
-            next_cmd = now + COMMAND_PERIOD
             if not chan.serve(handlers):
                 return
             now = clock()
             if now >= next_scan and os.getppid() != parent:
                 return  # orphaned (the parent was killed): nobody will stop us
             next_fb, next_scan = self.housekeeping(now, next_fb, next_scan)
+            fds = tuple(links.wake_fds()) + ((request_fd,) if request_fd is not None else ())
+            if fds != watched:  # (our JACK client was opened again: a new eventfd)
+                for fd in watched:
+                    poller.unregister(fd)
+                for fd in fds:
+                    poller.register(fd, select.POLLIN)
+                watched = fds
+            if links.arm():
+                wait = min(next_fb, next_scan) - clock()
+                if request_fd is None:
+                    wait = min(wait, COMMAND_PERIOD)  # (nothing tells us about requests)
+                poller.poll(max(0, math.ceil(wait * 1000)))
+                links.woke()
 
 
 def _line_of(error: str) -> int:
@@ -470,7 +504,7 @@ def midi_main(conn: Any, ctl_name: str, options: dict[str, Any]) -> None:
         return
     chan.ready(first)
     try:
-        service.run(chan)
+        service.run(chan, conn.fileno())
     finally:
         service.close()
         block.close()

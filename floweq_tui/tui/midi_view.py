@@ -74,10 +74,14 @@ def midi_state(status: MidiStatus | None, error: str = "", off: bool = False) ->
         level, word = "bad", "no MIDI API"
     else:
         level, word = "warn" if vport else "off", "no controller" if vport else "off"
+    if status.server_gone:  # every port waits for the JACK server to come back
+        level, word = "warn", "waiting: JACK server gone"
     short = {"ok": "MIDI ok", "warn": "MIDI wait", "bad": "MIDI err", "off": "MIDI off"}[level]
     if word == "no controller":
         short = "MIDI virt"
-    who = f" {_clip(name, 20)}" if name and word != "no controller" else ""
+    who = (
+        f" {_clip(name, 20)}" if name and not status.server_gone and word != "no controller" else ""
+    )
     medium = f"MIDI{who} {word}"
     full = virtual = medium
     if vport:
