@@ -484,16 +484,18 @@ class Links:
 
     def arm(self) -> bool:
         """The service is about to sleep: True if nothing is waiting (else do not sleep)."""
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.read(self._wake_r, 4096)
         self._sleeping = True
         if self.inbox:
             self._sleeping = False
             return False
         return self.jack is None or bool(self.jack.arm())
 
-    def woke(self) -> None:
+    def woke(self, ready: list[tuple[int, int]]) -> None:
+        """The service woke (``ready``: what poll returned): empty the ALSA pipe."""
         self._sleeping = False
+        if any(fd == self._wake_r for fd, _ in ready):
+            with contextlib.suppress(BlockingIOError, OSError):
+                os.read(self._wake_r, 4096)
 
     # ------------------------------------------------------------ the controller's ports
 

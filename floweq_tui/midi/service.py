@@ -3,20 +3,22 @@
 Why a process: Python work competing for the GIL with the audio callback causes dropouts,
 so MIDI is handled here, never in the engine process.
 
-Why no rtmidi callback (and no mido input port, which always installs one): on JACK,
-rtmidi calls the callback from its client's JACK process thread, so a Python callback
-(waiting for this process's GIL) would stall the whole JACK graph and cause xruns (measured:
-2 xruns in a 3 s flood). Instead rtmidi queues incoming messages in C++ (a bounded ring,
-``RT_QUEUE`` messages, see :mod:`.links`) and the main loop polls every millisecond,
-draining each port in a batch and writing only the last value per control per batch into
-the shared block; the audio thread applies it at its next block. A flood therefore
-collapses to the latest value per control, and nothing grows.
+Why no Python on the JACK thread: rtmidi calls its input callback from its client's JACK
+process thread, which the whole graph waits for, so a Python callback (waiting for this
+process's GIL) stalls the graph; and rtmidi's own queue writes a line to stderr per message
+that finds it full (639 xruns in a 5 s flood, measured). So JACK input comes through
+:mod:`._jackmidi` (C rings filled on the JACK thread, an eventfd wake-up, a flood collapsed
+to the last message per control), ALSA input from rtmidi's ordinary input thread into the
+inbox (:attr:`MidiService.queue`). The loop (:meth:`MidiService.run`) sleeps until input,
+a request or a timer, drains every port in one batch and writes only the last value per
+control into the shared block; the audio thread applies it at its next block.
 
-The main loop also, about every 20 ms, compares the mapped controls with what it last saw
-per controller and sends feedback for changes made elsewhere (UI, presets, automation),
-never for what just came in; and about every second rescans the ports (hot-plug: a
-controller that disappears is closed and picked up again by name when it comes back),
-retries ports that errored, and reloads the mapping file if it was edited.
+The main loop also, every 20 ms while controls change (100 ms when quiet), compares the
+mapped controls with what it last saw per controller and sends feedback for changes made
+elsewhere (UI, presets, automation), never for what just came in; and every second
+rescans the ports (hot-plug: a controller that disappears is closed and picked up again
+by name when it comes back), retries ports that errored, reopens everything after a JACK
+server restart, and reloads the mapping file if it was edited.
 
 Requests from the parent (:class:`~.client.MidiProcess`) are answered between batches by
 :meth:`floweq_tui.runtime.Channel.serve` from :attr:`MidiService.handlers`, a table of
@@ -63,6 +65,11 @@ QUEUE_MAX = 4096
 COMMAND_PERIOD = 0.005
 """How often requests are looked at when the loop has no pipe to wait on (tests)."""
 FEEDBACK_PERIOD = 0.02
+"""How often feedback and learn are looked at while something changes (or learn waits)."""
+FEEDBACK_IDLE = 0.1
+"""... and after FEEDBACK_BUSY seconds without a change (the first change after a quiet
+spell reaches LED rings within this; the ones after it within FEEDBACK_PERIOD)."""
+FEEDBACK_BUSY = 1.0
 SCAN_PERIOD = 1.0
 
 
@@ -103,6 +110,7 @@ class MidiService:
         self.links = Links(self.opts, clock, self._bindings_for, model_count, self.queue)
         self.learn = Learn(self._bindings_for, self._commit, clock)
         self._fb_key: tuple[Any, ...] = ()
+        self._fb_changed = 0.0
         self.handlers: dict[str, Handler] = {
             "status": self.status,
             "knobs": self.knobs,
@@ -416,7 +424,6 @@ class MidiService:
         """The timers: learn and feedback, then hot-plug and the mapping file. Returns the
         next due times (feedback, scan)."""
         if now >= next_fb:
-            next_fb = now + FEEDBACK_PERIOD
             self.learn.poll()
             key = self._feedback_key()
             if key != self._fb_key:  # nothing changed since the last look: nothing to send
@@ -425,6 +432,9 @@ class MidiService:
                 except Exception as exc:
                     self.hw.error = one_line(exc)
                 self._fb_key = self._feedback_key()
+                self._fb_changed = now
+            busy = now - self._fb_changed < FEEDBACK_BUSY or self.learn.active
+            next_fb = now + (FEEDBACK_PERIOD if busy else FEEDBACK_IDLE)
         if now >= next_scan:
             next_scan = now + (SERVER_CHECK if self.links.server_down else SCAN_PERIOD)
             try:
@@ -450,12 +460,13 @@ class MidiService:
         handlers = self.handlers
         poller = select.poll()
         watched: tuple[int, ...] = ()
+        asked = True  # (serve once at the start)
         while True:
             if links.server_gone():  # the shutdown callback woke us
                 links.server_lost()
                 next_scan = min(next_scan, clock() + SERVER_CHECK)
             drain()
-            if not chan.serve(handlers):
+            if (asked or request_fd is None) and not chan.serve(handlers):
                 return
             now = clock()
             if now >= next_scan and os.getppid() != parent:
@@ -468,12 +479,14 @@ class MidiService:
                 for fd in fds:
                     poller.register(fd, select.POLLIN)
                 watched = fds
+            ready: list[tuple[int, int]] = []
             if links.arm():
                 wait = min(next_fb, next_scan) - clock()
                 if request_fd is None:
                     wait = min(wait, COMMAND_PERIOD)  # (nothing tells us about requests)
-                poller.poll(max(0, math.ceil(wait * 1000)))
-                links.woke()
+                ready = poller.poll(max(0, math.ceil(wait * 1000)))
+            links.woke(ready)
+            asked = any(fd == request_fd for fd, _ in ready)
 
 
 def _line_of(error: str) -> int:
