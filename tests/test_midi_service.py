@@ -312,3 +312,34 @@ def test_one_bad_binding_is_dropped_the_rest_kept(tmp_path):
     s.learn.poll()
     assert s.learn.state.phase is LearnPhase.DONE and not s.learn.state.saved
     assert path.read_text() == text
+
+
+def test_alsa_input_wakes_the_service_from_its_own_thread(svc):
+    """ALSA input arrives on rtmidi's input thread: into the inbox, and a sleeping service is
+    woken through the pipe (one byte); an awake one is not written to."""
+    import select
+    import threading
+
+    class RtIn(FakePort):
+        def set_callback(self, fn) -> None:
+            self.fn = fn
+
+        def cancel_callback(self) -> None:
+            self.fn = None
+
+    from floweq_tui.midi.links import AlsaInput
+
+    rt = RtIn()
+    svc.hw.in_port = AlsaInput(rt, svc.hw, svc.links)
+    assert svc.links.arm()  # nothing waiting: may sleep
+    t = threading.Thread(target=rt.fn, args=(([0xB0, 17, 127], 0.0),))
+    t.start()
+    ready = select.select(svc.links.wake_fds(), [], [], 5)[0]
+    t.join()
+    assert ready, "not woken"
+    svc.links.woke([(fd, select.POLLIN) for fd in ready])
+    rt.fn(([0xB0, 17, 0], 0.0))  # awake: queued only
+    assert not svc.links.arm()  # input waits: do not sleep
+    assert svc.drain() == 2 and len(svc.queue) == 0
+    svc.hw.close_input(LinkState.CLOSED)
+    assert rt.fn is None

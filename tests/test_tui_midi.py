@@ -451,3 +451,15 @@ async def test_bad_mapping_file_said_at_80x24(tmp_path) -> None:
         assert len(status) <= 80 and status.endswith("│ MIDI ok midi.toml:7"), status
         await app.poll_midi()
         assert len([t for t, _ in notes if "midi.toml:7:" in t]) == 1  # said once
+
+
+def test_jack_server_gone_in_status_texts() -> None:
+    st = MidiStatus(
+        api="jack", server_gone=True, hw=LinkInfo(state=LinkState.OFF),
+        virtual=LinkInfo(port="floweq-tui:floweq-tui", state=LinkState.DISCONNECTED,
+                         detail="JACK server gone"),
+    )  # fmt: skip
+    view = midi_state(st)
+    assert (view.level, view.short, view.medium) == (
+        "warn", "MIDI wait", "MIDI waiting: JACK server gone")  # fmt: skip
+    assert st.summary() == "MIDI (jack): JACK server gone; waiting for it to come back"
