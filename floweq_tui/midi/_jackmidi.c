@@ -16,6 +16,11 @@
  * (status, first data byte), in the order of those last messages: a flood collapses to
  * the latest value per control, and the ring never stays full for long.
  * The server going away is reported by jack_on_info_shutdown: `gone` and a wake-up.
+ *
+ * Output ports (feedback to LED rings and motor faders) work the other way round: the
+ * service puts messages in the port's ring (send), the process callback writes them into
+ * the port's buffer (what does not fit waits for the next cycle). One client for every
+ * port: each JACK client is one more thread woken every cycle.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -62,6 +67,8 @@ static struct {
     void *(*port_get_buffer)(jack_port_t *, jack_nframes_t);
     uint32_t (*midi_get_event_count)(void *);
     int (*midi_event_get)(jack_midi_event_t *, void *, uint32_t);
+    void (*midi_clear_buffer)(void *);
+    int (*midi_event_write)(void *, jack_nframes_t, const jack_midi_data_t *, size_t);
     int (*connect)(jack_client_t *, const char *, const char *);
     int (*disconnect)(jack_client_t *, const char *, const char *);
     const char **(*get_ports)(jack_client_t *, const char *, const char *, unsigned long);
@@ -95,6 +102,8 @@ static const char *load_jack(void)
     SYM(port_get_buffer, "jack_port_get_buffer");
     SYM(midi_get_event_count, "jack_midi_get_event_count");
     SYM(midi_event_get, "jack_midi_event_get");
+    SYM(midi_clear_buffer, "jack_midi_clear_buffer");
+    SYM(midi_event_write, "jack_midi_event_write");
     SYM(connect, "jack_connect");
     SYM(disconnect, "jack_disconnect");
     SYM(get_ports, "jack_get_ports");
@@ -114,9 +123,10 @@ static const char *load_jack(void)
 
 typedef struct {
     jack_port_t *port;
+    int output; /* an output: the service writes the ring, the JACK thread reads it */
     uint32_t *ring; /* (size << 24) | (b0 << 16) | (b1 << 8) | b2 */
-    _Atomic uint32_t head; /* written by the JACK thread only */
-    _Atomic uint32_t tail; /* written by the service only */
+    _Atomic uint32_t head; /* the writer's (input: the JACK thread; output: the service) */
+    _Atomic uint32_t tail; /* the reader's */
     _Atomic uint64_t received;
     _Atomic uint64_t dropped;
     uint64_t collapsed; /* the service's side only */
@@ -142,6 +152,23 @@ static void wake(Client *c)
     (void)r;
 }
 
+static void write_out(Port *port, void *buf)
+{
+    /* an output's buffer is cleared every cycle; what does not fit waits for the next */
+    J.midi_clear_buffer(buf);
+    uint32_t tail = atomic_load_explicit(&port->tail, memory_order_relaxed);
+    uint32_t head = atomic_load_explicit(&port->head, memory_order_acquire);
+    while (tail != head) {
+        uint32_t r = port->ring[tail & MASK];
+        jack_midi_data_t d[3] = {(jack_midi_data_t)(r >> 16), (jack_midi_data_t)(r >> 8),
+                                 (jack_midi_data_t)r};
+        if (J.midi_event_write(buf, 0, d, r >> 24) != 0)
+            break;
+        tail++;
+    }
+    atomic_store_explicit(&port->tail, tail, memory_order_release);
+}
+
 static int process(jack_nframes_t nframes, void *arg)
 {
     Client *c = (Client *)arg;
@@ -151,6 +178,10 @@ static int process(jack_nframes_t nframes, void *arg)
         void *buf = J.port_get_buffer(port->port, nframes);
         if (!buf)
             continue;
+        if (port->output) {
+            write_out(port, buf);
+            continue;
+        }
         uint32_t n = J.midi_get_event_count(buf);
         if (!n)
             continue;
@@ -295,7 +326,7 @@ static Port *get_port(Client *c, int index)
     return &c->ports[index];
 }
 
-static PyObject *Client_add_input(Client *c, PyObject *args)
+static PyObject *add_port(Client *c, PyObject *args, int output)
 {
     const char *name;
     if (!PyArg_ParseTuple(args, "s", &name) || !check_open(c))
@@ -311,16 +342,56 @@ static PyObject *Client_add_input(Client *c, PyObject *args)
             return PyErr_NoMemory();
         memset(port->ring, 0, RING * sizeof(uint32_t)); /* touched now, not on the RT thread */
     }
-    jack_port_t *jp = J.port_register(c->client, name, MIDI_TYPE, JackPortIsInput, 0);
+    jack_port_t *jp = J.port_register(c->client, name, MIDI_TYPE,
+                                      output ? JackPortIsOutput : JackPortIsInput, 0);
     if (!jp) {
         PyErr_Format(PyExc_OSError, "cannot register the JACK MIDI port %s", name);
         return NULL;
     }
     port->port = jp;
+    port->output = output;
     atomic_store(&port->head, 0);
     atomic_store(&port->tail, 0);
     port->collapsed = 0;
     return PyLong_FromLong(c->nports++);
+}
+
+static PyObject *Client_add_input(Client *c, PyObject *args) { return add_port(c, args, 0); }
+
+static PyObject *Client_add_output(Client *c, PyObject *args) { return add_port(c, args, 1); }
+
+static PyObject *Client_send(Client *c, PyObject *args)
+{
+    int index;
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "iy*", &index, &data))
+        return NULL;
+    Port *port = get_port(c, index);
+    int ok = 0;
+    if (port && !port->output)
+        PyErr_SetString(PyExc_ValueError, "not an output port");
+    else if (port && (data.len < 1 || data.len > 3))
+        PyErr_SetString(PyExc_ValueError, "a message is 1-3 bytes");
+    else if (port) {
+        const unsigned char *d = data.buf;
+        uint32_t head = atomic_load_explicit(&port->head, memory_order_relaxed);
+        uint32_t tail = atomic_load_explicit(&port->tail, memory_order_acquire);
+        if (head - tail < RING) {
+            uint32_t r = ((uint32_t)data.len << 24) | ((uint32_t)d[0] << 16);
+            if (data.len > 1)
+                r |= (uint32_t)d[1] << 8;
+            if (data.len > 2)
+                r |= d[2];
+            port->ring[head & MASK] = r;
+            atomic_store_explicit(&port->head, head + 1, memory_order_release);
+            ok = 1;
+        } else
+            atomic_fetch_add_explicit(&port->dropped, 1, memory_order_relaxed);
+    }
+    PyBuffer_Release(&data);
+    if (PyErr_Occurred())
+        return NULL;
+    return PyBool_FromLong(ok);
 }
 
 static PyObject *Client_activate(Client *c, PyObject *noargs)
@@ -411,6 +482,10 @@ static PyObject *Client_read(Client *c, PyObject *args)
     Port *port = get_port(c, index);
     if (!port)
         return NULL;
+    if (port->output) {
+        PyErr_SetString(PyExc_ValueError, "not an input port");
+        return NULL;
+    }
     uint32_t tail = atomic_load_explicit(&port->tail, memory_order_relaxed);
     uint32_t head = atomic_load_explicit(&port->head, memory_order_acquire);
     uint32_t n = head - tail;
@@ -449,7 +524,7 @@ static int pending(Client *c)
 {
     for (int p = 0; p < c->nports; p++) {
         Port *port = &c->ports[p];
-        if (atomic_load_explicit(&port->head, memory_order_acquire) !=
+        if (!port->output && atomic_load_explicit(&port->head, memory_order_acquire) !=
             atomic_load_explicit(&port->tail, memory_order_relaxed))
             return 1;
     }
@@ -519,6 +594,10 @@ static PyObject *Client_get_closed(Client *c, void *closure)
 static PyMethodDef Client_methods[] = {
     {"add_input", (PyCFunction)Client_add_input, METH_VARARGS,
      "add_input(name) -> index: register a MIDI input port (before activate)"},
+    {"add_output", (PyCFunction)Client_add_output, METH_VARARGS,
+     "add_output(name) -> index: register a MIDI output port (before activate)"},
+    {"send", (PyCFunction)Client_send, METH_VARARGS,
+     "send(index, bytes) -> False if the output's ring is full (the message is dropped)"},
     {"activate", (PyCFunction)Client_activate, METH_NOARGS, "start processing"},
     {"port_name", (PyCFunction)Client_port_name, METH_VARARGS, "port_name(index) -> full name"},
     {"connect", (PyCFunction)Client_connect, METH_VARARGS, "connect(source, destination)"},

@@ -10,7 +10,8 @@ Inputs never run Python on the JACK process thread (see :mod:`.service`). On JAC
 ports of our own client (:mod:`._jackmidi`: C rings filled on the JACK thread, an eventfd
 that wakes the service); on ALSA, rtmidi's input thread (an ordinary thread, not part of
 any audio graph) hands each message to :attr:`Links.inbox` and wakes the service through a
-pipe. Outputs (feedback) are python-rtmidi ports on both.
+pipe. Feedback outputs are our JACK client's ports on JACK (one client for every port:
+each JACK client is one more thread woken every cycle), python-rtmidi ports on ALSA.
 
 The JACK server going away (it stopped, crashed or is being restarted) is noticed at once
 (the client's shutdown callback wakes the service): every port is dropped, both links say
@@ -44,6 +45,8 @@ SERVER_CHECK = 0.2
 """Seconds between looks at the JACK server's socket while it is away."""
 HW_PORT = "controller"
 """Our JACK input port that the controller's port is connected to."""
+HW_OUT = "controller-feedback"
+"""Our JACK output port connected to the controller's input (feedback)."""
 API_RETRY = 3.0
 """Seconds between tries to find a MIDI API while none works."""
 RETRYING = "error (retrying)"
@@ -194,6 +197,31 @@ class JackInput:
         pass
 
 
+class JackOutput:
+    """One output port of our JACK client: feedback goes through its ring to the JACK thread.
+
+    For the controller, ``dest`` is the controller's input, connected from ours.
+    """
+
+    def __init__(self, client: Any, index: int, dest: str | None = None) -> None:
+        self.client = client
+        self.index = index
+        self.dest = dest
+        self.name: str = client.port_name(index)
+
+    def send_message(self, data: list[int]) -> None:
+        """Queue one message (a full ring, i.e. a JACK thread that does not run, drops it)."""
+        self.client.send(self.index, bytes(data))
+
+    def close_port(self) -> None:
+        if self.dest and not (self.client.closed or self.client.gone):
+            with contextlib.suppress(OSError):  # the controller's port may be gone already
+                self.client.disconnect(self.name, self.dest)
+
+    def delete(self) -> None:
+        pass
+
+
 class AlsaInput:
     """An rtmidi ALSA input whose messages go to the inbox from rtmidi's own input thread.
 
@@ -275,7 +303,8 @@ class Links:
         """Messages from ALSA inputs (and injected ones), oldest first."""
         self.jack: Any = None
         """Our JACK client (:class:`._jackmidi.Client`) while the API is JACK and it is open."""
-        self._jack_ports: tuple[int | None, int] = (None, 0)
+        self._jack_ports: tuple[int | None, int, int | None, int] = (None, 0, None, 1)
+        """Our JACK client's ports: virtual in, controller in, virtual out, controller out."""
         self.server_down = False
         """The JACK server went away; waiting for a new one (see :meth:`server_lost`)."""
         self.server_losses = 0
@@ -344,23 +373,19 @@ class Links:
         by listing the ports before and after."""
         if not self.opts.get("midi_virtual", True) or self.api is None:
             return
-        import rtmidi
-
         link = self.virt
-        vin = vout = None
+        vin: Any = None
+        vout: Any = None
         try:
-            vout = rtmidi.MidiOut(self.rtapi, P.VIRTUAL_OUT_CLIENT)
-            if self.jack is not None:
-                index = self._jack_ports[0]
-                assert index is not None
-                vin = JackInput(self.jack, index)
-                sources = set(self.jack.ports(True))
-                vout.open_virtual_port(P.VIRTUAL_OUT)
-                link.in_name = vin.name
-                link.out_name = new_port(self.jack.ports(True), sources, P.VIRTUAL_OUT) or (
-                    f"{P.VIRTUAL_OUT_CLIENT}:{P.VIRTUAL_OUT}"
-                )
+            if self.jack is not None:  # our client's ports (one client, one thread)
+                virt_in, virt_out = self._jack_ports[0], self._jack_ports[2]
+                assert virt_in is not None and virt_out is not None
+                vin, vout = JackInput(self.jack, virt_in), JackOutput(self.jack, virt_out)
+                link.in_name, link.out_name = vin.name, vout.name
             else:
+                import rtmidi
+
+                vout = rtmidi.MidiOut(self.rtapi, P.VIRTUAL_OUT_CLIENT)
                 rt_in = rtmidi.MidiIn(self.rtapi, P.VIRTUAL_CLIENT, queue_size_limit=RT_QUEUE)
                 dests, sources = set(vout.get_ports()), set(rt_in.get_ports())
                 rt_in.open_virtual_port(P.VIRTUAL_IN)
@@ -393,14 +418,17 @@ class Links:
         from . import _jackmidi
 
         client = _jackmidi.Client(P.VIRTUAL_CLIENT)
+        virtual = self.opts.get("midi_virtual", True)
         try:
-            virt = client.add_input(P.VIRTUAL_IN) if self.opts.get("midi_virtual", True) else None
+            virt = client.add_input(P.VIRTUAL_IN) if virtual else None
             hw = client.add_input(HW_PORT)
+            virt_out = client.add_output(P.VIRTUAL_OUT) if virtual else None
+            hw_out = client.add_output(HW_OUT)
             client.activate()
         except BaseException:
             client.close()
             raise
-        self.jack, self._jack_ports = client, (virt, hw)
+        self.jack, self._jack_ports = client, (virt, hw, virt_out, hw_out)
         self._socket = jack_socket()
         seen = socket_id(self._socket)
         if seen is None:
@@ -515,10 +543,15 @@ class Links:
         link.error = ""
 
     def _open_output(self, link: Link, name: str) -> None:
-        import rtmidi
+        port: Any
+        if self.jack is not None:  # connect our feedback port to the controller's
+            port = JackOutput(self.jack, self._jack_ports[3], dest=name)
+            self.jack.connect(port.name, name)
+        else:
+            import rtmidi
 
-        port = rtmidi.MidiOut(self.rtapi, P.CONTROLLER_CLIENT)
-        open_by_name(port, name, "feedback", is_input=False)
+            port = rtmidi.MidiOut(self.rtapi, P.CONTROLLER_CLIENT)
+            open_by_name(port, name, "feedback", is_input=False)
         link.out_port = port
         link.out_name = name
         link.set_output(LinkState.CONNECTED)
