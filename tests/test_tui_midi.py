@@ -451,6 +451,18 @@ async def test_bad_mapping_file_said_at_80x24(tmp_path) -> None:
         assert len(status) <= 80 and status.endswith("│ MIDI ok midi.toml:7"), status
         await app.poll_midi()
         assert len([t for t, _ in notes if "midi.toml:7:" in t]) == 1  # said once
+        # the JACK server goes away, and comes back: said both times
+        plain = midi.status
+        midi.status = lambda: replace(plain(), server_gone=True)  # type: ignore[method-assign]
+        await app.poll_midi()
+        app.refresh_from_engine(force=True)
+        assert app.screen.query_one("#status").plain.endswith("│ MIDI wait midi.toml:7")
+        midi.status = plain  # type: ignore[method-assign]
+        await app.poll_midi()
+        assert [t for t, _ in notes if "JACK server" in t] == [
+            "MIDI: JACK server gone; waiting for it",
+            "MIDI: JACK server back, ports open again",
+        ]
 
 
 def test_jack_server_gone_in_status_texts() -> None:

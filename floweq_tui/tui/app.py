@@ -79,6 +79,7 @@ class FloweqApp(App[int]):
         self.midi_view: MidiState = midi_state(None, off=engine.midi is None)
         self._midi_busy = False
         self._mapping_said = ""
+        self._server_gone = False
         self.last_learn: LearnState | None = None
         # engine recovery: the engine's supervisor restarts; the app says what it reports
         self.engine_notice = ""
@@ -245,6 +246,12 @@ class FloweqApp(App[int]):
         else:
             self.midi_view = midi_state(st)
             self.ctrl.knobs = dict(st.knobs)
+            if st.server_gone != self._server_gone:  # the JACK server left or came back
+                self._server_gone = st.server_gone
+                if st.server_gone:
+                    self.notify("MIDI: JACK server gone; waiting for it", severity="warning")
+                else:
+                    self.notify("MIDI: JACK server back, ports open again", timeout=4)
             notice = mapping_notice(st)
             if notice != self._mapping_said:  # said once per new error, at any size
                 self._mapping_said = notice
