@@ -25,7 +25,13 @@ extensions = [
         depends=["dsp_kernel.h"],
         extra_compile_args=extra_compile_args,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    )
+    ),
+    # the MIDI service's JACK input (libjack is dlopen'ed: no JACK headers needed)
+    Extension(
+        "floweq_tui.midi._jackmidi",
+        ["floweq_tui/midi/_jackmidi.c"],
+        extra_compile_args=extra_compile_args,
+    ),
 ]
 
 setup(

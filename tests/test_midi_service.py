@@ -285,3 +285,61 @@ def test_commands(svc, tmp_path):
     assert not ask(svc, "nope").ok
     st = ask(svc, "status").data
     assert st.virtual.controller == "floweq-tui" and "x" in st.knobs
+
+
+def test_one_bad_binding_is_dropped_the_rest_kept(tmp_path):
+    """A midi.toml with one binding on channel 17: only that binding is dropped (named with
+    its line), the controller's valid bindings drive it, and the file is never rewritten."""
+    path = tmp_path / "midi.toml"
+    head = '[[controllers."floweq-tui".bindings]]\n'
+    text = "version = 1\n" + head + 'control = "x"\ntype = "cc"\nnumber = 1\nchannel = 1\n'
+    text += head + 'control = "y"\ntype = "cc"\nnumber = 2\nchannel = 17\n'  # line 7
+    path.write_text(text)
+    clock = Clock()
+    s = MidiService(CONTROL_DEFAULTS.copy(), {"midi_config": str(path)}, clock=clock)
+    assert s.map_error.startswith(f"{path}:7: controller 'floweq-tui' binding 2: channel")
+    assert "17" in s.map_error and "kept the valid bindings" in s.map_error
+    st = s.status()
+    assert st.mapping_line == 7 and st.mapping_errors == (s.map_error.split(";")[0],)
+    assert s.virt.mapper.controls == ["x"]  # not the defaults: the valid binding
+    s.queue.extend((s.virt, cc(1, v)) for v in (63, 64, 127))  # picked up at 0, then up
+    s.drain()
+    assert s.ctl[CONTROL_INDEX["x"]] == 2.0
+    s.learn.start("z")  # learn works in memory; the file is kept as the user wrote it
+    s.queue.append((s.virt, cc(90, 1)))
+    s.drain()
+    clock.t += 0.35
+    s.learn.poll()
+    assert s.learn.state.phase is LearnPhase.DONE and not s.learn.state.saved
+    assert path.read_text() == text
+
+
+def test_alsa_input_wakes_the_service_from_its_own_thread(svc):
+    """ALSA input arrives on rtmidi's input thread: into the inbox, and a sleeping service is
+    woken through the pipe (one byte); an awake one is not written to."""
+    import select
+    import threading
+
+    class RtIn(FakePort):
+        def set_callback(self, fn) -> None:
+            self.fn = fn
+
+        def cancel_callback(self) -> None:
+            self.fn = None
+
+    from floweq_tui.midi.links import AlsaInput
+
+    rt = RtIn()
+    svc.hw.in_port = AlsaInput(rt, svc.hw, svc.links)
+    assert svc.links.arm()  # nothing waiting: may sleep
+    t = threading.Thread(target=rt.fn, args=(([0xB0, 17, 127], 0.0),))
+    t.start()
+    ready = select.select(svc.links.wake_fds(), [], [], 5)[0]
+    t.join()
+    assert ready, "not woken"
+    svc.links.woke([(fd, select.POLLIN) for fd in ready])
+    rt.fn(([0xB0, 17, 0], 0.0))  # awake: queued only
+    assert not svc.links.arm()  # input waits: do not sleep
+    assert svc.drain() == 2 and len(svc.queue) == 0
+    svc.hw.close_input(LinkState.CLOSED)
+    assert rt.fn is None

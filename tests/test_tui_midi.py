@@ -413,3 +413,65 @@ async def test_engine_restart_by_hand_and_a_deliberate_stop() -> None:
             assert eng.health["engine"].state is ChildState.STOPPED
         await pilot.pause(0.6)
         assert eng.restarts == 2 and not eng.alive and len(notes) == count
+
+
+@aio
+async def test_bad_mapping_file_said_at_80x24(tmp_path) -> None:
+    """A real midi.toml with one bad binding (channel 17), read by the real service: at
+    80x24 a notice gives the line-numbered error and the status line names file and line."""
+    import numpy as np
+
+    from floweq_tui.controls import CONTROL_DEFAULTS
+    from floweq_tui.midi.service import MidiService
+
+    path = tmp_path / "midi.toml"
+    path.write_text(
+        'version = 1\n[[controllers."nanoKONTROL2".bindings]]\ncontrol = "x"\ntype = "cc"\n'
+        'number = 16\nchannel = 1\n[[controllers."nanoKONTROL2".bindings]]\ncontrol = "y"\n'
+        'type = "cc"\nnumber = 17\nchannel = 17\n'
+    )
+    service = MidiService(np.array(CONTROL_DEFAULTS), {"midi_config": str(path)})
+    midi = FakeMidi()
+    fake_status = midi.status
+    midi.status = lambda: replace(  # type: ignore[method-assign]
+        fake_status(),
+        mapping_file=str(path),
+        mapping_error=service.map_error,
+        mapping_errors=service.map_errors,
+        mapping_line=service.map_line,
+    )
+    app, eng, notes = make(midi)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await app.poll_midi()
+        app.refresh_from_engine(force=True)
+        said = [t for t, sev in notes if "midi.toml:7:" in t and sev == "warning"]
+        assert said and "channel" in said[0] and "17" in said[0], notes
+        status = app.screen.query_one("#status").plain
+        assert len(status) <= 80 and status.endswith("│ MIDI ok midi.toml:7"), status
+        await app.poll_midi()
+        assert len([t for t, _ in notes if "midi.toml:7:" in t]) == 1  # said once
+        # the JACK server goes away, and comes back: said both times
+        plain = midi.status
+        midi.status = lambda: replace(plain(), server_gone=True)  # type: ignore[method-assign]
+        await app.poll_midi()
+        app.refresh_from_engine(force=True)
+        assert app.screen.query_one("#status").plain.endswith("│ MIDI wait midi.toml:7")
+        midi.status = plain  # type: ignore[method-assign]
+        await app.poll_midi()
+        assert [t for t, _ in notes if "JACK server" in t] == [
+            "MIDI: JACK server gone; waiting for it",
+            "MIDI: JACK server back, ports open again",
+        ]
+
+
+def test_jack_server_gone_in_status_texts() -> None:
+    st = MidiStatus(
+        api="jack", server_gone=True, hw=LinkInfo(state=LinkState.OFF),
+        virtual=LinkInfo(port="floweq-tui:floweq-tui", state=LinkState.DISCONNECTED,
+                         detail="JACK server gone"),
+    )  # fmt: skip
+    view = midi_state(st)
+    assert (view.level, view.short, view.medium) == (
+        "warn", "MIDI wait", "MIDI waiting: JACK server gone")  # fmt: skip
+    assert st.summary() == "MIDI (jack): JACK server gone; waiting for it to come back"

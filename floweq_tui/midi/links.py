@@ -6,14 +6,27 @@ API, opens the virtual ports, and on each :meth:`Links.scan` closes ports that v
 opens wanted ones that (re)appeared, matched by controller name. Port state is a
 :class:`~.state.LinkState` plus words for people (``detail``); nothing here parses text.
 
-Ports are python-rtmidi objects (never a Python callback: see :mod:`.service`); each port
-opened here has rtmidi's own bounded input ring of :data:`RT_QUEUE` messages.
+Inputs never run Python on the JACK process thread (see :mod:`.service`). On JACK they are
+ports of our own client (:mod:`._jackmidi`: C rings filled on the JACK thread, an eventfd
+that wakes the service); on ALSA, rtmidi's input thread (an ordinary thread, not part of
+any audio graph) hands each message to :attr:`Links.inbox` and wakes the service through a
+pipe. Feedback outputs are our JACK client's ports on JACK (one client for every port:
+each JACK client is one more thread woken every cycle), python-rtmidi ports on ALSA.
+
+The JACK server going away (it stopped, crashed or is being restarted) is noticed at once
+(the client's shutdown callback wakes the service): every port is dropped, both links say
+:data:`SERVER_GONE`, and the server's socket is looked at every :data:`SERVER_CHECK`
+seconds (a ``stat``, no subprocess); when a new server is there, the ports are opened again
+and the controller is reconnected by name on the same scan.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+from collections import deque
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from ..runtime import one_line
@@ -22,7 +35,18 @@ from .mapping import Binding, Mapper
 from .state import LinkInfo, LinkState
 
 RT_QUEUE = 4096
-"""rtmidi's own input ring per port (messages); a flood beyond it drops the newest."""
+"""rtmidi's own input ring per ALSA port (unused while a callback takes every message)."""
+INBOX_MAX = 4096
+"""Messages waiting for the service (ALSA input and injected ones); a flood beyond it
+drops the oldest, so the latest value always gets through."""
+SERVER_GONE = "JACK server gone"
+"""The detail of both links while their JACK server is away."""
+SERVER_CHECK = 0.2
+"""Seconds between looks at the JACK server's socket while it is away."""
+HW_PORT = "controller"
+"""Our JACK input port that the controller's port is connected to."""
+HW_OUT = "controller-feedback"
+"""Our JACK output port connected to the controller's input (feedback)."""
 API_RETRY = 3.0
 """Seconds between tries to find a MIDI API while none works."""
 RETRYING = "error (retrying)"
@@ -48,6 +72,18 @@ class Link:
         self.last_seen: dict[str, float] = {}
         """Per mapped control, the value last written or fed back (feedback sends changes)."""
         self.messages = 0
+        self._lost = (0, 0)
+        """(dropped, collapsed) of the input ports closed before."""
+
+    def losses(self) -> tuple[int, int]:
+        """(dropped, collapsed) messages of this link's input, in all (see JackInput)."""
+        dropped, collapsed = self._lost
+        get = getattr(self.in_port, "losses", None)
+        if get is not None:
+            with contextlib.suppress(Exception):
+                d, c = get()
+                dropped, collapsed = dropped + d, collapsed + c
+        return dropped, collapsed
 
     def set_input(self, state: LinkState, detail: str = "") -> None:
         self.state, self.detail = state, detail
@@ -66,9 +102,12 @@ class Link:
             output_detail=self.out_detail,
             error=self.error,
             messages=self.messages,
+            dropped=(lost := self.losses())[0],
+            collapsed=lost[1],
         )
 
     def close_input(self, state: LinkState, detail: str = "") -> None:
+        self._lost = self.losses()
         port, self.in_port = self.in_port, None
         if port is not None:
             close_port(port)
@@ -124,6 +163,110 @@ def new_port(now: list[str], before: set[str], port: str) -> str | None:
     return fresh[0] if len(fresh) == 1 else None
 
 
+class JackInput:
+    """One input port of our JACK client (:mod:`._jackmidi`), read without a Python callback.
+
+    For the controller, ``source`` is the controller's port, connected to ours; closing
+    disconnects it (the client and its ports stay).
+    """
+
+    def __init__(self, client: Any, index: int, source: str | None = None) -> None:
+        self.client = client
+        self.index = index
+        self.source = source
+        self.name: str = client.port_name(index)
+        self._base = client.counts(index)[1:]  # (the port outlives a controller's link)
+
+    def take(self) -> list[list[int]]:
+        """Everything waiting (a flood collapsed to the last message per control)."""
+        data = self.client.read(self.index)
+        return [list(data[i + 1 : i + 1 + data[i]]) for i in range(0, len(data), 4)]
+
+    def losses(self) -> tuple[int, int]:
+        """(dropped: the ring was full, the service did not run for a while; collapsed: a
+        flood's messages merged into the last one per control)."""
+        _, dropped, collapsed = self.client.counts(self.index)
+        return int(dropped - self._base[0]), int(collapsed - self._base[1])
+
+    def close_port(self) -> None:
+        if self.source and not (self.client.closed or self.client.gone):
+            with contextlib.suppress(OSError):  # the controller's port may be gone already
+                self.client.disconnect(self.source, self.name)
+
+    def delete(self) -> None:
+        pass
+
+
+class JackOutput:
+    """One output port of our JACK client: feedback goes through its ring to the JACK thread.
+
+    For the controller, ``dest`` is the controller's input, connected from ours.
+    """
+
+    def __init__(self, client: Any, index: int, dest: str | None = None) -> None:
+        self.client = client
+        self.index = index
+        self.dest = dest
+        self.name: str = client.port_name(index)
+
+    def send_message(self, data: list[int]) -> None:
+        """Queue one message (a full ring, i.e. a JACK thread that does not run, drops it)."""
+        self.client.send(self.index, bytes(data))
+
+    def close_port(self) -> None:
+        if self.dest and not (self.client.closed or self.client.gone):
+            with contextlib.suppress(OSError):  # the controller's port may be gone already
+                self.client.disconnect(self.name, self.dest)
+
+    def delete(self) -> None:
+        pass
+
+
+class AlsaInput:
+    """An rtmidi ALSA input whose messages go to the inbox from rtmidi's own input thread.
+
+    That thread is an ordinary one (no audio graph waits for it), so a Python callback there
+    is harmless; it wakes the service through a pipe only when the service sleeps.
+    """
+
+    def __init__(self, port: Any, link: Link, links: Links) -> None:
+        self.port = port
+        inbox, wake = links.inbox, links.wake_alsa
+
+        def on_message(event: Any, data: Any = None) -> None:  # noqa: ARG001
+            inbox.append((link, event[0]))
+            wake()
+
+        port.set_callback(on_message)
+
+    def take(self) -> list[list[int]]:
+        return []  # (everything arrives through the inbox)
+
+    def close_port(self) -> None:
+        with contextlib.suppress(Exception):
+            self.port.cancel_callback()
+        close_port(self.port)
+
+    def delete(self) -> None:
+        pass
+
+
+def jack_socket() -> Path:
+    """The JACK server's socket (jack2: ``/dev/shm/jack_NAME_UID_0``; NAME from
+    ``JACK_DEFAULT_SERVER``, else "default"). A new server makes a new file."""
+    name = os.environ.get("JACK_DEFAULT_SERVER") or "default"
+    return Path(f"/dev/shm/jack_{name}_{os.getuid()}_0")
+
+
+def socket_id(path: Path) -> tuple[int, int] | None:
+    """(inode, change time) of the socket, or None when it is not there."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_ctime_ns
+
+
 class Links:
     """The controller link and the virtual link, and the API they use.
 
@@ -140,6 +283,7 @@ class Links:
         clock: Callable[[], float],
         bindings_for: Callable[[str], list[Binding]],
         model_count: int = 64,
+        inbox: deque[tuple[Link, Any]] | None = None,
     ) -> None:
         self.opts = options
         self.clock = clock
@@ -155,6 +299,20 @@ class Links:
         self._scan_out: Any = None
         self._own_scan = False
         self._next_api_try = 0.0
+        self.inbox: deque[tuple[Link, Any]] = deque(maxlen=INBOX_MAX) if inbox is None else inbox
+        """Messages from ALSA inputs (and injected ones), oldest first."""
+        self.jack: Any = None
+        """Our JACK client (:class:`._jackmidi.Client`) while the API is JACK and it is open."""
+        self._jack_ports: tuple[int | None, int, int | None, int] = (None, 0, None, 1)
+        """Our JACK client's ports: virtual in, controller in, virtual out, controller out."""
+        self.server_down = False
+        """The JACK server went away; waiting for a new one (see :meth:`server_lost`)."""
+        self.server_losses = 0
+        self._socket: Path | None = None
+        self._socket_seen: tuple[int, int] | None = None
+        self._next_server_try = 0.0
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._sleeping = False
 
     def __iter__(self) -> Iterator[Link]:
         yield self.hw
@@ -190,15 +348,22 @@ class Links:
             import rtmidi
 
             self.rtapi = rtmidi.API_LINUX_ALSA if self.api == "alsa" else rtmidi.API_UNIX_JACK
+            if self.api == "jack":
+                self.open_jack()
             self.open_virtual()  # first: on ALSA the first client names all of ours
             # persistent clients for listing (no client churn every scan): the virtual
             # ports' own when open (each JACK client is one more thread woken every period)
-            self._own_scan = self.virt.in_port is None or self.virt.out_port is None
-            if self._own_scan:
+            self._own_scan = self.jack is None and (
+                self.virt.in_port is None or self.virt.out_port is None
+            )
+            if self.jack is not None:
+                pass  # our JACK client lists the ports
+            elif self._own_scan:
                 self._scan_in = rtmidi.MidiIn(self.rtapi, P.SCAN_CLIENT)
                 self._scan_out = rtmidi.MidiOut(self.rtapi, P.SCAN_CLIENT)
             else:
-                self._scan_in, self._scan_out = self.virt.in_port, self.virt.out_port
+                vin = self.virt.in_port
+                self._scan_in, self._scan_out = getattr(vin, "port", vin), self.virt.out_port
         except Exception as exc:
             self.api, self.api_reason = None, f"{self.api}: {one_line(exc)}"
 
@@ -208,23 +373,31 @@ class Links:
         by listing the ports before and after."""
         if not self.opts.get("midi_virtual", True) or self.api is None:
             return
-        import rtmidi
-
         link = self.virt
-        vin = vout = None
+        vin: Any = None
+        vout: Any = None
         try:
-            vin = rtmidi.MidiIn(self.rtapi, P.VIRTUAL_CLIENT, queue_size_limit=RT_QUEUE)
-            vout = rtmidi.MidiOut(self.rtapi, P.VIRTUAL_OUT_CLIENT)
-            dests, sources = set(vout.get_ports()), set(vin.get_ports())
-            vin.open_virtual_port(P.VIRTUAL_IN)
-            vin.ignore_types(sysex=True, timing=True, active_sense=True)
-            vout.open_virtual_port(P.VIRTUAL_OUT)
-            link.in_name = new_port(vout.get_ports(), dests, P.VIRTUAL_IN) or (
-                f"{P.VIRTUAL_CLIENT}:{P.VIRTUAL_IN}"
-            )
-            link.out_name = new_port(vin.get_ports(), sources, P.VIRTUAL_OUT) or (
-                f"{P.VIRTUAL_OUT_CLIENT}:{P.VIRTUAL_OUT}"
-            )
+            if self.jack is not None:  # our client's ports (one client, one thread)
+                virt_in, virt_out = self._jack_ports[0], self._jack_ports[2]
+                assert virt_in is not None and virt_out is not None
+                vin, vout = JackInput(self.jack, virt_in), JackOutput(self.jack, virt_out)
+                link.in_name, link.out_name = vin.name, vout.name
+            else:
+                import rtmidi
+
+                vout = rtmidi.MidiOut(self.rtapi, P.VIRTUAL_OUT_CLIENT)
+                rt_in = rtmidi.MidiIn(self.rtapi, P.VIRTUAL_CLIENT, queue_size_limit=RT_QUEUE)
+                dests, sources = set(vout.get_ports()), set(rt_in.get_ports())
+                rt_in.open_virtual_port(P.VIRTUAL_IN)
+                rt_in.ignore_types(sysex=True, timing=True, active_sense=True)
+                vin = AlsaInput(rt_in, link, self)
+                vout.open_virtual_port(P.VIRTUAL_OUT)
+                link.in_name = new_port(vout.get_ports(), dests, P.VIRTUAL_IN) or (
+                    f"{P.VIRTUAL_CLIENT}:{P.VIRTUAL_IN}"
+                )
+                link.out_name = new_port(rt_in.get_ports(), sources, P.VIRTUAL_OUT) or (
+                    f"{P.VIRTUAL_OUT_CLIENT}:{P.VIRTUAL_OUT}"
+                )
         except Exception as exc:
             for port in (vin, vout):
                 if port is not None:
@@ -238,23 +411,147 @@ class Links:
         link.set_output(LinkState.OPEN)
         link.error = ""
 
+    # ------------------------------------------------------------ JACK: our client, the server
+
+    def open_jack(self) -> None:
+        """Open our JACK client with its input ports (the virtual one, the controller's)."""
+        from . import _jackmidi
+
+        client = _jackmidi.Client(P.VIRTUAL_CLIENT)
+        virtual = self.opts.get("midi_virtual", True)
+        try:
+            virt = client.add_input(P.VIRTUAL_IN) if virtual else None
+            hw = client.add_input(HW_PORT)
+            virt_out = client.add_output(P.VIRTUAL_OUT) if virtual else None
+            hw_out = client.add_output(HW_OUT)
+            client.activate()
+        except BaseException:
+            client.close()
+            raise
+        self.jack, self._jack_ports = client, (virt, hw, virt_out, hw_out)
+        self._socket = jack_socket()
+        seen = socket_id(self._socket)
+        if seen is None:
+            self._socket = None  # not where jack2 puts it: retry by trying
+        self.server_down = False
+
+    def server_gone(self) -> bool:
+        """True when our JACK client was shut down by its server (cheap: a flag)."""
+        return self.jack is not None and bool(self.jack.gone)
+
+    def server_lost(self) -> None:
+        """The JACK server went away: drop every port and our client (libjack returns at
+        once for a dead server), say so, and wait for a new server."""
+        self.server_down = True
+        self.server_losses += 1
+        self._socket_seen = socket_id(self._socket) if self._socket else None  # stale or None
+        self._next_server_try = self.clock() + (SERVER_CHECK if self._socket else API_RETRY)
+        for link in self:
+            link.close_input(LinkState.DISCONNECTED, SERVER_GONE)
+            link.close_output(LinkState.DISCONNECTED, SERVER_GONE)
+        spec = self.opts.get("midi_in")
+        if spec is not None and str(spec).lower() == "none":
+            self.hw.set_input(LinkState.OFF)
+        if not self.opts.get("midi_virtual", True):
+            self.virt.set_input(LinkState.NONE)
+            self.virt.set_output(LinkState.NONE)
+        client, self.jack = self.jack, None
+        if client is not None:
+            client.close()
+        self.hw.error = self.virt.error = SERVER_GONE
+
+    def _server_back(self) -> bool:
+        """While the server is away: is a new one there? Opens everything again if so."""
+        now = self.clock()
+        if now < self._next_server_try:
+            return False
+        if self._socket is not None:
+            self._next_server_try = now + SERVER_CHECK
+            seen = socket_id(self._socket)
+            if seen is None or seen == self._socket_seen:
+                return False  # not there yet, or still the dead server's file
+        else:
+            self._next_server_try = now + API_RETRY
+        try:
+            self.open_jack()
+        except Exception as exc:  # (a server still starting up): the next look retries
+            self.hw.error = self.virt.error = f"{SERVER_GONE}: {one_line(exc)}"
+            if self._socket is not None:
+                self._socket_seen = None  # keep trying this new server
+            return False
+        self.open_virtual()
+        hw = self.hw
+        if hw.state is LinkState.DISCONNECTED:  # the scan that follows reconnects it
+            if hw.controller:
+                hw.set_input(LinkState.DISCONNECTED, f"disconnected: waiting for {hw.controller}")
+            else:
+                hw.set_input(LinkState.NONE)
+        hw.set_output(LinkState.NONE)
+        hw.error = ""
+        return True
+
+    def scan_due(self) -> float | None:
+        """While the server is away: when the next look at its socket is due (else None)."""
+        return self._next_server_try if self.server_down else None
+
+    # ------------------------------------------------------------ waking the service
+
+    def wake_alsa(self) -> None:
+        """From rtmidi's ALSA thread: wake the service if it sleeps (one pipe write)."""
+        if self._sleeping:
+            self._sleeping = False
+            with contextlib.suppress(BlockingIOError, OSError):
+                os.write(self._wake_w, b"!")
+
+    def wake_fds(self) -> list[int]:
+        """The descriptors that input makes readable (our JACK client's, the ALSA pipe)."""
+        fds = [self._wake_r]
+        if self.jack is not None:
+            fds.append(self.jack.fileno())
+        return fds
+
+    def arm(self) -> bool:
+        """The service is about to sleep: True if nothing is waiting (else do not sleep)."""
+        self._sleeping = True
+        if self.inbox:
+            self._sleeping = False
+            return False
+        return self.jack is None or bool(self.jack.arm())
+
+    def woke(self, ready: list[tuple[int, int]]) -> None:
+        """The service woke (``ready``: what poll returned): empty the ALSA pipe."""
+        self._sleeping = False
+        if any(fd == self._wake_r for fd, _ in ready):
+            with contextlib.suppress(BlockingIOError, OSError):
+                os.read(self._wake_r, 4096)
+
     # ------------------------------------------------------------ the controller's ports
 
     def _open_input(self, link: Link, name: str) -> None:
-        import rtmidi
+        if self.jack is not None:  # connect the controller's port to ours
+            port: Any = JackInput(self.jack, self._jack_ports[1], source=name)
+            self.jack.connect(name, port.name)
+        else:
+            import rtmidi
 
-        port = rtmidi.MidiIn(self.rtapi, P.CONTROLLER_CLIENT, queue_size_limit=RT_QUEUE)
-        open_by_name(port, name, "controller", is_input=True)
+            rt_in = rtmidi.MidiIn(self.rtapi, P.CONTROLLER_CLIENT, queue_size_limit=RT_QUEUE)
+            open_by_name(rt_in, name, "controller", is_input=True)
+            port = AlsaInput(rt_in, link, self)
         link.in_port = port
         link.in_name = name
         link.set_input(LinkState.CONNECTED)
         link.error = ""
 
     def _open_output(self, link: Link, name: str) -> None:
-        import rtmidi
+        port: Any
+        if self.jack is not None:  # connect our feedback port to the controller's
+            port = JackOutput(self.jack, self._jack_ports[3], dest=name)
+            self.jack.connect(port.name, name)
+        else:
+            import rtmidi
 
-        port = rtmidi.MidiOut(self.rtapi, P.CONTROLLER_CLIENT)
-        open_by_name(port, name, "feedback", is_input=False)
+            port = rtmidi.MidiOut(self.rtapi, P.CONTROLLER_CLIENT)
+            open_by_name(port, name, "feedback", is_input=False)
         link.out_port = port
         link.out_name = name
         link.set_output(LinkState.CONNECTED)
@@ -264,6 +561,8 @@ class Links:
 
     def port_lists(self) -> tuple[list[str], list[str]]:
         """(inputs, outputs) as the API lists them now (empty without an API)."""
+        if self.jack is not None:
+            return list(self.jack.ports(True)), list(self.jack.ports(False))
         if self._scan_in is None:
             return [], []
         return list(self._scan_in.get_ports()), list(self._scan_out.get_ports())
@@ -277,10 +576,20 @@ class Links:
                 self.choose_api()
             if self.api is None:
                 return
+        if self.server_down and not self._server_back():
+            return
+        if self.server_gone():
+            self.server_lost()
+            return
         link = self.hw
         try:
-            ins = [n for n in self._scan_in.get_ports() if n]
-            outs = [n for n in self._scan_out.get_ports() if n]
+            ins_all, outs_all = self.port_lists()
+            ins = [n for n in ins_all if n]
+            outs = [n for n in outs_all if n]
+            if self.jack is not None and self.virt.in_port is not None:
+                if self.virt.in_name not in outs:  # our own port is not listed: no server
+                    self.server_lost()
+                    return
         except Exception as exc:
             link.set_input(LinkState.ERROR)
             link.error = one_line(exc)
@@ -346,3 +655,10 @@ class Links:
                 if rt is not None:
                     close_port(rt)
         self._scan_in = self._scan_out = None
+        client, self.jack = self.jack, None
+        if client is not None:
+            client.close()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._wake_r = self._wake_w = -1

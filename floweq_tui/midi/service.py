@@ -3,20 +3,22 @@
 Why a process: Python work competing for the GIL with the audio callback causes dropouts,
 so MIDI is handled here, never in the engine process.
 
-Why no rtmidi callback (and no mido input port, which always installs one): on JACK,
-rtmidi calls the callback from its client's JACK process thread, so a Python callback
-(waiting for this process's GIL) would stall the whole JACK graph and cause xruns (measured:
-2 xruns in a 3 s flood). Instead rtmidi queues incoming messages in C++ (a bounded ring,
-``RT_QUEUE`` messages, see :mod:`.links`) and the main loop polls every millisecond,
-draining each port in a batch and writing only the last value per control per batch into
-the shared block; the audio thread applies it at its next block. A flood therefore
-collapses to the latest value per control, and nothing grows.
+Why no Python on the JACK thread: rtmidi calls its input callback from its client's JACK
+process thread, which the whole graph waits for, so a Python callback (waiting for this
+process's GIL) stalls the graph; and rtmidi's own queue writes a line to stderr per message
+that finds it full (639 xruns in a 5 s flood, measured). So JACK input comes through
+:mod:`._jackmidi` (C rings filled on the JACK thread, an eventfd wake-up, a flood collapsed
+to the last message per control), ALSA input from rtmidi's ordinary input thread into the
+inbox (:attr:`MidiService.queue`). The loop (:meth:`MidiService.run`) sleeps until input,
+a request or a timer, drains every port in one batch and writes only the last value per
+control into the shared block; the audio thread applies it at its next block.
 
-The main loop also, about every 20 ms, compares the mapped controls with what it last saw
-per controller and sends feedback for changes made elsewhere (UI, presets, automation),
-never for what just came in; and about every second rescans the ports (hot-plug: a
-controller that disappears is closed and picked up again by name when it comes back),
-retries ports that errored, and reloads the mapping file if it was edited.
+The main loop also, every 20 ms while controls change (100 ms when quiet), compares the
+mapped controls with what it last saw per controller and sends feedback for changes made
+elsewhere (UI, presets, automation), never for what just came in; and every second
+rescans the ports (hot-plug: a controller that disappears is closed and picked up again
+by name when it comes back), retries ports that errored, reopens everything after a JACK
+server restart, and reloads the mapping file if it was edited.
 
 Requests from the parent (:class:`~.client.MidiProcess`) are answered between batches by
 :meth:`floweq_tui.runtime.Channel.serve` from :attr:`MidiService.handlers`, a table of
@@ -29,7 +31,9 @@ this module (the mapping file, drain, feedback, the dispatch table, the loop).
 
 from __future__ import annotations
 
+import math
 import os
+import select
 import signal
 import time
 from collections import deque
@@ -42,7 +46,7 @@ import numpy as np
 from ..controls import CONTROL_INDEX, N_CONTROLS, SharedBlock
 from ..runtime import Channel, Handler, one_line
 from .learn import Learn
-from .links import Link, Links
+from .links import SERVER_CHECK, Link, Links
 from .mapping import (
     Binding,
     Event,
@@ -54,15 +58,18 @@ from .mapping import (
     with_binding,
 )
 from .state import KnobInfo, LearnState, MidiStatus
-from .store import MidiMap, default_path, load, save
+from .store import MidiMap, default_path, load, load_parsed, save
 
 QUEUE_MAX = 4096
 """Messages taken from one port in one batch at most (also the bound of the injection queue)."""
-POLL_PERIOD = 0.001
-"""How often the input ports are drained (rtmidi offers no wake-up without a callback)."""
 COMMAND_PERIOD = 0.005
-"""How often the command pipe, feedback, learn and hot-plug timers are looked at."""
+"""How often requests are looked at when the loop has no pipe to wait on (tests)."""
 FEEDBACK_PERIOD = 0.02
+"""How often feedback and learn are looked at while something changes (or learn waits)."""
+FEEDBACK_IDLE = 0.1
+"""... and after FEEDBACK_BUSY seconds without a change (the first change after a quiet
+spell reaches LED rings within this; the ones after it within FEEDBACK_PERIOD)."""
+FEEDBACK_BUSY = 1.0
 SCAN_PERIOD = 1.0
 
 
@@ -83,7 +90,8 @@ class MidiService:
         self.opts = dict(options or {})
         self.clock = clock
         self.queue: deque[tuple[Link, Any]] = deque(maxlen=QUEUE_MAX)
-        """Messages injected by tests or other code (bounded); ports are polled directly."""
+        """The inbox: ALSA input and messages injected by tests or other code (bounded: a
+        flood drops the oldest); our JACK ports are read directly."""
         self.received = 0
         self.ignored = 0
         self.batches = 0
@@ -93,11 +101,16 @@ class MidiService:
         self.map_path = Path(cfg) if cfg else default_path()
         self.map = MidiMap()
         self.map_error = ""
+        """The first mapping file error, one line ('' when the file loaded whole)."""
+        self.map_errors: tuple[str, ...] = ()
+        self.map_line = 0
         self.map_mtime: float | None = None
         self._load_map()
         model_count = int(self.opts.get("model_count") or 64)
-        self.links = Links(self.opts, clock, self._bindings_for, model_count)
+        self.links = Links(self.opts, clock, self._bindings_for, model_count, self.queue)
         self.learn = Learn(self._bindings_for, self._commit, clock)
+        self._fb_key: tuple[Any, ...] = ()
+        self._fb_changed = 0.0
         self.handlers: dict[str, Handler] = {
             "status": self.status,
             "knobs": self.knobs,
@@ -129,27 +142,46 @@ class MidiService:
     # ------------------------------------------------------------ mapping file
 
     def _load_map(self) -> str:
-        """(Re)read the mapping file; on error keep the mapping in use and say why."""
+        """(Re)read the mapping file, keeping every valid binding; say what was not taken.
+
+        A bad binding is dropped (its controller keeps the others); a controller with
+        nothing valid, or a file that does not parse at all, keeps the mapping in use (the
+        defaults at start). Any error leaves the file untouched: saving is refused.
+        """
         try:
             self.map_mtime = self.map_path.stat().st_mtime
         except OSError:
             self.map_mtime = None
         try:
-            new = load(self.map_path)
+            parsed = load_parsed(self.map_path)
         except MappingError as exc:
+            self.map_errors = (str(exc),)
             self.map_error = str(exc)
+            self.map_line = _line_of(str(exc))
             return self.map_error
+        new = parsed.map
+        for name in parsed.broken:  # nothing usable: keep what it had
+            if self.map.has(name):
+                new.set(name, self.map.bindings_for(name))
         self.map = new
+        self.map_errors = tuple(parsed.errors)
+        self.map_line = parsed.first_line
         self.map_error = ""
-        return ""
+        if parsed.errors:
+            more = len(parsed.errors) - 1
+            self.map_error = parsed.errors[0] + (f" (and {more} more)" if more else "")
+            self.map_error += "; kept the valid bindings" if len(new.controllers) else ""
+        return self.map_error
 
     def _bindings_for(self, controller: str) -> list[Binding]:
         return self.map.bindings_for(controller)  # (the map object changes on reload)
 
     def reload(self) -> str:
-        """Re-read the mapping file and rebind the links; '' or why the file was not taken."""
+        """Re-read the mapping file and rebind the links; '' or why (part of) the file was
+        not taken."""
+        before = self.map
         error = self._load_map()
-        if not error:
+        if self.map is not before:
             self.links.rebind_all()
         return error
 
@@ -186,13 +218,18 @@ class MidiService:
     # ------------------------------------------------------------ input
 
     def _pending_messages(self) -> list[tuple[Link, Any]]:
-        """One batch: what rtmidi queued on each input port, plus the injection queue."""
+        """One batch: what waits on each input (our JACK ports, or an rtmidi queue), plus
+        the inbox (ALSA input and injected messages)."""
         batch: list[tuple[Link, Any]] = []
         for link in self.links:
             port = link.in_port
             if port is None:
                 continue
             try:
+                take = getattr(port, "take", None)
+                if take is not None:
+                    batch.extend((link, m) for m in take())
+                    continue
                 for _ in range(QUEUE_MAX):
                     got = port.get_message()
                     if got is None:
@@ -256,6 +293,14 @@ class MidiService:
 
     # ------------------------------------------------------------ feedback
 
+    def _feedback_key(self) -> tuple[Any, ...]:
+        """What feedback depends on: the block, and each link's memory and output (a rebind
+        or a newly opened output starts a new, empty ``last_seen``)."""
+        return (
+            self.ctl.tobytes(),
+            *((id(k.last_seen), len(k.last_seen), k.out_port is not None) for k in self.links),
+        )
+
     def feedback(self) -> int:
         """Send mapped controls that changed elsewhere; re-arm their soft takeover."""
         values = self.ctl.copy()
@@ -288,11 +333,14 @@ class MidiService:
         return MidiStatus(
             api=self.links.api,
             api_reason=self.links.api_reason,
-            hw=self.hw.info(),
-            virtual=self.virt.info(),
+            hw=(hw := self.hw.info()),
+            virtual=(virt := self.virt.info()),
+            server_gone=self.links.server_down,
             mapping_file=str(self.map_path),
             mapping_error=self.map_error,
-            received=self.received,
+            mapping_errors=self.map_errors,
+            mapping_line=self.map_line,
+            received=self.received + hw.collapsed + virt.collapsed,
             ignored=self.ignored,
             batches=self.batches,
             writes=self.writes,
@@ -376,14 +424,19 @@ class MidiService:
         """The timers: learn and feedback, then hot-plug and the mapping file. Returns the
         next due times (feedback, scan)."""
         if now >= next_fb:
-            next_fb = now + FEEDBACK_PERIOD
             self.learn.poll()
-            try:
-                self.feedback()
-            except Exception as exc:
-                self.hw.error = one_line(exc)
+            key = self._feedback_key()
+            if key != self._fb_key:  # nothing changed since the last look: nothing to send
+                try:
+                    self.feedback()
+                except Exception as exc:
+                    self.hw.error = one_line(exc)
+                self._fb_key = self._feedback_key()
+                self._fb_changed = now
+            busy = now - self._fb_changed < FEEDBACK_BUSY or self.learn.active
+            next_fb = now + (FEEDBACK_PERIOD if busy else FEEDBACK_IDLE)
         if now >= next_scan:
-            next_scan = now + SCAN_PERIOD
+            next_scan = now + (SERVER_CHECK if self.links.server_down else SCAN_PERIOD)
             try:
                 self.links.scan()
             except Exception as exc:
@@ -391,31 +444,56 @@ class MidiService:
             self._check_file()
         return next_fb, next_scan
 
-    def run(self, chan: Channel) -> None:
+    def run(self, chan: Channel, request_fd: int | None = None) -> None:
         """Serve until told to stop or the parent goes away.
 
-        The loop sleeps in one place (:data:`POLL_PERIOD`), drains the ports, and every
-        :data:`COMMAND_PERIOD` answers the waiting requests and runs the timers (which
-        :meth:`housekeeping` returns the next due times of, so a loop that sleeps until
-        input or the next timer can replace the fixed poll without touching the rest).
+        The loop sleeps in one place, until input arrives (our JACK client's eventfd, or
+        the ALSA inbox's pipe), a request arrives (``request_fd``, the pipe from the
+        parent), or the next timer is due (feedback and learn every
+        :data:`FEEDBACK_PERIOD`, hot-plug and the mapping file every :data:`SCAN_PERIOD`,
+        the JACK server's socket every :data:`~.links.SERVER_CHECK` while it is away).
+        Idle, it wakes only for those timers; a CC is applied as soon as it arrives.
         """
-        clock, drain, sleep = self.clock, self.drain, time.sleep
-        next_fb = next_scan = next_cmd = clock()
+        clock, drain, links = self.clock, self.drain, self.links
+        next_fb = next_scan = clock()
         parent = os.getppid()
         handlers = self.handlers
+        poller = select.poll()
+        watched: tuple[int, ...] = ()
+        asked = True  # (serve once at the start)
         while True:
-            sleep(POLL_PERIOD)
+            if links.server_gone():  # the shutdown callback woke us
+                links.server_lost()
+                next_scan = min(next_scan, clock() + SERVER_CHECK)
             drain()
-            now = clock()
-            if now < next_cmd:
-                continue
-            next_cmd = now + COMMAND_PERIOD
-            if not chan.serve(handlers):
+            if (asked or request_fd is None) and not chan.serve(handlers):
                 return
             now = clock()
             if now >= next_scan and os.getppid() != parent:
                 return  # orphaned (the parent was killed): nobody will stop us
             next_fb, next_scan = self.housekeeping(now, next_fb, next_scan)
+            fds = tuple(links.wake_fds()) + ((request_fd,) if request_fd is not None else ())
+            if fds != watched:  # (our JACK client was opened again: a new eventfd)
+                for fd in watched:
+                    poller.unregister(fd)
+                for fd in fds:
+                    poller.register(fd, select.POLLIN)
+                watched = fds
+            ready: list[tuple[int, int]] = []
+            if links.arm():
+                wait = min(next_fb, next_scan) - clock()
+                if request_fd is None:
+                    wait = min(wait, COMMAND_PERIOD)  # (nothing tells us about requests)
+                ready = poller.poll(max(0, math.ceil(wait * 1000)))
+            links.woke(ready)
+            asked = any(fd == request_fd for fd, _ in ready)
+
+
+def _line_of(error: str) -> int:
+    """The line number in a ``file:line: why`` error (0 when it has none)."""
+    head = error.split(": ", 1)[0]
+    tail = head.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 def midi_main(conn: Any, ctl_name: str, options: dict[str, Any]) -> None:
@@ -439,7 +517,7 @@ def midi_main(conn: Any, ctl_name: str, options: dict[str, Any]) -> None:
         return
     chan.ready(first)
     try:
-        service.run(chan)
+        service.run(chan, conn.fileno())
     finally:
         service.close()
         block.close()

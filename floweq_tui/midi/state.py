@@ -63,6 +63,11 @@ class LinkInfo:
     error: str = ""
     """The last port error, one line ('' when none)."""
     messages: int = 0
+    dropped: int = 0
+    """Messages lost: they found the input's ring full (the service had not run for a
+    while under a flood)."""
+    collapsed: int = 0
+    """A flood's messages merged into the last one per control (never reached a mapper)."""
 
     @property
     def text(self) -> str:
@@ -141,8 +146,16 @@ class MidiStatus:
     """The controller (hardware or ``--midi-in``) link."""
     virtual: LinkInfo = field(default_factory=LinkInfo)
     """The virtual input ``floweq-tui`` (and its feedback output)."""
+    server_gone: bool = False
+    """The JACK server went away: every port is closed until a new server is up (then
+    they are opened again, and the controller reconnected, by themselves)."""
     mapping_file: str = ""
     mapping_error: str = ""
+    """The mapping file's first error, one line with its line number ('' when none)."""
+    mapping_errors: tuple[str, ...] = ()
+    """Every error (each a bad binding dropped, or the whole file not taken)."""
+    mapping_line: int = 0
+    """The line of the first error (0 when none or unknown)."""
     received: int = 0
     ignored: int = 0
     batches: int = 0
@@ -157,6 +170,8 @@ class MidiStatus:
         """One line about the ports for the headless start-up ("MIDI (jack): ...")."""
         if not self.api:
             return f"MIDI: off ({self.api_reason})"
+        if self.server_gone:
+            return f"MIDI ({self.api}): JACK server gone; waiting for it to come back"
         c = self.hw
         ctl = f"controller {c.port} ({c.text})" if c.port else c.text
         out = f", feedback to {c.output}" if c.output else ""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -155,10 +156,25 @@ def _positions(text: str) -> tuple[dict[tuple[str, int], int], dict[str, int]]:
     return bindings, tables
 
 
-def loads(text: str, source: str = "midi.toml") -> MidiMap:
-    """Parse and validate; raises MappingError with ``source:line: why`` on any problem."""
+@dataclass
+class Parsed:
+    """A mapping file read leniently (:func:`parse`): what is usable, and what was dropped.
+
+    ``errors``: one line each, ``source:line: why`` (a bad binding is dropped, the rest of
+    its controller kept). ``broken``: controllers with nothing usable (every binding bad,
+    or not a table): the caller keeps whatever it used for them before. ``first_line``: the
+    line of the first error (0 when none).
+    """
+
+    map: MidiMap
+    errors: list[str] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)
+    first_line: int = 0
+
+
+def _syntax(text: str, source: str) -> dict[str, Any]:
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         lineno = getattr(exc, "lineno", None)
         msg = str(exc).split(" (at line")[0]
@@ -166,6 +182,17 @@ def loads(text: str, source: str = "midi.toml") -> MidiMap:
             found = re.search(r"line (\d+)", str(exc))
             lineno = int(found.group(1)) if found else 0
         raise MappingError(f"{source}:{lineno}: {msg}") from None
+
+
+def parse(text: str, source: str = "midi.toml") -> Parsed:
+    """Parse and validate, keeping every binding that is valid.
+
+    Whole-file problems (TOML syntax, version, unknown top-level keys) raise MappingError
+    (``source:line: why``): nothing in the file can be trusted. A bad binding is only
+    dropped (and reported): the others of its controller stay in use. A controller with no
+    valid binding, or not a table, is reported in ``broken``.
+    """
+    data = _syntax(text, source)
     positions, tables = _positions(text)
     version = data.get("version", FILE_VERSION)
     if version != FILE_VERSION:
@@ -176,37 +203,69 @@ def loads(text: str, source: str = "midi.toml") -> MidiMap:
     unknown = sorted(set(data) - {"version", "controllers"})
     if unknown:
         raise MappingError(f"{source}:1: unknown key {unknown[0]!r}")
-    out: dict[str, list[Binding]] = {}
+    out = Parsed(MidiMap())
+    lines: list[int] = []
+
+    def bad(line: int, text: str) -> None:
+        out.errors.append(f"{source}:{line}: {text}")
+        lines.append(line)
+
     for name, body in controllers.items():
         line = tables.get(name, 0)
         if not isinstance(body, dict):
-            raise MappingError(f"{source}:{line}: controller {name!r} must be a table")
+            bad(line, f"controller {name!r} must be a table")
+            out.broken.add(str(name))
+            continue
         extra = sorted(set(body) - {"bindings"})
         if extra:
-            raise MappingError(f"{source}:{line}: controller {name!r}: unknown key {extra[0]!r}")
+            bad(line, f"controller {name!r}: unknown key {extra[0]!r}")
+            out.broken.add(str(name))
+            continue
         items = body.get("bindings", [])
         if not isinstance(items, list):
-            raise MappingError(f"{source}:{line}: controller {name!r}: bindings must be a list")
+            bad(line, f"controller {name!r}: bindings must be a list")
+            out.broken.add(str(name))
+            continue
         bindings = []
         for i, item in enumerate(items):
             try:
                 bindings.append(Binding.from_dict(item))
             except MappingError as exc:
-                where = positions.get((name, i), line)
-                raise MappingError(
-                    f"{source}:{where}: controller {name!r} binding {i + 1}: {exc}"
-                ) from None
-        out[str(name)] = bindings
-    return MidiMap(out)
+                bad(positions.get((name, i), line), f"controller {name!r} binding {i + 1}: {exc}")
+        if items and not bindings:
+            out.broken.add(str(name))
+        else:
+            out.map.set(str(name), bindings)
+    out.first_line = lines[0] if lines else 0
+    return out
+
+
+def loads(text: str, source: str = "midi.toml") -> MidiMap:
+    """Parse and validate strictly; raises MappingError with ``source:line: why`` on the
+    first problem (``midi --import``: a file is taken whole or not at all)."""
+    parsed = parse(text, source)
+    if parsed.errors:
+        raise MappingError(parsed.errors[0])
+    return parsed.map
+
+
+def _read(path: str | os.PathLike[str] | None) -> tuple[str | None, Path]:
+    p = Path(path) if path is not None else default_path()
+    try:
+        return p.read_text(encoding="utf-8"), p
+    except FileNotFoundError:
+        return None, p
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MappingError(f"{p}: cannot read ({exc})") from None
+
+
+def load_parsed(path: str | os.PathLike[str] | None = None) -> Parsed:
+    """Read a mapping file leniently (see :func:`parse`); a missing file is empty."""
+    text, p = _read(path)
+    return Parsed(MidiMap()) if text is None else parse(text, str(p))
 
 
 def load(path: str | os.PathLike[str] | None = None) -> MidiMap:
-    """Read a mapping file; a missing file is an empty mapping (defaults everywhere)."""
-    p = Path(path) if path is not None else default_path()
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return MidiMap()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MappingError(f"{p}: cannot read ({exc})") from None
-    return loads(text, str(p))
+    """Read a mapping file strictly; a missing file is an empty mapping (defaults)."""
+    text, p = _read(path)
+    return MidiMap() if text is None else loads(text, str(p))

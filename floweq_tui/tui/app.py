@@ -31,7 +31,14 @@ from .engine_port import EngineLike
 from .keys import APP_KEYS, app_bindings, display
 from .messages import PointPicked, ValueAdjusted
 from .meters import meter_parts, status_parts
-from .midi_view import MidiState, control_label, learn_notice, learnable_controls, midi_state
+from .midi_view import (
+    MidiState,
+    control_label,
+    learn_notice,
+    learnable_controls,
+    mapping_notice,
+    midi_state,
+)
 from .offthread import off_thread
 from .screens.help import HelpScreen
 from .screens.learn import LearnScreen
@@ -71,6 +78,8 @@ class FloweqApp(App[int]):
         # MIDI (engine.midi: None for an engine without MIDI)
         self.midi_view: MidiState = midi_state(None, off=engine.midi is None)
         self._midi_busy = False
+        self._mapping_said = ""
+        self._server_gone = False
         self.last_learn: LearnState | None = None
         # engine recovery: the engine's supervisor restarts; the app says what it reports
         self.engine_notice = ""
@@ -237,6 +246,17 @@ class FloweqApp(App[int]):
         else:
             self.midi_view = midi_state(st)
             self.ctrl.knobs = dict(st.knobs)
+            if st.server_gone != self._server_gone:  # the JACK server left or came back
+                self._server_gone = st.server_gone
+                if st.server_gone:
+                    self.notify("MIDI: JACK server gone; waiting for it", severity="warning")
+                else:
+                    self.notify("MIDI: JACK server back, ports open again", timeout=4)
+            notice = mapping_notice(st)
+            if notice != self._mapping_said:  # said once per new error, at any size
+                self._mapping_said = notice
+                if notice:
+                    self.notify(notice, severity="warning", timeout=15)
         finally:
             self._midi_busy = False
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from ..controls import CONTROL_INDEX, CONTROL_SPECS
 from ..midi.state import Conflict, KnobInfo, LearnPhase, LearnState, LinkState, MidiStatus
@@ -73,10 +74,14 @@ def midi_state(status: MidiStatus | None, error: str = "", off: bool = False) ->
         level, word = "bad", "no MIDI API"
     else:
         level, word = "warn" if vport else "off", "no controller" if vport else "off"
+    if status.server_gone:  # every port waits for the JACK server to come back
+        level, word = "warn", "waiting: JACK server gone"
     short = {"ok": "MIDI ok", "warn": "MIDI wait", "bad": "MIDI err", "off": "MIDI off"}[level]
     if word == "no controller":
         short = "MIDI virt"
-    who = f" {_clip(name, 20)}" if name and word != "no controller" else ""
+    who = (
+        f" {_clip(name, 20)}" if name and not status.server_gone and word != "no controller" else ""
+    )
     medium = f"MIDI{who} {word}"
     full = virtual = medium
     if vport:
@@ -84,8 +89,26 @@ def midi_state(status: MidiStatus | None, error: str = "", off: bool = False) ->
     if api:
         full += f" ({api})"
     if status.mapping_error:
-        full += " · mapping file error"
+        where = mapping_where(status)
+        full += f" · mapping error {where}"
+        virtual += f" · {where}"
+        medium += f" · {where}"
+        short += f" {where}"
+        level = "warn" if level in ("ok", "off") else level
     return MidiState(level, short, medium, full, virtual)
+
+
+def mapping_where(status: MidiStatus) -> str:
+    """Where the mapping file's first error is, short ("midi.toml:9")."""
+    name = PurePath(status.mapping_file).name or "midi.toml"
+    return f"{name}:{status.mapping_line}" if status.mapping_line else name
+
+
+def mapping_notice(status: MidiStatus) -> str:
+    """The one-line notice for a mapping file error ('' when there is none)."""
+    if not status.mapping_error:
+        return ""
+    return f"MIDI mapping file: {status.mapping_error}"
 
 
 def knob_value(knobs: Mapping[str, KnobInfo], name: str) -> float | None:

@@ -1,0 +1,661 @@
+/* floweq_tui.midi._jackmidi: a minimal JACK MIDI input for the MIDI service.
+ *
+ * Why not rtmidi's JACK input: its process callback (on the JACK process thread, which
+ * every client of the graph waits for) writes a line to std::cerr for every message that
+ * finds its queue full, and copies each message into a std::vector. Under a MIDI flood
+ * (200k messages/s) those writes stall the whole graph. Here the process callback only
+ * copies 1-3 byte messages into a preallocated lock-free ring per port, counts what does
+ * not fit, and at most once per cycle wakes the service through an eventfd, and only
+ * when the service said it is going to sleep (arm). No allocation, no lock, no log.
+ *
+ * libjack is loaded with dlopen at run time (no build dependency on JACK headers; the
+ * few declarations needed are below, as in <jack/jack.h> and <jack/midiport.h>).
+ *
+ * The service's side (Python, never on the JACK thread): read(port) drains a ring and,
+ * when a flood left more than `collapse` messages, keeps only the last message per
+ * (status, first data byte), in the order of those last messages: a flood collapses to
+ * the latest value per control, and the ring never stays full for long.
+ * The server going away is reported by jack_on_info_shutdown: `gone` and a wake-up.
+ *
+ * Output ports (feedback to LED rings and motor faders) work the other way round: the
+ * service puts messages in the port's ring (send), the process callback writes them into
+ * the port's buffer (what does not fit waits for the next cycle). One client for every
+ * port: each JACK client is one more thread woken every cycle.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ libjack, declared */
+
+typedef uint32_t jack_nframes_t;
+typedef struct _jack_client jack_client_t;
+typedef struct _jack_port jack_port_t;
+typedef unsigned char jack_midi_data_t;
+typedef struct {
+    jack_nframes_t time;
+    size_t size;
+    jack_midi_data_t *buffer;
+} jack_midi_event_t;
+typedef int (*JackProcessCallback)(jack_nframes_t, void *);
+typedef void (*JackInfoShutdownCallback)(int, const char *, void *);
+
+enum { JackNoStartServer = 0x01, JackServerName = 0x04 };
+enum { JackPortIsInput = 0x1, JackPortIsOutput = 0x2 };
+#define MIDI_TYPE "8 bit raw midi"
+
+static struct {
+    void *lib;
+    jack_client_t *(*client_open)(const char *, int, int *, ...);
+    int (*client_close)(jack_client_t *);
+    char *(*get_client_name)(jack_client_t *);
+    int (*set_process_callback)(jack_client_t *, JackProcessCallback, void *);
+    void (*on_info_shutdown)(jack_client_t *, JackInfoShutdownCallback, void *);
+    jack_port_t *(*port_register)(jack_client_t *, const char *, const char *, unsigned long,
+                                  unsigned long);
+    const char *(*port_name)(const jack_port_t *);
+    int (*activate)(jack_client_t *);
+    int (*deactivate)(jack_client_t *);
+    void *(*port_get_buffer)(jack_port_t *, jack_nframes_t);
+    uint32_t (*midi_get_event_count)(void *);
+    int (*midi_event_get)(jack_midi_event_t *, void *, uint32_t);
+    void (*midi_clear_buffer)(void *);
+    int (*midi_event_write)(void *, jack_nframes_t, const jack_midi_data_t *, size_t);
+    int (*connect)(jack_client_t *, const char *, const char *);
+    int (*disconnect)(jack_client_t *, const char *, const char *);
+    const char **(*get_ports)(jack_client_t *, const char *, const char *, unsigned long);
+    void (*free)(void *);
+} J;
+
+static const char *load_jack(void)
+{
+    if (J.lib)
+        return NULL;
+    void *lib = dlopen("libjack.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (!lib)
+        return "libjack.so.0 not found (is JACK installed?)";
+#define SYM(field, name)                                                                   \
+    do {                                                                                   \
+        *(void **)(&J.field) = dlsym(lib, name);                                           \
+        if (!J.field) {                                                                    \
+            dlclose(lib);                                                                  \
+            return "libjack.so.0 lacks " name;                                             \
+        }                                                                                  \
+    } while (0)
+    SYM(client_open, "jack_client_open");
+    SYM(client_close, "jack_client_close");
+    SYM(get_client_name, "jack_get_client_name");
+    SYM(set_process_callback, "jack_set_process_callback");
+    SYM(on_info_shutdown, "jack_on_info_shutdown");
+    SYM(port_register, "jack_port_register");
+    SYM(port_name, "jack_port_name");
+    SYM(activate, "jack_activate");
+    SYM(deactivate, "jack_deactivate");
+    SYM(port_get_buffer, "jack_port_get_buffer");
+    SYM(midi_get_event_count, "jack_midi_get_event_count");
+    SYM(midi_event_get, "jack_midi_event_get");
+    SYM(midi_clear_buffer, "jack_midi_clear_buffer");
+    SYM(midi_event_write, "jack_midi_event_write");
+    SYM(connect, "jack_connect");
+    SYM(disconnect, "jack_disconnect");
+    SYM(get_ports, "jack_get_ports");
+    SYM(free, "jack_free");
+#undef SYM
+    J.lib = lib;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ the client */
+
+#define MAX_PORTS 4
+#define RING (1u << 16) /* messages per port: 330 ms of a 200k/s flood */
+#define MASK (RING - 1u)
+#define KEYS (128 * 128) /* (status & 0x7F, data1 & 0x7F): the collapse keys */
+#define KEY(r) (((((r) >> 16) & 0x7Fu) << 7) | (((r) >> 8) & 0x7Fu))
+
+typedef struct {
+    jack_port_t *port;
+    int output; /* an output: the service writes the ring, the JACK thread reads it */
+    uint32_t *ring; /* (size << 24) | (b0 << 16) | (b1 << 8) | b2 */
+    _Atomic uint32_t head; /* the writer's (input: the JACK thread; output: the service) */
+    _Atomic uint32_t tail; /* the reader's */
+    _Atomic uint64_t received;
+    _Atomic uint64_t dropped;
+    uint64_t collapsed; /* the service's side only */
+} Port;
+
+typedef struct {
+    PyObject_HEAD
+    jack_client_t *client;
+    int efd;
+    int nports;
+    int active;
+    Port ports[MAX_PORTS];
+    _Atomic int armed;
+    _Atomic int gone;
+    uint32_t *scratch; /* read(): RING messages */
+    int32_t *last;     /* read(): KEYS indexes, for collapsing */
+} Client;
+
+static void wake(Client *c)
+{
+    uint64_t one = 1;
+    ssize_t r = write(c->efd, &one, sizeof one); /* non-blocking; a full counter is fine */
+    (void)r;
+}
+
+static void write_out(Port *port, void *buf)
+{
+    /* an output's buffer is cleared every cycle; what does not fit waits for the next */
+    J.midi_clear_buffer(buf);
+    uint32_t tail = atomic_load_explicit(&port->tail, memory_order_relaxed);
+    uint32_t head = atomic_load_explicit(&port->head, memory_order_acquire);
+    while (tail != head) {
+        uint32_t r = port->ring[tail & MASK];
+        jack_midi_data_t d[3] = {(jack_midi_data_t)(r >> 16), (jack_midi_data_t)(r >> 8),
+                                 (jack_midi_data_t)r};
+        if (J.midi_event_write(buf, 0, d, r >> 24) != 0)
+            break;
+        tail++;
+    }
+    atomic_store_explicit(&port->tail, tail, memory_order_release);
+}
+
+static int process(jack_nframes_t nframes, void *arg)
+{
+    Client *c = (Client *)arg;
+    int added = 0;
+    for (int p = 0; p < c->nports; p++) {
+        Port *port = &c->ports[p];
+        void *buf = J.port_get_buffer(port->port, nframes);
+        if (!buf)
+            continue;
+        if (port->output) {
+            write_out(port, buf);
+            continue;
+        }
+        uint32_t n = J.midi_get_event_count(buf);
+        if (!n)
+            continue;
+        uint32_t head = atomic_load_explicit(&port->head, memory_order_relaxed);
+        uint32_t tail = atomic_load_explicit(&port->tail, memory_order_acquire);
+        uint32_t kept = 0, lost = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            jack_midi_event_t ev;
+            if (J.midi_event_get(&ev, buf, i) != 0 || ev.size == 0 || ev.size > 3)
+                continue; /* sysex and anything longer: not for us */
+            const unsigned char *d = ev.buffer;
+            unsigned char s = d[0];
+            if (s == 0xF0 || s == 0xF1 || s == 0xF7 || s == 0xF8 || s == 0xFE)
+                continue; /* sysex, time code, clock, active sensing */
+            if (head - tail >= RING) {
+                lost++;
+                continue;
+            }
+            uint32_t rec = ((uint32_t)ev.size << 24) | ((uint32_t)s << 16);
+            if (ev.size > 1)
+                rec |= (uint32_t)d[1] << 8;
+            if (ev.size > 2)
+                rec |= d[2];
+            port->ring[head & MASK] = rec;
+            head++;
+            kept++;
+        }
+        atomic_store_explicit(&port->head, head, memory_order_release);
+        atomic_fetch_add_explicit(&port->received, kept, memory_order_relaxed);
+        if (lost)
+            atomic_fetch_add_explicit(&port->dropped, lost, memory_order_relaxed);
+        added |= kept != 0;
+    }
+    if (added && atomic_exchange_explicit(&c->armed, 0, memory_order_acq_rel))
+        wake(c);
+    return 0;
+}
+
+static void on_shutdown(int code, const char *reason, void *arg)
+{
+    (void)code;
+    (void)reason;
+    Client *c = (Client *)arg;
+    atomic_store(&c->gone, 1);
+    wake(c);
+}
+
+static void client_release(Client *c)
+{
+    if (c->client) {
+        jack_client_t *client = c->client;
+        int active = c->active;
+        c->client = NULL;
+        c->active = 0;
+        Py_BEGIN_ALLOW_THREADS
+        if (active && !atomic_load(&c->gone))
+            J.deactivate(client);
+        J.client_close(client);
+        Py_END_ALLOW_THREADS
+    }
+    /* the rings are kept until dealloc: the JACK thread is gone once close returned */
+}
+
+static void Client_dealloc(Client *c)
+{
+    client_release(c);
+    if (c->efd >= 0)
+        close(c->efd);
+    for (int p = 0; p < MAX_PORTS; p++)
+        free(c->ports[p].ring);
+    free(c->scratch);
+    free(c->last);
+    Py_TYPE(c)->tp_free((PyObject *)c);
+}
+
+static int Client_init(Client *c, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"name", "server", NULL};
+    const char *name, *server = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|z", names, &name, &server))
+        return -1;
+    const char *why = load_jack();
+    if (why) {
+        PyErr_SetString(PyExc_OSError, why);
+        return -1;
+    }
+    if (c->client) {
+        PyErr_SetString(PyExc_RuntimeError, "already open");
+        return -1;
+    }
+    c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    c->scratch = malloc(RING * sizeof(uint32_t));
+    c->last = malloc(KEYS * sizeof(int32_t));
+    if (c->efd < 0 || !c->scratch || !c->last) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    int status = 0;
+    jack_client_t *client;
+    Py_BEGIN_ALLOW_THREADS
+    if (server)
+        client = J.client_open(name, JackNoStartServer | JackServerName, &status, server);
+    else
+        client = J.client_open(name, JackNoStartServer, &status);
+    Py_END_ALLOW_THREADS
+    if (!client) {
+        PyErr_Format(PyExc_OSError, "cannot open a JACK client (status 0x%x): is the JACK "
+                                    "server running?", status);
+        return -1;
+    }
+    c->client = client;
+    J.set_process_callback(client, process, c);
+    J.on_info_shutdown(client, on_shutdown, c);
+    return 0;
+}
+
+static PyObject *Client_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    (void)args;
+    (void)kw;
+    Client *c = (Client *)type->tp_alloc(type, 0);
+    if (c)
+        c->efd = -1;
+    return (PyObject *)c;
+}
+
+static int check_open(Client *c)
+{
+    if (!c->client) {
+        PyErr_SetString(PyExc_OSError, "the JACK client is closed");
+        return 0;
+    }
+    return 1;
+}
+
+static Port *get_port(Client *c, int index)
+{
+    if (index < 0 || index >= c->nports) {
+        PyErr_SetString(PyExc_IndexError, "no such port");
+        return NULL;
+    }
+    return &c->ports[index];
+}
+
+static PyObject *add_port(Client *c, PyObject *args, int output)
+{
+    const char *name;
+    if (!PyArg_ParseTuple(args, "s", &name) || !check_open(c))
+        return NULL;
+    if (c->active || c->nports >= MAX_PORTS) {
+        PyErr_SetString(PyExc_RuntimeError, "ports are added before activate (at most 4)");
+        return NULL;
+    }
+    Port *port = &c->ports[c->nports];
+    if (!port->ring) {
+        port->ring = malloc(RING * sizeof(uint32_t));
+        if (!port->ring)
+            return PyErr_NoMemory();
+        memset(port->ring, 0, RING * sizeof(uint32_t)); /* touched now, not on the RT thread */
+    }
+    jack_port_t *jp = J.port_register(c->client, name, MIDI_TYPE,
+                                      output ? JackPortIsOutput : JackPortIsInput, 0);
+    if (!jp) {
+        PyErr_Format(PyExc_OSError, "cannot register the JACK MIDI port %s", name);
+        return NULL;
+    }
+    port->port = jp;
+    port->output = output;
+    atomic_store(&port->head, 0);
+    atomic_store(&port->tail, 0);
+    port->collapsed = 0;
+    return PyLong_FromLong(c->nports++);
+}
+
+static PyObject *Client_add_input(Client *c, PyObject *args) { return add_port(c, args, 0); }
+
+static PyObject *Client_add_output(Client *c, PyObject *args) { return add_port(c, args, 1); }
+
+static PyObject *Client_send(Client *c, PyObject *args)
+{
+    int index;
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "iy*", &index, &data))
+        return NULL;
+    Port *port = get_port(c, index);
+    int ok = 0;
+    if (port && !port->output)
+        PyErr_SetString(PyExc_ValueError, "not an output port");
+    else if (port && (data.len < 1 || data.len > 3))
+        PyErr_SetString(PyExc_ValueError, "a message is 1-3 bytes");
+    else if (port) {
+        const unsigned char *d = data.buf;
+        uint32_t head = atomic_load_explicit(&port->head, memory_order_relaxed);
+        uint32_t tail = atomic_load_explicit(&port->tail, memory_order_acquire);
+        if (head - tail < RING) {
+            uint32_t r = ((uint32_t)data.len << 24) | ((uint32_t)d[0] << 16);
+            if (data.len > 1)
+                r |= (uint32_t)d[1] << 8;
+            if (data.len > 2)
+                r |= d[2];
+            port->ring[head & MASK] = r;
+            atomic_store_explicit(&port->head, head + 1, memory_order_release);
+            ok = 1;
+        } else
+            atomic_fetch_add_explicit(&port->dropped, 1, memory_order_relaxed);
+    }
+    PyBuffer_Release(&data);
+    if (PyErr_Occurred())
+        return NULL;
+    return PyBool_FromLong(ok);
+}
+
+static PyObject *Client_activate(Client *c, PyObject *noargs)
+{
+    (void)noargs;
+    if (!check_open(c))
+        return NULL;
+    int r;
+    Py_BEGIN_ALLOW_THREADS
+    r = J.activate(c->client);
+    Py_END_ALLOW_THREADS
+    if (r) {
+        PyErr_SetString(PyExc_OSError, "cannot activate the JACK client");
+        return NULL;
+    }
+    c->active = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Client_port_name(Client *c, PyObject *args)
+{
+    int index;
+    if (!PyArg_ParseTuple(args, "i", &index) || !check_open(c))
+        return NULL;
+    Port *port = get_port(c, index);
+    return port ? PyUnicode_FromString(J.port_name(port->port)) : NULL;
+}
+
+static PyObject *connect_or_not(Client *c, PyObject *args, int on)
+{
+    const char *src, *dst;
+    if (!PyArg_ParseTuple(args, "ss", &src, &dst) || !check_open(c))
+        return NULL;
+    int r;
+    Py_BEGIN_ALLOW_THREADS
+    r = on ? J.connect(c->client, src, dst) : J.disconnect(c->client, src, dst);
+    Py_END_ALLOW_THREADS
+    if (r && !(on && r == EEXIST)) {
+        PyErr_Format(PyExc_OSError, "cannot %s %s to %s", on ? "connect" : "disconnect", src,
+                     dst);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Client_connect(Client *c, PyObject *args) { return connect_or_not(c, args, 1); }
+
+static PyObject *Client_disconnect(Client *c, PyObject *args)
+{
+    return connect_or_not(c, args, 0);
+}
+
+static PyObject *Client_ports(Client *c, PyObject *args)
+{
+    int sources;
+    if (!PyArg_ParseTuple(args, "p", &sources) || !check_open(c))
+        return NULL;
+    const char **names;
+    Py_BEGIN_ALLOW_THREADS
+    names = J.get_ports(c->client, NULL, MIDI_TYPE, sources ? JackPortIsOutput : JackPortIsInput);
+    Py_END_ALLOW_THREADS
+    PyObject *out = PyList_New(0);
+    if (!out || !names) {
+        if (names)
+            J.free(names);
+        return out;
+    }
+    for (int i = 0; names[i]; i++) {
+        PyObject *s = PyUnicode_DecodeUTF8(names[i], strlen(names[i]), "replace");
+        if (!s || PyList_Append(out, s)) {
+            Py_XDECREF(s);
+            Py_DECREF(out);
+            J.free(names);
+            return NULL;
+        }
+        Py_DECREF(s);
+    }
+    J.free(names);
+    return out;
+}
+
+static PyObject *Client_read(Client *c, PyObject *args)
+{
+    int index;
+    Py_ssize_t collapse = 256;
+    if (!PyArg_ParseTuple(args, "i|n", &index, &collapse))
+        return NULL;
+    Port *port = get_port(c, index);
+    if (!port)
+        return NULL;
+    if (port->output) {
+        PyErr_SetString(PyExc_ValueError, "not an input port");
+        return NULL;
+    }
+    uint32_t tail = atomic_load_explicit(&port->tail, memory_order_relaxed);
+    uint32_t head = atomic_load_explicit(&port->head, memory_order_acquire);
+    uint32_t n = head - tail;
+    for (uint32_t i = 0; i < n; i++)
+        c->scratch[i] = port->ring[(tail + i) & MASK];
+    atomic_store_explicit(&port->tail, head, memory_order_release);
+    uint32_t *msgs = c->scratch;
+    uint32_t kept = n;
+    if ((Py_ssize_t)n > collapse) { /* a flood: the last message per (status, data1) */
+        int32_t *last = c->last;
+        for (uint32_t k = 0; k < KEYS; k++)
+            last[k] = -1;
+        for (uint32_t i = 0; i < n; i++)
+            last[KEY(msgs[i])] = (int32_t)i;
+        kept = 0;
+        for (uint32_t i = 0; i < n; i++)
+            if (last[KEY(msgs[i])] == (int32_t)i)
+                msgs[kept++] = msgs[i];
+        port->collapsed += n - kept;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)kept * 4);
+    if (!out)
+        return NULL;
+    unsigned char *b = (unsigned char *)PyBytes_AS_STRING(out);
+    for (uint32_t i = 0; i < kept; i++) {
+        uint32_t r = msgs[i];
+        b[4 * i] = (unsigned char)(r >> 24);
+        b[4 * i + 1] = (unsigned char)(r >> 16);
+        b[4 * i + 2] = (unsigned char)(r >> 8);
+        b[4 * i + 3] = (unsigned char)r;
+    }
+    return out;
+}
+
+static int pending(Client *c)
+{
+    for (int p = 0; p < c->nports; p++) {
+        Port *port = &c->ports[p];
+        if (!port->output && atomic_load_explicit(&port->head, memory_order_acquire) !=
+            atomic_load_explicit(&port->tail, memory_order_relaxed))
+            return 1;
+    }
+    return 0;
+}
+
+static PyObject *Client_arm(Client *c, PyObject *noargs)
+{
+    (void)noargs;
+    uint64_t count;
+    ssize_t r = read(c->efd, &count, sizeof count); /* forget earlier wake-ups */
+    (void)r;
+    atomic_store(&c->armed, 1);
+    if (pending(c) || atomic_load(&c->gone)) {
+        atomic_store(&c->armed, 0);
+        Py_RETURN_FALSE;
+    }
+    Py_RETURN_TRUE;
+}
+
+static PyObject *Client_counts(Client *c, PyObject *args)
+{
+    int index;
+    if (!PyArg_ParseTuple(args, "i", &index))
+        return NULL;
+    Port *port = get_port(c, index);
+    if (!port)
+        return NULL;
+    return Py_BuildValue("KKK", (unsigned long long)atomic_load(&port->received),
+                         (unsigned long long)atomic_load(&port->dropped),
+                         (unsigned long long)port->collapsed);
+}
+
+static PyObject *Client_fileno(Client *c, PyObject *noargs)
+{
+    (void)noargs;
+    return PyLong_FromLong(c->efd);
+}
+
+static PyObject *Client_close(Client *c, PyObject *noargs)
+{
+    (void)noargs;
+    client_release(c);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Client_get_gone(Client *c, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(atomic_load(&c->gone));
+}
+
+static PyObject *Client_get_name(Client *c, void *closure)
+{
+    (void)closure;
+    if (!check_open(c))
+        return NULL;
+    return PyUnicode_FromString(J.get_client_name(c->client));
+}
+
+static PyObject *Client_get_closed(Client *c, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(c->client == NULL);
+}
+
+static PyMethodDef Client_methods[] = {
+    {"add_input", (PyCFunction)Client_add_input, METH_VARARGS,
+     "add_input(name) -> index: register a MIDI input port (before activate)"},
+    {"add_output", (PyCFunction)Client_add_output, METH_VARARGS,
+     "add_output(name) -> index: register a MIDI output port (before activate)"},
+    {"send", (PyCFunction)Client_send, METH_VARARGS,
+     "send(index, bytes) -> False if the output's ring is full (the message is dropped)"},
+    {"activate", (PyCFunction)Client_activate, METH_NOARGS, "start processing"},
+    {"port_name", (PyCFunction)Client_port_name, METH_VARARGS, "port_name(index) -> full name"},
+    {"connect", (PyCFunction)Client_connect, METH_VARARGS, "connect(source, destination)"},
+    {"disconnect", (PyCFunction)Client_disconnect, METH_VARARGS,
+     "disconnect(source, destination)"},
+    {"ports", (PyCFunction)Client_ports, METH_VARARGS,
+     "ports(sources) -> MIDI port names (sources: ports that send; else ports that receive)"},
+    {"read", (PyCFunction)Client_read, METH_VARARGS,
+     "read(index, collapse=256) -> bytes of 4-byte records (size, status, data1, data2); "
+     "more than `collapse` pending: the last per (status, data1) only"},
+    {"arm", (PyCFunction)Client_arm, METH_NOARGS,
+     "about to sleep on fileno(): True, or False when input (or shutdown) is pending"},
+    {"counts", (PyCFunction)Client_counts, METH_VARARGS,
+     "counts(index) -> (received, dropped because the ring was full, collapsed by read)"},
+    {"fileno", (PyCFunction)Client_fileno, METH_NOARGS, "the eventfd that input wakes"},
+    {"close", (PyCFunction)Client_close, METH_NOARGS, "close the JACK client (idempotent)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Client_getset[] = {
+    {"gone", (getter)Client_get_gone, NULL, "the JACK server shut the client down", NULL},
+    {"name", (getter)Client_get_name, NULL, "the client's name (JACK may add -01)", NULL},
+    {"closed", (getter)Client_get_closed, NULL, "close() was called", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject ClientType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "floweq_tui.midi._jackmidi.Client",
+    .tp_basicsize = sizeof(Client),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Client(name, server=None): a JACK client with MIDI inputs read without a "
+              "Python callback",
+    .tp_new = Client_new,
+    .tp_init = (initproc)Client_init,
+    .tp_dealloc = (destructor)Client_dealloc,
+    .tp_methods = Client_methods,
+    .tp_getset = Client_getset,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_jackmidi",
+    "A minimal JACK MIDI input: lock-free rings filled on the JACK thread, an eventfd wake-up.",
+    -1, NULL, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__jackmidi(void)
+{
+    if (PyType_Ready(&ClientType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m)
+        return NULL;
+    Py_INCREF(&ClientType);
+    if (PyModule_AddObject(m, "Client", (PyObject *)&ClientType) < 0) {
+        Py_DECREF(&ClientType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    PyModule_AddIntConstant(m, "RING", RING);
+    return m;
+}
