@@ -122,8 +122,11 @@ def holds_jack_client() -> bool:
     """
     import sys
 
-    sd = sys.modules.get("sounddevice")
-    if sd is None:
+    if "sounddevice" not in sys.modules:
+        return False
+    try:
+        sd = _sounddevice()
+    except DeviceError:
         return False
     try:
         return _JACK_API in [h["name"] for h in sd.query_hostapis()]
