@@ -63,7 +63,9 @@ def test_server_unplugged_and_replugged_is_picked_up_again(monkeypatch, tmp_path
         engine.start()
         assert engine.status.state == "running" and engine.status.device == "system"
         jack.stop(server)  # unplug
+        t0 = time.monotonic()
         assert wait_for(lambda: engine.state == SILENT, 20)
+        print(f"on the silent clock {time.monotonic() - t0:.2f} s after jackd stopped")
         before = engine.meters["callbacks"]
         assert wait_for(lambda: engine.meters["callbacks"] > before + 50, 5)  # meters still move
         assert engine.get("p0") == 6.0  # the controls survived the hand-over
