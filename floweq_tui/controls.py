@@ -165,6 +165,7 @@ METERS_SIZE = N_METERS + 2 * RING_FRAMES
 """Meters, then the input ring, then the output ring (all float64)."""
 
 ENGINE_STATES = {0: "stopped", 1: "running", 2: "no audio device: silent clock", 3: "error"}
+ENGINE_STATES[4] = "engine stalled"  # the parent's view only: never written in the slot
 
 
 def clamp_control(name: str, value: float) -> float:

@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Literal
+import os
+from typing import Any, Literal, NamedTuple
 
 from .runtime import one_line
 
 __all__ = [
     "NO_DEVICES",
     "DeviceError",
+    "Presence",
     "check",
     "format_table",
+    "holds_jack_client",
     "host_api_name",
+    "presence",
     "query",
     "rescan",
     "resolve",
@@ -107,6 +111,71 @@ def _jack_client_orphaned(sd: Any) -> bool:
     from .jackserver import running
 
     return not running()
+
+
+def holds_jack_client() -> bool:
+    """True if this process's PortAudio connected to a JACK server when it last scanned.
+
+    Such a process must not rescan after that server stopped or was replaced (see
+    :func:`rescan`); it is replaced instead. False when PortAudio is missing or was never
+    loaded here (nothing is initialised by asking).
+    """
+    import sys
+
+    if "sounddevice" not in sys.modules:
+        return False
+    try:
+        sd = _sounddevice()
+    except DeviceError:
+        return False
+    try:
+        return _JACK_API in [h["name"] for h in sd.query_hostapis()]
+    except (sd.PortAudioError, OSError, RuntimeError):
+        return False
+
+
+class Presence(NamedTuple):
+    """What sound servers and cards are there, cheaply (see :func:`presence`)."""
+
+    jack: tuple[Any, ...]
+    """The JACK server socket (jackd2, jackd1) and PipeWire's: (inode, ctime) or None each."""
+    other: tuple[Any, ...]
+    """PulseAudio's socket and the text of /proc/asound/cards (None when absent)."""
+
+
+def presence() -> Presence:
+    """A fingerprint of the sound servers and cards this process could open, without PortAudio.
+
+    A few ``stat`` calls and one small read: cheap enough to look every second while the
+    engine waits on the silent clock for a device, and only a change is worth a PortAudio
+    rescan. JACK is the server this process's clients connect to (``JACK_DEFAULT_SERVER``,
+    else "default"), by the socket jackd2 (``/dev/shm/jack_NAME_UID_0``) or jackd1
+    (``/dev/shm/jack-UID/NAME/jack_0``) listens on; its inode tells a restarted server from
+    the stale socket a killed one leaves. A USB card plugged in changes /proc/asound/cards.
+    """
+    uid = os.getuid()
+    server = os.environ.get("JACK_DEFAULT_SERVER") or "default"
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{uid}"
+    jack = (
+        _file_id(f"/dev/shm/jack_{server}_{uid}_0"),
+        _file_id(f"/dev/shm/jack-{uid}/{server}/jack_0"),
+        _file_id(os.path.join(runtime, "pipewire-0")),
+    )
+    try:
+        with open("/proc/asound/cards", encoding="utf-8", errors="replace") as fh:
+            cards: str | None = fh.read(65536)
+    except OSError:
+        cards = None
+    return Presence(jack, (_file_id(os.path.join(runtime, "pulse", "native")), cards))
+
+
+def _file_id(path: str) -> tuple[int, int] | None:
+    """(inode, ctime ns) of a path, None when it is not there."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_ctime_ns)
 
 
 def query() -> list[dict[str, Any]]:

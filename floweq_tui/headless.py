@@ -1,12 +1,15 @@
 """The front end with no screen: run a started engine until SIGINT, SIGTERM or SIGHUP.
 
 It prints what a person reading a log (or `journalctl`) needs: one line at start, one about
-MIDI, a status line every few seconds, and a line whenever the engine's supervisor reports
-that the engine or MIDI changed state (restarting a child is its job, not this loop's).
+MIDI, a status line every few seconds, a line whenever the engine's supervisor reports
+that the engine or MIDI changed state (restarting a child is its job, not this loop's;
+"engine: stalled ..." when the engine shows no sign of life), and one when the audio moves
+between a device and the silent clock (a device lost, or one that came up later).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import threading
@@ -51,6 +54,22 @@ def start_line(engine: Any) -> str:
     )
 
 
+LOOK_S = 0.25
+"""How often the loop looks at the engine's health (a stall is said within about 0.75 s)."""
+_SETTLED = ("running", "no audio device: silent clock")
+"""Engine states worth a line when the audio moves between them (others are passing)."""
+
+
+def audio_line(engine: Any) -> str:
+    """The audio moved between a device and the silent clock: where it is now, one line."""
+    with contextlib.suppress(Exception):  # a status the engine cannot give now: the last one
+        engine.refresh_status()
+    st = engine.status
+    if str(st.state) == "running" or not st.message:
+        return start_line(engine)
+    return f"floweq-tui: {st.message}"
+
+
 def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
     """Serve until a stop signal; the caller stops the engine and saves the session."""
     stop = threading.Event()
@@ -70,7 +89,12 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
         say(f"floweq-tui: {line}")
     last = time.monotonic()
     said = {name: _health_key(h) for name, h in engine.health.items()}
-    while not stop.wait(0.1):
+    audio = str(engine.state)
+    while not stop.wait(LOOK_S):
+        state = str(engine.state)
+        if state in _SETTLED and state != audio:
+            audio = state
+            say(audio_line(engine))
         # the engine's supervisor restarts its children; say what it reports
         for name, h in engine.health.items():
             key = _health_key(h)
@@ -87,7 +111,7 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
 
 def _health_key(h: Any) -> tuple[Any, ...]:
     """What makes a child's health worth a line: its state and counters."""
-    return (h.state, h.restarts, h.crashes, h.failures)
+    return (h.state, h.restarts, h.crashes, h.failures, h.stalls)
 
 
 def _printer() -> Any:

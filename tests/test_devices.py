@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import builtins
+import os
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -343,6 +345,50 @@ def test_rescan_refuses_when_its_jack_server_is_gone(fake, monkeypatch):
     monkeypatch.setattr(jackserver, "running", lambda: False)
     _error(devices.rescan, match="JACK server this process was connected to has stopped")
     assert fake.checked == []
+
+
+def test_holds_jack_client_only_when_portaudio_opened_one(fake, monkeypatch):
+    monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
+    assert not devices.holds_jack_client()  # never loaded here: nothing is initialised
+    monkeypatch.setitem(sys.modules, "sounddevice", fake)
+    assert devices.holds_jack_client()
+    monkeypatch.setattr(fake, "query_hostapis", lambda: ({"name": "ALSA"},))
+    assert not devices.holds_jack_client()
+
+
+def test_presence_sees_cards_and_sockets_come_and_go(monkeypatch, tmp_path):
+    """The cheap watch: PipeWire's/PulseAudio's sockets under XDG_RUNTIME_DIR (files here)."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    before = devices.presence()
+    assert before == devices.presence()  # nothing changed: the same fingerprint
+    (tmp_path / "pipewire-0").touch()
+    with_pw = devices.presence()
+    assert with_pw.jack != before.jack and with_pw.other == before.other
+    (tmp_path / "pulse").mkdir()
+    (tmp_path / "pulse" / "native").touch()
+    assert devices.presence().other != with_pw.other
+    (tmp_path / "new").touch()  # a restarted server: a new socket, a new fingerprint
+    os.replace(tmp_path / "new", tmp_path / "pipewire-0")
+    assert devices.presence().jack != with_pw.jack
+
+
+@pytest.mark.jack
+def test_presence_sees_a_jack_server_start_and_stop(monkeypatch, tmp_path):
+    from harness import jack
+
+    name = f"fq_presence_{os.getpid()}"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    before = devices.presence()
+    assert before.jack[0] is None
+    server = jack.start_dummy(48000, 128, tmp_path / "jackd.log", name=name)
+    if server is None:
+        pytest.skip(f"cannot start a private JACK dummy server here (see {tmp_path})")
+    try:
+        up = devices.presence()
+        assert up.jack[0] is not None and up.jack != before.jack
+    finally:
+        jack.stop(server)
+    assert devices.presence().jack == before.jack
 
 
 # ------------------------------------------------------------------------ table, host API

@@ -13,6 +13,7 @@ check uses manual mode (p0..p12), which does not depend on them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import multiprocessing as mp
 import os
@@ -327,6 +328,178 @@ def test_crash_restart_and_clean_stop():
     eng.stop()
     with pytest.raises(EngineError):
         eng.command("status")
+
+
+# ----------------------------------------------------------------- a stopped engine (SIGSTOP)
+
+HELD = 3.0
+"""How long a stall test keeps the engine process stopped (the fault, not a wait)."""
+
+
+def _stalled(eng: Engine) -> float:
+    """The engine process was just stopped: wait for STALLED; how long it took (printed for
+    docs/reliability.md; the deadline only turns a miss into a failure)."""
+    from floweq_tui.runtime import ChildState
+
+    t0 = time.monotonic()
+    _wait_for(lambda: eng.health["engine"].state is ChildState.STALLED, 10.0, "stalled")
+    took = time.monotonic() - t0
+    assert eng.state == "engine stalled" and not eng.alive
+    print(f"stalled reported {took:.2f} s after SIGSTOP")
+    return took
+
+
+def _resumed(eng: Engine, pid: int, restarts: int) -> None:
+    """After SIGCONT: the same process runs on (no restart, no hand-over), audio moving."""
+    _wait_for(lambda: eng.health["engine"].up, 10.0, "the engine to resume")
+    h = eng.health["engine"]
+    assert eng.pid == pid and h.pid == pid and eng.restarts == restarts and h.crashes == 0
+    assert h.stalls >= 1 and h.stalled_for > HELD / 2
+    # 1.5 s of audio more: the engine's own watchdog has looked again and not handed over
+    c0 = eng.meters["callbacks"]
+    _wait_for(lambda: eng.meters["callbacks"] > c0 + 1.5 * SR / BLOCK, 10.0, "1.5 s of audio")
+    assert eng.pid == pid and eng.alive and eng.restarts == restarts
+
+
+def _stop_and_resume(eng: Engine) -> None:
+    """SIGSTOP the engine process for HELD s (stalled meanwhile), then SIGCONT."""
+    pid, restarts = eng.pid, eng.restarts
+    assert pid and eng.health["engine"].up
+    os.kill(pid, signal.SIGSTOP)
+    t0 = time.monotonic()
+    try:
+        _stalled(eng)
+        time.sleep(max(0.0, HELD - (time.monotonic() - t0)))  # the fault lasts HELD s
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    _resumed(eng, pid, restarts)
+
+
+@pytest.mark.slow
+def test_stopped_engine_is_said_stalled_and_kept_when_it_resumes(silent_engine):
+    """Silent clock, in the UI: "engine stalled" in the status line and a notice; after
+    SIGCONT the same process runs on and the UI says it resumed."""
+    pytest.importorskip("textual")
+    from pilot_helpers import until
+
+    from floweq_tui.tui.app import FloweqApp
+
+    eng = silent_engine
+    notes: list[str] = []
+    app = FloweqApp(eng)
+    orig = app.notify
+    app.notify = lambda m, *a, **k: (notes.append(str(m)), orig(m, *a, **k))[1]  # type: ignore
+
+    def status() -> str:
+        return app.screen.query_one("#status").plain
+
+    def said() -> bool:
+        stalled = any(n.startswith("engine stalled: no sign of life") for n in notes)
+        return stalled and "engine stalled" in status()
+
+    async def run() -> None:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: "silent clock" in status(), 10, "the status line")
+            pid, restarts = eng.pid, eng.restarts
+            os.kill(pid, signal.SIGSTOP)
+            t0 = time.monotonic()
+            try:
+                await until(pilot, said, 10, "the stall to be said")
+                print(f"UI: stalled said {time.monotonic() - t0:.2f} s after SIGSTOP")
+                await pilot.pause(max(0.0, HELD - (time.monotonic() - t0)))
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            await until(pilot, lambda: any("engine resumed after" in n for n in notes), 10)
+            await until(pilot, lambda: "engine stalled" not in status(), 10, "the status line")
+            assert "silent clock" in status()
+            await asyncio.to_thread(_resumed, eng, pid, restarts)
+            assert not any("restart" in n for n in notes), notes
+
+    asyncio.run(run())
+
+
+@pytest.mark.jack
+@pytest.mark.slow
+def test_stopped_engine_on_jack_is_kept_when_it_resumes(private_jack):
+    """On a private JACK server: stalled while stopped; after SIGCONT the same process plays
+    on the server again (no hand-over over its own stale heartbeat)."""
+    eng = Engine(EngineConfig(samplerate=SR, blocksize=BLOCK), mode=2, p0=4.0)
+    eng.start()
+    try:
+        assert eng.state == "running", eng.status.message
+        _stop_and_resume(eng)
+        assert eng.state == "running" and eng.refresh_status().device == "system"
+        assert eng.get("p0") == 4.0 and eng.meters["p0"] == 4.0
+    finally:
+        eng.stop()
+
+
+@pytest.mark.slow
+def test_headless_says_engine_stalled_and_resumed():
+    cmd, env = _cli()
+    proc = subprocess.Popen(
+        [*cmd, "--headless", "--silent", "--no-midi", "--status-every", "0.3"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    out = _Lines(proc)
+    try:
+        out.until("LUFS")
+        (pid,) = _children(proc.pid) - {p for p in _children(proc.pid) if _is_resource_tracker(p)}
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            out.until("floweq-tui: engine: stalled (no sign of life")
+            took = time.monotonic() - t0
+            out.until("engine stalled")  # the status line's state
+            time.sleep(max(0.0, HELD - (time.monotonic() - t0)))
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        out.until("floweq-tui: engine: resumed after")
+        out.until("silent clock")  # the status line's state again
+        assert pid in _children(proc.pid)  # the same engine process
+        print(f"headless: stalled said {took:.2f} s after SIGSTOP")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15.0) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not any("restart" in line for line in out.seen), out.seen
+
+
+class _Lines:
+    """A child's stdout, read on a thread: wait for a line without blocking forever."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.seen: list[str] = []
+        self._queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+
+    def until(self, want: str, timeout: float = 60.0) -> str:
+        """The next line containing ``want`` (fails after ``timeout`` s, or if it exited)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            assert time.monotonic() < deadline, f"no {want!r} in: {self.seen}"
+            try:
+                line = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                assert self.proc.poll() is None, f"exited: {self.seen}"
+                continue
+            self.seen.append(line)
+            if want in line:
+                return line
+
+
+def _is_resource_tracker(pid: int) -> bool:
+    try:
+        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
 
 
 # ----------------------------------------------------------------- JACK dummy server

@@ -3,6 +3,7 @@ arithmetic on a fake clock). Waits are conditions with generous deadlines."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -193,6 +194,68 @@ def test_policy_at_once_then_backoff_reset_after_a_stable_run() -> None:
     assert [policy.delay(n) for n in range(7)] == [0.0, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
 
 
+def test_silence_is_stalled_then_resumed_or_replaced_as_hung() -> None:
+    """A child watched for signs of life: STALLED after ``stall_after`` of silence (said),
+    RUNNING again in the same process when it beats, killed and restarted after
+    ``hang_limit``; no sign expected (None) is no silence."""
+    now, beat = [0.0], [0.0]
+    sup = Supervisor(RestartPolicy(stall_after=0.5, hang_limit=10.0), threaded=False,
+                     clock=lambda: now[0])  # fmt: skip
+    toy = _Toy()
+    toy.kill = lambda: toy.crash(-9)  # type: ignore[attr-defined]
+    sup.add("engine", toy, label="the engine process", liveness=lambda: beat[0])
+
+    def at(t: float, sign: float | None = None) -> ChildHealth:
+        now[0] = t
+        if sign is not None:
+            beat[0] = sign
+        sup.step()
+        return sup.get("engine")
+
+    assert at(0.4).up
+    h = at(0.6)
+    assert h.state is ChildState.STALLED and h.stalls == 1 and h.pid == 1 and h.news
+    assert h.reason == "no sign of life for 0.6 s" and h.retry_in == pytest.approx(9.4)
+    assert h.summary() == (
+        "engine: stalled (no sign of life for 0.6 s); replaced in 9 s unless it resumes"
+    )
+    h = at(3.0, sign=3.0)
+    assert h.up and h.pid == 1 and h.restarts == 0 and h.crashes == 0 and h.news
+    assert h.stalled_for == pytest.approx(3.0)
+    assert h.summary() == "engine: resumed after 3.0 s stalled (pid 1)"
+    beat[0] = None  # type: ignore[call-overload]  (opening a device: no block expected)
+    assert at(20.0).up and at(20.4).up
+    h = at(20.9, sign=20.0)  # blocks expected again from 20.4 on: silent since
+    assert h.state is ChildState.STALLED and h.stalls == 2
+    h = at(30.4)
+    assert h.up and h.pid == 2 and h.restarts == 1 and h.crashes == 1
+    assert h.reason == "the engine process hung (no sign of life for 10 s)"
+
+
+def test_health_wording_for_a_stall() -> None:
+    pytest.importorskip("textual")
+    from floweq_tui.tui.app import engine_notice, health_notices
+
+    up = ChildHealth("engine", ChildState.RUNNING, pid=7)
+    stalled = ChildHealth(
+        "engine", ChildState.STALLED, pid=7, stalls=1, reason="no sign of life for 0.5 s",
+        retry_in=9.5,
+    )  # fmt: skip
+    assert engine_notice(stalled) == "engine stalled" and engine_notice(up) == ""
+    assert health_notices(up, stalled) == [
+        ("engine stalled: no sign of life for 0.5 s (replaced after 10 s)", "warning")
+    ]
+    resumed = ChildHealth(
+        "engine", ChildState.RUNNING, pid=7, stalls=1, stalled_for=3.04,
+        reason="no sign of life for 0.5 s",
+    )  # fmt: skip
+    assert health_notices(stalled, resumed) == [("engine resumed after 3.0 s", "information")]
+    # stalled and resumed between two looks: still said
+    assert health_notices(up, resumed) == [
+        ("engine stalled for a moment (no sign of life for 0.5 s)", "warning")
+    ]
+
+
 # ----------------------------------------------------------------- the engine's supervisor
 
 
@@ -226,3 +289,39 @@ def test_killed_engine_is_restarted_by_its_supervisor() -> None:
     finally:
         eng.stop()
     assert eng.health["engine"].state is ChildState.STOPPED and not eng.alive
+
+
+@pytest.mark.slow
+def test_engine_stopped_past_the_hang_limit_is_replaced() -> None:
+    """SIGSTOP for longer than the hang limit (2 s here, 10 s by default): the supervisor
+    kills the stopped process and starts a new one (a crash, said), the controls kept."""
+    from floweq_tui.engine import Engine, EngineConfig, EngineState
+
+    eng = Engine(EngineConfig(silent=True), RestartPolicy(hang_limit=2.0), mode=2, p0=5.0)
+    eng.start()
+    pid = eng.pid
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        wait_for(lambda: eng.health["engine"].state is ChildState.STALLED, 10.0, "stalled")
+        wait_for(lambda: eng.alive and eng.pid != pid, 60.0, "a new engine process")
+        print(f"hung engine replaced {time.monotonic() - t0:.1f} s after SIGSTOP")
+        h = eng.health["engine"]
+        assert h.crashes == 1 and h.restarts == 1 and h.stalls == 1
+        assert h.reason == "the engine process hung (no sign of life for 2 s)", h.reason
+        assert eng.get("p0") == 5.0 and eng.state is EngineState.SILENT
+        calls = eng.meters["callbacks"]
+        wait_for(lambda: eng.meters["callbacks"] > calls + 10, 10.0, "the meters to move")
+        assert not os.path.exists(f"/proc/{pid}") or "Z" in _proc_state(pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+        eng.stop()
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"

@@ -31,6 +31,7 @@ import numpy as np
 from ..controls import (
     CONTROL_DEFAULTS,
     CONTROL_INDEX,
+    METER_INDEX,
     METERS_SIZE,
     N_CONTROLS,
     Controls,
@@ -52,7 +53,7 @@ class EngineProcess(ChildProcess):
     """The engine process as a child: attached to the two blocks by name.
 
     A process started after one that left with EXIT_DEVICE_LOST is told it is recovering
-    (it retries the device by name every ``reopen_seconds`` while on the silent clock).
+    (it says "audio device lost" while it waits on the silent clock for the device).
     """
 
     def __init__(self, ctl_name: str, met_name: str, config: EngineConfig) -> None:
@@ -119,9 +120,33 @@ class Engine:
         except ChildError as exc:
             self.stop()
             raise EngineError(str(exc)) from None
-        self.supervisor.add(ENGINE, child, handover={EXIT_DEVICE_LOST: "the audio device was lost"})
+        self.supervisor.add(
+            ENGINE,
+            child,
+            handover={EXIT_DEVICE_LOST: "the audio device was lost"},
+            liveness=self._heartbeat,
+            stall_after=self._stall_after,
+        )
         self._start_midi()  # MIDI
         return self.status
+
+    def _heartbeat(self) -> float | None:
+        """When the audio thread (or silent clock) last finished a block (CLOCK_MONOTONIC,
+        read from the meters block); None while no block is expected (opening a device,
+        handing over): the supervisor's sign of life for the engine process."""
+        block = self._met_block
+        if block is None:
+            return None
+        meters = block.array
+        state = EngineState.from_code(meters[METER_INDEX["state"]])
+        if state not in (EngineState.RUNNING, EngineState.SILENT):
+            return None
+        return float(meters[METER_INDEX["heartbeat"]])
+
+    def _stall_after(self) -> float:
+        """Silence before the engine counts as stalled: the policy's, or 4 blocks if longer."""
+        cfg = self.config
+        return max(self.supervisor.policy.stall_after, 4 * cfg.blocksize / cfg.samplerate)
 
     # --- MIDI: the service process beside the engine (floweq_tui/midi, docs/midi.md)
 
@@ -236,7 +261,8 @@ class Engine:
 
     @property
     def state(self) -> EngineState:
-        """The engine state as the audio thread last wrote it (STOPPED when it is down).
+        """The engine state as the audio thread last wrote it (STOPPED when it is down,
+        STALLED while its process shows no sign of life).
 
         During a hand-over after a device loss it stays what the old process last wrote.
         """
@@ -244,6 +270,8 @@ class Engine:
             return EngineState.STOPPED
         if not self.alive:
             h = self.supervisor.get(ENGINE)
+            if h is not None and h.state is ChildState.STALLED:
+                return EngineState.STALLED
             if h is None or not (h.handover and h.state is ChildState.RESTARTING):
                 return EngineState.STOPPED
         return EngineState.from_code(self.meters["state"])

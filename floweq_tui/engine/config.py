@@ -39,6 +39,9 @@ class EngineState(StrEnum):
     """The same processing on a real-time clock with no device."""
     ERROR = ("error", 3)
     """The device was lost; a new engine process is taking over."""
+    STALLED = ("engine stalled", 4)
+    """The parent's view only (never written by the engine): the engine process shows no sign
+    of life (stopped or hung); its supervisor replaces it if that lasts."""
 
     @classmethod
     def from_code(cls, code: float) -> EngineState:
@@ -64,10 +67,8 @@ class EngineConfig:
     silent: bool = False
     """Run on the silent clock even if a device exists (tests, or a box with no speakers)."""
     models_path: str | None = None
-    reopen_seconds: float = 3.0
-    """After a device is lost, try to reopen it this often (hot-plug)."""
     recovering: bool = False
-    """Set on a process that replaces one whose device was lost."""
+    """Set on a process that replaces one whose device was lost (it says so)."""
     # --- MIDI (floweq_tui/midi; the MIDI service runs in its own process, see docs/midi.md)
     midi: bool = False
     """Start the MIDI service process alongside the engine (the CLI turns it on)."""

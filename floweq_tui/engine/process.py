@@ -25,6 +25,21 @@ from ..runtime import Channel, one_line
 from ..vae import core_models
 from .config import EXIT_DEVICE_LOST, EngineConfig, EngineError, EngineState, EngineStatus
 
+POLL_S = 0.5
+"""The command loop's wait between watchdog looks (a request wakes it at once)."""
+LATE_S = 0.5
+"""A watchdog look this much later than POLL_S means this whole process was stopped
+(SIGSTOP, a suspended machine): the device is not to blame for the silence meanwhile."""
+RETRY_AFTER_CHANGE = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
+"""After a sound server or card appeared (or went), try the device at these delays: a
+server's socket can appear a moment before it accepts clients."""
+SLOW_RETRY_S = 30.0
+"""With no change seen, try again this often anyway (a card that was busy), unless PortAudio
+holds a JACK client (re-registering one disturbs the server's graph for nothing)."""
+CLOCK_WAKE_S = 0.01
+"""The silent clock wakes about this often and processes the blocks due since (one wake-up
+per block cost most of its CPU; nobody listens to it)."""
+
 
 class DeviceLost(Exception):
     """Raised in the engine process when its device vanished: the process hands over."""
@@ -51,6 +66,19 @@ class Runner:
         self.source_name = ""
         self.source_array: np.ndarray | None = None
         self.lost_at: float | None = None
+        self.opened_at = 0.0
+        """When the stream was opened (its first callback is due from then)."""
+        self.ticked_at: float | None = None
+        """The watchdog's previous look (the command loop's start before the first)."""
+        self.resumed_at = 0.0
+        """When the watchdog last found it had been stopped (its own look came late)."""
+        self.scanned: Any = None
+        """``devices.presence()`` when PortAudio last scanned the devices here."""
+        self.seen: Any = None
+        """``devices.presence()`` at the watchdog's previous look."""
+        self.retries: list[float] = []
+        """When the next tries of the device are due (after a change was seen)."""
+        self.slow_retry_at = 0.0
         self._load_models()
 
     # ------------------------------------------------------------ setup
@@ -93,6 +121,8 @@ class Runner:
 
     def start(self) -> None:
         """Open the configured device, or fall back to the silent clock."""
+        from .. import devices
+
         cfg = self.config
         self._new_processor()
         self.source_array = self._load_source(cfg.source)
@@ -102,16 +132,20 @@ class Runner:
         if cfg.silent:
             self._start_clock("silent clock requested")
             return
+        if self.scanned is None:  # PortAudio scans when first imported, just below
+            self.scanned = self.seen = devices.presence()
+            self.slow_retry_at = time.monotonic() + SLOW_RETRY_S
         try:
-            self._open_stream()
+            self._open_stream(*self._find_devices())
         except Exception as exc:  # no sound card, device busy, unsupported rate, ...
             self._start_clock(one_line(exc))
 
-    def _open_stream(self) -> None:
+    def _find_devices(self) -> tuple[int | None, int]:
+        """(input or None, output) device indices for the configured settings, checked."""
         from .. import devices
 
         try:
-            import sounddevice as sd
+            import sounddevice  # noqa: F401  (PortAudio itself)
         except OSError as exc:
             raise EngineError(f"PortAudio is not available ({exc})") from None
         cfg = self.config
@@ -125,9 +159,17 @@ class Runner:
         if duplex and in_dev is None:
             raise EngineError("no input device for source 'input'")
         devices.check(in_dev, out_dev, cfg.samplerate, cfg.channels, cfg.blocksize)
+        return in_dev, out_dev
+
+    def _open_stream(self, in_dev: int | None, out_dev: int) -> None:
+        import sounddevice as sd
+
+        from .. import devices
+
+        cfg = self.config
         proc = self.proc
 
-        if duplex:
+        if in_dev is not None:
 
             def callback(indata, outdata, frames, t, status):  # noqa: ARG001
                 proc.process(indata, outdata, status._flags)
@@ -157,12 +199,13 @@ class Runner:
                 callback=callback,
                 finished_callback=self._stream_finished,
             )
+        self.lost_at = None
+        self.opened_at = time.monotonic()
         stream.start()
         self.stream = stream
         info = sd.query_devices(out_dev)
         self.device_name = info["name"]
         self.hostapi = devices.host_api_name(out_dev)
-        self.lost_at = None
         self._set_state(EngineState.RUNNING)
 
     def _stream_finished(self) -> None:
@@ -172,7 +215,7 @@ class Runner:
 
     def _start_clock(self, why: str) -> None:
         """Run the processor on a real-time clock with no device: meters still move."""
-        self.message = f"no audio device: silent clock ({why})"
+        self.message = self._silent_message(why)
         self.device_name = "silent clock"
         self.hostapi = ""
         self._set_state(EngineState.SILENT)
@@ -180,20 +223,34 @@ class Runner:
         self.clock = threading.Thread(target=self._clock_loop, name="silent-clock", daemon=True)
         self.clock.start()
 
+    def _silent_message(self, why: str) -> str:
+        lost = "audio device lost" if self.config.recovering else "no audio device"
+        return f"{lost}: silent clock ({why})"
+
+    def _stop_clock(self) -> None:
+        if self.clock is not None:
+            self.clock_stop.set()
+            self.clock.join(2.0)
+            self.clock = None
+
     def _clock_loop(self) -> None:
+        """Process blocks at the real-time rate, a few per wake-up (about CLOCK_WAKE_S)."""
         cfg = self.config
         out = np.zeros((cfg.blocksize, cfg.channels), np.float32)
         period = cfg.blocksize / cfg.samplerate
+        batch = max(1, round(CLOCK_WAKE_S / period))
         proc = self.proc
-        deadline = time.monotonic()
+        due = time.monotonic()  # the next block's start
         while not self.clock_stop.is_set():
-            deadline += period
-            proc.process(None, out, 0)
-            delay = deadline - time.monotonic()
+            now = time.monotonic()
+            if now - due > 0.5:  # fell far behind (stopped, suspended): resynchronise
+                due = now
+            while due <= now:
+                proc.process(None, out, 0)
+                due += period
+            delay = due + (batch - 1) * period - time.monotonic()
             if delay > 0:
                 self.clock_stop.wait(delay)
-            elif delay < -0.5:  # fell far behind (suspended): resynchronise
-                deadline = time.monotonic()
 
     def close(self) -> None:
         """Stop the stream or the clock (idempotent)."""
@@ -203,36 +260,89 @@ class Runner:
             with contextlib.suppress(Exception):
                 self.stream.close()
             self.stream = None
-        if self.clock is not None:
-            self.clock_stop.set()
-            self.clock.join(2.0)
-            self.clock = None
+        self._stop_clock()
         self._set_state(EngineState.STOPPED)
 
-    def watchdog(self) -> None:
-        """Called a few times a second: notice a lost device and hand over to a new process.
+    def watchdog(self, guard: Any = None) -> None:
+        """Called every POLL_S: notice a lost device (hand over), or look for one to open.
 
-        PortAudio cannot safely re-scan (or even shut down) after its JACK server or device
-        vanished, so the engine process leaves with EXIT_DEVICE_LOST; the parent's
-        supervisor starts a fresh one at once, which reopens the device by name when it is
-        back and meanwhile runs the silent clock.
+        On a device: a stream that stopped calling back (its heartbeat in the meters block
+        is stale) is a lost device. PortAudio cannot safely re-scan (or even shut down)
+        after its JACK server or device vanished, so the process leaves with
+        EXIT_DEVICE_LOST and the parent's supervisor starts a fresh one at once. Silence
+        while this whole process was stopped (this look came late too) is no loss: the
+        stream gets a fresh grace period instead.
+
+        On the silent clock (unless asked for): :meth:`_look_for_device`.
         """
         if self.proc is not None:
             self.proc.collect()
         now = time.monotonic()
+        if self.ticked_at is not None and now - self.ticked_at > POLL_S + LATE_S:
+            self.resumed_at = now  # we were stopped: nobody could call back meanwhile
+        self.ticked_at = now
         if self.state is EngineState.RUNNING and self.stream is not None:
-            # A vanished JACK server just stops calling back: watch the heartbeat too.
             beat = self.met_block.array[METER_INDEX["heartbeat"]]
             stall = max(1.0, 20 * self.config.blocksize / self.config.samplerate)
-            if self.lost_at is not None or (beat > 0 and now - beat > stall):
+            alive_at = max(beat, self.opened_at, self.resumed_at)
+            if self.lost_at is not None or now - alive_at > stall:
                 self._set_state(EngineState.ERROR)
                 raise DeviceLost("the audio device stopped calling back")
             return  # (stream.active is not asked: it can hang once JACK is gone)
-        if self.state is EngineState.SILENT and self.config.recovering and not self.config.silent:
-            if self.lost_at is None:
-                self.lost_at = now
-            elif now - self.lost_at >= self.config.reopen_seconds:
-                raise DeviceLost("retrying the audio device")
+        if self.state is EngineState.SILENT and not self.config.silent:
+            self._look_for_device(now, guard)
+
+    def _look_for_device(self, now: float, guard: Any) -> None:
+        """On the silent clock: try the device when a sound server or card came or went.
+
+        Looking costs a few ``stat`` calls (``devices.presence``); a PortAudio rescan and
+        an open are tried only after a change (at RETRY_AFTER_CHANGE), and every
+        SLOW_RETRY_S otherwise, so a box with no sound card idles.
+        """
+        from .. import devices
+
+        seen = devices.presence()
+        if seen != self.seen:
+            self.seen = seen
+            self.retries = [now + d for d in RETRY_AFTER_CHANGE]
+        elif not self.retries and now >= self.slow_retry_at and not devices.holds_jack_client():
+            self.retries = [now]
+        if not self.retries or now < self.retries[0]:
+            return
+        self.retries = [t for t in self.retries if t > now]
+        self.slow_retry_at = now + SLOW_RETRY_S
+        if seen.jack != self.scanned.jack and devices.holds_jack_client():
+            # PortAudio holds a client of a server that stopped or was replaced: a rescan
+            # could abort this process. A fresh one scans safely.
+            self._set_state(EngineState.ERROR)
+            raise DeviceLost("an audio server changed")
+        with guard if guard is not None else contextlib.nullcontext():
+            self._reopen(seen)
+
+    def _reopen(self, seen: Any) -> None:
+        """Rescan PortAudio and open the device if it is there now; else stay silent."""
+        from .. import devices
+
+        try:
+            devices.rescan()
+        except devices.DeviceError:  # PortAudio holds an orphaned JACK client
+            self._set_state(EngineState.ERROR)
+            raise DeviceLost("an audio server stopped") from None
+        self.scanned = seen
+        try:
+            found = self._find_devices()  # while the clock still runs
+        except Exception as exc:
+            self.message = self._silent_message(one_line(exc))
+            return
+        self._stop_clock()
+        self._set_state(EngineState.STOPPED)  # (no heartbeat expected for a moment)
+        try:
+            self._open_stream(*found)
+        except Exception as exc:
+            self._start_clock(one_line(exc))
+            return
+        self.retries = []
+        self.message = ""
 
     # ------------------------------------------------------------ requests
 
@@ -381,14 +491,14 @@ def engine_main(conn: Any, ctl_name: str, met_name: str, config: EngineConfig) -
     handlers = runner.handlers()
     guard = NormalPriority()  # file decoding etc. must not hog a core at real-time priority
     chan.ready()
-    last_gc = time.monotonic()
+    last_gc = runner.ticked_at = time.monotonic()
     try:
-        while chan.wait(0.25) and chan.serve(handlers, guard):
+        while chan.wait(POLL_S) and chan.serve(handlers, guard):
             if time.monotonic() - last_gc > 5.0:
                 gc.collect(1)
                 last_gc = time.monotonic()
             try:
-                runner.watchdog()
+                runner.watchdog(guard)
             except DeviceLost:
                 os._exit(EXIT_DEVICE_LOST)  # no PortAudio shutdown: it may abort now
     finally:

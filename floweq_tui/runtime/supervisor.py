@@ -7,6 +7,11 @@ to a cap, reset once a child has run for a stable period. A child stopped on pur
 codes are hand-overs, not faults (the engine leaves with one when its audio device is
 lost): those restart at once and do not count towards the backoff.
 
+A child may also be watched for signs of life (a heartbeat it writes, e.g. the engine's
+audio thread in the meters block): one silent for ``stall_after`` is STALLED (stopped or
+hung; said at once), back to RUNNING when it beats again (the same process), and killed and
+started again as a crash once silent for ``hang_limit``.
+
 What the supervisor knows is published as typed health (:class:`ChildHealth`, one per
 child), which the UI and headless read and say; they restart nothing themselves.
 """
@@ -56,6 +61,9 @@ class ChildState(Enum):
     """It exited on its own (or is being restarted by hand); a new one is on its way."""
     FAILED = "failed"
     """The last start failed (``error`` says why); next try ``retry_in`` s after ``since``."""
+    STALLED = "stalled"
+    """It runs but shows no sign of life (stopped or hung): replaced ``retry_in`` s after
+    ``since`` unless it resumes."""
     STOPPED = "stopped"
     """Stopped on purpose (or never started): not restarted."""
 
@@ -90,6 +98,10 @@ class ChildHealth:
     """The exit code of the process that last went down."""
     handover: bool = False
     """It is going through a hand-over (an expected exit restarted at once, not a fault)."""
+    stalls: int = 0
+    """Times it went silent (STALLED), in all."""
+    stalled_for: float = 0.0
+    """RUNNING again after a stall: how long that stall lasted (0 otherwise)."""
 
     @property
     def up(self) -> bool:
@@ -99,14 +111,23 @@ class ChildHealth:
     @property
     def news(self) -> bool:
         """Worth saying: not a hand-over, nor a first start coming up."""
-        return not self.handover and not (self.up and self.restarts == 0)
+        return not self.handover and not (self.up and self.restarts == 0 and not self.stalls)
 
     def summary(self) -> str:
         """One line saying where it is, for logs and headless status."""
         st = self.state
         if st is ChildState.RUNNING:
             again = f", {self.restarts} restart{'s' if self.restarts != 1 else ''}"
+            if self.stalled_for:
+                return (
+                    f"{self.name}: resumed after {self.stalled_for:.1f} s stalled (pid {self.pid})"
+                )
             return f"{self.name}: running (pid {self.pid}{again if self.restarts else ''})"
+        if st is ChildState.STALLED:
+            return (
+                f"{self.name}: stalled ({self.reason}); "
+                f"replaced in {self.retry_in:.0f} s unless it resumes"
+            )
         if st is ChildState.RESTARTING:
             return f"{self.name}: {self.reason or 'exited'}; restarting"
         if st is ChildState.FAILED:
@@ -128,6 +149,10 @@ class RestartPolicy:
     """A child that ran this long starts over with an immediate retry."""
     start_timeout: float = 30.0
     """A restarted child that is not ready by then is killed and counts as a failed start."""
+    stall_after: float = 0.5
+    """A child watched for signs of life that shows none this long is STALLED."""
+    hang_limit: float = 10.0
+    """A child that shows no sign of life this long is killed and started again (a crash)."""
 
     def delay(self, strikes: int) -> float:
         """The wait before the next start after ``strikes`` faults since it was last stable."""
@@ -152,18 +177,26 @@ class _Entry:
     """When the next start is due (RESTARTING/FAILED, not yet spawned)."""
     spawned_at: float | None = None
     """When the replacement was spawned (it is starting; waiting for its first reply)."""
+    liveness: Callable[[], float | None] | None = None
+    stall_after: Callable[[], float] | None = None
+    excused_at: float = 0.0
+    """When the liveness probe last said no sign of life is expected now."""
+    silent_from: float = 0.0
+    """STALLED: the latest sign of life before the silence."""
 
 
 class Supervisor:
     """Watch children, restart the ones that exit unexpectedly, publish their health.
 
+    The thread looks every ``tick`` seconds, and exactly when a watched child's silence
+    would reach ``stall_after`` (so a stall is seen on time with few wake-ups).
     ``threaded=False`` runs no thread: the owner calls :meth:`step` (test doubles do).
     """
 
     def __init__(
         self,
         policy: RestartPolicy | None = None,
-        tick: float = 0.1,
+        tick: float = 0.25,
         threaded: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -174,6 +207,8 @@ class Supervisor:
         self._entries: dict[str, _Entry] = {}
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
+        self._resumed_at = 0.0
+        """When the watching thread last woke late (this process was stopped)."""
 
     # ------------------------------------------------------------ children
 
@@ -185,12 +220,17 @@ class Supervisor:
         ready: bool = True,
         label: str = "",
         handover: Mapping[int, str] | None = None,
+        liveness: Callable[[], float | None] | None = None,
+        stall_after: Callable[[], float] | None = None,
     ) -> None:
         """Watch ``child`` under ``name``; its owner has started it.
 
         ``ready``: it has said so (else the supervisor waits for its first reply, as for a
         restart). ``label`` names it in messages; ``handover``: exit codes that mean "start
         me again at once", with what each means ("the audio device was lost").
+        ``liveness``: the clock time (``time.monotonic``, system-wide) of its latest sign of
+        life, or None when none is expected now; ``stall_after`` overrides the policy's
+        silence before STALLED (e.g. a few of its blocks).
         """
         now = self._clock()
         entry = _Entry(
@@ -202,6 +242,8 @@ class Supervisor:
             running_since=now,
             due=now,
             spawned_at=None if ready else now,
+            liveness=liveness,
+            stall_after=stall_after,
         )
         entry.health = replace(entry.health, pid=child.pid)
         self._entries[name] = entry
@@ -302,16 +344,24 @@ class Supervisor:
         state = entry.health.state
         if state is ChildState.STOPPED or not entry.wanted:
             return
-        if state is ChildState.RUNNING:
+        if state in (ChildState.RUNNING, ChildState.STALLED):
+            hung = ""
             if child.alive:
-                if entry.strikes and now - entry.running_since >= self.policy.stable:
-                    entry.strikes = 0
-                return
-            if child.pid is None:  # its owner stopped it: a deliberate stop
+                hung = self._check_life(entry, now)
+                if not hung:
+                    if entry.strikes and now - entry.running_since >= self.policy.stable:
+                        entry.strikes = 0
+                    return
+                kill = getattr(child, "kill", None)
+                if kill is not None:
+                    kill()
+                else:
+                    child.stop(timeout=1.0)
+            elif child.pid is None:  # its owner stopped it: a deliberate stop
                 entry.wanted = False
                 self._publish(entry, ChildState.STOPPED)
                 return
-            self._exited(entry, now)
+            self._exited(entry, now, hung)
         if entry.spawned_at is None:
             if now < entry.due:
                 return
@@ -323,18 +373,54 @@ class Supervisor:
             entry.spawned_at = now
         self._check_ready(entry, now)
 
-    def _exited(self, entry: _Entry, now: float) -> None:
-        """A running child is gone: decide when to start it again."""
+    def _check_life(self, entry: _Entry, now: float) -> str:
+        """Watch a running child's signs of life: STALLED, RUNNING again, or hung ("why")."""
+        probe = entry.liveness
+        if probe is None:
+            return ""
+        try:
+            beat = probe()
+        except Exception:  # a broken probe must not make a child look dead
+            beat = None
+        h = entry.health
+        if beat is None:  # none expected now (opening a device, handing over)
+            entry.excused_at = now
+            beat = now
+        silent = now - max(beat, entry.running_since, entry.excused_at, self._resumed_at)
+        limit = self._stall_limit(entry)
+        if silent >= max(self.policy.hang_limit, limit):
+            return f"{entry.label} hung (no sign of life for {silent:.0f} s)"
+        if silent >= limit and h.state is ChildState.RUNNING:
+            entry.silent_from = now - silent
+            self._publish(
+                entry,
+                ChildState.STALLED,
+                reason=f"no sign of life for {silent:.1f} s",
+                retry_in=max(0.0, self.policy.hang_limit - silent),
+                stalls=h.stalls + 1,
+                stalled_for=0.0,
+                handover=False,
+            )
+        elif silent < limit and h.state is ChildState.STALLED:
+            stalled_for = max(0.0, now - silent - entry.silent_from)
+            self._publish(entry, ChildState.RUNNING, stalled_for=stalled_for)
+        return ""
+
+    def _stall_limit(self, entry: _Entry) -> float:
+        return entry.stall_after() if entry.stall_after is not None else self.policy.stall_after
+
+    def _exited(self, entry: _Entry, now: float, hung: str = "") -> None:
+        """A running child is gone (or was killed as ``hung``): decide when to start it again."""
         child = entry.child
         code = child.exitcode
-        if code in entry.handover:
+        if code in entry.handover and not hung:
             reason, delay, handover, crashes = entry.handover[code], 0.0, True, 0
         else:
             if now - entry.running_since >= self.policy.stable:
                 entry.strikes = 0
             delay = self.policy.delay(entry.strikes)
             entry.strikes += 1
-            reason, handover, crashes = self._death_note(entry), False, 1
+            reason, handover, crashes = hung or self._death_note(entry), False, 1
         entry.due, entry.spawned_at = now + delay, None
         self._publish(
             entry,
@@ -378,6 +464,7 @@ class Supervisor:
             restarts=h.restarts + (h.state is not ChildState.STARTING),
             failing=0,
             retry_in=0.0,
+            stalled_for=0.0,
         )
 
     def _failed(self, entry: _Entry, error: str) -> None:
@@ -416,5 +503,31 @@ class Supervisor:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._closing.wait(self.tick):
+        last, wait = self._clock(), self.tick
+        while not self._closing.wait(wait):
+            now = self._clock()
+            if now - last > wait + self.policy.stall_after:
+                self._resumed_at = now  # this process was stopped: nobody could be seen
             self.step()
+            last = self._clock()
+            wait = self._next_wait(last)
+
+    def _next_wait(self, now: float) -> float:
+        """Until the next look: ``tick``, or sooner when a child's silence would reach its
+        ``stall_after`` before that."""
+        wait = self.tick
+        for entry in list(self._entries.values()):
+            if entry.liveness is None or entry.health.state is not ChildState.RUNNING:
+                continue
+            try:
+                beat = entry.liveness()
+            except Exception:
+                continue
+            if beat is None:
+                continue
+            limit = (
+                entry.stall_after() if entry.stall_after is not None else self.policy.stall_after
+            )
+            due = max(beat, entry.running_since, entry.excused_at, self._resumed_at) + limit
+            wait = min(wait, max(0.005, due - now + 0.001))
+        return wait

@@ -86,6 +86,8 @@ class FloweqApp(App[int]):
         self.health: dict[str, ChildHealth] = {}
         """The children's health as last said (``engine.health``)."""
         self._restarting = False
+        self.audio = str(engine.state)
+        """Where the audio last settled: "running" (a device) or the silent clock."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -312,6 +314,20 @@ class FloweqApp(App[int]):
         if notice != self.engine_notice:
             self.engine_notice = notice
             self.refresh_from_engine(force=True)
+        state = str(self.engine.state)
+        if state in _SETTLED and state != self.audio:
+            self.audio = state
+            self.run_worker(self._audio_moved(), group="audio")
+
+    async def _audio_moved(self) -> None:
+        """The audio moved between a device and the silent clock: say where it is now."""
+        refresh = getattr(self.engine, "refresh_status", None)
+        if refresh is not None:
+            with contextlib.suppress(Exception):  # the last status then
+                await off_thread(refresh)
+        text, severity = audio_notice(self.engine.status)
+        self.notify(text, severity=severity, timeout=6)  # type: ignore[arg-type]
+        self.refresh_from_engine(force=True)
 
     async def action_restart_engine(self) -> None:
         """Restart the engine process now (the controls are kept)."""
@@ -368,6 +384,8 @@ class FloweqApp(App[int]):
 # ===================================================================== engine health
 
 _WHO = {ENGINE: "engine", MIDI: "MIDI"}
+_SETTLED = ("running", "no audio device: silent clock")
+"""Engine states worth a notice when the audio moves between them (others are passing)."""
 
 
 def health_notices(old: ChildHealth, new: ChildHealth) -> list[tuple[str, str]]:
@@ -381,6 +399,15 @@ def health_notices(old: ChildHealth, new: ChildHealth) -> list[tuple[str, str]]:
     if new.crashes > old.crashes:
         hint = " (ctrl+r restarts by hand)" if new.name == ENGINE else ""
         out.append((f"{new.reason}: restarting it{hint}", bad))
+    if new.stalls > old.stalls:
+        if new.state is ChildState.STALLED:
+            out.append(
+                (f"{who} stalled: {new.reason} (replaced after {new.retry_in:.0f} s)", "warning")
+            )
+        else:
+            out.append((f"{who} stalled for a moment ({new.reason})", "warning"))
+    elif old.state is ChildState.STALLED and new.up and new.pid == old.pid:
+        out.append((f"{who} resumed after {new.stalled_for:.1f} s", "information"))
     if new.failures > old.failures:
         out.append(
             (
@@ -402,7 +429,17 @@ def engine_notice(h: ChildHealth | None) -> str:
         return "engine stopped: restarting…"
     if h.state is ChildState.FAILED:
         return f"engine stopped: retry in {h.retry_in:g} s (ctrl+r now)"
+    if h.state is ChildState.STALLED:
+        return "engine stalled"
     return ""
+
+
+def audio_notice(st: Any) -> tuple[str, str]:
+    """(text, severity) when the audio moved between a device and the silent clock."""
+    if str(st.state) == "running":
+        api = f" ({st.hostapi})" if st.hostapi else ""
+        return f"audio on {st.device}{api}", "information"
+    return st.message or str(st.state), "warning"
 
 
 __all__ = ["FloweqApp", "MODES"]
