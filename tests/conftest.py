@@ -57,6 +57,13 @@ def piano() -> tuple:
     return data, rate
 
 
+def pytest_sessionstart(session) -> None:  # noqa: ARG001
+    """Clear JACK's registry of servers killed by earlier runs (only when no jackd runs)."""
+    from harness import jack
+
+    jack.clean_stale_registry()
+
+
 @pytest.fixture(scope="session")
 def jack_server(tmp_path_factory):
     """A running JACK dummy server (48 kHz, 128 frames): the one already up, or one we start.

@@ -41,6 +41,45 @@ __all__ = [
 ]
 
 
+SHM = Path("/dev/shm")
+
+
+def jackd_running() -> bool:
+    """True if any jackd process runs on this machine (any user, any server name)."""
+    for stat in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if stat.read_text().strip() == "jackd":
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def clean_stale_registry() -> list[str]:
+    """Remove JACK's shared-memory leftovers when no jackd runs; returns what was removed.
+
+    JACK2 keeps a registry of at most 8 servers in /dev/shm. A server killed hard (the fault
+    tests kill jackd on purpose) leaves its entry behind, and an entry is reclaimed only by
+    a new server of the same name: after eight such names no jackd can start at all (it
+    exits silently). With no jackd running nothing uses these files, so they can go.
+    """
+    if jackd_running() or not SHM.is_dir():
+        return []
+    removed = []
+    for p in [SHM / "jack-shm-registry", *SHM.glob("jack-*"), *SHM.glob("jack_*")]:
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            elif p.exists() or p.is_symlink():
+                p.unlink()
+            else:
+                continue
+            removed.append(p.name)
+        except OSError:
+            continue
+    return removed
+
+
 def start_dummy(
     samplerate: int = 48000,
     period: int = 128,
@@ -76,7 +115,7 @@ def stop(proc: subprocess.Popen[bytes] | None) -> None:
         return
     proc.terminate()
     try:
-        proc.wait(5)
+        proc.wait(10)  # a clean exit frees the server's registry entry; a kill does not
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(2)
