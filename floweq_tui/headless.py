@@ -1,8 +1,10 @@
 """The front end with no screen: run a started engine until SIGINT, SIGTERM or SIGHUP.
 
 It prints what a person reading a log (or `journalctl`) needs: one line at start, one about
-MIDI, a status line every few seconds, and a line whenever the engine's supervisor reports
-that the engine or MIDI changed state (restarting a child is its job, not this loop's).
+MIDI, a status line every few seconds, a line whenever the engine's supervisor reports
+that the engine or MIDI changed state (restarting a child is its job, not this loop's), and
+a line naming a child's log when that child wrote something there (libjack, rtmidi, a
+traceback: a child's output goes to its log, see ``runtime/child.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,11 @@ import signal
 import threading
 import time
 from typing import Any
+
+from .runtime.child import child_logs, log_news
+
+LOGS_EVERY = 1.0
+"""Seconds between two looks at the children's output logs."""
 
 
 def _db(v: float) -> str:
@@ -68,7 +75,7 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
         say(f"floweq-tui: {notice}")
     if line := midi_summary(engine):
         say(f"floweq-tui: {line}")
-    last = time.monotonic()
+    last = next_logs = time.monotonic()
     said = {name: _health_key(h) for name, h in engine.health.items()}
     while not stop.wait(0.1):
         # the engine's supervisor restarts its children; say what it reports
@@ -78,6 +85,10 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
                 said[name] = key
                 if h.news:  # (a device hand-over shows in the engine state)
                     say(f"floweq-tui: {h.summary()}")
+        if time.monotonic() >= next_logs:
+            next_logs = time.monotonic() + LOGS_EVERY
+            for news in log_news(child_logs(engine)):
+                say(f"floweq-tui: {news.summary()}")
         if status_every > 0 and time.monotonic() - last >= status_every:
             last = time.monotonic()
             say(status_line(engine))
