@@ -81,10 +81,10 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
         # the engine's supervisor restarts its children; say what it reports
         for name, h in engine.health.items():
             key = _health_key(h)
-            if said.get(name) != key:
+            if (before := said.get(name)) != key:
                 said[name] = key
                 if h.news:  # (a device hand-over shows in the engine state)
-                    say(f"floweq-tui: {h.summary()}")
+                    say(f"floweq-tui: {_health_line(before, h)}")
         if time.monotonic() >= next_logs:
             next_logs = time.monotonic() + LOGS_EVERY
             for news in log_news(child_logs(engine)):
@@ -94,6 +94,15 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
             say(status_line(engine))
     say("floweq-tui: stopped")
     return 0
+
+
+def _health_line(before: tuple[Any, ...] | None, h: Any) -> str:
+    """A child's health in one line. A crash and its restart seen in one look (the MIDI
+    process is back within a supervisor tick) say both: why it went, and that it is back."""
+    if h.up and before is not None and h.crashes > before[2] and h.reason:
+        n = h.restarts
+        return f"{h.name}: {h.reason}; restarted (pid {h.pid}, {n} restart{'s' * (n != 1)})"
+    return h.summary()
 
 
 def _health_key(h: Any) -> tuple[Any, ...]:
