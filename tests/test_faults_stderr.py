@@ -209,7 +209,7 @@ def private_jack(tmp_path):
 
 @pytest.mark.jack
 @pytest.mark.slow
-def test_headless_names_the_log_when_jackd_dies(tmp_path, private_jack) -> None:
+def test_headless_names_the_log_when_jackd_dies(tmp_path, private_jack, capsys) -> None:
     """The real `--headless` on a private JACK server whose jackd is killed: libjack's lines
     go to the children's logs, not to stderr, and one status line names the log."""
     env = package_env(XDG_CONFIG_HOME=str(tmp_path / "cfg"), XDG_STATE_HOME=str(tmp_path / "st"))
@@ -223,7 +223,9 @@ def test_headless_names_the_log_when_jackd_dies(tmp_path, private_jack) -> None:
         at, _ = out.wait("floweq-tui: MIDI (jack)")  # its JACK client is open
         private_jack.proc.kill()
         private_jack.proc.wait(10)
+        t0 = time.monotonic()
         _, said = out.wait(" says: ", at)
+        took = time.monotonic() - t0
         proc.terminate()
         err = proc.communicate(timeout=30)[1]
     finally:
@@ -236,3 +238,5 @@ def test_headless_names_the_log_when_jackd_dies(tmp_path, private_jack) -> None:
     assert any(x in text for x in LIBJACK), text
     assert not any(x in err for x in LIBJACK), err
     assert proc.returncode == 0 and "Traceback" not in err, err
+    with capsys.disabled():
+        print(f"\njackd killed: headless said {said!r} after {took:.2f} s")

@@ -110,7 +110,7 @@ def test_tmux_jackd_killed_keeps_the_screen_whole(
         wait_for(lambda: not p.alive(), 20, "q to quit")
 
 
-def test_tmux_hangup_stops_cleanly(tmp_path, private_jack, floweq_tui_command) -> None:
+def test_tmux_hangup_stops_cleanly(tmp_path, private_jack, floweq_tui_command, capsys) -> None:
     """An SSH drop: tmux kill-session hangs up the pane's terminal (SIGHUP to every process
     of the group, the engine and MIDI processes too). The UI stops as for q: the session
     is saved, both shared-memory blocks are unlinked, no process is left."""
@@ -125,7 +125,11 @@ def test_tmux_hangup_stops_cleanly(tmp_path, private_jack, floweq_tui_command) -
         blocks = sorted(set(re.findall(r"/dev/shm/\S+", maps)))
         assert len(blocks) == 2, blocks
         p.tmux("kill-session", "-t", p.name)
+        t0 = time.monotonic()
         wait_for(lambda: not _procs_with_env(p.marker), 20, "every process to stop")
+        took = time.monotonic() - t0
     session = tmp_path / "config" / "floweq-tui" / "session.json"
     assert json.loads(session.read_text())["controls"]["x"] == 0.5
     assert [b for b in blocks if Path(b).exists()] == []  # unlinked: no leak to warn about
+    with capsys.disabled():
+        print(f"\nSIGHUP (tmux kill-session): every process gone after {took:.2f} s")

@@ -378,6 +378,7 @@ NEWS_EVERY = 5.0
 HEADER = "==== "
 """Lines the bootstrap writes to mark a start (not news)."""
 _ROTATE_CHECK_S = 0.1
+_BLANK = re.compile(rb"\n(?=[ \t\r]*\n)")
 
 
 def log_slug(name: str) -> str:
@@ -503,10 +504,10 @@ class ChildLog:
                 return
         got = self._drain()
         try:
-            current = os.stat(self.path).st_ino
+            st = os.stat(self.path)
         except OSError:
-            current = None
-        if current is not None and current != os.fstat(self._fh.fileno()).st_ino:
+            st = None
+        if st is not None and st.st_ino != os.fstat(self._fh.fileno()).st_ino:
             # rotated: what was left in the old file is read above; now the new one
             self._fh.close()
             self._fh = None
@@ -514,20 +515,18 @@ class ChildLog:
             with contextlib.suppress(OSError):
                 self._fh = open(self.path, "rb")  # noqa: SIM115
                 got |= self._drain()
+        elif st is not None and st.st_size > LOG_HARD_CAP:
+            # the child is not rotating it (its loop is stuck, a C thread still writes)
+            with contextlib.suppress(OSError):
+                os.truncate(self.path, 0)
         if not got and self._partial:  # no newline came since the last look: a whole line
             self._flush_partial()
 
     def _drain(self) -> bool:
         """Read to the end of the open file; True if anything came."""
         fh = self._fh
-        size = os.fstat(fh.fileno()).st_size
-        pos = fh.tell()
-        if size < pos:  # truncated
+        if os.fstat(fh.fileno()).st_size < fh.tell():  # truncated
             fh.seek(0)
-            pos = 0
-        if size > LOG_HARD_CAP:  # the child does not rotate (hung): keep the disk
-            with contextlib.suppress(OSError):
-                os.truncate(self.path, 0)
         got = False
         while chunk := fh.read(1 << 18):
             got = True
@@ -540,13 +539,14 @@ class ChildLog:
         Counted with ``bytes.count``, never line by line: a flood costs little to follow.
         """
         data = self._partial + chunk
-        head, sep, self._partial = data.rpartition(b"\n")
+        head, sep, self._partial = data.rpartition(b"\n")  # whole lines, and the rest
         if not sep:
             return
-        body = b"\n" + head  # every line now starts after a newline
-        count = body.count(b"\n") - body.count(b"\n\n") - body.count(b"\n" + HEADER.encode())
-        if body.endswith(b"\n"):
-            count -= 1  # the empty last line of a body ending in a blank line
+        # framed by newlines, each line starts right after one and ends before the next:
+        # count the lines, less the blank ones and the start markers
+        body = b"\n" + head
+        blank = len(_BLANK.findall(body + b"\n"))
+        count = body.count(b"\n") - blank - body.count(b"\n" + HEADER.encode())
         if count <= 0:
             return
         self._pending += count
