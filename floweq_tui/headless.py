@@ -3,8 +3,11 @@
 It prints what a person reading a log (or `journalctl`) needs: one line at start, one about
 MIDI, a status line every few seconds, a line whenever the engine's supervisor reports
 that the engine or MIDI changed state (restarting a child is its job, not this loop's;
-"engine: stalled ..." when the engine shows no sign of life), and one when the audio moves
-between a device and the silent clock (a device lost, or one that came up later).
+"engine: stalled ..." when the engine shows no sign of life), one when the audio moves
+between a device and the silent clock (a device lost, or one that came up later), one when
+MIDI's own state changes (a JACK server gone and back, a mapping error), and one naming a
+child's log when that child wrote something there (libjack, rtmidi, a traceback: a child's
+output goes to its log, see ``runtime/child.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,11 @@ import signal
 import threading
 import time
 from typing import Any
+
+from .runtime.child import child_logs, log_news
+
+LOGS_EVERY = 1.0
+"""Seconds between two looks at the children's output logs."""
 
 
 def _db(v: float) -> str:
@@ -42,6 +50,17 @@ def midi_summary(engine: Any, timeout: float = 10.0) -> str:
         return midi.status().summary()
     except Exception as exc:
         return f"MIDI: {exc}"
+
+
+def _midi_now(engine: Any) -> str | None:
+    """MIDI's one line now, or None if the service cannot answer at once."""
+    midi = engine.midi
+    if midi is None:
+        return None
+    try:
+        return midi.status().summary() if midi.ready(0.5) else None
+    except Exception:
+        return None
 
 
 def start_line(engine: Any) -> str:
@@ -85,9 +104,10 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
         say(f"floweq-tui: {engine.status.message}")
     if notice:
         say(f"floweq-tui: {notice}")
-    if line := midi_summary(engine):
-        say(f"floweq-tui: {line}")
-    last = time.monotonic()
+    midi_line = midi_summary(engine)
+    if midi_line:
+        say(f"floweq-tui: {midi_line}")
+    last = next_logs = time.monotonic()
     said = {name: _health_key(h) for name, h in engine.health.items()}
     audio = str(engine.state)
     while not stop.wait(LOOK_S):
@@ -98,15 +118,32 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
         # the engine's supervisor restarts its children; say what it reports
         for name, h in engine.health.items():
             key = _health_key(h)
-            if said.get(name) != key:
+            if (before := said.get(name)) != key:
                 said[name] = key
                 if h.news:  # (a device hand-over shows in the engine state)
-                    say(f"floweq-tui: {h.summary()}")
+                    say(f"floweq-tui: {_health_line(before, h)}")
+        if time.monotonic() >= next_logs:
+            next_logs = time.monotonic() + LOGS_EVERY
+            for news in log_news(child_logs(engine)):
+                say(f"floweq-tui: {news.summary()}")
+            now = _midi_now(engine)  # None while it cannot answer (restarting)
+            if midi_line and now is not None and now != midi_line:
+                midi_line = now
+                say(f"floweq-tui: {now}")
         if status_every > 0 and time.monotonic() - last >= status_every:
             last = time.monotonic()
             say(status_line(engine))
     say("floweq-tui: stopped")
     return 0
+
+
+def _health_line(before: tuple[Any, ...] | None, h: Any) -> str:
+    """A child's health in one line. A crash and its restart seen in one look (the MIDI
+    process is back within a supervisor tick) say both: why it went, and that it is back."""
+    if h.up and before is not None and h.crashes > before[2] and h.reason:
+        n = h.restarts
+        return f"{h.name}: {h.reason}; restarted (pid {h.pid}, {n} restart{'s' * (n != 1)})"
+    return h.summary()
 
 
 def _health_key(h: Any) -> tuple[Any, ...]:

@@ -38,6 +38,15 @@ def package_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": root, "PYTHONSAFEPATH": "1", **extra}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_state_dir(tmp_path_factory):
+    """Children's logs (and the instance pid) go to a temporary XDG state directory, not the
+    user's ~/.local/state; a test that sets XDG_STATE_HOME itself wins."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def safe_csv() -> Path:
     """The real SAFE-DB CSV from ../shared (skips, saying so, when it is absent)."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 from harness.echo_child import EchoStatus, echo_main
 
 from floweq_tui.runtime import ChildError, ChildProcess, one_line
+from floweq_tui.runtime.child import log_slug
 
 
 @pytest.fixture
@@ -68,3 +72,24 @@ def test_stop_is_clean_and_idempotent(child: ChildProcess) -> None:
 def test_one_line() -> None:
     assert one_line(ValueError("a\n  b")) == "a b"
     assert one_line(KeyError()) == "KeyError"
+
+
+def test_child_ignores_hangup_and_interrupt(child: ChildProcess) -> None:
+    """A dropped SSH session (SIGHUP) or ctrl+c (SIGINT) reaches the whole process group: the
+    children stay, and the parent stops them when it is ready."""
+    child.start()
+    for sig in (signal.SIGHUP, signal.SIGINT):
+        os.kill(child.pid, sig)
+    assert child.request("echo", still="here") == {"still": "here"}
+    assert child.alive
+
+
+def test_log_names_and_where_output_goes(tmp_path) -> None:
+    assert [log_slug(n) for n in ("floweq-engine", "the MIDI process", "echo")] == [
+        "engine",
+        "midi",
+        "echo",
+    ]
+    assert ChildProcess("x", echo_main, log=None).log is None  # output left to the terminal
+    c = ChildProcess("floweq-engine", echo_main, log=tmp_path / "e.log")
+    assert c.log is not None and c.log.path == tmp_path / "e.log" and c.log.name == "engine"

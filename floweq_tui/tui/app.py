@@ -22,6 +22,7 @@ from textual.screen import Screen
 from ..controls import MODES
 from ..engine import ENGINE, MIDI
 from ..midi.state import LearnPhase, LearnState
+from ..runtime.child import child_logs, log_news
 from ..runtime.supervisor import ChildHealth, ChildState
 from .bands import BandsView
 from .control_group import ControlGroup
@@ -50,6 +51,7 @@ METERS_HZ = 5.0  # meters text: enough to read, cheap over SSH
 SPECTRUM_EVERY = 3
 MIDI_POLL_S = 0.5  # port state and knob positions
 WATCH_S = 0.25  # what does the engine's supervisor say about its children?
+LOGS_S = 1.0  # did a child write anything (libjack, rtmidi, a traceback) to its log?
 
 
 class FloweqApp(App[int]):
@@ -105,6 +107,7 @@ class FloweqApp(App[int]):
         self.set_interval(WATCH_S, self.watch_engine)
         self.set_interval(MIDI_POLL_S, self.poll_midi)
         self.call_later(self.poll_midi)
+        self.set_interval(LOGS_S, self.watch_logs)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -328,6 +331,12 @@ class FloweqApp(App[int]):
         text, severity = audio_notice(self.engine.status)
         self.notify(text, severity=severity, timeout=6)  # type: ignore[arg-type]
         self.refresh_from_engine(force=True)
+
+    def watch_logs(self) -> None:
+        """Say in one line what a child wrote to its log (its output never reaches the
+        screen); at most one notice per log every few seconds, however much it writes."""
+        for news in log_news(child_logs(self.engine)):
+            self.notify(news.summary(), severity="warning", timeout=8)
 
     async def action_restart_engine(self) -> None:
         """Restart the engine process now (the controls are kept)."""
