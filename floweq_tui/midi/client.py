@@ -64,6 +64,10 @@ class MidiProcess:
     def kill(self) -> None:
         self.child.kill()
 
+    def poll_ready(self) -> Reply | None:
+        """Its first reply if it came (for the supervisor: a failed start is not a crash)."""
+        return self.child.poll_ready()
+
     @property
     def alive(self) -> bool:
         return self.child.alive
