@@ -925,12 +925,19 @@ cdef class Processor:
         self.g_auto_db = 0.0
         self.g_auto = 1.0
         self.auto_target_db = 0.0
-        self.eq.finish_glide()
         # the song starts again here (offline = live: a file loaded with a reset starts at
-        # beat 0 with every modulator at its start, as a render does)
+        # beat 0 with every modulator at its start and the EQ and gains on their targets
+        # there, as a render does)
         self.beat = self.beat_base = 0.0
         self.beat_frames = 0
+        self.clock_frames = 0
         fq_mod_reset(&self.mod)
+        self._modulate(0.0)
+        if self._controls_changed():
+            self._apply_controls()
+        self.g_in = _db_to_lin(_clampd(self.eff[C_IN_GAIN], -24.0, 24.0))
+        self.g_post = self._post_gain()
+        self.eq.finish_glide()
 
     @property
     def beat_position(self) -> float:

@@ -273,3 +273,40 @@ def test_mod_kernel_compiles_without_warnings(tmp_path):
         capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+PARITY = {
+    "mode": 2,
+    "in_gain": 2.0,
+    **lfo(1, "p0", "sample_hold", 0.8, note="1/16"),
+    **lfo(2, "p3", "smooth_random", 0.6, rate=3.0),
+    **lfo(3, "in_gain", "triangle", 0.1, note="1/8t"),
+    **lfo(4, "out_gain", "square", 0.05, rate=5.0, phase=45),
+    "bpm": 133,
+}
+
+
+@pytest.mark.parametrize("fig_shape", [0, 2])
+def test_streaming_with_modulators_equals_the_render(fig_shape):
+    """The live path (a source loaded with a reset, after running on something else, with a
+    wall clock) gives the samples of the offline render, modulators and figure included."""
+    models = core_models()
+    block = 128
+    rng = np.random.default_rng(11)
+    x = (0.1 * rng.standard_normal((FS, 2))).astype(np.float32)
+    c = {**PARITY, "fig_on": 1, "fig_shape": fig_shape, "fig_rate": 3.0, "fig_depth": 0.4}
+    if models.names:
+        c["mode"] = 0
+    rendered, _ = render_array(x, FS, c, blocksize=block)
+    ctl = CONTROL_DEFAULTS.copy()
+    Controls(ctl).update({"model": models.default_index, **c})
+    met = np.zeros(METERS_SIZE)
+    proc = _dsp.Processor(2, float(FS), block, ctl, met, models.decoders, models.anchors)
+    silence = np.zeros((block, 2), np.float32)
+    for _ in range(37):  # running, modulating, on something else first
+        proc.process(silence, silence)
+    proc.set_source(x, reset=True, capture=len(x))
+    while proc.capture is None:
+        proc.process(None, silence)
+    assert np.abs(rendered - x).max() > 0.01
+    np.testing.assert_array_equal(proc.capture, rendered)
