@@ -225,3 +225,20 @@ def test_headless_takes_the_flags_and_says_tempo_source_and_modulators(tmp_path)
     assert "tempo 100.0 BPM internal; mods: x triangle 4bar d0.50" in status, status
     assert "y square 1/4 d0.20" in status and "orbit 0.2hz d0.30" in status, status
     assert any(s.startswith("floweq-tui:  tempo 100.0 BPM") for s in seen), seen
+
+
+def test_the_scene_files_in_the_docs_are_valid():
+    import re
+    import textwrap
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "automation.md").read_text()
+    blocks = re.findall(r"\n((?:    .*\n|\n)+)", doc)
+    scenes = [textwrap.dedent(b) for b in blocks if "[[lfo]]" in b or "[figure]" in b]
+    scenes = [s.split("floweq-tui")[0] for s in scenes]  # a command line after the file
+    assert len(scenes) >= 2
+    for text in scenes:
+        parse_scene(text, "docs")
+    for flag in re.findall(r"--lfo (\S+)", doc):
+        if "TARGET" not in flag:
+            parse_lfo(flag)
