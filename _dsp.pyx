@@ -26,8 +26,8 @@ from cpython.buffer cimport (
     PyBuffer_Release,
     PyObject_GetBuffer,
 )
-from libc.math cimport exp, fabs, isfinite, log10, pow, sqrt
-from libc.stdint cimport int64_t
+from libc.math cimport exp, fabs, isfinite, log, log10, pow, sqrt
+from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy, memset
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
@@ -79,6 +79,36 @@ cdef extern from "dsp_kernel.h":
     void fq_cascade_finish(fq_cascade *s) nogil
     void fq_decode(const fq_decoder *m, const double *z, double *out) nogil
     void fq_denormalize_sorted(const double *u, double *p) nogil
+
+cdef extern from "mod_kernel.h":
+    enum:
+        FQ_LFOS
+        FQ_MOD_CHUNK
+        FQ_WALK
+
+    ctypedef struct fq_lfo_params:
+        int on, target, shape, sync, unipolar
+        double rate_hz, note_beats, depth, phase
+
+    ctypedef struct fq_fig_params:
+        int on, shape, sync
+        double rate_hz, note_beats, depth, ratio, aspect, phase
+
+    ctypedef struct fq_mod_state:
+        uint64_t seed
+        double cycles[4]
+        double fig_cycles
+        double walk_cycles
+        double walk[2]
+        double walk_dir[2]
+
+    void fq_mod_reset(fq_mod_state *st) nogil
+    double fq_mod_rand(uint64_t seed, uint64_t stream, int64_t k) nogil
+    double fq_mod_wave(int shape, double cycles, uint64_t seed, uint64_t stream) nogil
+    double fq_lfo_offset(const fq_mod_state *st, const fq_lfo_params *p, int i, double beat) nogil
+    void fq_fig_offset(const fq_mod_state *st, const fq_fig_params *p, double beat, double *xy) nogil
+    void fq_mod_advance(fq_mod_state *st, const fq_lfo_params *lfo, const fq_fig_params *fig,
+                        double dt, double bps, double cx, double cy) nogil
 
 cdef extern from "stdlib.h" nogil:
     int posix_memalign(void **memptr, size_t alignment, size_t size)
@@ -519,7 +549,16 @@ cdef enum:
     C_BYPASS = 33
     C_MUTE = 34
     C_GLIDE = 35
-    N_CONTROLS_C = 36
+    C_BPM = 36
+    C_BEAT_ORIGIN = 37
+    C_BEAT_TIME = 38
+    C_TRANSPORT = 39
+    C_TEMPO_SOURCE = 40
+    C_LFO0 = 41           # 4 modulators of C_LFO_SLOTS slots: on, target, shape, sync, rate,
+    C_LFO_SLOTS = 9       # note, depth, phase, unipolar
+    C_FIG = 77            # fig_on, shape, sync, rate, note, depth, ratio, aspect, phase
+    N_CONTROLS_C = 86
+    N_MOD_TARGETS = 20    # x y z interpolate strength in_gain out_gain p0..p12
 
 cdef enum:
     M_CALLBACKS = 0
@@ -549,15 +588,43 @@ cdef enum:
     M_CHANNELS = 38
     M_STATE = 39
     M_HEARTBEAT = 40
-    N_METERS_C = 41
+    M_BEAT = 41
+    M_BPM_NOW = 42
+    M_LFO_VALUE0 = 43
+    M_MOD_X = 47
+    M_MOD_Y = 48
+    M_MODS_RUNNING = 49
+    N_METERS_C = 50
 
 CONTROL_SLOTS = {
     "mode": C_MODE, "model": C_MODEL, "x": C_X, "y": C_Y, "z": C_Z, "extend": C_EXTEND,
     "anchor_a": C_ANCHOR_A, "anchor_b": C_ANCHOR_B, "interpolate": C_INTERP, "p0": C_P0,
     "active0": C_ACTIVE0, "strength": C_STRENGTH, "in_gain": C_IN_GAIN, "out_gain": C_OUT_GAIN,
     "auto_gain": C_AUTO, "auto_time": C_AUTO_TIME, "auto_range": C_AUTO_RANGE,
-    "bypass": C_BYPASS, "mute": C_MUTE, "glide_ms": C_GLIDE, "_count": N_CONTROLS_C,
+    "bypass": C_BYPASS, "mute": C_MUTE, "glide_ms": C_GLIDE, "bpm": C_BPM,
+    "beat_origin": C_BEAT_ORIGIN, "beat_time": C_BEAT_TIME, "transport": C_TRANSPORT,
+    "tempo_source": C_TEMPO_SOURCE, "lfo1_on": C_LFO0, "lfo2_on": C_LFO0 + C_LFO_SLOTS,
+    "lfo4_unipolar": C_LFO0 + 4 * C_LFO_SLOTS - 1, "fig_on": C_FIG, "fig_phase": C_FIG + 8,
+    "_count": N_CONTROLS_C,
 }
+MOD_TARGET_SLOTS = (C_X, C_Y, C_Z, C_INTERP, C_STRENGTH, C_IN_GAIN, C_OUT_GAIN,
+                    *range(C_P0, C_P0 + 13))
+"""The control slot of each modulator target (floweq_tui.controls.MOD_TARGETS, in order)."""
+LFOS = FQ_LFOS
+MOD_CHUNK = FQ_MOD_CHUNK
+"""Samples between two evaluations of the modulators (on the processor's sample grid)."""
+
+
+def mod_wave(int shape, cycles, seed=0x5EED, int stream=0):
+    """One modulator shape at each position in ``cycles`` (for tests and the docs), in [-1, 1]."""
+    c = np.ascontiguousarray(cycles, dtype=np.float64)
+    out = np.empty_like(c)
+    cdef double[::1] vc = c.reshape(-1)
+    cdef double[::1] vo = out.reshape(-1)
+    cdef Py_ssize_t i
+    for i in range(vc.shape[0]):
+        vo[i] = fq_mod_wave(shape, vc[i], <uint64_t>seed, <uint64_t>stream)
+    return out
 METER_SLOTS = {
     "callbacks": M_CALLBACKS, "frames": M_FRAMES, "xruns": M_XRUNS, "cpu": M_CPU,
     "cpu_max": M_CPU_MAX, "callback_us": M_CALLBACK_US, "peak_in": M_PEAK_IN,
@@ -567,7 +634,9 @@ METER_SLOTS = {
     "block_of_last_change": M_LAST_CHANGE, "mode": M_MODE, "model": M_MODEL, "zx": M_ZX,
     "p0": M_P0, "source_pos": M_SOURCE_POS, "ring_pos": M_RING_POS,
     "samplerate": M_SAMPLERATE, "blocksize": M_BLOCKSIZE, "channels": M_CHANNELS,
-    "state": M_STATE, "heartbeat": M_HEARTBEAT, "_count": N_METERS_C,
+    "state": M_STATE, "heartbeat": M_HEARTBEAT, "beat": M_BEAT, "bpm_now": M_BPM_NOW,
+    "lfo1_value": M_LFO_VALUE0, "mod_x": M_MOD_X, "mod_y": M_MOD_Y,
+    "mods_running": M_MODS_RUNNING, "_count": N_METERS_C,
 }
 
 DEF MAX_MODELS = 64
@@ -696,10 +765,41 @@ cdef class Processor:
     cdef double params_now[13]
     cdef double z_now[3]
     cdef int64_t ring_pos
+    # automation: the controls in effect (ctl plus modulation), tempo and modulator state
+    cdef double eff[N_CONTROLS_C]
+    cdef double t_lo[N_MOD_TARGETS]
+    cdef double t_hi[N_MOD_TARGETS]
+    cdef int t_log[N_MOD_TARGETS]
+    cdef int t_slot[N_MOD_TARGETS]
+    cdef double notes[32]
+    cdef int n_notes
+    cdef fq_mod_state mod
+    cdef fq_lfo_params lfo[FQ_LFOS]
+    cdef fq_fig_params fig
+    cdef int mods_on
+    cdef bint wall_clock
+    cdef int64_t clock_frames
+    cdef double beat, bps, beat_base, beat_bpm
+    cdef int64_t beat_frames   # frames since beat_base (the beat is counted, not summed)
+    cdef bint have_tempo
+    cdef double last_bpm, last_origin, last_time, last_source
 
     def __cinit__(self, int channels, double samplerate, int max_block, controls, meters,
-                  decoders=(), anchors=(), double glide_ms=20.0):
+                  decoders=(), anchors=(), double glide_ms=20.0, bint wall_clock=True,
+                  seed=0x5EED):
         self.eq = Cascade(channels, samplerate, glide_ms)
+        self.wall_clock = wall_clock
+        self.mod.seed = <uint64_t>seed
+        fq_mod_reset(&self.mod)
+        from floweq_tui.controls import CONTROL_SPECS, NOTE_VALUES
+        for ti, slot in enumerate(MOD_TARGET_SLOTS):
+            self.t_slot[ti] = slot
+            self.t_lo[ti] = CONTROL_SPECS[slot].min
+            self.t_hi[ti] = CONTROL_SPECS[slot].max
+            self.t_log[ti] = CONTROL_SPECS[slot].log
+        self.n_notes = min(len(NOTE_VALUES), 32)
+        for ti in range(self.n_notes):
+            self.notes[ti] = NOTE_VALUES[ti][1]
         self.nch = channels
         self.fs = samplerate
         if max_block < 1 or max_block > 65536:
@@ -751,7 +851,9 @@ cdef class Processor:
         self.k_out.lufs = LUFS_FLOOR
         self.lim_release = 1.0 - exp(-1.0 / (0.050 * samplerate))  # 50 ms release
         self.lim_gain = 1.0
-        self.g_in = _db_to_lin(self.ctl[C_IN_GAIN])
+        self._tempo()
+        self._modulate(self.beat)
+        self.g_in = _db_to_lin(self.eff[C_IN_GAIN])
         self.g_post = self._post_gain()
         self.g_auto = 1.0
         self.mix_dry = 1.0 if self.ctl[C_BYPASS] >= 0.5 else 0.0
@@ -823,7 +925,24 @@ cdef class Processor:
         self.g_auto_db = 0.0
         self.g_auto = 1.0
         self.auto_target_db = 0.0
+        # the song starts again here (offline = live: a file loaded with a reset starts at
+        # beat 0 with every modulator at its start and the EQ and gains on their targets
+        # there, as a render does)
+        self.beat = self.beat_base = 0.0
+        self.beat_frames = 0
+        self.clock_frames = 0
+        fq_mod_reset(&self.mod)
+        self._modulate(0.0)
+        if self._controls_changed():
+            self._apply_controls()
+        self.g_in = _db_to_lin(_clampd(self.eff[C_IN_GAIN], -24.0, 24.0))
+        self.g_post = self._post_gain()
         self.eq.finish_glide()
+
+    @property
+    def beat_position(self) -> float:
+        """The beat position the next block starts at (quarter notes)."""
+        return self.beat
 
     # ------------------------------------------------------------ the block
 
@@ -898,21 +1017,142 @@ cdef class Processor:
         self.capture_source_start = self.src_pos
 
     cdef double _post_gain(self) noexcept nogil:
-        """Output gain times mute, as a linear factor."""
+        """Output gain (modulated) times mute, as a linear factor."""
         if self.ctl[C_MUTE] >= 0.5:
             return 0.0
-        return _db_to_lin(_clampd(self.ctl[C_OUT_GAIN], -24.0, 24.0))
+        return _db_to_lin(_clampd(self.eff[C_OUT_GAIN], -24.0, 24.0))
 
     cdef int _controls_changed(self) noexcept nogil:
         cdef int i
         if not self.have_applied:
             return 1
         for i in range(C_IN_GAIN):  # everything that shapes the EQ comes before the gains
-            if self.ctl[i] != self.applied[i]:
+            if self.eff[i] != self.applied[i]:
                 return 1
-        if self.ctl[C_GLIDE] != self.applied[C_GLIDE]:
+        if self.eff[C_GLIDE] != self.applied[C_GLIDE]:
             return 1
         return 0
+
+    # ------------------------------------------------------------ automation
+
+    cdef void _tempo(self) noexcept nogil:
+        """The beat position at this block's start (TEMPO_CONTRACT.md).
+
+        beat(t) = beat_origin + (t - beat_time) * bpm / 60, t the block's start (monotonic
+        seconds live, the frame count over the rate offline). The internal clock re-anchors
+        only when a writer moves the anchor (or the tempo) and otherwise counts samples, so
+        the live engine and a render give the same beats; MIDI clock and Link are followed
+        every block. An anchor never written (beat_time 0) starts the song at the first block.
+        """
+        cdef double bpm = _clampd(self.ctl[C_BPM], 20.0, 300.0)
+        cdef double origin = self.ctl[C_BEAT_ORIGIN]
+        cdef double btime = self.ctl[C_BEAT_TIME]
+        cdef double source = self.ctl[C_TEMPO_SOURCE]
+        cdef double t, b
+        cdef bint moved = (not self.have_tempo or bpm != self.last_bpm
+                           or origin != self.last_origin or btime != self.last_time
+                           or source != self.last_source)
+        if self.ctl[C_TRANSPORT] >= 0.5 and (moved or source >= 0.5):
+            if btime == 0.0 and origin == 0.0:
+                b = self.beat if self.have_tempo else 0.0
+            else:
+                t = _now() if self.wall_clock else self.clock_frames / self.fs
+                b = origin + (t - btime) * bpm / 60.0
+            if isfinite(b):
+                self.beat = b
+                self.beat_base = b
+                self.beat_frames = 0
+        elif moved:  # a new tempo while stopped, or a stop: count on from here
+            self.beat_base = self.beat
+            self.beat_frames = 0
+        if (self.ctl[C_TRANSPORT] >= 0.5) != (self.bps > 0.0):
+            self.beat_base = self.beat
+            self.beat_frames = 0
+        self.have_tempo = True
+        self.last_bpm, self.last_origin, self.last_time = bpm, origin, btime
+        self.last_source = source
+        self.bps = bpm / 60.0 if self.ctl[C_TRANSPORT] >= 0.5 else 0.0
+        self.beat_bpm = bpm if self.ctl[C_TRANSPORT] >= 0.5 else 0.0
+        self.met[M_BEAT] = self.beat
+        self.met[M_BPM_NOW] = bpm
+
+    cdef inline double _beat_at(self, int offset) noexcept nogil:
+        """The beat ``offset`` frames after the current count (exact on the sample grid)."""
+        return self.beat_base + ((self.beat_frames + offset) * self.beat_bpm) / (60.0 * self.fs)
+
+    cdef void _read_modulators(self) noexcept nogil:
+        """The modulators' parameters from the controls block (clamped), and how many run."""
+        cdef int i, base, note
+        cdef double *c = self.ctl
+        self.mods_on = 0
+        for i in range(FQ_LFOS):
+            base = C_LFO0 + i * C_LFO_SLOTS
+            self.lfo[i].on = c[base] >= 0.5
+            self.lfo[i].target = <int>_clampd(c[base + 1], 0, N_MOD_TARGETS - 1)
+            self.lfo[i].shape = <int>_clampd(c[base + 2], 0, 6)
+            self.lfo[i].sync = c[base + 3] >= 0.5
+            self.lfo[i].rate_hz = _clampd(c[base + 4], 0.01, 20.0)
+            note = <int>_clampd(c[base + 5], 0, self.n_notes - 1)
+            self.lfo[i].note_beats = self.notes[note]
+            self.lfo[i].depth = _clampd(c[base + 6], -1.0, 1.0)
+            self.lfo[i].phase = _clampd(c[base + 7], 0.0, 360.0) / 360.0
+            self.lfo[i].unipolar = c[base + 8] >= 0.5
+            self.mods_on += self.lfo[i].on
+        self.fig.on = c[C_FIG] >= 0.5
+        self.fig.shape = <int>_clampd(c[C_FIG + 1], 0, 2)
+        self.fig.sync = c[C_FIG + 2] >= 0.5
+        self.fig.rate_hz = _clampd(c[C_FIG + 3], 0.01, 20.0)
+        self.fig.note_beats = self.notes[<int>_clampd(c[C_FIG + 4], 0, self.n_notes - 1)]
+        self.fig.depth = _clampd(c[C_FIG + 5], 0.0, 1.0)
+        self.fig.ratio = _clampd(c[C_FIG + 6], 0.25, 4.0)
+        self.fig.aspect = _clampd(c[C_FIG + 7], 0.0, 2.0)
+        self.fig.phase = _clampd(c[C_FIG + 8], 0.0, 360.0) / 360.0
+        self.mods_on += self.fig.on
+        self.met[M_MODS_RUNNING] = self.mods_on
+
+    cdef double _centre(self, int t) noexcept nogil:
+        """Target t's centre (the control's own value) as a fraction of its range."""
+        cdef double v = _clampd(self.ctl[self.t_slot[t]], self.t_lo[t], self.t_hi[t])
+        if self.t_log[t]:
+            return log(v / self.t_lo[t]) / log(self.t_hi[t] / self.t_lo[t])
+        return (v - self.t_lo[t]) / (self.t_hi[t] - self.t_lo[t])
+
+    cdef void _modulate(self, double beat) noexcept nogil:
+        """The controls in effect (eff) at this instant: the block's values, plus each running
+        modulator's offset around the control's own value, clamped to the control's range."""
+        cdef double off[N_MOD_TARGETS]
+        cdef double xy[2]
+        cdef int i, t
+        cdef double u
+        memcpy(self.eff, self.ctl, sizeof(double) * N_CONTROLS_C)
+        self._read_modulators()
+        if self.mods_on == 0:
+            self.met[M_MOD_X] = self.eff[C_X]
+            self.met[M_MOD_Y] = self.eff[C_Y]
+            return
+        memset(off, 0, sizeof(off))
+        for i in range(FQ_LFOS):
+            off[self.lfo[i].target] += fq_lfo_offset(&self.mod, &self.lfo[i], i, beat)
+        fq_fig_offset(&self.mod, &self.fig, beat, xy)
+        off[0] += xy[0]
+        off[1] += xy[1]
+        for t in range(N_MOD_TARGETS):
+            if off[t] == 0.0:
+                continue
+            u = _clampd(self._centre(t) + off[t], 0.0, 1.0)
+            if self.t_log[t]:
+                self.eff[self.t_slot[t]] = self.t_lo[t] * exp(u * log(self.t_hi[t] / self.t_lo[t]))
+            else:
+                self.eff[self.t_slot[t]] = self.t_lo[t] + u * (self.t_hi[t] - self.t_lo[t])
+        for i in range(FQ_LFOS):
+            self.met[M_LFO_VALUE0 + i] = self.eff[self.t_slot[self.lfo[i].target]] if self.lfo[i].on else 0.0
+        self.met[M_MOD_X] = self.eff[C_X]
+        self.met[M_MOD_Y] = self.eff[C_Y]
+
+    cdef void _advance(self, int frames) noexcept nogil:
+        """Move the free phases (and the walk) on by ``frames``."""
+        fq_mod_advance(&self.mod, self.lfo, &self.fig, frames / self.fs, self.bps,
+                       self._centre(0), self._centre(1))
 
     cdef void _apply_controls(self) noexcept nogil:
         """Controls -> latent point -> 13 parameters -> strength/bands -> a new EQ target."""
@@ -923,7 +1163,7 @@ cdef class Processor:
         cdef int act[5]
         cdef int i, mode, model, a, b, d
         cdef double scale, t
-        memcpy(c, self.ctl, sizeof(double) * N_CONTROLS_C)
+        memcpy(c, self.eff, sizeof(double) * N_CONTROLS_C)
         mode = <int>_clampd(c[C_MODE], 0, 2)
         model = <int>_clampd(c[C_MODEL], 0, MAX_MODELS - 1)
         z[0] = z[1] = z[2] = 0.0
@@ -980,6 +1220,9 @@ cdef class Processor:
         cdef double g0, g1, dg, g, m0, m1, dm, mix, u0, u1, du, peak, v, lim, ceiling, mono
         cdef double target_db, coeff, span
         cdef float *dry = self.dry
+        cdef int pos, chunk
+        self._tempo()
+        self._modulate(self.beat)
         if self._controls_changed():
             self._apply_controls()
         # ---- source
@@ -1000,7 +1243,7 @@ cdef class Processor:
             memset(out, 0, sizeof(float) * n)
         # ---- input gain (ramped across the block), dry copy, input meters
         g0 = self.g_in
-        g1 = _db_to_lin(_clampd(self.ctl[C_IN_GAIN], -24.0, 24.0))
+        g1 = _db_to_lin(_clampd(self.eff[C_IN_GAIN], -24.0, 24.0))
         dg = (g1 - g0) / frames
         peak = 0.0
         for i in range(frames):
@@ -1017,8 +1260,28 @@ cdef class Processor:
         self.g_in = g1
         self.met[M_PEAK_IN] = peak
         _kmeter_feed(&self.k_in, dry, frames, self.nch, self.ksos, self.kweights, self.k_sub_len)
-        # ---- the EQ
-        fq_cascade_process(&self.eq.s, out, frames)
+        # ---- the EQ; while modulators run, they are evaluated every FQ_MOD_CHUNK samples (on
+        # the processor's own sample grid) and each new target goes through the glide
+        if self.mods_on == 0:
+            fq_cascade_process(&self.eq.s, out, frames)
+            self._advance(frames)
+        else:
+            pos = 0
+            while pos < frames:
+                chunk = FQ_MOD_CHUNK - <int>((self.clock_frames + pos) % FQ_MOD_CHUNK)
+                if chunk > frames - pos:
+                    chunk = frames - pos
+                if pos > 0:
+                    self._modulate(self._beat_at(pos))
+                    if self._controls_changed():
+                        self._apply_controls()
+                fq_cascade_process(&self.eq.s, out + pos * self.nch, chunk)
+                self._advance(chunk)
+                pos += chunk
+        self.clock_frames += frames
+        if self.bps > 0.0:
+            self.beat_frames += frames
+            self.beat = self._beat_at(0)
         _kmeter_feed(&self.k_out, out, frames, self.nch, self.ksos, self.kweights, self.k_sub_len)
         # ---- auto gain: move toward (L_in - L_out), limited to the range, one-pole in dB
         if self.ctl[C_AUTO] >= 0.5:

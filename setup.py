@@ -1,6 +1,7 @@
 """Build the Cython DSP core as floweq_tui._dsp and ship models/ as floweq_tui.models.
 
-The core is _dsp.pyx plus its C kernel, dsp_kernel.c / dsp_kernel.h (all at the top level),
+The core is _dsp.pyx plus its C kernels, dsp_kernel.c / dsp_kernel.h and the modulators'
+mod_kernel.c / mod_kernel.h (all at the top level),
 compiled with -Wall -Wextra (the kernel is warning-free under them; a test compiles it with
 -Werror) and -O3 for the baseline instruction set of the target (SSE2 on x86-64, NEON on
 aarch64), so a wheel built here runs on any machine of the same architecture. Set
@@ -20,9 +21,9 @@ if os.environ.get("FLOWEQ_NATIVE") == "1":
 extensions = [
     Extension(
         "floweq_tui._dsp",
-        ["_dsp.pyx", "dsp_kernel.c"],
+        ["_dsp.pyx", "dsp_kernel.c", "mod_kernel.c"],
         include_dirs=[".", np.get_include()],
-        depends=["dsp_kernel.h"],
+        depends=["dsp_kernel.h", "mod_kernel.h"],
         extra_compile_args=extra_compile_args,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     ),

@@ -26,6 +26,34 @@ from .params import PARAMS
 
 MODES = ("traverse", "semantic", "manual")
 
+# ---------------------------------------------------------------- automation (modulators)
+N_LFOS = 4
+"""Modulators (``lfo1`` .. ``lfo4``), each a set of slots in the controls block."""
+MOD_TARGETS: tuple[str, ...] = (
+    "x", "y", "z", "interpolate", "strength", "in_gain", "out_gain", *(f"p{i}" for i in range(13))
+)  # fmt: skip
+"""What a modulator can move (index = the ``lfoN_target`` value). p0-p12 act in Manual mode."""
+MOD_SHAPES: tuple[str, ...] = (
+    "sine", "triangle", "saw_up", "saw_down", "square", "sample_hold", "smooth_random"
+)  # fmt: skip
+FIGURES: tuple[str, ...] = ("orbit", "figure8", "walk")
+"""Latent figures moving x and y together (the ``fig_shape`` value)."""
+TEMPO_SOURCES: tuple[str, ...] = ("internal", "midi", "link")
+
+
+def _note_values() -> tuple[tuple[str, float], ...]:
+    """Synced rates: (name, length in quarter notes), 8 bars down to 1/32, dotted and triplet."""
+    out: list[tuple[str, float]] = [(f"{n}bar", 4.0 * n) for n in (8, 4, 2, 1)]
+    for d in (2, 4, 8, 16, 32):
+        beats = 4.0 / d
+        out += [(f"1/{d}.", beats * 1.5), (f"1/{d}", beats), (f"1/{d}t", beats * 2 / 3)]
+    return tuple(sorted(out, key=lambda nv: -nv[1]))
+
+
+NOTE_VALUES: tuple[tuple[str, float], ...] = _note_values()
+"""The synced rates, slow to fast (index = the ``lfoN_note`` value), so a knob sweeps them."""
+NOTE_INDEX: dict[str, int] = {n: i for i, (n, _) in enumerate(NOTE_VALUES)}
+
 
 @dataclass(frozen=True)
 class ControlSpec:
@@ -87,6 +115,28 @@ _PARAM_STEPS: dict[str, dict[str, Any]] = {
 _AUTO_TIME: dict[str, Any] = dict(fine=1 / 4, coarse=1.0, log=True, fmt=".2g")  # x1.19, x2
 _AUTO_RANGE: dict[str, Any] = dict(fine=1.0, coarse=6.0, fmt=".0f")
 
+_RATE: dict[str, Any] = dict(fine=1 / 12, coarse=1.0, log=True, fmt=".3g")
+_RATIO: dict[str, Any] = dict(fine=1 / 12, coarse=1.0, log=True, fmt=".3g")
+_PHASE: dict[str, Any] = dict(fine=15.0, coarse=90.0, fmt=".0f")
+_BPM: dict[str, Any] = dict(fine=1.0, coarse=10.0, fmt=".1f")
+_BAR = NOTE_INDEX["1bar"]
+
+
+def _lfo_specs(p: str, label: str) -> tuple[ControlSpec, ...]:
+    """One modulator's slots: on, target, shape, sync, rate (Hz), note, depth, phase, unipolar."""
+    return (
+        ControlSpec(f"{p}_on", 0, 0, 1, "bool", f"{label} on"),
+        ControlSpec(f"{p}_target", 0, 0, len(MOD_TARGETS) - 1, "enum", f"{label} target"),
+        ControlSpec(f"{p}_shape", 0, 0, len(MOD_SHAPES) - 1, "enum", f"{label} shape"),
+        ControlSpec(f"{p}_sync", 0, 0, 1, "bool", f"{label} sync"),
+        ControlSpec(f"{p}_rate", 1.0, 0.01, 20.0, "float", f"{label} rate", "Hz", **_RATE),
+        ControlSpec(f"{p}_note", _BAR, 0, len(NOTE_VALUES) - 1, "enum", f"{label} note"),
+        ControlSpec(f"{p}_depth", 0.5, -1.0, 1.0, "float", f"{label} depth", **_UNIT),
+        ControlSpec(f"{p}_phase", 0.0, 0.0, 360.0, "float", f"{label} phase", "deg", **_PHASE),
+        ControlSpec(f"{p}_unipolar", 0, 0, 1, "bool", f"{label} unipolar"),
+    )
+
+
 CONTROL_SPECS: tuple[ControlSpec, ...] = (
     ControlSpec("mode", 0, 0, 2, "enum", "Mode"),
     ControlSpec("model", 0, 0, 63, "int", "Model"),
@@ -115,6 +165,24 @@ CONTROL_SPECS: tuple[ControlSpec, ...] = (
     ControlSpec(
         "glide_ms", 20.0, 0.0, 1000.0, "float", "Glide", "ms", fine=5.0, coarse=50.0, fmt=".0f"
     ),
+    # tempo (docs/automation.md; written by the tempo sources, read by the engine per block)
+    ControlSpec("bpm", 120.0, 20.0, 300.0, "float", "Tempo", "BPM", **_BPM),
+    ControlSpec("beat_origin", 0.0, -1e12, 1e12, "float", "Beat origin"),
+    ControlSpec("beat_time", 0.0, -1e12, 1e12, "float", "Beat time", "s"),
+    ControlSpec("transport", 1, 0, 1, "bool", "Transport"),
+    ControlSpec("tempo_source", 0, 0, len(TEMPO_SOURCES) - 1, "enum", "Tempo source"),
+    # modulators: the centre is the target control's own value
+    *(spec for k in range(1, N_LFOS + 1) for spec in _lfo_specs(f"lfo{k}", f"LFO {k}")),
+    # a latent figure moving x and y together
+    ControlSpec("fig_on", 0, 0, 1, "bool", "Figure on"),
+    ControlSpec("fig_shape", 0, 0, len(FIGURES) - 1, "enum", "Figure"),
+    ControlSpec("fig_sync", 0, 0, 1, "bool", "Figure sync"),
+    ControlSpec("fig_rate", 0.25, 0.01, 20.0, "float", "Figure rate", "Hz", **_RATE),
+    ControlSpec("fig_note", _BAR, 0, len(NOTE_VALUES) - 1, "enum", "Figure note"),
+    ControlSpec("fig_depth", 0.25, 0.0, 1.0, "float", "Figure depth", **_UNIT),
+    ControlSpec("fig_ratio", 1.0, 0.25, 4.0, "float", "Figure y:x rate", **_RATIO),
+    ControlSpec("fig_aspect", 1.0, 0.0, 2.0, "float", "Figure y:x depth", **_UNIT),
+    ControlSpec("fig_phase", 0.0, 0.0, 360.0, "float", "Figure phase", "deg", **_PHASE),
 )
 
 CONTROL_INDEX: dict[str, int] = {s.name: i for i, s in enumerate(CONTROL_SPECS)}
@@ -158,6 +226,12 @@ METER_NAMES: tuple[str, ...] = (
     "channels",
     "state",  # 0 stopped, 1 running on a device, 2 silent clock, 3 error
     "heartbeat",  # monotonic seconds, written by the audio thread each block
+    "beat",  # beat position (quarter notes since the song's start) at the block start
+    "bpm_now",  # the tempo in effect
+    *(f"lfo{k}_value" for k in range(1, N_LFOS + 1)),  # each running modulator's target now
+    "mod_x",  # x and y in effect after modulators and figure (the moving point, control units)
+    "mod_y",
+    "mods_running",  # modulators (and figure) switched on
 )
 METER_INDEX: dict[str, int] = {n: i for i, n in enumerate(METER_NAMES)}
 N_METERS = len(METER_NAMES)

@@ -19,6 +19,7 @@ import threading
 import time
 from typing import Any
 
+from .automation import describe_running
 from .runtime.child import child_logs, log_news
 
 LOGS_EVERY = 1.0
@@ -30,14 +31,27 @@ def _db(v: float) -> str:
 
 
 def status_line(engine: Any) -> str:
-    """One line of meters for the headless mode and logs."""
+    """One line of meters for the headless mode and logs: levels, the latent point, the
+    engine's state, then the tempo, its source and the running modulators."""
     m = engine.meters.snapshot()
     peak = _db(m["peak_out"])
     return (
         f"in {m['lufs_in']:6.1f} LUFS  out {m['lufs_out']:6.1f} LUFS  peak {peak} dBFS"
         f"  auto {m['auto_gain_db']:+5.1f} dB  xruns {int(m['xruns'])}  cpu {100 * m['cpu']:4.1f}%"
         f"  z ({m['zx']:+.2f}, {m['zy']:+.2f}, {m['zz']:+.2f})  {engine.state}"
+        f"{automation_text(engine)}"
     )
+
+
+def automation_text(engine: Any) -> str:
+    """'  tempo 120.0 BPM internal; mods: x sine 4bar d0.50' ('' without a controls block)."""
+    controls = getattr(engine, "controls", None)
+    if controls is None:
+        return ""
+    try:
+        return f"  tempo {describe_running(controls)}"
+    except (KeyError, ValueError, IndexError):
+        return ""
 
 
 def midi_summary(engine: Any, timeout: float = 10.0) -> str:
@@ -104,6 +118,8 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
         say(f"floweq-tui: {engine.status.message}")
     if notice:
         say(f"floweq-tui: {notice}")
+    if auto := automation_text(engine):
+        say(f"floweq-tui:{auto}")
     midi_line = midi_summary(engine)
     if midi_line:
         say(f"floweq-tui: {midi_line}")

@@ -2,8 +2,10 @@
 
 The live engine and this renderer run the same ``_dsp.Processor`` block by block, so a
 file rendered here and the same file streamed through the engine with the same controls
-give the same samples (tests/test_engine.py checks it on the JACK dummy server). Files are
-streamed: memory stays flat whatever the length, and the output appears atomically.
+give the same samples (tests/test_engine.py checks it on the JACK dummy server), modulators
+included: the render's clock is its frame count, and the song (beat 0) starts at the first
+frame, as it does when the live engine loads a file with a reset. Files are streamed: memory
+stays flat whatever the length, and the output appears atomically.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class _Renderer:
         self.met = np.zeros(METERS_SIZE)
         self.proc = _dsp.Processor(
             channels, float(samplerate), blocksize, self.ctl, self.met, models.decoders,
-            models.anchors,
+            models.anchors, wall_clock=False,
         )  # fmt: skip
         self.samplerate = int(samplerate)
         self.channels = channels

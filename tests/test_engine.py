@@ -652,10 +652,24 @@ def test_jack_open_unsupported_rate_keeps_running(jack_engine):
     _meters_move(eng)
 
 
+MODULATED = {
+    "bpm": 133.0,
+    **{
+        f"lfo1_{k}": v for k, v in dict(on=1, target=7, shape=5, sync=1, note=14, depth=0.8).items()
+    },
+    **{f"lfo2_{k}": v for k, v in dict(on=1, target=10, shape=6, rate=3.0, depth=0.6).items()},
+    **{f"lfo3_{k}": v for k, v in dict(on=1, target=6, shape=4, rate=5.0, depth=0.05).items()},
+}
+"""Modulators on band 1 gain (S&H, 1/16 synced), band 1 freq (smooth random, 3 Hz) and the
+output gain (square, 5 Hz): see floweq_tui.controls MOD_TARGETS, MOD_SHAPES, NOTE_VALUES."""
+
+
 @pytest.mark.jack
 @pytest.mark.slow
-def test_jack_stream_equals_offline_render(jack_server, tmp_path):
-    """A file through the live engine on JACK gives the samples of render_array."""
+@pytest.mark.parametrize("automation", [{}, MODULATED], ids=["still", "modulated"])
+def test_jack_stream_equals_offline_render(jack_server, tmp_path, automation):
+    """A file through the live engine on JACK gives the samples of render_array, with the
+    modulators running on the internal clock too (docs/automation.md)."""
     seconds = 2.0
     path = tmp_path / "parity.wav"
     rng = np.random.default_rng(7)
@@ -664,6 +678,7 @@ def test_jack_stream_equals_offline_render(jack_server, tmp_path):
     sources.write_file(path, x.astype(np.float32), SR)  # 24-bit PCM: read back what it holds
     data = sources.load_file(path, SR, 2)
     controls = {"mode": 2, **SHAPED, "auto_gain": 1, "auto_time": 0.3, "in_gain": 2.0}
+    controls.update(automation)
     eng = Engine(EngineConfig(samplerate=SR, blocksize=BLOCK), **controls)
     eng.start()
     try:
@@ -676,6 +691,9 @@ def test_jack_stream_equals_offline_render(jack_server, tmp_path):
     assert live.shape == offline.shape == data.shape
     assert np.abs(offline).max() > 0.1 and np.abs(offline - data).max() > 0.01  # not flat
     np.testing.assert_array_equal(live, offline)  # identical, not merely close
+    if automation:  # and the modulators did move the sound
+        still = {k: v for k, v in controls.items() if k not in automation}
+        assert np.abs(offline - render_array(data, SR, still, blocksize=BLOCK)[0]).max() > 0.01
 
 
 # ----------------------------------------------------------------- CLI

@@ -12,7 +12,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..controls import CONTROL_INDEX, CONTROL_SPECS, MODES, clamp_control
+from ..automation import ModSpecError, Scene, SceneError, load_scene, parse_lfo
+from ..controls import CONTROL_INDEX, CONTROL_SPECS, MODES, N_LFOS, clamp_control
 from ..engine import EngineConfig, EngineError
 from ..params import ParamError, validate
 
@@ -105,6 +106,16 @@ def add_control_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--out-gain", type=float, metavar="DB", help="output gain in dB")
     g.add_argument("--auto-gain", action="store_true", help="loudness-matched auto gain on")
     g.add_argument("--glide-ms", type=float, metavar="MS", help="glide time (default 20 ms)")
+    a = p.add_argument_group("automation (docs/automation.md)")
+    a.add_argument(
+        "--lfo", action="append", metavar="TARGET:SHAPE:RATE[:DEPTH]",
+        help=f"a modulator (up to {N_LFOS}, repeatable), e.g. x:sine:4bar:0.5 or "
+        "p12:tri:0.2hz; RATE is <number>hz or a note value (1/4, 1/8t, 1/8., 2bar)",
+    )  # fmt: skip
+    a.add_argument("--bpm", type=float, metavar="BPM", help="the internal tempo (default 120)")
+    a.add_argument(
+        "--scene", metavar="FILE.toml", help="modulators, figure and tempo from a scene file"
+    )
 
 
 API_CHOICES = ("auto", "alsa", "jack")
@@ -176,6 +187,29 @@ def control_values(
         for i, v in enumerate(p):
             values[f"p{i}"] = float(v)
         values.setdefault("mode", MODES.index("manual"))
+    values.update(automation_values(args))
+    return values
+
+
+def automation_values(args: argparse.Namespace) -> dict[str, float]:
+    """The modulator, figure and tempo slots from --scene, --lfo and --bpm (validated; the
+    flags' modulators follow the scene's). Empty when none of them is given, so a restored
+    session keeps its modulators."""
+    texts = getattr(args, "lfo", None) or []
+    path = getattr(args, "scene", None)
+    bpm = getattr(args, "bpm", None)
+    if not texts and path is None and bpm is None:
+        return {}
+    try:
+        scene = load_scene(path) if path is not None else None
+        lfos = [parse_lfo(t) for t in texts]
+        values = (scene or Scene()).controls(lfos) if scene or lfos else {}
+    except SceneError as exc:
+        raise CliError(f"--scene {exc}") from None
+    except ModSpecError as exc:
+        raise CliError(f"--lfo {exc}") from None
+    if bpm is not None:
+        values["bpm"] = _in_range("bpm", bpm)
     return values
 
 
