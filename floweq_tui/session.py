@@ -19,8 +19,9 @@ from .controls import CONTROL_INDEX, clamp_control
 from .paths import config_dir, keep_aside, write_text_atomic
 
 VERSION = 1
-NOT_SAVED = ("mute",)
-"""Controls never restored: a panic mute is for the moment, not for the next session."""
+NOT_SAVED = ("mute", "beat_origin", "beat_time", "transport", "tempo_source")
+"""Controls never restored: a panic mute is for the moment, and the beat anchor and
+transport belong to the clock that wrote them (a new start begins a new song)."""
 
 
 def session_path() -> Path:
