@@ -73,6 +73,20 @@ def pytest_sessionstart(session) -> None:  # noqa: ARG001
     jack.clean_stale_registry()
 
 
+@pytest.fixture
+def private_jack(tmp_path):
+    """A JACK dummy server of this test's own (48 kHz, 128 frames), made the default server
+    of every client started meanwhile; stopped afterwards. Skips (fails under CI) without
+    jackd, saying why."""
+    from harness import jack
+
+    try:
+        with jack.private_server(48000, 128, tmp_path / "jackd.log") as server:
+            yield server
+    except jack.ServerError as exc:
+        pytest.skip(str(exc))
+
+
 @pytest.fixture(scope="session")
 def jack_server(tmp_path_factory):
     """A running JACK dummy server (48 kHz, 128 frames): the one already up, or one we start.

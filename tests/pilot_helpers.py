@@ -18,3 +18,16 @@ async def until(pilot: Any, cond: Callable[[], Any], timeout: float = 10.0, what
 
 def screen_name(app: Any) -> str:
     return app.screen.__class__.__name__
+
+
+def record_notices(app: Any) -> list[str]:
+    """Every notice the app shows from now on, in order (they still show as usual)."""
+    notes: list[str] = []
+    show = app.notify
+
+    def notify(message: Any, *args: Any, **kwargs: Any) -> Any:
+        notes.append(str(message))
+        return show(message, *args, **kwargs)
+
+    app.notify = notify
+    return notes

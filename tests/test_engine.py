@@ -380,15 +380,14 @@ def test_stopped_engine_is_said_stalled_and_kept_when_it_resumes(silent_engine):
     """Silent clock, in the UI: "engine stalled" in the status line and a notice; after
     SIGCONT the same process runs on and the UI says it resumed."""
     pytest.importorskip("textual")
-    from pilot_helpers import until
+    from pilot_helpers import record_notices, until
 
     from floweq_tui.tui.app import FloweqApp
 
     eng = silent_engine
     notes: list[str] = []
     app = FloweqApp(eng)
-    orig = app.notify
-    app.notify = lambda m, *a, **k: (notes.append(str(m)), orig(m, *a, **k))[1]  # type: ignore
+    notes = record_notices(app)
 
     def status() -> str:
         return app.screen.query_one("#status").plain

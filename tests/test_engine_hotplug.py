@@ -87,7 +87,7 @@ def test_server_absent_at_start_is_opened_when_it_comes_up(monkeypatch, tmp_path
     jackd starts: the same engine process rescans and plays on it, the UI says so (a notice,
     the status line), the controls are kept."""
     pytest.importorskip("textual")
-    from pilot_helpers import until
+    from pilot_helpers import record_notices, until
 
     from floweq_tui.tui.app import FloweqApp
 
@@ -101,8 +101,7 @@ def test_server_absent_at_start_is_opened_when_it_comes_up(monkeypatch, tmp_path
         assert engine.state == SILENT and "no audio devices found" in engine.status.message
         pid = engine.pid
         app = FloweqApp(engine)
-        orig = app.notify
-        app.notify = lambda m, *a, **k: (notes.append(str(m)), orig(m, *a, **k))[1]  # type: ignore
+        notes = record_notices(app)
 
         async def run() -> None:
             async with app.run_test(size=(120, 30)) as pilot:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from conftest import package_env
-from harness import jack as jackserver
 from harness.procout import Lines
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
@@ -33,15 +32,6 @@ for v in (63, 64, 127):  # CC 16 (x): picked up at the middle, then all the way 
 time.sleep(0.3)
 out.close()
 """
-
-
-@pytest.fixture
-def private_jack(tmp_path):
-    try:
-        with jackserver.private_server(48000, 128, tmp_path / "jackd.log") as server:
-            yield server
-    except jackserver.ServerError as exc:
-        pytest.skip(str(exc))
 
 
 def virtual_port() -> str | None:
@@ -110,7 +100,7 @@ def test_ui_says_midi_was_killed_and_restarted(tmp_path, private_jack) -> None: 
     """Pilot on the real Engine with its MIDI process: kill -9 it; the app says it went and
     that it is back, and the status line shows the virtual port again."""
     pytest.importorskip("textual")
-    from pilot_helpers import until
+    from pilot_helpers import record_notices, until
 
     from floweq_tui.engine import Engine, EngineConfig
     from floweq_tui.tui.app import FloweqApp
@@ -121,8 +111,7 @@ def test_ui_says_midi_was_killed_and_restarted(tmp_path, private_jack) -> None: 
     notes: list[str] = []
     try:
         app = FloweqApp(eng)
-        orig = app.notify
-        app.notify = lambda m, *a, **k: (notes.append(str(m)), orig(m, *a, **k))[1]  # type: ignore
+        notes = record_notices(app)
 
         async def run() -> None:
             async with app.run_test(size=(200, 50)) as pilot:

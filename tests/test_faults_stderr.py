@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from conftest import package_env
-from harness import jack as jackserver
 from harness.noisy_child import noisy_main
 from harness.procout import Lines
 
@@ -171,7 +170,7 @@ def test_the_ui_says_what_a_real_child_wrote(state) -> None:
     with the newest line and the log's path."""
     pytest.importorskip("textual")
     from harness.fakes import FakeEngine
-    from pilot_helpers import until
+    from pilot_helpers import record_notices, until
 
     from floweq_tui.tui.app import FloweqApp
 
@@ -182,8 +181,7 @@ def test_the_ui_says_what_a_real_child_wrote(state) -> None:
     notes: list[str] = []
     try:
         app = FloweqApp(eng)
-        orig = app.notify
-        app.notify = lambda m, *a, **k: (notes.append(str(m)), orig(m, *a, **k))[1]  # type: ignore
+        notes = record_notices(app)
 
         async def run() -> None:
             async with app.run_test(size=(120, 40)) as pilot:
@@ -196,15 +194,6 @@ def test_the_ui_says_what_a_real_child_wrote(state) -> None:
         eng.supervisor.stop("noisy")
     said = [n for n in notes if "says" in n]
     assert said == [f"noisy says: Cannot read socket fd = 7 (2 more lines in {state}/noisy.log)"]
-
-
-@pytest.fixture
-def private_jack(tmp_path):
-    try:
-        with jackserver.private_server(48000, 128, tmp_path / "jackd.log") as server:
-            yield server
-    except jackserver.ServerError as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.mark.jack

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import jack as jackserver
 from test_tui_tmux import REPO, TMUX, Pane, _procs_with_env, _ui_pid, floweq_tui_command
 
 __all__ = ["floweq_tui_command"]  # the fixture, shared with test_tui_tmux
@@ -30,15 +29,6 @@ pytestmark = [
 ]
 
 LIBJACK = ("Cannot read socket", "CheckRes error", "JackSocketClientChannel", "Server is not")
-
-
-@pytest.fixture
-def private_jack(tmp_path):
-    try:
-        with jackserver.private_server(48000, 128, tmp_path / "jackd.log") as server:
-            yield server
-    except jackserver.ServerError as exc:
-        pytest.skip(str(exc))
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("textual")
 
-from pilot_helpers import screen_name, until  # noqa: E402
+from pilot_helpers import record_notices, screen_name, until  # noqa: E402
 
 from floweq_tui.engine import Engine, EngineConfig  # noqa: E402
 from floweq_tui.midi.state import Conflict, LearnPhase  # noqa: E402
@@ -36,8 +36,7 @@ def test_real_engine_midi_learn_and_recovery(jack_server, tmp_path) -> None:  # 
     notes: list[str] = []
     try:
         app = FloweqApp(eng)
-        orig = app.notify
-        app.notify = lambda m, *a, **k: (notes.append(str(m)), orig(m, *a, **k))[1]  # type: ignore
+        notes = record_notices(app)
 
         async def run() -> None:
             async with app.run_test(size=(200, 50)) as pilot:
