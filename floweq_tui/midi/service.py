@@ -274,7 +274,7 @@ class MidiService:
         Realtime messages (clock, start, stop, continue, song position) go to the tempo
         first, each with its time on the wire; they are not counted here."""
         try:
-            for t, status, d1, d2 in self.links.realtime():
+            for t, _port, status, d1, d2 in self.links.realtime():
                 self.tempo.feed(t, status, d1, d2)
         except Exception as exc:  # (a closed client): never stops the service
             self.hw.error = one_line(exc)

@@ -29,6 +29,7 @@ class ClockOut:
         self.free_at: float | None = None
         """While stopped: the time of the next free-running tick."""
         self.running: bool | None = None
+        self.prev: TempoState | None = None
 
     def due(
         self, state: TempoState, now: float, horizon: float = HORIZON
@@ -37,7 +38,15 @@ class ClockOut:
         out: list[tuple[float, list[int]]] = []
         period = 60.0 / (state.bpm * PPQN)
         until = now + horizon
-        if state.transport != self.running:
+        prev, self.prev = self.prev, state
+        restart = bool(  # the beat went back (a restart, a song position): start again
+            state.transport
+            and self.running
+            and prev is not None
+            and prev.transport
+            and state.beat(now) < prev.beat(now) - 1.0 / PPQN
+        )
+        if state.transport != self.running or restart:
             was = self.running
             self.running = state.transport
             if not state.transport:
@@ -48,8 +57,9 @@ class ClockOut:
             else:
                 beat = state.beat(now)
                 self.next_tick = max(0, math.ceil(beat * PPQN - 1e-9))
-                if self.next_tick == 0 or abs(beat) < 1e-9:
+                if beat * PPQN < 1.0:  # (within the first tick of beat 0: a start)
                     out.append((now, [START]))
+                    self.next_tick = 0
                 else:
                     # the next sixteenth: its first tick is still ahead (no tick in the past)
                     sixteenths = min(math.ceil(beat * 4 - 1e-9), 16383)
