@@ -102,3 +102,42 @@ def block_beats(
     blocks, idx = blocks[ok], idx[ok]
     beats = np.array([samples[i][1].beat(b) for i, b in zip(idx, blocks, strict=True)])
     return blocks, beats
+
+
+LINK_PEER = r"""
+import asyncio, sys, time, warnings
+warnings.simplefilter("ignore", DeprecationWarning)
+import aalink
+loop = asyncio.new_event_loop()
+link = aalink.Link(float(sys.argv[1]), loop)
+link.quantum = 4
+link.enabled = True
+end = time.monotonic() + 20
+while link.num_peers == 0 and time.monotonic() < end:
+    time.sleep(0.01)
+print("ready", link.num_peers, flush=True)
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    a = time.monotonic(); beat = link.beat; b = time.monotonic()
+    print(f"{(a + b) / 2:.9f} {beat:.9f} {link.tempo:.6f}", flush=True)
+    time.sleep(0.02)
+link.enabled = False
+"""
+"""A second Link peer, run as ``python -c LINK_PEER BPM SECONDS``: waits for a peer, then
+prints "time beat tempo" (its time.monotonic() and the session's beat) every 20 ms."""
+
+
+def phase_errors(
+    samples: list[tuple[float, TempoState]], peer: list[tuple[float, float]], quantum: float = 4.0
+) -> np.ndarray:
+    """Beat-phase differences (beats, within +-quantum/2) between the slots' beat and the
+    peer's at the peer's times."""
+    times = np.array([t for t, _ in samples])
+    out = []
+    for t, beat in peer:
+        i = int(np.searchsorted(times, t, side="right")) - 1
+        if i < 0:
+            continue
+        d = samples[i][1].beat(t) - beat
+        out.append((d + quantum / 2) % quantum - quantum / 2)
+    return np.array(out)
