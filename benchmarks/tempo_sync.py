@@ -60,6 +60,8 @@ def midi_clock(tool: str, tmp: Path, bars: int, bpm: float, jitter_ms: float) ->
         length = beats * 60 / bpm
         samples = tempo_rig.sample(rig.slots, t0 + length + 0.3 - time.monotonic(), 0.001)
         sender.communicate(30)
+        follower = rig.service.tempo.clock_in
+        received, missed = rig.service.tempo.realtime, follower.missed
     finally:
         rig.close()
     first_tick = t0 + 0.001 * jitter_ms
@@ -67,6 +69,9 @@ def midi_clock(tool: str, tmp: Path, bars: int, bpm: float, jitter_ms: float) ->
     err = np.abs(got - (blocks - t0) * bpm / 60) * 60 / bpm / BLOCK_S
     settled = err[blocks >= t0 + 60 / bpm]
     return {
+        "sent": beats * 24 + 2,
+        "received": received,
+        "ticks_counted_lost": missed,
         "blocks": int(len(err)),
         "blocks_over_1": int((err > 1).sum()),  # (the Start's: the old anchor until written)
         "p99_blocks": round(float(np.percentile(err, 99)), 4),

@@ -224,3 +224,13 @@ def test_clock_out_continues_from_a_song_position_without_a_burst():
     assert sent[1] == (1.0, [CONTINUE])
     ticks = [t for t, m in sent if m == [CLOCK]]
     assert ticks and ticks[0] == pytest.approx(1.0 + 0.15 * 0.5)  # beat 2.25, ahead
+
+
+def test_lost_ticks_keep_the_song_position():
+    f = MidiClockFollower()
+    f.feed(0.0, START)
+    times = list(clock_times(120.0, 97, jitter=0.0005))
+    del times[50], times[70]  # two ticks lost on the way
+    for t in times:
+        st = f.feed(t, CLOCK)
+    assert f.missed == 2 and st.beat_origin == pytest.approx(96 / PPQN)
