@@ -17,13 +17,6 @@
  * the latest value per control, and the ring never stays full for long.
  * The server going away is reported by jack_on_info_shutdown: `gone` and a wake-up.
  *
- * Realtime messages for tempo (clock 0xF8, start 0xFA, continue 0xFB, stop 0xFC, song
- * position pointer 0xF2) never go to a port's ring (they are never collapsed): they go to
- * one ring of the client, stamped on the JACK thread with their time on the wire, in
- * CLOCK_MONOTONIC microseconds (jack_get_cycle_times: the cycle's start plus the event's
- * frame offset, moved from JACK's clock to CLOCK_MONOTONIC), and read by read_realtime(). A clock output (send with a time) is written
- * at the frame offset of its time, in the cycle that time falls into.
- *
  * Output ports (feedback to LED rings and motor faders) work the other way round: the
  * service puts messages in the port's ring (send), the process callback writes them into
  * the port's buffer (what does not fit waits for the next cycle). One client for every
@@ -39,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------ libjack, declared */
@@ -81,9 +73,6 @@ static struct {
     int (*disconnect)(jack_client_t *, const char *, const char *);
     const char **(*get_ports)(jack_client_t *, const char *, const char *, unsigned long);
     void (*free)(void *);
-    int (*get_cycle_times)(const jack_client_t *, jack_nframes_t *, uint64_t *, uint64_t *,
-                           float *);
-    uint64_t (*get_time)(void);
 } J;
 
 static const char *load_jack(void)
@@ -119,8 +108,6 @@ static const char *load_jack(void)
     SYM(disconnect, "jack_disconnect");
     SYM(get_ports, "jack_get_ports");
     SYM(free, "jack_free");
-    SYM(get_cycle_times, "jack_get_cycle_times");
-    SYM(get_time, "jack_get_time");
 #undef SYM
     J.lib = lib;
     return NULL;
@@ -128,9 +115,7 @@ static const char *load_jack(void)
 
 /* ------------------------------------------------------------------ the client */
 
-#define MAX_PORTS 6
-#define RT_RING 4096u /* realtime messages (clock): 85 s of 120 BPM clock unread */
-#define RT_MASK (RT_RING - 1u)
+#define MAX_PORTS 4
 #define RING (1u << 16) /* messages per port: 330 ms of a 200k/s flood */
 #define MASK (RING - 1u)
 #define KEYS (128 * 128) /* (status & 0x7F, data1 & 0x7F): the collapse keys */
@@ -140,7 +125,6 @@ typedef struct {
     jack_port_t *port;
     int output; /* an output: the service writes the ring, the JACK thread reads it */
     uint32_t *ring; /* (size << 24) | (b0 << 16) | (b1 << 8) | b2 */
-    uint64_t *when; /* an output's: CLOCK_MONOTONIC microseconds to send at (0: at once) */
     _Atomic uint32_t head; /* the writer's (input: the JACK thread; output: the service) */
     _Atomic uint32_t tail; /* the reader's */
     _Atomic uint64_t received;
@@ -157,11 +141,6 @@ typedef struct {
     Port ports[MAX_PORTS];
     _Atomic int armed;
     _Atomic int gone;
-    uint64_t *rt_when; /* the realtime ring: microseconds on the wire */
-    uint32_t *rt_msg;  /* (port << 24) | (b0 << 16) | (b1 << 8) | b2 */
-    _Atomic uint32_t rt_head;
-    _Atomic uint32_t rt_tail;
-    _Atomic uint64_t rt_dropped;
     uint32_t *scratch; /* read(): RING messages */
     int32_t *last;     /* read(): KEYS indexes, for collapsing */
 } Client;
@@ -173,92 +152,34 @@ static void wake(Client *c)
     (void)r;
 }
 
-typedef struct {
-    int have;
-    jack_nframes_t frames;
-    uint64_t usecs, next;
-} Cycle;
-
-static uint64_t mono_usecs(void)
+static void write_out(Port *port, void *buf)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no syscall, RT-safe */
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static void cycle_times(Client *c, Cycle *cy, jack_nframes_t nframes)
-{
-    /* the cycle's start and the next one's, in CLOCK_MONOTONIC microseconds (RT-safe).
-     * JACK's own clock may be CLOCK_MONOTONIC_RAW (jack2 on Linux: it is, 0.24 s apart
-     * here), so its times are moved by (CLOCK_MONOTONIC - JACK's clock), read side by side */
-    if (cy->have)
-        return;
-    float period;
-    cy->have = 1;
-    uint64_t before = mono_usecs();
-    uint64_t jnow = J.get_time();
-    uint64_t after = mono_usecs();
-    int64_t offset = (int64_t)((before + after) / 2) - (int64_t)jnow;
-    if (J.get_cycle_times(c->client, &cy->frames, &cy->usecs, &cy->next, &period) != 0 ||
-        cy->next <= cy->usecs) {
-        cy->usecs = jnow;
-        cy->next = jnow + 1;
-    }
-    cy->usecs = (uint64_t)((int64_t)cy->usecs + offset);
-    cy->next = (uint64_t)((int64_t)cy->next + offset);
-    (void)nframes;
-}
-
-static void write_out(Client *c, Port *port, void *buf, jack_nframes_t nframes, Cycle *cy)
-{
-    /* an output's buffer is cleared every cycle; what does not fit waits for the next. A
-     * message with a time goes out at that time's frame offset, in the cycle it falls in
-     * (its ring waits until then: a timed output carries only timed messages) */
+    /* an output's buffer is cleared every cycle; what does not fit waits for the next */
     J.midi_clear_buffer(buf);
     uint32_t tail = atomic_load_explicit(&port->tail, memory_order_relaxed);
     uint32_t head = atomic_load_explicit(&port->head, memory_order_acquire);
-    jack_nframes_t at = 0;
     while (tail != head) {
         uint32_t r = port->ring[tail & MASK];
-        uint64_t when = port->when[tail & MASK];
-        if (when) {
-            cycle_times(c, cy, nframes);
-            if (when >= cy->next)
-                break; /* not due in this cycle */
-            jack_nframes_t off = 0;
-            if (when > cy->usecs)
-                off = (jack_nframes_t)((when - cy->usecs) * nframes / (cy->next - cy->usecs));
-            if (off >= nframes)
-                off = nframes - 1;
-            if (off > at)
-                at = off;
-        }
         jack_midi_data_t d[3] = {(jack_midi_data_t)(r >> 16), (jack_midi_data_t)(r >> 8),
                                  (jack_midi_data_t)r};
-        if (J.midi_event_write(buf, at, d, r >> 24) != 0)
+        if (J.midi_event_write(buf, 0, d, r >> 24) != 0)
             break;
         tail++;
     }
     atomic_store_explicit(&port->tail, tail, memory_order_release);
 }
 
-static int is_realtime(unsigned char s)
-{
-    return s == 0xF8 || s == 0xFA || s == 0xFB || s == 0xFC || s == 0xF2;
-}
-
 static int process(jack_nframes_t nframes, void *arg)
 {
     Client *c = (Client *)arg;
     int added = 0;
-    Cycle cy = {0, 0, 0, 0};
     for (int p = 0; p < c->nports; p++) {
         Port *port = &c->ports[p];
         void *buf = J.port_get_buffer(port->port, nframes);
         if (!buf)
             continue;
         if (port->output) {
-            write_out(c, port, buf, nframes, &cy);
+            write_out(port, buf);
             continue;
         }
         uint32_t n = J.midi_get_event_count(buf);
@@ -273,28 +194,8 @@ static int process(jack_nframes_t nframes, void *arg)
                 continue; /* sysex and anything longer: not for us */
             const unsigned char *d = ev.buffer;
             unsigned char s = d[0];
-            if (is_realtime(s)) { /* tempo: stamped, to the client's realtime ring */
-                cycle_times(c, &cy, nframes);
-                uint32_t rh = atomic_load_explicit(&c->rt_head, memory_order_relaxed);
-                uint32_t rt = atomic_load_explicit(&c->rt_tail, memory_order_acquire);
-                if (rh - rt >= RT_RING) {
-                    atomic_fetch_add_explicit(&c->rt_dropped, 1, memory_order_relaxed);
-                    continue;
-                }
-                uint32_t m = ((uint32_t)p << 24) | ((uint32_t)s << 16);
-                if (ev.size > 1)
-                    m |= (uint32_t)d[1] << 8;
-                if (ev.size > 2)
-                    m |= d[2];
-                c->rt_when[rh & RT_MASK] =
-                    cy.usecs + (uint64_t)ev.time * (cy.next - cy.usecs) / nframes;
-                c->rt_msg[rh & RT_MASK] = m;
-                atomic_store_explicit(&c->rt_head, rh + 1, memory_order_release);
-                added = 1;
-                continue;
-            }
-            if (s == 0xF0 || s == 0xF1 || s == 0xF7 || s == 0xFE)
-                continue; /* sysex, time code, active sensing */
+            if (s == 0xF0 || s == 0xF1 || s == 0xF7 || s == 0xF8 || s == 0xFE)
+                continue; /* sysex, time code, clock, active sensing */
             if (head - tail >= RING) {
                 lost++;
                 continue;
@@ -349,12 +250,8 @@ static void Client_dealloc(Client *c)
     client_release(c);
     if (c->efd >= 0)
         close(c->efd);
-    for (int p = 0; p < MAX_PORTS; p++) {
+    for (int p = 0; p < MAX_PORTS; p++)
         free(c->ports[p].ring);
-        free(c->ports[p].when);
-    }
-    free(c->rt_when);
-    free(c->rt_msg);
     free(c->scratch);
     free(c->last);
     Py_TYPE(c)->tp_free((PyObject *)c);
@@ -378,9 +275,7 @@ static int Client_init(Client *c, PyObject *args, PyObject *kw)
     c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     c->scratch = malloc(RING * sizeof(uint32_t));
     c->last = malloc(KEYS * sizeof(int32_t));
-    c->rt_when = calloc(RT_RING, sizeof(uint64_t));
-    c->rt_msg = calloc(RT_RING, sizeof(uint32_t));
-    if (c->efd < 0 || !c->scratch || !c->last || !c->rt_when || !c->rt_msg) {
+    if (c->efd < 0 || !c->scratch || !c->last) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
@@ -437,7 +332,7 @@ static PyObject *add_port(Client *c, PyObject *args, int output)
     if (!PyArg_ParseTuple(args, "s", &name) || !check_open(c))
         return NULL;
     if (c->active || c->nports >= MAX_PORTS) {
-        PyErr_SetString(PyExc_RuntimeError, "ports are added before activate (at most 6)");
+        PyErr_SetString(PyExc_RuntimeError, "ports are added before activate (at most 4)");
         return NULL;
     }
     Port *port = &c->ports[c->nports];
@@ -446,12 +341,6 @@ static PyObject *add_port(Client *c, PyObject *args, int output)
         if (!port->ring)
             return PyErr_NoMemory();
         memset(port->ring, 0, RING * sizeof(uint32_t)); /* touched now, not on the RT thread */
-    }
-    if (!port->when) {
-        port->when = calloc(RING, sizeof(uint64_t));
-        if (!port->when)
-            return PyErr_NoMemory();
-        memset(port->when, 0, RING * sizeof(uint64_t));
     }
     jack_port_t *jp = J.port_register(c->client, name, MIDI_TYPE,
                                       output ? JackPortIsOutput : JackPortIsInput, 0);
@@ -475,8 +364,7 @@ static PyObject *Client_send(Client *c, PyObject *args)
 {
     int index;
     Py_buffer data;
-    double at = 0.0;
-    if (!PyArg_ParseTuple(args, "iy*|d", &index, &data, &at))
+    if (!PyArg_ParseTuple(args, "iy*", &index, &data))
         return NULL;
     Port *port = get_port(c, index);
     int ok = 0;
@@ -495,7 +383,6 @@ static PyObject *Client_send(Client *c, PyObject *args)
             if (data.len > 2)
                 r |= d[2];
             port->ring[head & MASK] = r;
-            port->when[head & MASK] = at > 0.0 ? (uint64_t)(at * 1e6 + 0.5) : 0;
             atomic_store_explicit(&port->head, head + 1, memory_order_release);
             ok = 1;
         } else
@@ -635,9 +522,6 @@ static PyObject *Client_read(Client *c, PyObject *args)
 
 static int pending(Client *c)
 {
-    if (atomic_load_explicit(&c->rt_head, memory_order_acquire) !=
-        atomic_load_explicit(&c->rt_tail, memory_order_relaxed))
-        return 1;
     for (int p = 0; p < c->nports; p++) {
         Port *port = &c->ports[p];
         if (!port->output && atomic_load_explicit(&port->head, memory_order_acquire) !=
@@ -672,38 +556,6 @@ static PyObject *Client_counts(Client *c, PyObject *args)
     return Py_BuildValue("KKK", (unsigned long long)atomic_load(&port->received),
                          (unsigned long long)atomic_load(&port->dropped),
                          (unsigned long long)port->collapsed);
-}
-
-static PyObject *Client_read_realtime(Client *c, PyObject *noargs)
-{
-    (void)noargs;
-    uint32_t tail = atomic_load_explicit(&c->rt_tail, memory_order_relaxed);
-    uint32_t head = atomic_load_explicit(&c->rt_head, memory_order_acquire);
-    PyObject *out = PyList_New(0);
-    if (!out)
-        return NULL;
-    for (; tail != head; tail++) {
-        uint32_t m = c->rt_msg[tail & RT_MASK];
-        double t = (double)c->rt_when[tail & RT_MASK] / 1e6;
-        PyObject *item = Py_BuildValue("(diiii)", t, (int)(m >> 24), (int)((m >> 16) & 0xFF),
-                                       (int)((m >> 8) & 0x7F), (int)(m & 0x7F));
-        if (!item || PyList_Append(out, item)) {
-            Py_XDECREF(item);
-            Py_DECREF(out);
-            return NULL;
-        }
-        Py_DECREF(item);
-    }
-    atomic_store_explicit(&c->rt_tail, head, memory_order_release);
-    return out;
-}
-
-static PyObject *Client_time(Client *c, PyObject *noargs)
-{
-    (void)noargs;
-    if (!check_open(c))
-        return NULL;
-    return PyFloat_FromDouble((double)J.get_time() / 1e6);
 }
 
 static PyObject *Client_fileno(Client *c, PyObject *noargs)
@@ -745,8 +597,7 @@ static PyMethodDef Client_methods[] = {
     {"add_output", (PyCFunction)Client_add_output, METH_VARARGS,
      "add_output(name) -> index: register a MIDI output port (before activate)"},
     {"send", (PyCFunction)Client_send, METH_VARARGS,
-     "send(index, bytes, at=0) -> False if the output's ring is full (the message is "
-     "dropped); at: CLOCK_MONOTONIC seconds to send it at (a timed output: clock out)"},
+     "send(index, bytes) -> False if the output's ring is full (the message is dropped)"},
     {"activate", (PyCFunction)Client_activate, METH_NOARGS, "start processing"},
     {"port_name", (PyCFunction)Client_port_name, METH_VARARGS, "port_name(index) -> full name"},
     {"connect", (PyCFunction)Client_connect, METH_VARARGS, "connect(source, destination)"},
@@ -762,12 +613,6 @@ static PyMethodDef Client_methods[] = {
     {"counts", (PyCFunction)Client_counts, METH_VARARGS,
      "counts(index) -> (received, dropped because the ring was full, collapsed by read)"},
     {"fileno", (PyCFunction)Client_fileno, METH_NOARGS, "the eventfd that input wakes"},
-    {"read_realtime", (PyCFunction)Client_read_realtime, METH_NOARGS,
-     "read_realtime() -> [(seconds, port index, status, data1, data2)]: clock, start, "
-     "continue, stop and song position, each with its time on the wire (CLOCK_MONOTONIC)"},
-    {"time", (PyCFunction)Client_time, METH_NOARGS,
-     "JACK's own clock now, in seconds (jack2 on Linux: CLOCK_MONOTONIC_RAW, not "
-     "time.monotonic(); stamps are moved to CLOCK_MONOTONIC on the JACK thread)"},
     {"close", (PyCFunction)Client_close, METH_NOARGS, "close the JACK client (idempotent)"},
     {NULL, NULL, 0, NULL},
 };

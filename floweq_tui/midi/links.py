@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,10 +47,6 @@ HW_PORT = "controller"
 """Our JACK input port that the controller's port is connected to."""
 HW_OUT = "controller-feedback"
 """Our JACK output port connected to the controller's input (feedback)."""
-CLOCK_OUT = "clock"
-"""Our JACK output port for MIDI clock out (option ``midi_clock_out``); connect gear to it."""
-REALTIME_BYTES = frozenset((0xF8, 0xFA, 0xFB, 0xFC, 0xF2))
-"""Clock, start, continue, stop, song position: to the tempo, with their times."""
 API_RETRY = 3.0
 """Seconds between tries to find a MIDI API while none works."""
 RETRYING = "error (retrying)"
@@ -145,16 +140,15 @@ def close_port(port: Any) -> None:
 
 
 def open_by_name(port: Any, name: str, label: str, is_input: bool) -> None:
-    """Open the rtmidi ``port`` on the port called ``name`` (an input also drops sysex and
-    active sensing; clock is kept for the tempo); on any failure the port is deleted and the
-    error raised."""
+    """Open the rtmidi ``port`` on the port called ``name`` (an input also drops sysex,
+    clock and active sensing); on any failure the port is deleted and the error raised."""
     try:
         names = port.get_ports()
         if name not in names:
             raise P.MidiPortError(f"{name} is gone")
         port.open_port(names.index(name), label)
         if is_input:
-            port.ignore_types(sysex=True, timing=False, active_sense=True)
+            port.ignore_types(sysex=True, timing=True, active_sense=True)
     except BaseException:
         close_port(port)
         raise
@@ -237,16 +231,10 @@ class AlsaInput:
 
     def __init__(self, port: Any, link: Link, links: Links) -> None:
         self.port = port
-        inbox, wake, rt = links.inbox, links.wake_alsa, links.rt_inbox
-        clock = time.monotonic
+        inbox, wake = links.inbox, links.wake_alsa
 
         def on_message(event: Any, data: Any = None) -> None:  # noqa: ARG001
-            msg = event[0]
-            if msg and msg[0] in REALTIME_BYTES:  # stamped on arrival, for the tempo
-                d = [*msg[1:3], 0, 0]
-                rt.append((clock(), 0, msg[0], d[0], d[1]))
-            else:
-                inbox.append((link, msg))
+            inbox.append((link, event[0]))
             wake()
 
         port.set_callback(on_message)
@@ -313,12 +301,6 @@ class Links:
         self._next_api_try = 0.0
         self.inbox: deque[tuple[Link, Any]] = deque(maxlen=INBOX_MAX) if inbox is None else inbox
         """Messages from ALSA inputs (and injected ones), oldest first."""
-        self.rt_inbox: deque[tuple[float, int, int, int, int]] = deque(maxlen=INBOX_MAX)
-        """Realtime messages from ALSA inputs (and injected ones): (time, port, status,
-        data1, data2), stamped with time.monotonic() on rtmidi's input thread."""
-        self.clock_sink: Any = None
-        """The tempo service: given our JACK clock port (``send``) when it opens."""
-        self.clock_port: int | None = None
         self.jack: Any = None
         """Our JACK client (:class:`._jackmidi.Client`) while the API is JACK and it is open."""
         self._jack_ports: tuple[int | None, int, int | None, int] = (None, 0, None, 1)
@@ -407,7 +389,7 @@ class Links:
                 rt_in = rtmidi.MidiIn(self.rtapi, P.VIRTUAL_CLIENT, queue_size_limit=RT_QUEUE)
                 dests, sources = set(vout.get_ports()), set(rt_in.get_ports())
                 rt_in.open_virtual_port(P.VIRTUAL_IN)
-                rt_in.ignore_types(sysex=True, timing=False, active_sense=True)
+                rt_in.ignore_types(sysex=True, timing=True, active_sense=True)
                 vin = AlsaInput(rt_in, link, self)
                 vout.open_virtual_port(P.VIRTUAL_OUT)
                 link.in_name = new_port(vout.get_ports(), dests, P.VIRTUAL_IN) or (
@@ -442,20 +424,11 @@ class Links:
             hw = client.add_input(HW_PORT)
             virt_out = client.add_output(P.VIRTUAL_OUT) if virtual else None
             hw_out = client.add_output(HW_OUT)
-            clock_out = client.add_output(CLOCK_OUT) if self.opts.get("midi_clock_out") else None
             client.activate()
         except BaseException:
             client.close()
             raise
         self.jack, self._jack_ports = client, (virt, hw, virt_out, hw_out)
-        self.clock_port = clock_out
-        sink = self.clock_sink
-        if sink is not None and clock_out is not None:
-
-            def send(message: list[int], at: float) -> None:
-                client.send(clock_out, bytes(message), at)
-
-            sink.send = send
         self._socket = jack_socket()
         seen = socket_id(self._socket)
         if seen is None:
@@ -483,8 +456,6 @@ class Links:
             self.virt.set_input(LinkState.NONE)
             self.virt.set_output(LinkState.NONE)
         client, self.jack = self.jack, None
-        if self.clock_sink is not None:
-            self.clock_sink.send = None
         if client is not None:
             client.close()
         self.hw.error = self.virt.error = SERVER_GONE
@@ -532,17 +503,6 @@ class Links:
             with contextlib.suppress(BlockingIOError, OSError):
                 os.write(self._wake_w, b"!")
 
-    def realtime(self) -> list[tuple[float, int, int, int, int]]:
-        """Realtime messages waiting, oldest first: (time on the wire, port, status, data1,
-        data2); from our JACK client's ring (stamped on the JACK thread) and ALSA's."""
-        got: list[tuple[float, int, int, int, int]] = []
-        if self.jack is not None:
-            got.extend(self.jack.read_realtime())
-        rt = self.rt_inbox
-        while rt:
-            got.append(rt.popleft())
-        return got
-
     def wake_fds(self) -> list[int]:
         """The descriptors that input makes readable (our JACK client's, the ALSA pipe)."""
         fds = [self._wake_r]
@@ -553,7 +513,7 @@ class Links:
     def arm(self) -> bool:
         """The service is about to sleep: True if nothing is waiting (else do not sleep)."""
         self._sleeping = True
-        if self.inbox or self.rt_inbox:
+        if self.inbox:
             self._sleeping = False
             return False
         return self.jack is None or bool(self.jack.arm())

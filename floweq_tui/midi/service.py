@@ -45,7 +45,6 @@ import numpy as np
 
 from ..controls import CONTROL_INDEX, N_CONTROLS, SharedBlock
 from ..runtime import Channel, Handler, one_line
-from ..tempo.service import TempoService
 from .learn import Learn
 from .links import SERVER_CHECK, Link, Links
 from .mapping import (
@@ -110,13 +109,6 @@ class MidiService:
         model_count = int(self.opts.get("model_count") or 64)
         self.links = Links(self.opts, clock, self._bindings_for, model_count, self.queue)
         self.learn = Learn(self._bindings_for, self._commit, clock)
-        self.tempo = TempoService(controls, self.opts, clock, self.opts.get("tempo_index"))
-        """The tempo sources (MIDI clock in, internal and tap, Link) and clock out."""
-        self.links.clock_sink = self.tempo
-        tempo_slots = set(self.tempo.slots.index.values())
-        self._fb_mask = np.array([i not in tempo_slots for i in range(len(controls))])
-        """Feedback looks at every slot but the tempo's (a clock moves those all the time)."""
-        self._next_tempo = 0.0
         self._fb_key: tuple[Any, ...] = ()
         self._fb_changed = 0.0
         self.handlers: dict[str, Handler] = {
@@ -134,22 +126,8 @@ class MidiService:
             "export": self.export,
             "import": self.import_,
             "reload": self.reload_or_raise,
-            "tempo": self.tempo.status,
-            "tap": self._tempo_request(self.tempo.tap),
-            "set_bpm": self._tempo_request(self.tempo.set_bpm),
-            "transport": self._tempo_request(self.tempo.transport),
-            "tempo_source": self._tempo_request(self.tempo.set_source),
         }
         """The requests the service answers: command -> method (keyword arguments)."""
-
-    def _tempo_request(self, fn: Callable[..., Any]) -> Handler:
-        """A tempo request, after which the tempo's timers are looked at again at once."""
-
-        def handler(**kwargs: Any) -> Any:
-            self._next_tempo = 0.0
-            return fn(**kwargs)
-
-        return handler
 
     @property
     def hw(self) -> Link:
@@ -234,8 +212,7 @@ class MidiService:
         return self._save()
 
     def close(self) -> None:
-        """Close every port (the service is stopping) and leave a Link session."""
-        self.tempo.close()
+        """Close every port (the service is stopping)."""
         self.links.close()
 
     # ------------------------------------------------------------ input
@@ -269,15 +246,7 @@ class MidiService:
         return batch
 
     def drain(self) -> int:
-        """Apply one batch: the last value per control. Returns how many messages.
-
-        Realtime messages (clock, start, stop, continue, song position) go to the tempo
-        first, each with its time on the wire; they are not counted here."""
-        try:
-            for t, _port, status, d1, d2 in self.links.realtime():
-                self.tempo.feed(t, status, d1, d2)
-        except Exception as exc:  # (a closed client): never stops the service
-            self.hw.error = one_line(exc)
+        """Apply one batch: the last value per control. Returns how many messages."""
         batch = self._pending_messages()
         if not batch:
             return 0
@@ -328,7 +297,7 @@ class MidiService:
         """What feedback depends on: the block, and each link's memory and output (a rebind
         or a newly opened output starts a new, empty ``last_seen``)."""
         return (
-            self.ctl[self._fb_mask].tobytes(),
+            self.ctl.tobytes(),
             *((id(k.last_seen), len(k.last_seen), k.out_port is not None) for k in self.links),
         )
 
@@ -466,8 +435,6 @@ class MidiService:
                 self._fb_changed = now
             busy = now - self._fb_changed < FEEDBACK_BUSY or self.learn.active
             next_fb = now + (FEEDBACK_PERIOD if busy else FEEDBACK_IDLE)
-        if now >= self._next_tempo:
-            self._next_tempo = self.tempo.poll(now)
         if now >= next_scan:
             next_scan = now + (SERVER_CHECK if self.links.server_down else SCAN_PERIOD)
             try:
@@ -514,7 +481,7 @@ class MidiService:
                 watched = fds
             ready: list[tuple[int, int]] = []
             if links.arm():
-                wait = min(next_fb, next_scan, self._next_tempo) - clock()
+                wait = min(next_fb, next_scan) - clock()
                 if request_fd is None:
                     wait = min(wait, COMMAND_PERIOD)  # (nothing tells us about requests)
                 ready = poller.poll(max(0, math.ceil(wait * 1000)))
