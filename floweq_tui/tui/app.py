@@ -43,6 +43,7 @@ HOT_S = 1.0
 METERS_HZ = 5.0  # the meters text while something changes: enough to read, cheap over SSH
 METERS_IDLE_HZ = 2.0  # and when idle (the levels move whenever sound plays)
 SPECTRUM_HZ = 10.0  # the live spectrum, only while shown
+FOLLOW_MIN_S = 0.004  # a key's follow-up look: two audio blocks later, at least this
 MIDI_POLL_S = 0.5  # port state and knob positions
 WATCH_S = 0.25  # what does the engine's supervisor say about its children?
 
@@ -71,6 +72,7 @@ class FloweqApp(App[int]):
         self._auto_shown: bool | None = None
         self._last_inputs: tuple = ()
         self._look_handle: asyncio.TimerHandle | None = None
+        self._follow_handle: asyncio.TimerHandle | None = None
         self._spectrum: Callable[[int], np.ndarray] | None = None
         self.looks = 0
         """Looks at the engine by the frame loop (forced refreshes not counted)."""
@@ -128,6 +130,26 @@ class FloweqApp(App[int]):
             return
         self._look_soon()
 
+    def _follow_up(self) -> None:
+        """One more look a couple of audio blocks after a key: the engine has applied the
+        change by then, so the decoded curve and bands are drawn with it, and usually in
+        the same screen update as the key's own frame (Textual composes at most 60 a
+        second) instead of in one of their own at the next regular look."""
+        if self._follow_handle is not None or self._closing or self._closed:
+            return
+        st = self.engine.status
+        block = (st.blocksize or 128) / float(st.samplerate or 48000)
+        delay = min(max(2 * block, FOLLOW_MIN_S), 1.0 / self.fps)
+
+        def look() -> None:
+            self._follow_handle = None
+            try:
+                self.refresh_from_engine()
+            except Exception as exc:  # as in _look
+                self._handle_exception(exc)
+
+        self._follow_handle = asyncio.get_running_loop().call_later(delay, look)
+
     def _frame_inputs(self) -> tuple:
         """What the curve, map, groups and bands are drawn from, read cheaply: the controls,
         the decoded parameters and point, the sample rate and the polled knob positions."""
@@ -162,6 +184,8 @@ class FloweqApp(App[int]):
         changed = force or inputs != self._last_inputs
         if changed:
             self._changed_at = now
+        if force:
+            self._follow_up()
         hot = now - self._changed_at < HOT_S
         slack = 0.5 / (self.fps if hot else self.idle_fps)  # a look may come a little early
         spectrum_due = self.ctrl.spectrum and now - self._spectrum_at >= 1 / SPECTRUM_HZ - slack
