@@ -70,6 +70,7 @@ class FloweqApp(App[int]):
         self._meters_at = -1e9
         self._spectrum_at = -1e9
         self._auto_shown: bool | None = None
+        self._status_key: tuple = ()
         self._last_inputs: tuple = ()
         self._look_handle: asyncio.TimerHandle | None = None
         self._follow_handle: asyncio.TimerHandle | None = None
@@ -122,6 +123,8 @@ class FloweqApp(App[int]):
         self._look_handle = asyncio.get_running_loop().call_later(1.0 / rate, self._look)
 
     def _look(self) -> None:
+        if self._closing or self._closed:  # quitting: the widgets are going away
+            return
         self.looks += 1
         try:
             self.refresh_from_engine()
@@ -132,9 +135,8 @@ class FloweqApp(App[int]):
 
     def _follow_up(self) -> None:
         """One more look a couple of audio blocks after a key: the engine has applied the
-        change by then, so the decoded curve and bands are drawn with it, and usually in
-        the same screen update as the key's own frame (Textual composes at most 60 a
-        second) instead of in one of their own at the next regular look."""
+        change by then, so the decoded curve and bands are drawn with it now instead of at
+        the next regular look, up to a frame later."""
         if self._follow_handle is not None or self._closing or self._closed:
             return
         st = self.engine.status
@@ -143,6 +145,8 @@ class FloweqApp(App[int]):
 
         def look() -> None:
             self._follow_handle = None
+            if self._closing or self._closed:
+                return
             try:
                 self.refresh_from_engine()
             except Exception as exc:  # as in _look
@@ -173,8 +177,9 @@ class FloweqApp(App[int]):
         while something changes and ``IDLE_FPS`` times once nothing did for ``HOT_S``. The
         spectrum (only while shown) and the meters line (audio levels: they move whenever
         sound plays) have rates of their own, the meters' lower when idle; the status line
-        is laid out again with each frame and with the meters, and redraws only when its
-        text changes. ``force``: draw the frame now (a key was handled, a notice changed).
+        is laid out again with each frame, with the meters and as soon as the engine's state
+        or MIDI's changes, and redraws only when its text changes. ``force``: draw the
+        frame now (a key was handled, a notice changed).
         """
         main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
         if main is None or not main.ready:
@@ -187,11 +192,13 @@ class FloweqApp(App[int]):
         if force:
             self._follow_up()
         hot = now - self._changed_at < HOT_S
-        slack = 0.5 / (self.fps if hot else self.idle_fps)  # a look may come a little early
+        slack = min(0.5 / (self.fps if hot else self.idle_fps), 0.05)  # looks may come early
         spectrum_due = self.ctrl.spectrum and now - self._spectrum_at >= 1 / SPECTRUM_HZ - slack
         meters_hz = METERS_HZ if hot else METERS_IDLE_HZ
         meters_due = now - self._meters_at >= 1.0 / meters_hz - slack
-        if not (changed or spectrum_due or meters_due):
+        status_key = (self.engine_notice or self.engine.state, self.midi_view)
+        status_due = status_key != self._status_key
+        if not (changed or spectrum_due or meters_due or status_due):
             return
         if changed or spectrum_due:
             self._last_inputs = inputs
@@ -207,7 +214,8 @@ class FloweqApp(App[int]):
             m = self.engine.meters.snapshot()
             # both lines lay out for the width they have when drawn (see LineView)
             main.meters_line.feed(partial(meter_parts, m, auto_on))
-        if changed or meters_due:
+        if changed or meters_due or status_due:
+            self._status_key = status_key
             main.status_line.feed(
                 partial(
                     status_parts,
