@@ -34,6 +34,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "soak.py": ("jackd",),
     "midi_latency.py": ("jackd",),
     "ui_soak.py": ("jackd", "tmux", "floweq-tui"),
+    "idle.py": ("floweq-tui",),
 }
 """Real parts a benchmark needs (skipped without them, which fails under CI)."""
 
@@ -81,11 +82,26 @@ def check_ui_soak(r: dict[str, Any]) -> None:
     assert isinstance(r["jack_xruns"], int) and _number(r["ui_cpu_percent"])
 
 
+def check_idle(r: dict[str, Any]) -> None:
+    """Every mode that could run here ran, was measured per process and quit cleanly."""
+    assert r["benchmark"] == "idle_cpu" and r["modes"], r
+    ran = {m: v for m, v in r["modes"].items() if v is not None}
+    assert "headless-silent" in ran, r["modes"]  # needs neither tmux nor jackd
+    for mode, v in ran.items():
+        front = "ui" if mode.startswith("ui-") else "headless"
+        assert v["quit_clean"] is True and v["processes_left"] == 0, (mode, v)
+        assert "engine" in v["pids"].values() and front in v["pids"].values(), (mode, v)
+        parts = [v[k] for k in (front, "engine", "midi", "other")]
+        assert all(_number(x) for x in parts) and _number(v["total"]), (mode, v)
+        assert r["total_cpu_percent"][mode] == v["total"]
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "soak.py": check_soak,
     "midi_latency.py": check_midi_latency,
     "models_load.py": check_models_load,
     "ui_soak.py": check_ui_soak,
+    "idle.py": check_idle,
 }
 
 

@@ -455,3 +455,25 @@ async def test_q_quits() -> None:
 @aio
 async def test_ctrl_c_quits() -> None:
     await quits_on("ctrl+c")
+
+
+@aio
+async def test_frames_are_drawn_only_when_their_inputs_change() -> None:
+    """Looks that find nothing new draw no frame; a control written by another process (as
+    a MIDI knob does) is drawn at the next look, and a key at once, in its own frame."""
+    app, eng = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        map_title = lambda: app.screen.query_one("#map").render().plain.split("\n")[0]  # noqa: E731
+        drawn, looks = app.frames_drawn, app.looks
+        await until(pilot, lambda: app.looks >= looks + 5, what="five looks")
+        assert app.frames_drawn == drawn  # nothing changed: nothing drawn
+        assert map_title().startswith("x+0.00")
+        eng.controls["x"] = 0.5  # another writer (the MIDI service) moves x
+        await until(pilot, lambda: app.frames_drawn > drawn, what="the frame with x")
+        assert map_title().startswith("x+0.50")
+        drawn, looks = app.frames_drawn, app.looks
+        app.action_nudge("x", 1)  # what the right arrow does: drawn before it returns
+        assert map_title().startswith("x+0.55") and app.frames_drawn == drawn + 1
+        await until(pilot, lambda: app.looks >= looks + 3, what="three more looks")
+        assert app.frames_drawn == drawn + 1  # and not drawn again by the looks after it

@@ -45,10 +45,13 @@ from .screens.help import HelpScreen
 from .screens.learn import LearnScreen
 from .screens.main import MainScreen
 
-FPS = 30
-METER_EVERY = 3  # the idle look-rate divisor (10 fps when nothing moves)
-METERS_HZ = 5.0  # meters text: enough to read, cheap over SSH
-SPECTRUM_EVERY = 3
+FPS = 30  # looks at the engine a second while something changes (a look draws only news)
+IDLE_FPS = 10  # looks a second once nothing changed for HOT_S: a MIDI knob is seen as soon
+HOT_S = 1.0
+METERS_HZ = 5.0  # the meters text while something changes: enough to read, cheap over SSH
+METERS_IDLE_HZ = 2.0  # and when idle (the levels move whenever sound plays)
+SPECTRUM_HZ = 10.0  # the live spectrum, only while shown
+FOLLOW_MIN_S = 0.004  # a key's follow-up look: two audio blocks later, at least this
 MIDI_POLL_S = 0.5  # port state and knob positions
 WATCH_S = 0.25  # what does the engine's supervisor say about its children?
 LOGS_S = 1.0  # did a child write anything (libjack, rtmidi, a traceback) to its log?
@@ -71,12 +74,20 @@ class FloweqApp(App[int]):
         self.ctrl.notice = lambda text: self.notify(text, timeout=3)
         self.startup_notice = notice
         self.fps = fps
-        self._ticks = 0
-        self._quiet = 0
-        self._meters_at = 0.0
-        self._last_sig = b""
+        self.idle_fps = min(IDLE_FPS, fps)
+        self._changed_at = -HOT_S  # when the frame's inputs last changed
+        self._meters_at = -1e9
+        self._spectrum_at = -1e9
+        self._auto_shown: bool | None = None
+        self._status_key: tuple = ()
+        self._last_inputs: tuple = ()
+        self._look_handle: asyncio.TimerHandle | None = None
+        self._follow_handle: asyncio.TimerHandle | None = None
         self._spectrum: Callable[[int], np.ndarray] | None = None
+        self.looks = 0
+        """Looks at the engine by the frame loop (forced refreshes not counted)."""
         self.frames_drawn = 0
+        """Frames whose inputs changed (the other looks draw nothing but the meters)."""
         # MIDI (engine.midi: None for an engine without MIDI)
         self.midi_view: MidiState = midi_state(None, off=engine.midi is None)
         self._midi_busy = False
@@ -102,7 +113,7 @@ class FloweqApp(App[int]):
             self.notify(self.startup_notice, timeout=6)
         if self.engine.status.message:
             self.notify(self.engine.status.message, timeout=4)
-        self.set_interval(1.0 / self.fps, self.refresh_from_engine)
+        self._look_soon()
         self.health = dict(self.engine.health)
         self.set_interval(WATCH_S, self.watch_engine)
         self.set_interval(MIDI_POLL_S, self.poll_midi)
@@ -115,22 +126,123 @@ class FloweqApp(App[int]):
 
     # ------------------------------------------------------------ the frame
 
+    def _look_soon(self) -> None:
+        """The next look at the engine, one frame from now (at the idle rate once nothing
+        changed for ``HOT_S``), called on the event loop itself: most looks find nothing
+        new, and a Textual timer tick costs several times a bare call."""
+        if self._closing or self._closed:
+            return
+        hot = time.monotonic() - self._changed_at < HOT_S
+        rate = self.fps if hot else self.idle_fps
+        self._look_handle = asyncio.get_running_loop().call_later(1.0 / rate, self._look)
+
+    def _look(self) -> None:
+        if self._closing or self._closed:  # quitting: the widgets are going away
+            return
+        self.looks += 1
+        try:
+            self.refresh_from_engine()
+        except Exception as exc:  # as a timer's callback would: the app shows it and exits
+            self._handle_exception(exc)
+            return
+        self._look_soon()
+
+    def _follow_up(self) -> None:
+        """One more look a couple of audio blocks after a key: the engine has applied the
+        change by then, so the decoded curve and bands are drawn with it now instead of at
+        the next regular look, up to a frame later."""
+        if self._follow_handle is not None or self._closing or self._closed:
+            return
+        st = self.engine.status
+        block = (st.blocksize or 128) / float(st.samplerate or 48000)
+        delay = min(max(2 * block, FOLLOW_MIN_S), 1.0 / self.fps)
+
+        def look() -> None:
+            self._follow_handle = None
+            if self._closing or self._closed:
+                return
+            try:
+                self.refresh_from_engine()
+            except Exception as exc:  # as in _look
+                self._handle_exception(exc)
+
+        self._follow_handle = asyncio.get_running_loop().call_later(delay, look)
+
+    def _frame_inputs(self) -> tuple:
+        """What the curve, map, groups and bands are drawn from, read cheaply: the controls,
+        the decoded parameters and point, the sample rate and the polled knob positions."""
+        e = self.engine
+        m = e.meters
+        return (
+            e.controls.array.tobytes(),
+            m.params.tobytes(),
+            (m["zx"], m["zy"], m["zz"]),
+            e.status.samplerate,
+            self.ctrl.knobs,
+            self.ctrl.spectrum,
+        )
+
     def refresh_from_engine(self, force: bool = False) -> None:
-        """Read the blocks once; hand each widget its inputs (they redraw only on change)."""
+        """Look at the engine once; redraw only what changed.
+
+        Each look compares the frame's inputs with the ones last drawn: a control changed
+        by a key, a MIDI knob or another writer is drawn at the first look that sees it,
+        and a look that finds nothing new draws nothing. Looks come ``fps`` times a second
+        while something changes and ``IDLE_FPS`` times once nothing did for ``HOT_S``. The
+        spectrum (only while shown) and the meters line (audio levels: they move whenever
+        sound plays) have rates of their own, the meters' lower when idle; the status line
+        is laid out again with each frame, with the meters and as soon as the engine's state
+        or MIDI's changes, and redraws only when its text changes. ``force``: draw the
+        frame now (a key was handled, a notice changed).
+        """
         main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
         if main is None or not main.ready:
             return
-        self._ticks += 1
-        if not force:
-            # Idle: when nothing the curve/map depend on moved for a second, look only every
-            # third tick (10 fps); any change brings back the full rate at once.
-            sig = self.engine.controls.array.tobytes() + self.engine.meters.params.tobytes()
-            if sig != self._last_sig:
-                self._last_sig, self._quiet = sig, 0
-            else:
-                self._quiet += 1
-            if self._quiet > self.fps and self._ticks % METER_EVERY:
-                return
+        now = time.monotonic()
+        inputs = self._frame_inputs()
+        changed = force or inputs != self._last_inputs
+        if changed:
+            self._changed_at = now
+        if force:
+            self._follow_up()
+        hot = now - self._changed_at < HOT_S
+        slack = min(0.5 / (self.fps if hot else self.idle_fps), 0.05)  # looks may come early
+        spectrum_due = self.ctrl.spectrum and now - self._spectrum_at >= 1 / SPECTRUM_HZ - slack
+        meters_hz = METERS_HZ if hot else METERS_IDLE_HZ
+        meters_due = now - self._meters_at >= 1.0 / meters_hz - slack
+        status_key = (self.engine_notice or self.engine.state, self.midi_view)
+        status_due = status_key != self._status_key
+        if not (changed or spectrum_due or meters_due or status_due):
+            return
+        if changed or spectrum_due:
+            self._last_inputs = inputs
+            if force or spectrum_due:
+                self._spectrum_at = now
+            self._draw_curve(main, force or spectrum_due)
+        if changed:
+            self.frames_drawn += 1
+            self._draw_controls(main)
+        auto_on = self.engine.controls["auto_gain"] >= 0.5
+        if meters_due or auto_on != self._auto_shown:
+            self._meters_at, self._auto_shown = now, auto_on
+            m = self.engine.meters.snapshot()
+            # both lines lay out for the width they have when drawn (see LineView)
+            main.meters_line.feed(partial(meter_parts, m, auto_on))
+        if changed or meters_due or status_due:
+            self._status_key = status_key
+            main.status_line.feed(
+                partial(
+                    status_parts,
+                    self.ctrl.mode_label,
+                    self.engine_notice or self.engine.state,
+                    self.engine.status,
+                    self.ctrl.model_name,
+                    self.midi_view,
+                )
+            )
+
+    def _draw_curve(self, main: MainScreen, new_spectrum: bool) -> None:
+        """Feed the curve its inputs (it redraws only if they differ from the drawn ones)."""
         ctrl = self.ctrl
         c = self.engine.controls
         params = tuple(np.round(ctrl.shown_params(), 4))
@@ -138,14 +250,19 @@ class FloweqApp(App[int]):
         fs = float(self.engine.status.samplerate or 48000)
         bypass = c["bypass"] >= 0.5
         tag = "MUTED" if c["mute"] >= 0.5 else ("BYPASS" if bypass else "")
-        curve = main.curve
         if not ctrl.spectrum:
             self._spectrum = None
-        elif force or self._ticks % SPECTRUM_EVERY == 0 or self._spectrum is None:
+        elif new_spectrum or self._spectrum is None:
             # a new ring; the curve computes its spectrum for the width it is drawn at
             self._spectrum = partial(spectrum_db, self.engine.meters.ring("out", 4096), fs)
-        curve.feed((params, active, fs, round(c["strength"], 4), bypass, tag), self._spectrum)
-        # fed hidden too (narrow terminals): shown again after a resize, it is current
+        inputs = (params, active, fs, round(c["strength"], 4), bypass, tag)
+        main.curve.feed(inputs, self._spectrum)
+
+    def _draw_controls(self, main: MainScreen) -> None:
+        """Feed the map, the groups and the bands (each redraws only on change); fed while
+        hidden too (narrow terminals): shown again after a resize, they are current."""
+        ctrl = self.ctrl
+        c = self.engine.controls
         point, encoded = ctrl.point()
         rng = 4.0 if (c["extend"] >= 0.5 and ctrl.mode == 0) else 2.0
         if encoded or ctrl.mode == 1:
@@ -157,22 +274,6 @@ class FloweqApp(App[int]):
         for g in main.groups:
             g.update_values()
         main.bands.update_values()
-        now = time.monotonic()
-        if force or now - self._meters_at >= 1.0 / METERS_HZ:
-            self._meters_at = now
-            m = self.engine.meters.snapshot()
-            # both lines lay out for the width they have when drawn (see LineView)
-            main.meters_line.feed(partial(meter_parts, m, c["auto_gain"] >= 0.5))
-            main.status_line.feed(
-                partial(
-                    status_parts,
-                    ctrl.mode_label,
-                    self.engine_notice or self.engine.state,
-                    self.engine.status,
-                    ctrl.model_name,
-                    self.midi_view,
-                )
-            )
 
     def on_value_adjusted(self, message: ValueAdjusted) -> None:
         self.refresh_from_engine(force=True)

@@ -89,18 +89,16 @@ def draw_curve(
     def y_of(db: np.ndarray | float) -> np.ndarray:
         return np.clip(np.rint((rng - np.asarray(db)) / (2 * rng) * (hpx - 1)), 0, hpx - 1)
 
-    bits = np.zeros((ph, pw), dtype=np.uint16)
+    # each pixel column lit from its own row to halfway to its neighbours' (no gaps)
     ys = y_of(curve).astype(int)
-    for i in range(wpx):
-        lo, hi = ys[i], ys[i]
-        if i > 0:
-            mid = (ys[i] + ys[i - 1]) / 2.0
-            lo, hi = min(lo, math.ceil(mid)), max(hi, math.floor(mid))
-        if i + 1 < wpx:
-            mid = (ys[i] + ys[i + 1]) / 2.0
-            lo, hi = min(lo, math.ceil(mid)), max(hi, math.floor(mid))
-        yy = np.arange(lo, hi + 1)
-        np.bitwise_or.at(bits, (yy // 4, np.full(yy.size, i // 2)), _BITS[yy % 4, i % 2])
+    lo, hi = ys.copy(), ys.copy()
+    mid = (ys[1:] + ys[:-1]) / 2.0
+    for side in (slice(1, None), slice(None, -1)):  # the left, then the right neighbour
+        lo[side] = np.minimum(lo[side], np.ceil(mid))
+        hi[side] = np.maximum(hi[side], np.floor(mid))
+    rows_px = np.arange(hpx)[:, None]
+    lit = (rows_px >= lo) & (rows_px <= hi)  # (hpx, wpx)
+    bits = (lit.reshape(ph, 4, pw, 2) * _BITS[None, :, None, :]).sum(axis=(1, 3))
 
     # grid: 0 dB and half-range rows, decade columns
     cells: list[list[tuple[str, Style | None]]] = [[(" ", S_GRID)] * pw for _ in range(ph)]
@@ -130,10 +128,10 @@ def draw_curve(
             if 0 <= full < ph and frac > 0.125:
                 cells[ph - 1 - full][c] = (" ▁▂▃▄▅▆▇"[min(int(frac * 8), 7)], S_SPEC)
     style = S_CURVE_OFF if bypass else S_CURVE
-    for r in range(ph):
-        for c in range(pw):
-            if bits[r, c]:
-                cells[r][c] = (chr(0x2800 + int(bits[r, c])), style)
+    for r, row in enumerate(bits.tolist()):
+        for c, b in enumerate(row):
+            if b:
+                cells[r][c] = (chr(0x2800 + b), style)
     # band centres: a letter on the curve at each band's centre column
     for b, fi in enumerate(FREQ_INDEX):
         col = int(round(float(x_of(p[fi], wpx)))) // 2
@@ -174,7 +172,7 @@ def draw_curve(
 def _merge(cells: list[tuple[str, Style | None]]) -> list[tuple[str, Style | None]]:
     out: list[tuple[str, Style | None]] = []
     for ch, st in cells:
-        if out and out[-1][1] == st:
+        if out and (out[-1][1] is st or out[-1][1] == st):  # mostly the same object
             out[-1] = (out[-1][0] + ch, st)
         else:
             out.append((ch, st))
