@@ -224,7 +224,9 @@ def test_tmux_on_jack_dummy(jack_server, tmp_path, capsys, floweq_tui_command) -
     status line names the JACK device and the UI responds. The xrun count over the run is
     printed, not asserted (a shared server's xruns are not ours to judge)."""
     with start_pane(tmp_path, "", floweq_tui_command) as p:
-        screen = p.wait(lambda t: "TRAVERSE" in t and "BANDS" in t, 40, "the UI")
+        p.wait(lambda t: "TRAVERSE" in t and "BANDS" in t, 40, "the UI")
+        # the engine may open the device a moment after the UI shows (a busy server is retried)
+        screen = p.wait(lambda t: "running" in t.split("\n")[0], 20, "the engine on JACK")
         status = screen.split("\n")[0]
         assert "running" in status and "JACK" in status, status
         assert all(len(line) <= 80 for line in screen.split("\n"))

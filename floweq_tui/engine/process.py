@@ -139,6 +139,11 @@ class Runner:
             self._open_stream(*self._find_devices())
         except Exception as exc:  # no sound card, device busy, unsupported rate, ...
             self._start_clock(one_line(exc))
+            if any(self.seen.jack) or any(self.seen.other):
+                # something is there but would not open (busy, starting up): try again
+                # soon, as after a change, not only on the slow retry
+                now = time.monotonic()
+                self.retries = [now + d for d in RETRY_AFTER_CHANGE[1:]]
 
     def _find_devices(self) -> tuple[int | None, int]:
         """(input or None, output) device indices for the configured settings, checked."""
