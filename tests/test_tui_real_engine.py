@@ -46,6 +46,10 @@ def test_real_engine_midi_learn_and_recovery(jack_server, tmp_path) -> None:  # 
                 # learn x from CC 30
                 await pilot.press("l")
                 await until(pilot, lambda: screen_name(app) == "LearnScreen")
+                # the service must be listening before the knob moves (the request is async)
+                await until(
+                    pilot, lambda: eng.midi.learn_status().phase is LearnPhase.WAITING, 10, "armed"
+                )
                 await asyncio.to_thread(ctl.sweep, 30, [10, 20, 30])
                 await until(pilot, lambda: app.last_learn is not None, 10, "learn done")
                 assert app.last_learn.phase is LearnPhase.DONE, app.last_learn
