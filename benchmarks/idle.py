@@ -62,6 +62,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the harness only
 
 from harness import jack  # noqa: E402
 from harness.entry import console_script  # noqa: E402
+from harness.procs import procs_with_env  # noqa: E402
 
 MODES = ("ui-silent", "ui-jack", "headless-silent", "headless-jack")
 TMUX = shutil.which("tmux")
@@ -117,20 +118,6 @@ def role(pid: int, root: int, front: str) -> str:
     if "/_dsp." in maps:
         return "engine"
     return "other"
-
-
-def procs_with_env(marker: str) -> list[int]:
-    """Pids whose environment holds ``marker`` (the app and everything it spawned)."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
-        try:
-            if marker.encode() in (d / "environ").read_bytes():
-                out.append(int(d.name))
-        except OSError:
-            continue
-    return out
 
 
 def wait_for(predicate: Callable[[], object], timeout: float) -> bool:

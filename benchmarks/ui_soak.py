@@ -58,6 +58,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the harness only
 
 from harness import jack  # noqa: E402
 from harness.entry import console_script  # noqa: E402
+from harness.procs import procs_with_env  # noqa: E402
 
 TMUX = shutil.which("tmux")
 
@@ -106,20 +107,6 @@ def descendants(pid: int) -> list[int]:
         for c in children(todo.pop()):
             out.append(c)
             todo.append(c)
-    return out
-
-
-def procs_with_env(marker: str) -> list[int]:
-    """Pids whose environment holds ``marker`` (the UI and everything it spawned)."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
-        try:
-            if marker.encode() in (d / "environ").read_bytes():
-                out.append(int(d.name))
-        except OSError:
-            continue
     return out
 
 

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_tui_tmux import REPO, TMUX, Pane, _procs_with_env, _ui_pid, floweq_tui_command
+from harness.procs import procs_with_env
+from test_tui_tmux import REPO, TMUX, Pane, _ui_pid, floweq_tui_command
 
 __all__ = ["floweq_tui_command"]  # the fixture, shared with test_tui_tmux
 
@@ -56,7 +57,7 @@ def pane(tmp_path: Path, args: str, command: tuple[str, str], server: str):
     finally:
         if p.alive():
             p.tmux("kill-session", "-t", name, check=False)
-        for pid in _procs_with_env(marker):
+        for pid in procs_with_env(marker):
             with contextlib.suppress(OSError):
                 os.kill(pid, 9)
 
@@ -109,14 +110,14 @@ def test_tmux_hangup_stops_cleanly(tmp_path, private_jack, floweq_tui_command, c
         wait_for(virtual_port_up, 20, "the MIDI process")
         p.keys("S-Right", "S-Right")
         p.wait(lambda t: "x+0.50" in t, 10, "x to move")
-        pids = _procs_with_env(p.marker)
+        pids = procs_with_env(p.marker)
         assert len(pids) >= 3, "the UI, the engine and the MIDI process should run"
         maps = Path(f"/proc/{_ui_pid(pids)}/maps").read_text()
         blocks = sorted(set(re.findall(r"/dev/shm/\S+", maps)))
         assert len(blocks) == 2, blocks
         p.tmux("kill-session", "-t", p.name)
         t0 = time.monotonic()
-        wait_for(lambda: not _procs_with_env(p.marker), 20, "every process to stop")
+        wait_for(lambda: not procs_with_env(p.marker), 20, "every process to stop")
         took = time.monotonic() - t0
     session = tmp_path / "config" / "floweq-tui" / "session.json"
     assert json.loads(session.read_text())["controls"]["x"] == 0.5

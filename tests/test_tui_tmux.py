@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from harness.entry import console_script
+from harness.procs import procs_with_env
 
 import floweq_tui
 
@@ -60,20 +61,6 @@ class Pane:
 
     def alive(self) -> bool:
         return self.tmux("has-session", "-t", self.name, check=False).returncode == 0
-
-
-def _procs_with_env(marker: str) -> list[int]:
-    """Pids whose environment holds ``marker`` (the UI and the engine it spawned)."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
-        try:
-            if marker.encode() in (d / "environ").read_bytes():
-                out.append(int(d.name))
-        except OSError:
-            continue
-    return out
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -126,7 +113,7 @@ def start_pane(tmp_path: Path, args: str, command: tuple[str, str]):
     finally:
         if pane.alive():
             pane.tmux("kill-session", "-t", name, check=False)
-        for pid in _procs_with_env(marker):  # never leave our own processes behind
+        for pid in procs_with_env(marker):  # never leave our own processes behind
             try:
                 os.kill(pid, 9)
             except OSError:
@@ -147,9 +134,9 @@ def _quit(p: Pane) -> None:
         time.sleep(0.1)
     assert not p.alive(), "q did not quit"
     deadline = time.monotonic() + 10
-    while _procs_with_env(p.marker) and time.monotonic() < deadline:
+    while procs_with_env(p.marker) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _procs_with_env(p.marker) == [], "a floweq process was left behind"
+    assert procs_with_env(p.marker) == [], "a floweq process was left behind"
     assert (p.cfg / "floweq-tui" / "session.json").is_file()
 
 
@@ -159,7 +146,7 @@ def test_tmux_end_to_end(app_pane: Pane, capsys) -> None:
     lines = screen.split("\n")
     assert "no audio device: silent clock" in lines[0]
     assert all(len(line) <= 80 for line in lines)
-    pids = _procs_with_env(p.marker)
+    pids = procs_with_env(p.marker)
     assert len(pids) >= 2, "the UI and the engine process should both run"
     ui = _ui_pid(pids)
     has_models = "no model" not in lines[0]
@@ -215,7 +202,7 @@ def test_tmux_ctrl_c_quits(app_pane: Pane) -> None:
         time.sleep(0.1)
     assert not p.alive()
     time.sleep(0.5)
-    assert _procs_with_env(p.marker) == []
+    assert procs_with_env(p.marker) == []
 
 
 @pytest.mark.jack
