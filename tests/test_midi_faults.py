@@ -159,7 +159,8 @@ def test_flood_200k_per_second_never_stalls_the_graph(server, service, flood_too
         jack.late_count(lines, reference.name) if have_reference else None,
         jack.timer_late_count(lines),
     )
-    assert jack.late_count(lines, "floweq-tui") <= allowed and len(lines) <= allowed, lines
+    others = [ln for ln in lines if not jack.is_late(ln, reference.name)]  # (the machine's)
+    assert jack.late_count(lines, "floweq-tui") <= allowed and len(others) <= allowed, lines
     after = midi.status()
     assert after.virtual.collapsed > 0.9 * sent  # a flood collapses to the last values
     assert after.received - before.received >= 0.99 * sent  # (dropped: only a stall's)

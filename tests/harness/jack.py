@@ -28,6 +28,7 @@ __all__ = [
     "add_server_args",
     "benchmark_server",
     "count_xruns",
+    "is_late",
     "late_count",
     "log_size",
     "private_server",
@@ -242,8 +243,17 @@ def xrun_lines(log: str | Path | None, offset: int = 0) -> list[str]:
 
 
 def late_count(lines: list[str], client: str) -> int:
-    """Cycles in which ``client`` had not finished ("client = NAME was not finished")."""
-    return sum(1 for ln in lines if f"client = {client} was not finished" in ln)
+    """Cycles in which ``client`` was late: it had not finished when the next one began
+    ("client = NAME was not finished") or finished after it ("client NAME finished after
+    current callback"); jackd logs either."""
+    return sum(1 for ln in lines if is_late(ln, client))
+
+
+def is_late(line: str, client: str) -> bool:
+    """The xrun line ``line`` is about ``client`` being late."""
+    return f"client = {client} was not finished" in line or (
+        f"client {client} finished after" in line
+    )
 
 
 def timer_late_count(lines: list[str]) -> int:
