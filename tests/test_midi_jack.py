@@ -160,6 +160,9 @@ def situation() -> str:
     lines = []
     for eng in WATCHED:
         try:
+            cycles = eng.midi.status().jack_cycles
+            time.sleep(0.5)
+            lines.append(f"JACK cycles of our MIDI client: {cycles} then (0.5 s) ...")
             lines.append(f"midi: {eng.midi.status()!r}")
         except Exception as exc:  # (the report must not hide the timeout)
             lines.append(f"midi: no status ({exc!r})")
@@ -253,6 +256,9 @@ def test_auto_api_is_jack_and_ports_open(rig):
     assert st.virtual.port.endswith(":floweq-tui")  # floweq-tui-01 if another runs
     assert st.virtual.state is LinkState.OPEN and st.virtual.output_state is LinkState.OPEN
     assert eng.status.state == "running" and "JACK" in eng.status.hostapi
+    # JACK runs our MIDI client every cycle (its count keeps rising)
+    first = eng.midi.status().jack_cycles
+    wait_for(lambda: eng.midi.status().jack_cycles > first + 100, 10, "JACK cycles")
 
 
 def test_cc_changes_control_and_audio(rig):

@@ -141,6 +141,7 @@ typedef struct {
     Port ports[MAX_PORTS];
     _Atomic int armed;
     _Atomic int gone;
+    _Atomic uint64_t cycles; /* process callbacks run: JACK still runs this client */
     uint32_t *scratch; /* read(): RING messages */
     int32_t *last;     /* read(): KEYS indexes, for collapsing */
 } Client;
@@ -173,6 +174,7 @@ static int process(jack_nframes_t nframes, void *arg)
 {
     Client *c = (Client *)arg;
     int added = 0;
+    atomic_fetch_add_explicit(&c->cycles, 1, memory_order_relaxed);
     for (int p = 0; p < c->nports; p++) {
         Port *port = &c->ports[p];
         void *buf = J.port_get_buffer(port->port, nframes);
@@ -585,6 +587,12 @@ static PyObject *Client_get_name(Client *c, void *closure)
     return PyUnicode_FromString(J.get_client_name(c->client));
 }
 
+static PyObject *Client_get_cycles(Client *c, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLongLong(atomic_load_explicit(&c->cycles, memory_order_relaxed));
+}
+
 static PyObject *Client_get_closed(Client *c, void *closure)
 {
     (void)closure;
@@ -621,6 +629,8 @@ static PyGetSetDef Client_getset[] = {
     {"gone", (getter)Client_get_gone, NULL, "the JACK server shut the client down", NULL},
     {"name", (getter)Client_get_name, NULL, "the client's name (JACK may add -01)", NULL},
     {"closed", (getter)Client_get_closed, NULL, "close() was called", NULL},
+    {"cycles", (getter)Client_get_cycles, NULL, "process cycles JACK has run this client for",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

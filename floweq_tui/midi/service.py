@@ -336,6 +336,7 @@ class MidiService:
             hw=(hw := self.hw.info()),
             virtual=(virt := self.virt.info()),
             server_gone=self.links.server_down,
+            jack_cycles=int(self.links.jack.cycles) if self.links.jack is not None else 0,
             mapping_file=str(self.map_path),
             mapping_error=self.map_error,
             mapping_errors=self.map_errors,

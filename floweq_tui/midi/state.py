@@ -156,6 +156,9 @@ class MidiStatus:
     """Every error (each a bad binding dropped, or the whole file not taken)."""
     mapping_line: int = 0
     """The line of the first error (0 when none or unknown)."""
+    jack_cycles: int = 0
+    """Process cycles JACK has run our MIDI client for (0 on ALSA): it keeps rising while
+    JACK runs the client; a value that stands still means no MIDI flows either way."""
     received: int = 0
     ignored: int = 0
     batches: int = 0
