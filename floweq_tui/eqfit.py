@@ -2,8 +2,9 @@
 
 Public API (kept stable: other features build on it)::
 
-    fit_curve(freqs, target_db, samplerate=48000.0, *, weights=None, starts=6, seed=0)
-        -> EqFit(params, max_error_db, mean_error_db, fitted_db)
+    fit_curve(freqs, target_db, samplerate=48000.0, *, weights=None, starts=6, seed=0,
+              free_level=False)
+        -> EqFit(params, max_error_db, mean_error_db, fitted_db, offset_db)
 
 ``freqs`` (Hz) and ``target_db`` are 1-D arrays of the same length (any grid; a log-spaced
 one such as ``eqmath.log_grid()`` weights every octave alike). The result's ``params`` are
@@ -11,6 +12,9 @@ the 13 parameters in their units (``floweq_tui.params`` order and ranges), with 
 peaking bands sorted by frequency; the errors are the absolute differences in dB between
 ``eqmath.response_db(params, freqs, samplerate)`` (the very response the engine plays) and
 the target, over the grid (weighted points only: a zero weight excludes a point).
+With ``free_level=True`` an overall level is fitted too (for targets known only up to a
+constant, such as the difference of two loudness-normalised spectra): ``offset_db`` is that
+level, and the errors and ``fitted_db`` include it; otherwise ``offset_db`` is 0.
 
 How: bounded least squares (scipy's trust region reflective) on the dB curve, in
 (gain dB, log f, log Q), from several starts (a flat start, a greedy one that puts the peaks
@@ -50,7 +54,9 @@ class EqFit:
     mean_error_db: float
     """Mean absolute difference (weighted by ``weights``), in dB."""
     fitted_db: NDArray[np.float64]
-    """The fitted response on the grid (eqmath.response_db), in dB."""
+    """The fitted response on the grid (eqmath.response_db, plus offset_db), in dB."""
+    offset_db: float = 0.0
+    """The fitted overall level (only with ``free_level=True``), in dB."""
 
 
 def _to_x(p: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -69,6 +75,7 @@ def fit_curve(
     weights: ArrayLike | None = None,
     starts: int = 6,
     seed: int = 0,
+    free_level: bool = False,
 ) -> EqFit:
     """Fit the 13 parameters to ``target_db`` at ``freqs``; see the module docstring.
 
@@ -87,6 +94,7 @@ def fit_curve(
     if w.shape != f.shape or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
         raise ValueError("weights must be finite, >= 0, not all zero, one per frequency")
     sw = np.sqrt(w / w.mean())
+    wn = w / w.sum()
 
     lo, hi = _to_x(MINS), _to_x(MAXS)
     step = np.where(_LOG, 1e-4, 1e-3)
@@ -103,7 +111,10 @@ def fit_curve(
         return _ORDER_WEIGHT * np.maximum(0.0, lf[..., :-1] - lf[..., 1:])
 
     def resids(xs: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.concatenate([(curves(xs) - t) * sw, order_pen(xs)], axis=-1)
+        d = curves(xs) - t
+        if free_level:  # the best level for each curve is its weighted mean difference
+            d = d - (d @ wn)[..., None]
+        return np.concatenate([d * sw, order_pen(xs)], axis=-1)
 
     def jacs(xs: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         # Forward differences, stepping inward at an upper bound; one vectorised call for
@@ -113,7 +124,12 @@ def fit_curve(
         r = resids(pts)
         return r[:, 0], ((r[:, 1:] - r[:, :1]) / (step * sign)[:, :, None]).transpose(0, 2, 1)
 
-    x0s = np.array([_to_x(p0) for p0 in _starts(f, t, fs, max(1, int(starts)), seed)])
+    x0s = np.array(
+        [
+            _to_x(p0)
+            for p0 in _starts(f, t - (t @ wn if free_level else 0.0), fs, max(1, int(starts)), seed)
+        ]
+    )
     xs = _batched_lm(np.clip(x0s, lo, hi), lo, hi, resids, jacs)
     costs = (resids(xs) ** 2).sum(axis=1)
     x0 = np.clip(xs[int(np.argmin(costs))], lo + 1e-9, hi - 1e-9)
@@ -133,6 +149,8 @@ def fit_curve(
     if ((sp >= MINS) & (sp <= MAXS)).all():
         p = sp  # same curve, canonical order (kept only when every band stays in range)
     fitted = eqmath.response_db(p, f, fs)
+    offset = float((t - fitted) @ wn) if free_level else 0.0
+    fitted = fitted + offset
     err = np.abs(fitted - t)
     used = w > 0
     return EqFit(
@@ -140,6 +158,7 @@ def fit_curve(
         max_error_db=float(err[used].max()),
         mean_error_db=float(np.average(err, weights=w)),
         fitted_db=fitted,
+        offset_db=offset,
     )
 
 

@@ -92,3 +92,14 @@ def test_zero_weights_exclude_points(safe_rows):
 def test_bad_input_is_a_value_error(freqs, target, kw):
     with pytest.raises(ValueError):
         eqfit.fit_curve(freqs, target, **kw)
+
+
+def test_free_level_fits_a_curve_known_up_to_a_constant(safe_rows):
+    p = safe_rows[1]
+    target = eqmath.response_db(p, GRID, 48000.0) - 7.5
+    fit = eqfit.fit_curve(GRID, target, free_level=True)
+    assert fit.mean_error_db < 0.5
+    np.testing.assert_allclose(
+        fit.fitted_db, eqmath.response_db(fit.params, GRID, 48000.0) + fit.offset_db
+    )
+    assert eqfit.fit_curve(GRID, target).offset_db == 0.0
