@@ -5,6 +5,8 @@ Public API (kept stable: other features build on it)::
     fit_curve(freqs, target_db, samplerate=48000.0, *, weights=None, starts=6, seed=0,
               free_level=False)
         -> EqFit(params, max_error_db, mean_error_db, fitted_db, offset_db)
+    magnitude_db(params, freqs, samplerate) -> (..., len(freqs)) dB
+        eqmath.response_db's value (to 1e-3 dB) in real arithmetic, several times faster
 
 ``freqs`` (Hz) and ``target_db`` are 1-D arrays of the same length (any grid; a log-spaced
 one such as ``eqmath.log_grid()`` weights every octave alike). The result's ``params`` are
@@ -35,7 +37,7 @@ from scipy.optimize import least_squares
 from . import eqmath
 from .params import DEFAULTS, FREQ_INDEX, GAIN_INDEX, MAXS, MID_BANDS, MINS, N_PARAMS, sort_bands
 
-__all__ = ["EqFit", "fit_curve"]
+__all__ = ["EqFit", "fit_curve", "magnitude_db"]
 
 _LOG = np.array([i in FREQ_INDEX or i in (4, 7, 10) for i in range(N_PARAMS)])
 _MID_FREQS = tuple(b[1] for b in MID_BANDS)
@@ -162,6 +164,14 @@ def fit_curve(
     )
 
 
+def magnitude_db(params: ArrayLike, freqs: ArrayLike, samplerate: float) -> NDArray[np.float64]:
+    """The cascade's magnitude in dB for params (..., 13): eqmath.response_db, but faster."""
+    f = np.asarray(freqs, dtype=np.float64)
+    fs = eqmath.check_rate(samplerate)
+    sos = eqmath.design(params, fs)
+    return _magnitude_db(sos, np.cos(2.0 * np.pi * f / fs), np.cos(4.0 * np.pi * f / fs))
+
+
 def _batched_lm(
     xs: NDArray[np.float64],
     lo: NDArray[np.float64],
@@ -187,12 +197,14 @@ def _batched_lm(
         trial = np.clip(xs + step, lo, hi)
         tcost = (resids(trial) ** 2).sum(axis=1)
         better = tcost < cost
+        gain = np.where(better, (cost - tcost) / np.maximum(cost, 1e-12), 0.0)
         lam = np.where(better, lam / 3.0, lam * 4.0)
         if better.any():
             xs = np.where(better[:, None], trial, xs)
             r2, j2 = jacs(xs[better])
             r[better], jm[better], cost[better] = r2, j2, tcost[better]
-        if (lam > 1e8).all():
+        # converged: every start either stalls (large damping) or gains < 1e-5 per step
+        if ((lam > 1e3) | (better & (gain < 1e-5))).all():
             break
     return xs
 

@@ -103,3 +103,11 @@ def test_free_level_fits_a_curve_known_up_to_a_constant(safe_rows):
         fit.fitted_db, eqmath.response_db(fit.params, GRID, 48000.0) + fit.offset_db
     )
     assert eqfit.fit_curve(GRID, target).offset_db == 0.0
+
+
+def test_public_magnitude_matches_eqmath(safe_rows):
+    np.testing.assert_allclose(
+        eqfit.magnitude_db(safe_rows, GRID, 44100.0),
+        eqmath.response_db(safe_rows, GRID, 44100.0),
+        atol=1e-3,
+    )
