@@ -60,6 +60,8 @@ class FitResult:
     z: tuple[float, ...] | None = None
     """The latent point (latent fit only), in model units (x, y, z before Extend's halving)."""
     model: str | None = None
+    offset_db: float = 0.0
+    """The level between the played curve and amount x target (what auto gain takes up)."""
 
 
 @dataclass
@@ -81,6 +83,12 @@ class MatchResult:
     flat_error_db: float = 0.0
     """The flat EQ's error (the baseline), in dB."""
     seconds: dict[str, float] = field(default_factory=dict)
+
+    def shown_target(self, fit: FitResult) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(freqs, dB) of amount x target at the fit's level, where it has weight: the curve
+        to draw behind the fit's response."""
+        keep = self.weights > 0
+        return self.freqs[keep], (self.amount * self.target_db - fit.offset_db)[keep]
 
     def to_json(self) -> dict[str, Any]:
         """One JSON-able object: params, latent, model, error_db per fit, and the curves."""
@@ -216,7 +224,8 @@ def _scored(
     played = apply_strength(params, amount)
     goal = amount * target
     curve = eqmath.response_db(played, freqs, fs)
-    curve = curve + float(np.average(goal - curve, weights=w))
+    offset = float(np.average(goal - curve, weights=w))
+    curve = curve + offset
     err = np.abs(curve - goal)
     return FitResult(
         params=params,
@@ -226,6 +235,7 @@ def _scored(
         max_error_db=float(err[w > 0].max()),
         z=z,
         model=model,
+        offset_db=offset,
     )
 
 
