@@ -162,3 +162,48 @@ def test_ring_recorder_counts_what_it_missed() -> None:
     while not rec.poll():
         feeder.step()
     assert rec.done and len(rec.audio()) == 20000
+
+
+@pytest.mark.jack
+@pytest.mark.slow
+def test_live_input_match_on_the_real_engine_keeps_the_audio(private_jack, tmp_path) -> None:
+    """The real engine plays the piano on a private JACK dummy server; the UI records 3 s of
+    its input ring and matches it to the EQ'd piano. The audio keeps its xrun rule (as the
+    soak: at most what the machine's own misses allow) while it runs."""
+    from conftest import PIANO
+    from harness import jack
+
+    from floweq_tui.engine import Engine, EngineConfig
+
+    if not PIANO.is_file():
+        pytest.skip(f"demo audio not found at {PIANO} (../shared is absent)")
+    x, fs = sources.load_file(PIANO, 48000, 2), 48000
+    ref = tmp_path / "ref.wav"
+    sources.write_file(ref, sosfilt(eqmath.design(SETTING, fs), x, axis=0).astype(np.float32), fs)
+    eng = Engine(EngineConfig(samplerate=48000, blocksize=128, source=str(PIANO)))
+    eng.start()
+    reference = jack.ReferenceClient()
+    have_reference = reference.start()
+    offset = jack.log_size(private_jack.log)
+    try:
+        assert eng.state == "running", eng.state
+        xruns = eng.meters["xruns"]
+        app = FloweqApp(eng, FAMILY)
+
+        async def run() -> None:
+            async with app.run_test(size=(100, 30)) as pilot:
+                await pilot.press("c")
+                await until(pilot, lambda: screen_name(app) == "MatchScreen", what="the form")
+                fill_form(app, str(ref), "", "3")
+                await pilot.press("enter")
+                await until(pilot, lambda: app.last_match is not None, 60, "the match")
+
+        asyncio.run(run())
+        engine_xruns = eng.meters["xruns"] - xruns
+    finally:
+        eng.stop()
+        reference.stop()
+    allowance = jack.soak_allowance(private_jack.log, offset, reference if have_reference else None)
+    assert engine_xruns <= allowance.allowed, (engine_xruns, allowance)
+    res = app.last_match
+    assert res.params.error_db < res.flat_error_db
