@@ -200,3 +200,13 @@ def test_save_keeps_other_settings_and_a_bad_file(tmp_path, piano, rows, capsys)
     assert main(["match", src, ref, "--fit", "params", "--save", str(dest)]) == 0
     assert list(tmp_path.glob("session.json.bad-*"))
     assert "kept as" in capsys.readouterr().err
+
+
+def test_very_different_material_gets_a_note(tmp_path, piano, capsys) -> None:
+    x, fs = piano
+    src = write(tmp_path / "in.wav", x, fs)
+    t = np.arange(3 * 48000) / 48000
+    sine = write(tmp_path / "sine.wav", 0.3 * np.sin(2 * np.pi * 100 * t), 48000)
+    assert main(["match", src, sine, "--fit", "params"]) == 0
+    out = capsys.readouterr().out
+    assert "params  error" in out and "note: the best fit is" in out

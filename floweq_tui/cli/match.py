@@ -16,6 +16,9 @@ from typing import Any
 
 from .options import CliError
 
+ROUGH_DB = 3.0
+"""A best fit further off than this gets a note (the material may simply differ)."""
+
 
 def _smoothing(text: str) -> float:
     """Octaves as a number or a fraction: 1/3, 1/6, 0.5, 0 (no smoothing)."""
@@ -124,6 +127,12 @@ def cmd_match(args: argparse.Namespace) -> int:
         print(
             f"latent  error {res.latent.error_db:.2f} dB (max {res.latent.max_error_db:.1f}): "
             f"{res.latent.model} at ({z})"
+        )
+    best = min(f.error_db for f in (res.params, res.latent) if f is not None)
+    if best > ROUGH_DB:
+        print(
+            f"note: the best fit is {best:.1f} dB off: the two spectra differ more than five "
+            "bands can follow (very different material?)"
         )
     if saved:
         print(f"saved -> {saved}")
