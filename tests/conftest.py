@@ -7,6 +7,7 @@ registered here.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -89,31 +90,37 @@ def private_jack(tmp_path):
 
 @pytest.fixture(scope="session")
 def jack_server(tmp_path_factory):
-    """A running JACK dummy server (48 kHz, 128 frames): the one already up, or one we start.
+    """This session's own JACK dummy server (48 kHz, 128 frames), named ``fq_session_PID``.
 
-    Yields the jackd log path when we started it (None when reusing a server). Skips,
-    saying why, only when jackd cannot run here.
+    Yields the jackd log path. ``JACK_DEFAULT_SERVER`` names it for the whole session, so
+    every client started meanwhile (engines, MIDI services, fake controllers, tmux panes
+    that pass it on) uses it, and nothing else on the machine (another test run, a user's
+    jackd) shares it: a shared server's clients collide on names (``floweq-tui-01``) and
+    whoever started it may stop it mid-run. Skips (fails under CI), saying why, only when
+    jackd cannot run here.
     """
+    import sys
+
     from harness import jack
 
-    if jack.running():
-        yield None
-        return
-    log = tmp_path_factory.mktemp("jack") / "jackd.log"
-    proc = jack.start_dummy(48000, 128, log)
-    if proc is None:
-        detail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
-        pytest.skip(f"cannot start a JACK dummy server (jackd missing or failed: {detail})")
-    try:
-        yield log
-    finally:
-        # PortAudio aborts (an assertion) if it shuts down its JACK client after the server
-        # is gone, so close it while the server is still up (PortAudio issue 819).
-        import sys
-
+    def portaudio(action: str) -> None:
         sd = sys.modules.get("sounddevice")
         if sd is not None:
-            sd._terminate()
-        jack.stop(proc)
-        if sd is not None:
-            sd._initialize()
+            getattr(sd, action)()
+
+    log = tmp_path_factory.mktemp("jack") / "jackd.log"
+    with contextlib.ExitStack() as stack:  # (undone in reverse order)
+        stack.callback(portaudio, "_initialize")
+        try:
+            stack.enter_context(
+                jack.private_server(48000, 128, log, name=f"fq_session_{os.getpid()}")
+            )
+        except jack.ServerError as exc:
+            pytest.skip(str(exc))
+        # PortAudio aborts (an assertion) if it shuts down its JACK client after the server
+        # is gone, so it lets go while the server is still up (PortAudio issue 819).
+        stack.callback(portaudio, "_terminate")
+        # PortAudio in this process lists the server named when it initialised: look again.
+        portaudio("_terminate")
+        portaudio("_initialize")
+        yield log

@@ -83,7 +83,7 @@ def test_jack_server_restart_reopens_ports_and_controller(server, service, sig):
     again: the virtual port is back in jack_lsp and the controller connected again, and its
     CCs reach the controls block (deadline 10 s; measured about 0.2-0.5 s)."""
     midi, ctl = service
-    ctl_proc = Controller()
+    ctl_proc = Controller(received=lambda: midi.status().hw.messages)
     try:
         wait_for(lambda: midi.status().hw.state is LinkState.CONNECTED, 10, "the controller")
         ctl_proc.sweep(16, [63, 64, 70])
@@ -104,7 +104,8 @@ def test_jack_server_restart_reopens_ports_and_controller(server, service, sig):
     took = time.monotonic() - back
     st = midi.status()
     assert not st.server_gone and st.virtual.state is LinkState.OPEN, st
-    ctl_proc = Controller()  # the controller's own client comes back with the server
+    # the controller's own client comes back with the server
+    ctl_proc = Controller(received=lambda: midi.status().hw.messages)
     try:
         wait_for(lambda: midi.status().hw.state is LinkState.CONNECTED, 10, "reconnected")
         ctl_proc.sweep(16, [69, 70, 90])  # (soft takeover: the knob picks up at 70)

@@ -32,7 +32,7 @@ def test_real_engine_midi_learn_and_recovery(jack_server, tmp_path) -> None:  # 
     )  # fmt: skip
     eng = Engine(cfg, x=0.4)
     eng.start()
-    ctl = Controller(names=(CTL, FB))
+    ctl = Controller(names=(CTL, FB), received=lambda: eng.midi.status().hw.messages)
     notes: list[str] = []
     try:
         app = FloweqApp(eng)

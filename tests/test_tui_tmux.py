@@ -103,6 +103,8 @@ def start_pane(tmp_path: Path, args: str, command: tuple[str, str]):
         f"env {path_env} {shlex.quote(marker)} XDG_CONFIG_HOME={shlex.quote(str(cfg))} "
         "TERM=xterm-256color COLORTERM="
     )
+    if os.environ.get("JACK_DEFAULT_SERVER"):  # (a running tmux server has its own env)
+        env += f" JACK_DEFAULT_SERVER={shlex.quote(os.environ['JACK_DEFAULT_SERVER'])}"
     cmd = f"cd {shlex.quote(str(REPO))} && {env} {shlex.quote(script)} {args}"
     subprocess.run([TMUX, "new-session", "-d", "-s", name, "-x", "80", "-y", "24", cmd], check=True)
     pane = Pane(name)
