@@ -18,11 +18,12 @@ With ``free_level=True`` an overall level is fitted too (for targets known only 
 constant, such as the difference of two loudness-normalised spectra): ``offset_db`` is that
 level, and the errors and ``fitted_db`` include it; otherwise ``offset_db`` is 0.
 
-How: bounded least squares (scipy's trust region reflective) on the dB curve, in
-(gain dB, log f, log Q), from several starts (a flat start, a greedy one that puts the peaks
-on the largest remaining errors, and seeded random ones), with a soft penalty that keeps
-the peaking bands in frequency order; the best start wins. The Jacobian is taken by finite
-differences in one vectorised design call, so a fit takes a few tens of ms.
+How: least squares on the dB curve in (gain dB, log f, log Q) within the parameters'
+ranges, from several starts (a flat start, a greedy one that puts the peaks on the largest
+remaining errors, and seeded random ones), with a soft penalty that keeps the peaking bands
+in frequency order. Levenberg-Marquardt runs on every start at once (finite-difference
+Jacobians of all starts in one vectorised design call), then scipy's bounded trust-region
+solver polishes the best. A fit takes about 50-100 ms of CPU on a 120-240 point grid.
 """
 
 from __future__ import annotations
