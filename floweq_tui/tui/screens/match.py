@@ -9,6 +9,7 @@ is said in one line and the form stays open.
 
 from __future__ import annotations
 
+import importlib
 import time
 from typing import Any
 
@@ -18,14 +19,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from ... import match
 from ..capture import RingRecorder
 from ..offthread import off_thread
 
 POLL_S = 0.05
 STILL_S = 2.0
 """The ring not moving for this long means the engine's input is not running."""
-MAX_LISTEN_S = 60.0
+MIN_LISTEN_S, MAX_LISTEN_S = 0.25, 60.0
 
 
 class MatchScreen(ModalScreen[Any]):
@@ -89,8 +89,8 @@ class MatchScreen(ModalScreen[Any]):
                 seconds = float(self.query_one("#match-secs", Input).value)
             except ValueError:
                 seconds = -1.0
-            if not match.MIN_SECONDS <= seconds <= MAX_LISTEN_S:
-                self.say(f"seconds of live input: {match.MIN_SECONDS:g}-{MAX_LISTEN_S:g}")
+            if not MIN_LISTEN_S <= seconds <= MAX_LISTEN_S:
+                self.say(f"seconds of live input: {MIN_LISTEN_S:g}-{MAX_LISTEN_S:g}")
                 return
         self.busy = True
         self.reference_used = ref
@@ -125,6 +125,9 @@ class MatchScreen(ModalScreen[Any]):
 
     async def _finish(self, ref: str, src: str | None, rec: RingRecorder | None) -> None:
         self.say("matching…")
+        # imported on the worker: scipy's optimiser takes a while to load, and the UI starts
+        # faster without it until a match is asked for
+        match = await off_thread(importlib.import_module, "floweq_tui.match")
         try:
             if rec is not None:
                 audio, rate = rec.audio(), rec.samplerate
