@@ -55,6 +55,9 @@ async def test_match_from_a_file_is_applied_with_a_glide_and_drawn(files) -> Non
     src, ref = files
     eng = FakeEngine(FAMILY, glide_ms=20.0)
     app = FloweqApp(eng, FAMILY)
+    writes: list[tuple[str, float]] = []
+    set_control = app.ctrl.set
+    app.ctrl.set = lambda name, value: (writes.append((name, value)), set_control(name, value))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         await pilot.press("c")
@@ -64,7 +67,9 @@ async def test_match_from_a_file_is_applied_with_a_glide_and_drawn(files) -> Non
         await until(pilot, lambda: app.last_match is not None, timeout=60, what="the match")
         res = app.last_match
         c = eng.controls
-        assert c["glide_ms"] == MATCH_GLIDE_MS  # applied with a long glide ...
+        # applied with a long glide first, then the point and the parameters
+        first = writes.index(("glide_ms", MATCH_GLIDE_MS))
+        assert {"x", "y", "mode", "p0", "strength"} <= {n for n, _ in writes[first + 1 :]}
         assert c["mode"] == 0 and c["strength"] == 1.0  # traverse, at the point
         z = res.latent.z
         scale = 0.5 if c["extend"] else 1.0
