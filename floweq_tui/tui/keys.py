@@ -52,6 +52,8 @@ APP_KEYS: list[tuple[str, str, str, str]] = [
     ("b", "toggle('bypass')", "Bypass on/off", "Byp"),
     ("space,exclamation_mark", "toggle('mute')", "Panic mute on/off", "Mute"),
     ("f", "spectrum", "Live output spectrum behind the curve on/off", ""),
+    ("c", "match", "Match to a reference file (from a file or the live input)", ""),
+    ("C", "clear_match", "Hide the match's target curve", ""),
     ("l", "midi_learn", "MIDI learn the selected value (then move a knob / press a button)", ""),
     ("ctrl+r", "restart_engine", "Restart the engine process (the controls are kept)", ""),
     ("question_mark", "help", "Help: every key", "Help"),
