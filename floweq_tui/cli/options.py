@@ -113,9 +113,7 @@ def add_control_options(p: argparse.ArgumentParser) -> None:
         "p12:tri:0.2hz; RATE is <number>hz or a note value (1/4, 1/8t, 1/8., 2bar)",
     )  # fmt: skip
     a.add_argument("--bpm", type=float, metavar="BPM", help="the internal tempo (default 120)")
-    a.add_argument(
-        "--scene", metavar="FILE.toml", help="a scene file: modulators, path, recording"
-    )
+    a.add_argument("--scene", metavar="FILE.toml", help="a scene file: modulators, path, recording")
 
 
 API_CHOICES = ("auto", "alsa", "jack")
