@@ -95,6 +95,15 @@ class MotionRecorder:
         return int(self.c["rec_state"])
 
     @property
+    def busy(self) -> bool:
+        """A take is armed or running (or asked for, or overdubbing): tick often."""
+        return (
+            self.c["rec_arm"] >= 0.5
+            or self.state in (ARMED, RECORDING)
+            or (self.c["rec_overdub"] >= 0.5 and self.c["rec_play"] >= 0.5)
+        )
+
+    @property
     def target(self) -> str:
         return MOD_TARGETS[int(min(max(self.c["rec_target"], 0), len(MOD_TARGETS) - 1))]
 
