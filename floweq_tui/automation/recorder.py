@@ -95,6 +95,11 @@ class MotionRecorder:
         return int(self.c["rec_state"])
 
     @property
+    def has_loop(self) -> bool:
+        """A loop is there and set to play."""
+        return self.c["rec_play"] >= 0.5 and self.c["rec_n"] >= 2
+
+    @property
     def busy(self) -> bool:
         """A take is armed or running (or asked for, or overdubbing): tick often."""
         return (
@@ -133,7 +138,7 @@ class MotionRecorder:
         if self.state == RECORDING:
             self._write(self.undo_stack.pop())  # as before the take
         if self.state in (ARMED, RECORDING):
-            self.c["rec_state"] = PLAYING if self.c["rec_play"] >= 0.5 else OFF
+            self.c["rec_state"] = PLAYING if self.has_loop else OFF
 
     def undo(self) -> bool:
         """The loop before the last take or overdub; False when there is nothing to undo."""
@@ -141,7 +146,7 @@ class MotionRecorder:
             return False
         self.cancel()
         self._write(self.undo_stack.pop())
-        self.c["rec_state"] = PLAYING if self.c["rec_play"] >= 0.5 else OFF
+        self.c["rec_state"] = PLAYING if self.has_loop else OFF
         return True
 
     def clear(self) -> None:
@@ -180,14 +185,14 @@ class MotionRecorder:
             self.c["rec_state"] = state = RECORDING
         if state == RECORDING:
             self._record(beat)
-        elif state == PLAYING or (state == OFF and self.c["rec_play"] >= 0.5):
+        elif state == PLAYING or (state == OFF and self.has_loop):
             if state == OFF:
                 self.c["rec_state"] = PLAYING
             if self.c["rec_overdub"] >= 0.5:
                 self._overdub(beat)
             else:
                 self._last_value = None
-        if self.c["rec_play"] < 0.5 and self.state == PLAYING:
+        if not self.has_loop and self.state == PLAYING:
             self.c["rec_state"] = OFF
 
     def _index(self, beat: float, start: float, beats: float) -> int:
