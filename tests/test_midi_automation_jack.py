@@ -92,6 +92,7 @@ def test_the_path_knob_moves_the_engines_point_along_the_path(rig):
     ctl.sweep(62, [64])
     want = _dsp.path_point([(*p, 0.0) for p in WPS], 64 / 127)
     wait_for(lambda: eng.get("path_pos") == pytest.approx(64 / 127), 10, "path_pos from CC 62")
+
     def on_path() -> bool:
         m = eng.meters
         return abs(m["mod_x"] - want[0]) < 1e-9 and abs(m["mod_y"] - want[1]) < 1e-9
