@@ -121,3 +121,12 @@ def test_the_session_keeps_the_automation_and_starts_a_new_song(tmp_path):
     assert loop_points(back) == loop_points(c) and back["rec_play"] == 1
     assert waypoints_from_controls(back) == waypoints_from_controls(c)
     assert back["lfo1_target"] == MOD_TARGETS.index("path_pos") and back["bpm"] == 100
+
+
+def test_the_status_line_names_the_path_and_the_loop():
+    from floweq_tui.automation import describe_running
+
+    s = parse_scene(SCENE)
+    c = controls(s.controls(anchors={"warm": (1.0, -0.5), "bright": (-1.0, 1.0)}, current=(0, 0)))
+    text = describe_running(c)
+    assert "path pos 0.30 (4 pts)" in text and "motion path_pos 8 beats" in text, text

@@ -209,7 +209,8 @@ def automation_values(args: argparse.Namespace) -> dict[str, float]:
         scale = 2.0 if getattr(args, "extend", False) else 1.0
         values = (scene or Scene()).controls(lfos, anchors, current, scale) if scene or lfos else {}
     except SceneError as exc:
-        raise CliError(f"--scene {exc}") from None
+        where = "" if str(exc).startswith(str(path)) else f"{path}: "
+        raise CliError(f"--scene {where}{exc}") from None
     except ModSpecError as exc:
         raise CliError(f"--lfo {exc}") from None
     if bpm is not None:
