@@ -561,19 +561,21 @@ cdef enum:
     C_LFO0 = 41           # 4 modulators of C_LFO_SLOTS slots: on, target, shape, sync, rate,
     C_LFO_SLOTS = 9       # note, depth, phase, unipolar
     C_FIG = 77            # fig_on, shape, sync, rate, note, depth, ratio, aspect, phase
-    C_PATH_ON = 86
-    C_PATH_POS = 87
-    C_PATH_N = 88
-    C_WP0 = 89            # N_WAYPOINTS x (x, y, z)
+    # the path and the recording (path_kernel.c) follow the figure; relative, so slots added
+    # before them move them all by one edit of C_PATH_ON
+    C_PATH_ON = C_FIG + 9
+    C_PATH_POS = C_PATH_ON + 1
+    C_PATH_N = C_PATH_ON + 2
+    C_WP0 = C_PATH_ON + 3         # N_WAYPOINTS_C x (x, y, z)
     N_WAYPOINTS_C = 8
-    C_REC_PLAY = 113
-    C_REC_TARGET = 116
-    C_REC_START = 119
-    C_REC_BEATS = 120
-    C_REC_N = 121
-    C_REC_V0 = 122        # REC_POINTS_C points (fractions of the target's range)
+    C_REC_PLAY = C_WP0 + 3 * N_WAYPOINTS_C   # rec_play, arm, overdub, target, bars, state,
+    C_REC_TARGET = C_REC_PLAY + 3            # start, beats, n, then the points
+    C_REC_START = C_REC_PLAY + 6
+    C_REC_BEATS = C_REC_PLAY + 7
+    C_REC_N = C_REC_PLAY + 8
+    C_REC_V0 = C_REC_PLAY + 9     # REC_POINTS_C points (fractions of the target's range)
     REC_POINTS_C = 128
-    N_CONTROLS_C = 250
+    N_CONTROLS_C = C_REC_V0 + REC_POINTS_C
     N_MOD_TARGETS = 21    # x y z interpolate strength in_gain out_gain p0..p12 path_pos
     T_PATH_POS = 20
 
