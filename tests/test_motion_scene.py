@@ -130,3 +130,52 @@ def test_the_status_line_names_the_path_and_the_loop():
     c = controls(s.controls(anchors={"warm": (1.0, -0.5), "bright": (-1.0, 1.0)}, current=(0, 0)))
     text = describe_running(c)
     assert "path pos 0.30 (4 pts)" in text and "motion path_pos 8 beats" in text, text
+
+
+@pytest.mark.slow
+def test_headless_plays_a_path_through_four_anchors_from_a_scene(tmp_path):
+    """The worked example: a path through four anchors, swept by a modulator on path_pos;
+    headless names it and its latent point moves along the path."""
+    import contextlib
+    import queue
+    import re
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    from test_scene import _cli
+
+    cmd, env = _cli(tmp_path / "config")
+    scene = tmp_path / "superknob.toml"
+    scene.write_text(
+        '[path]\npoints = ["warm", "bright", "thin", "full"]\n\n'
+        '[[lfo]]\ntarget = "path_pos"\nshape = "triangle"\nrate = "1/2"\ndepth = 1\n'
+    )
+    proc = subprocess.Popen(
+        [*cmd, "--headless", "--silent", "--no-midi", "--status-every", "0.3", "--mode",
+         "traverse", "--scene", str(scene)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(s) for s in proc.stdout], daemon=True).start()
+    seen: list[str] = []
+    points: set[str] = set()
+    try:
+        deadline = time.monotonic() + 60.0
+        while len(points) < 3:
+            assert proc.poll() is None, f"exited early: {seen} {proc.stderr.read()}"
+            assert time.monotonic() < deadline, f"the point did not move: {seen}"
+            with contextlib.suppress(queue.Empty):
+                line = lines.get(timeout=0.5)
+                seen.append(line)
+                if m := re.search(r"z \(([^)]*)\)", line):
+                    points.add(m.group(1))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15.0) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    status = next(s for s in seen if "LUFS" in s)
+    assert "path_pos triangle 1/2 d1.00" in status and "(4 pts)" in status, status
