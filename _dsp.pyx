@@ -80,6 +80,10 @@ cdef extern from "dsp_kernel.h":
     void fq_decode(const fq_decoder *m, const double *z, double *out) nogil
     void fq_denormalize_sorted(const double *u, double *p) nogil
 
+cdef extern from "path_kernel.h":
+    void fq_path_eval(const double *wp, int n, double pos, double *xyz) nogil
+    double fq_rec_eval(const double *pts, int n, double phase) nogil
+
 cdef extern from "mod_kernel.h":
     enum:
         FQ_LFOS
@@ -557,8 +561,23 @@ cdef enum:
     C_LFO0 = 41           # 4 modulators of C_LFO_SLOTS slots: on, target, shape, sync, rate,
     C_LFO_SLOTS = 9       # note, depth, phase, unipolar
     C_FIG = 77            # fig_on, shape, sync, rate, note, depth, ratio, aspect, phase
-    N_CONTROLS_C = 86
-    N_MOD_TARGETS = 20    # x y z interpolate strength in_gain out_gain p0..p12
+    # the path and the recording (path_kernel.c) follow the figure; relative, so slots added
+    # before them move them all by one edit of C_PATH_ON
+    C_PATH_ON = C_FIG + 9
+    C_PATH_POS = C_PATH_ON + 1
+    C_PATH_N = C_PATH_ON + 2
+    C_WP0 = C_PATH_ON + 3         # N_WAYPOINTS_C x (x, y, z)
+    N_WAYPOINTS_C = 8
+    C_REC_PLAY = C_WP0 + 3 * N_WAYPOINTS_C   # rec_play, arm, overdub, target, bars, state,
+    C_REC_TARGET = C_REC_PLAY + 3            # start, beats, n, then the points
+    C_REC_START = C_REC_PLAY + 6
+    C_REC_BEATS = C_REC_PLAY + 7
+    C_REC_N = C_REC_PLAY + 8
+    C_REC_V0 = C_REC_PLAY + 9     # REC_POINTS_C points (fractions of the target's range)
+    REC_POINTS_C = 128
+    N_CONTROLS_C = C_REC_V0 + REC_POINTS_C
+    N_MOD_TARGETS = 21    # x y z interpolate strength in_gain out_gain p0..p12 path_pos
+    T_PATH_POS = 20
 
 cdef enum:
     M_CALLBACKS = 0
@@ -605,10 +624,14 @@ CONTROL_SLOTS = {
     "beat_origin": C_BEAT_ORIGIN, "beat_time": C_BEAT_TIME, "transport": C_TRANSPORT,
     "tempo_source": C_TEMPO_SOURCE, "lfo1_on": C_LFO0, "lfo2_on": C_LFO0 + C_LFO_SLOTS,
     "lfo4_unipolar": C_LFO0 + 4 * C_LFO_SLOTS - 1, "fig_on": C_FIG, "fig_phase": C_FIG + 8,
+    "path_on": C_PATH_ON, "path_pos": C_PATH_POS, "path_n": C_PATH_N, "path_wp0_x": C_WP0,
+    "path_wp7_z": C_WP0 + 3 * N_WAYPOINTS_C - 1, "rec_play": C_REC_PLAY,
+    "rec_target": C_REC_TARGET, "rec_start": C_REC_START, "rec_beats": C_REC_BEATS,
+    "rec_n": C_REC_N, "rec_v0": C_REC_V0, "rec_v127": C_REC_V0 + REC_POINTS_C - 1,
     "_count": N_CONTROLS_C,
 }
 MOD_TARGET_SLOTS = (C_X, C_Y, C_Z, C_INTERP, C_STRENGTH, C_IN_GAIN, C_OUT_GAIN,
-                    *range(C_P0, C_P0 + 13))
+                    *range(C_P0, C_P0 + 13), C_PATH_POS)
 """The control slot of each modulator target (floweq_tui.controls.MOD_TARGETS, in order)."""
 LFOS = FQ_LFOS
 MOD_CHUNK = FQ_MOD_CHUNK
@@ -625,6 +648,23 @@ def mod_wave(int shape, cycles, seed=0x5EED, int stream=0):
     for i in range(vc.shape[0]):
         vo[i] = fq_mod_wave(shape, vc[i], <uint64_t>seed, <uint64_t>stream)
     return out
+def path_point(waypoints, double pos):
+    """The path's (x, y, z) at ``pos`` (0..1) through ``waypoints`` ((n, 3)), as the engine
+    evaluates it (for tests, the UI's drawing of the path and the docs)."""
+    w = np.ascontiguousarray(waypoints, dtype=np.float64).reshape(-1, 3)
+    cdef double[::1] vw = w.reshape(-1) if w.shape[0] else np.zeros(3)
+    cdef double xyz[3]
+    fq_path_eval(&vw[0], <int>w.shape[0], pos, xyz)
+    return (xyz[0], xyz[1], xyz[2])
+
+
+def rec_value(points, double phase):
+    """A recorded loop's value at ``phase`` (cycles), as the engine plays it."""
+    p = np.ascontiguousarray(points, dtype=np.float64).reshape(-1)
+    cdef double[::1] vp = p if p.shape[0] else np.zeros(1)
+    return fq_rec_eval(&vp[0], <int>p.shape[0], phase)
+
+
 METER_SLOTS = {
     "callbacks": M_CALLBACKS, "frames": M_FRAMES, "xruns": M_XRUNS, "cpu": M_CPU,
     "cpu_max": M_CPU_MAX, "callback_us": M_CALLBACK_US, "peak_in": M_PEAK_IN,
@@ -777,6 +817,8 @@ cdef class Processor:
     cdef fq_lfo_params lfo[FQ_LFOS]
     cdef fq_fig_params fig
     cdef int mods_on
+    cdef int motion_on       # a path or a recording plays: evaluated on the modulators' grid
+    cdef double centre_xy[2] # x's and y's centres (fractions) for the walk, after path/recording
     cdef bint wall_clock
     cdef int64_t clock_frames
     cdef double beat, bps, beat_base, beat_bpm
@@ -1119,31 +1161,67 @@ cdef class Processor:
 
     cdef void _modulate(self, double beat) noexcept nogil:
         """The controls in effect (eff) at this instant: the block's values, plus each running
-        modulator's offset around the control's own value, clamped to the control's range."""
+        modulator's offset around the control's own value, clamped to the control's range.
+
+        A playing motion recording replaces its target's centre with the recorded value at
+        this beat, and a path (on, with waypoints) replaces the centres of x, y and z with its
+        point at path_pos (itself modulated and recorded like any target); the modulators on
+        x and y then move around the path's point (path_kernel.c).
+        """
         cdef double off[N_MOD_TARGETS]
+        cdef double base[N_MOD_TARGETS]
+        cdef int over[N_MOD_TARGETS]
         cdef double xy[2]
-        cdef int i, t
-        cdef double u
+        cdef double xyz[3]
+        cdef int i, t, n, rt, path_n
+        cdef double u, beats
+        cdef bint rec_on, path_on
         memcpy(self.eff, self.ctl, sizeof(double) * N_CONTROLS_C)
         self._read_modulators()
-        if self.mods_on == 0:
+        n = <int>_clampd(self.ctl[C_REC_N], 0, REC_POINTS_C)
+        rec_on = self.ctl[C_REC_PLAY] >= 0.5 and n >= 2
+        path_n = <int>_clampd(self.ctl[C_PATH_N], 0, N_WAYPOINTS_C)
+        path_on = self.ctl[C_PATH_ON] >= 0.5 and path_n >= 1
+        self.motion_on = rec_on
+        if self.mods_on == 0 and not rec_on and not path_on:
+            self.centre_xy[0] = self._centre(0)
+            self.centre_xy[1] = self._centre(1)
             self.met[M_MOD_X] = self.eff[C_X]
             self.met[M_MOD_Y] = self.eff[C_Y]
             return
         memset(off, 0, sizeof(off))
+        memset(over, 0, sizeof(over))
         for i in range(FQ_LFOS):
             off[self.lfo[i].target] += fq_lfo_offset(&self.mod, &self.lfo[i], i, beat)
         fq_fig_offset(&self.mod, &self.fig, beat, xy)
         off[0] += xy[0]
         off[1] += xy[1]
+        if rec_on:
+            rt = <int>_clampd(self.ctl[C_REC_TARGET], 0, N_MOD_TARGETS - 1)
+            beats = _clampd(self.ctl[C_REC_BEATS], 1.0, 64.0)
+            base[rt] = _clampd(fq_rec_eval(self.ctl + C_REC_V0, n,
+                                           (beat - self.ctl[C_REC_START]) / beats), 0.0, 1.0)
+            over[rt] = 1
+        if path_on:
+            u = _clampd((base[T_PATH_POS] if over[T_PATH_POS] else self._centre(T_PATH_POS))
+                        + off[T_PATH_POS], 0.0, 1.0)
+            self.eff[C_PATH_POS] = u
+            off[T_PATH_POS] = 0.0
+            over[T_PATH_POS] = 0
+            fq_path_eval(self.ctl + C_WP0, path_n, u, xyz)
+            for t in range(3):
+                base[t] = (_clampd(xyz[t], -2.0, 2.0) + 2.0) / 4.0
+                over[t] = 1
         for t in range(N_MOD_TARGETS):
-            if off[t] == 0.0:
+            if off[t] == 0.0 and not over[t]:
                 continue
-            u = _clampd(self._centre(t) + off[t], 0.0, 1.0)
+            u = _clampd((base[t] if over[t] else self._centre(t)) + off[t], 0.0, 1.0)
             if self.t_log[t]:
                 self.eff[self.t_slot[t]] = self.t_lo[t] * exp(u * log(self.t_hi[t] / self.t_lo[t]))
             else:
                 self.eff[self.t_slot[t]] = self.t_lo[t] + u * (self.t_hi[t] - self.t_lo[t])
+        self.centre_xy[0] = base[0] if over[0] else self._centre(0)
+        self.centre_xy[1] = base[1] if over[1] else self._centre(1)
         for i in range(FQ_LFOS):
             self.met[M_LFO_VALUE0 + i] = self.eff[self.t_slot[self.lfo[i].target]] if self.lfo[i].on else 0.0
         self.met[M_MOD_X] = self.eff[C_X]
@@ -1152,7 +1230,7 @@ cdef class Processor:
     cdef void _advance(self, int frames) noexcept nogil:
         """Move the free phases (and the walk) on by ``frames``."""
         fq_mod_advance(&self.mod, self.lfo, &self.fig, frames / self.fs, self.bps,
-                       self._centre(0), self._centre(1))
+                       self.centre_xy[0], self.centre_xy[1])
 
     cdef void _apply_controls(self) noexcept nogil:
         """Controls -> latent point -> 13 parameters -> strength/bands -> a new EQ target."""
@@ -1262,7 +1340,7 @@ cdef class Processor:
         _kmeter_feed(&self.k_in, dry, frames, self.nch, self.ksos, self.kweights, self.k_sub_len)
         # ---- the EQ; while modulators run, they are evaluated every FQ_MOD_CHUNK samples (on
         # the processor's own sample grid) and each new target goes through the glide
-        if self.mods_on == 0:
+        if self.mods_on == 0 and self.motion_on == 0:
             fq_cascade_process(&self.eq.s, out, frames)
             self._advance(frames)
         else:

@@ -21,9 +21,9 @@ if os.environ.get("FLOWEQ_NATIVE") == "1":
 extensions = [
     Extension(
         "floweq_tui._dsp",
-        ["_dsp.pyx", "dsp_kernel.c", "mod_kernel.c"],
+        ["_dsp.pyx", "dsp_kernel.c", "mod_kernel.c", "path_kernel.c"],
         include_dirs=[".", np.get_include()],
-        depends=["dsp_kernel.h", "mod_kernel.h"],
+        depends=["dsp_kernel.h", "mod_kernel.h", "path_kernel.h"],
         extra_compile_args=extra_compile_args,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     ),

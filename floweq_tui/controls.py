@@ -30,9 +30,16 @@ MODES = ("traverse", "semantic", "manual")
 N_LFOS = 4
 """Modulators (``lfo1`` .. ``lfo4``), each a set of slots in the controls block."""
 MOD_TARGETS: tuple[str, ...] = (
-    "x", "y", "z", "interpolate", "strength", "in_gain", "out_gain", *(f"p{i}" for i in range(13))
+    "x", "y", "z", "interpolate", "strength", "in_gain", "out_gain", *(f"p{i}" for i in range(13)),
+    "path_pos",
 )  # fmt: skip
-"""What a modulator can move (index = the ``lfoN_target`` value). p0-p12 act in Manual mode."""
+"""What a modulator can move (index = the ``lfoN_target`` value). p0-p12 act in Manual mode;
+path_pos moves the point along the path (Traverse mode)."""
+N_WAYPOINTS = 8
+"""Waypoint slots of the path (``path_wpK_x/y/z``, K = 0..7)."""
+REC_POINTS = 128
+"""Points of the motion recording's loop table (``rec_v0`` .. ``rec_v127``)."""
+REC_STATES: tuple[str, ...] = ("off", "armed", "recording", "playing")
 MOD_SHAPES: tuple[str, ...] = (
     "sine", "triangle", "saw_up", "saw_down", "square", "sample_hold", "smooth_random"
 )  # fmt: skip
@@ -64,7 +71,7 @@ class ControlSpec:
     default: float
     min: float
     max: float
-    kind: str = "float"  # "float", "bool", "int", "enum"
+    kind: str = "float"  # "float", "bool", "int", "enum"; "data": a table slot, not a knob
     label: str = ""
     unit: str = ""
     fine: float = 0.0
@@ -183,6 +190,33 @@ CONTROL_SPECS: tuple[ControlSpec, ...] = (
     ControlSpec("fig_ratio", 1.0, 0.25, 4.0, "float", "Figure y:x rate", **_RATIO),
     ControlSpec("fig_aspect", 1.0, 0.0, 2.0, "float", "Figure y:x depth", **_UNIT),
     ControlSpec("fig_phase", 0.0, 0.0, 360.0, "float", "Figure phase", "deg", **_PHASE),
+    # a path ("SuperKnob"): path_pos 0-1 moves x, y, z along a smooth curve through the
+    # first path_n waypoints (control units), evaluated by the engine (path_kernel.c)
+    ControlSpec("path_on", 0, 0, 1, "bool", "Path on"),
+    ControlSpec(
+        "path_pos", 0.0, 0.0, 1.0, "float", "Path position", fine=0.02, coarse=0.1, fmt=".2f"
+    ),  # fmt: skip
+    ControlSpec("path_n", 0, 0, N_WAYPOINTS, "int", "Path waypoints"),
+    *(
+        ControlSpec(f"path_wp{k}_{a}", 0.0, -2.0, 2.0, "data", f"Waypoint {k + 1} {a}")
+        for k in range(N_WAYPOINTS)
+        for a in "xyz"
+    ),
+    # motion recording: a loop of rec_beats beats from beat rec_start, rec_n points of
+    # rec_target (fractions of its range); written by the recorder, played by the engine
+    ControlSpec("rec_play", 0, 0, 1, "bool", "Motion play"),
+    ControlSpec("rec_arm", 0, 0, 1, "bool", "Motion record (arm)"),
+    ControlSpec("rec_overdub", 0, 0, 1, "bool", "Motion overdub"),
+    ControlSpec("rec_target", 0, 0, len(MOD_TARGETS) - 1, "enum", "Motion target"),
+    ControlSpec("rec_bars", 1, 1, 8, "int", "Motion bars"),
+    ControlSpec("rec_state", 0, 0, len(REC_STATES) - 1, "enum", "Motion state"),
+    ControlSpec("rec_start", 0.0, -1e12, 1e12, "data", "Motion start beat"),
+    ControlSpec("rec_beats", 4.0, 1.0, 64.0, "data", "Motion length", "beats"),
+    ControlSpec("rec_n", 0, 0, REC_POINTS, "data", "Motion points"),
+    *(
+        ControlSpec(f"rec_v{k}", 0.0, 0.0, 1.0, "data", f"Motion point {k}")
+        for k in range(REC_POINTS)
+    ),
 )
 
 CONTROL_INDEX: dict[str, int] = {s.name: i for i, s in enumerate(CONTROL_SPECS)}

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from .automation import describe_running
+from .automation.recorder import MotionRecorder
 from .runtime.child import child_logs, log_news
 
 LOGS_EVERY = 1.0
@@ -88,6 +89,8 @@ def start_line(engine: Any) -> str:
 
 
 LOOK_S = 0.25
+RECORD_LOOK_S = 0.02
+"""While a motion take is armed or running: the recorder samples the knob this often."""
 """How often the loop looks at the engine's health (a stall is said within about 0.75 s)."""
 _SETTLED = ("running", "no audio device: silent clock")
 """Engine states worth a line when the audio moves between them (others are passing)."""
@@ -126,7 +129,11 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
     last = next_logs = time.monotonic()
     said = {name: _health_key(h) for name, h in engine.health.items()}
     audio = str(engine.state)
-    while not stop.wait(LOOK_S):
+    recorder = MotionRecorder(engine.controls) if hasattr(engine, "controls") else None
+    while not stop.wait(RECORD_LOOK_S if recorder is not None and recorder.busy else LOOK_S):
+        if recorder is not None:  # a MIDI button on rec_arm records a knob's motion
+            with contextlib.suppress(KeyError, ValueError, IndexError):
+                recorder.tick(engine.meters["beat"])
         state = str(engine.state)
         if state in _SETTLED and state != audio:
             audio = state

@@ -19,9 +19,16 @@ from .controls import CONTROL_INDEX, clamp_control
 from .paths import config_dir, keep_aside, write_text_atomic
 
 VERSION = 1
-NOT_SAVED = ("mute", "beat_origin", "beat_time", "transport", "tempo_source")
-"""Controls never restored: a panic mute is for the moment, and the beat anchor and
-transport belong to the clock that wrote them (a new start begins a new song)."""
+NOT_SAVED = (
+    "mute", "beat_origin", "beat_time", "transport", "tempo_source", "rec_arm", "rec_state",
+)  # fmt: skip
+"""Controls never restored: a panic mute is for the moment; the beat anchor, transport and
+tempo source belong to the clock that wrote them, so a new start begins a new song at beat 0
+with the transport running, at the saved ``bpm`` on the internal clock (an external clock or
+Link takes over again when it is chosen); an armed or running take is for the moment too.
+Everything else is restored: the modulators, the figure, the path and the recorded loop,
+whose start is moved to the first loop of the new song (``rec_start`` modulo its length, so
+it keeps its place in the bar)."""
 
 
 def session_path() -> Path:
@@ -56,6 +63,9 @@ def session_from_controls(
         "version": VERSION,
         "controls": {k: v for k, v in controls.items() if k not in NOT_SAVED},
     }
+    beats = controls.get("rec_beats", 0.0)
+    if "rec_start" in controls and beats >= 1.0:
+        out["controls"]["rec_start"] = controls["rec_start"] % beats
     for key, names in (("model", models), ("anchor_a", anchors), ("anchor_b", anchors)):
         i = int(controls.get(key, -1))
         if 0 <= i < len(names):

@@ -234,9 +234,10 @@ def test_the_scene_files_in_the_docs_are_valid():
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "automation.md").read_text()
     blocks = re.findall(r"\n((?:    .*\n|\n)+)", doc)
-    scenes = [textwrap.dedent(b) for b in blocks if "[[lfo]]" in b or "[figure]" in b]
+    tables = ("[[lfo]]", "[figure]", "[path]", "[recording]")
+    scenes = [textwrap.dedent(b) for b in blocks if any(t in b for t in tables)]
     scenes = [s.split("floweq-tui")[0] for s in scenes]  # a command line after the file
-    assert len(scenes) >= 2
+    assert len(scenes) >= 5
     for text in scenes:
         parse_scene(text, "docs")
     for flag in re.findall(r"--lfo (\S+)", doc):

@@ -5,7 +5,7 @@ The modulators themselves run in the engine's C core (``mod_kernel.c``, per bloc
 scene file) into values of the controls block's slots (``floweq_tui.controls``).
 """
 
-from .scene import Scene, SceneError, load_scene, parse_scene
+from .scene import Scene, SceneError, dump_scene, load_scene, parse_scene
 from .spec import (
     FigureSpec,
     LfoSpec,
@@ -23,6 +23,7 @@ __all__ = [
     "Scene",
     "SceneError",
     "describe_running",
+    "dump_scene",
     "load_scene",
     "parse_lfo",
     "parse_rate",

@@ -15,6 +15,15 @@
     depth = 0.25
     ratio = 1                 # orbit: y's rate over x's
     aspect = 1                # y's depth over x's
+    [path]                    # optional: a path ("SuperKnob") moved by path_pos
+    points = ["warm", "bright", [0.5, -1.0], "current"]   # anchors, [x, y(, z)], current
+    pos = 0.0                 # where on it (0-1); an [[lfo]] or the recording may move it
+    on = true
+    [recording]               # optional: a recorded motion, looped
+    target = "path_pos"       # as an [[lfo]]'s target
+    beats = 8                 # the loop's length (a multiple of 4: whole bars)
+    points = [0.0, 0.1, ...]  # 2-128 values, fractions of the target's range (0-1)
+    play = true
 
 Read with ``tomllib`` (data only: nothing is evaluated); every error is one line naming the
 file and line.
@@ -24,11 +33,14 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..controls import FIGURES, N_LFOS
+from ..controls import FIGURES, MOD_SHAPES, MOD_TARGETS, N_LFOS, REC_POINTS
+from .path import path_controls, resolve_points
+from .recorder import recording_controls
 from .spec import (
     FigureSpec,
     LfoSpec,
@@ -42,7 +54,9 @@ from .spec import (
 
 LFO_KEYS = ("target", "shape", "rate", "depth", "phase", "unipolar", "on")
 FIGURE_KEYS = ("shape", "rate", "depth", "ratio", "aspect", "phase", "on")
-TOP_KEYS = ("bpm", "lfo", "figure")
+PATH_KEYS = ("points", "pos", "on")
+RECORDING_KEYS = ("target", "beats", "points", "play")
+TOP_KEYS = ("bpm", "lfo", "figure", "path", "recording")
 MAX_BYTES = 1 << 20
 
 
@@ -57,10 +71,20 @@ class Scene:
     lfos: list[LfoSpec] = field(default_factory=list)
     figure: FigureSpec | None = None
     bpm: float | None = None
+    path: PathSpec | None = None
+    recording: RecordingSpec | None = None
 
-    def controls(self, extra: list[LfoSpec] | None = None) -> dict[str, float]:
+    def controls(
+        self,
+        extra: list[LfoSpec] | None = None,
+        anchors: Mapping[str, Sequence[float]] | None = None,
+        current: Sequence[float] | None = None,
+        scale: float = 1.0,
+    ) -> dict[str, float]:
         """The controls block's values: every slot the scene (plus ``extra`` modulators) fills,
-        and the unused modulators and figure switched off."""
+        and the unused modulators and figure switched off. A path's anchor names are
+        resolved in ``anchors`` (label -> latent code; divided by ``scale``, 2 with Extend);
+        ``current`` is the point a "current" waypoint takes."""
         lfos = [*self.lfos, *(extra or [])]
         if len(lfos) > N_LFOS:
             raise ModSpecError(f"{len(lfos)} modulators given: at most {N_LFOS}")
@@ -71,7 +95,41 @@ class Scene:
             out.update(self.figure.controls())
         if self.bpm is not None:
             out["bpm"] = self.bpm
+        if self.path is not None:
+            try:
+                pts = resolve_points(self.path.points, anchors or {}, current, scale)
+            except ModSpecError as exc:
+                raise SceneError(f"[path] {exc}") from None
+            out.update(path_controls(pts))
+            out["path_pos"] = self.path.pos
+            out["path_on"] = float(self.path.on)
+        else:
+            out["path_on"] = 0.0
+        if self.recording is not None:
+            r = self.recording
+            out.update(recording_controls(list(r.points), r.target, r.beats, 0.0, r.play))
+        else:
+            out["rec_play"] = 0.0
         return out
+
+
+@dataclass(frozen=True)
+class PathSpec:
+    """A scene's path: waypoints as named (anchor labels, "current", [x, y(, z)])."""
+
+    points: tuple[str | tuple[float, ...], ...]
+    pos: float = 0.0
+    on: bool = True
+
+
+@dataclass(frozen=True)
+class RecordingSpec:
+    """A scene's recorded motion: a loop of ``beats`` beats (from the song's bar lines)."""
+
+    target: int
+    beats: float
+    points: tuple[float, ...]
+    play: bool = True
 
 
 class _Lines:
@@ -152,6 +210,13 @@ def parse_scene(text: str, name: str = "<scene>") -> Scene:
         if not isinstance(table, dict):
             raise fail(start, "[figure] must be a table")
         scene.figure = _figure(table, start, lines, fail)
+    for key, reader in (("path", _path), ("recording", _recording)):
+        if key in data:
+            table = data[key]
+            start = lines.table(key, None)
+            if not isinstance(table, dict):
+                raise fail(start, f"[{key}] must be a table")
+            setattr(scene, key, reader(table, start, lines, fail))
     return scene
 
 
@@ -225,3 +290,108 @@ def _figure(table: dict[str, Any], start: int, lines: _Lines, fail: Any) -> Figu
     except ModSpecError as exc:
         raise fail(lines.key(key, start), f"[figure] {exc}") from None
     return FigureSpec(FIGURES.index(shape_name), sync, rate, depth, ratio, aspect, phase, on)
+
+
+def _path(table: dict[str, Any], start: int, lines: _Lines, fail: Any) -> PathSpec:
+    _check_keys(table, PATH_KEYS, start, lines, fail, "[path]")
+    key = "points"
+    try:
+        raw = table.get("points", [])
+        if not isinstance(raw, list) or not raw:
+            raise ModSpecError("points must be a non-empty list")
+        pts: list[str | tuple[float, ...]] = []
+        for item in raw:
+            if isinstance(item, list):
+                resolve_points([item], {})  # checks the numbers
+                pts.append(tuple(float(v) for v in item))
+            elif isinstance(item, str):
+                pts.append(item)
+            else:
+                raise ModSpecError(f"waypoint {item!r} is neither an anchor name nor [x, y(, z)]")
+        resolve_points(pts, {p: (0.0,) for p in pts if isinstance(p, str)}, (0.0,))  # count
+        key = "pos"
+        pos = _number(table.get("pos", 0.0), "pos", 0.0, 1.0)
+        key = "on"
+        on = _bool(table.get("on", True), "on")
+    except ModSpecError as exc:
+        raise fail(lines.key(key, start), f"[path] {exc}") from None
+    return PathSpec(tuple(pts), pos, on)
+
+
+def _recording(table: dict[str, Any], start: int, lines: _Lines, fail: Any) -> RecordingSpec:
+    _check_keys(table, RECORDING_KEYS, start, lines, fail, "[recording]")
+    if "points" not in table:
+        raise fail(start, "[recording] needs points")
+    key = "target"
+    try:
+        target = parse_target(_str(table.get("target", "x"), "target"))
+        key = "beats"
+        beats = _number(table.get("beats", 4), "beats", 1.0, 64.0)
+        key = "points"
+        raw = table["points"]
+        if not isinstance(raw, list) or not 2 <= len(raw) <= REC_POINTS:
+            raise ModSpecError(f"points must be a list of 2-{REC_POINTS} numbers")
+        pts = tuple(_number(v, "point", 0.0, 1.0) for v in raw)
+        key = "play"
+        play = _bool(table.get("play", True), "play")
+    except ModSpecError as exc:
+        raise fail(lines.key(key, start), f"[recording] {exc}") from None
+    return RecordingSpec(target, beats, pts, play)
+
+
+def dump_scene(c: Mapping[str, float]) -> str:
+    """The automation in a controls block as a scene file's text (modulators that are on,
+    the figure if on, the tempo, the path's waypoints as points, the recording)."""
+    from .path import waypoints_from_controls
+    from .recorder import loop_points
+    from .spec import figure_from_controls, lfo_from_controls, rate_text
+
+    out = [f"bpm = {c['bpm']:g}", ""]
+    for k in range(1, N_LFOS + 1):
+        if c[f"lfo{k}_on"] < 0.5:
+            continue
+        s = lfo_from_controls(c, k)
+        out += [
+            "[[lfo]]",
+            f'target = "{MOD_TARGETS[s.target]}"',
+            f'shape = "{MOD_SHAPES[s.shape]}"',
+            f'rate = "{rate_text(s.sync, s.rate)}"',
+            f"depth = {s.depth:g}",
+            f"phase = {s.phase:g}",
+            f"unipolar = {str(s.unipolar).lower()}",
+            "",
+        ]
+    if c["fig_on"] >= 0.5:
+        f = figure_from_controls(c)
+        out += [
+            "[figure]",
+            f'shape = "{FIGURES[f.shape]}"',
+            f'rate = "{rate_text(f.sync, f.rate)}"',
+            f"depth = {f.depth:g}",
+            f"ratio = {f.ratio:g}",
+            f"aspect = {f.aspect:g}",
+            f"phase = {f.phase:g}",
+            "",
+        ]
+    wps = waypoints_from_controls(c)
+    if wps:
+        pts = ", ".join(f"[{w.x:.4g}, {w.y:.4g}, {w.z:.4g}]" for w in wps)
+        out += [
+            "[path]",
+            f"points = [{pts}]",
+            f"pos = {c['path_pos']:g}",
+            f"on = {str(c['path_on'] >= 0.5).lower()}",
+            "",
+        ]
+    pts_r = loop_points(c)
+    if len(pts_r) >= 2:
+        target = MOD_TARGETS[int(min(max(c["rec_target"], 0), len(MOD_TARGETS) - 1))]
+        out += [
+            "[recording]",
+            f'target = "{target}"',
+            f"beats = {c['rec_beats']:g}",
+            "points = [" + ", ".join(f"{v:.4g}" for v in pts_r) + "]",
+            f"play = {str(c['rec_play'] >= 0.5).lower()}",
+            "",
+        ]
+    return "\n".join(out)

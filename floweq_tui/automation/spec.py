@@ -252,4 +252,9 @@ def describe_running(c: Mapping[str, float]) -> str:
     ]
     if c["fig_on"] >= 0.5:
         running.append(figure_from_controls(c).describe())
+    if c["path_on"] >= 0.5 and c["path_n"] >= 1:
+        running.append(f"path pos {c['path_pos']:.2f} ({int(c['path_n'])} pts)")
+    if c["rec_play"] >= 0.5 and c["rec_n"] >= 2:
+        target = MOD_TARGETS[int(min(max(c["rec_target"], 0), len(MOD_TARGETS) - 1))]
+        running.append(f"motion {target} {c['rec_beats']:g} beats")
     return f"{c['bpm']:.1f} BPM {src}{stopped}; mods: {', '.join(running) or 'none'}"

@@ -113,9 +113,7 @@ def add_control_options(p: argparse.ArgumentParser) -> None:
         "p12:tri:0.2hz; RATE is <number>hz or a note value (1/4, 1/8t, 1/8., 2bar)",
     )  # fmt: skip
     a.add_argument("--bpm", type=float, metavar="BPM", help="the internal tempo (default 120)")
-    a.add_argument(
-        "--scene", metavar="FILE.toml", help="modulators, figure and tempo from a scene file"
-    )
+    a.add_argument("--scene", metavar="FILE.toml", help="a scene file: modulators, path, recording")
 
 
 API_CHOICES = ("auto", "alsa", "jack")
@@ -203,14 +201,33 @@ def automation_values(args: argparse.Namespace) -> dict[str, float]:
     try:
         scene = load_scene(path) if path is not None else None
         lfos = [parse_lfo(t) for t in texts]
-        values = (scene or Scene()).controls(lfos) if scene or lfos else {}
+        anchors: dict[str, tuple[float, ...]] = {}
+        if scene is not None and scene.path is not None:
+            if any(isinstance(p, str) and p != "current" for p in scene.path.points):
+                anchors = _anchor_codes(getattr(args, "model", None))
+        current = tuple(getattr(args, k, None) or 0.0 for k in ("x", "y", "z"))
+        scale = 2.0 if getattr(args, "extend", False) else 1.0
+        values = (scene or Scene()).controls(lfos, anchors, current, scale) if scene or lfos else {}
     except SceneError as exc:
-        raise CliError(f"--scene {exc}") from None
+        where = "" if str(exc).startswith(str(path)) else f"{path}: "
+        raise CliError(f"--scene {where}{exc}") from None
     except ModSpecError as exc:
         raise CliError(f"--lfo {exc}") from None
     if bpm is not None:
         values["bpm"] = _in_range("bpm", bpm)
     return values
+
+
+def _anchor_codes(model: str | None) -> dict[str, tuple[float, ...]]:
+    """Anchor label -> latent code in the given (or the default) model, for a scene's path."""
+    from ..vae import ModelError, load_family
+
+    try:
+        family = load_family(strict=False)
+    except (ModelError, OSError, ValueError):
+        return {}
+    chosen = next((m for m in family if m.name == model), family.default)
+    return {a.label: tuple(a.z) for a in chosen.anchors}
 
 
 def _in_range(name: str, value: float) -> float:

@@ -24,6 +24,8 @@ from ..engine import ENGINE, MIDI
 from ..midi.state import LearnPhase, LearnState
 from ..runtime.child import child_logs, log_news
 from ..runtime.supervisor import ChildHealth, ChildState
+from .automation_control import AutomationControl
+from .automation_panel import AutomationPanel
 from .bands import BandsView
 from .control_group import ControlGroup
 from .controller import Controller
@@ -41,6 +43,7 @@ from .midi_view import (
     midi_state,
 )
 from .offthread import off_thread
+from .screens.automation import AutomationScreen
 from .screens.help import HelpScreen
 from .screens.learn import LearnScreen
 from .screens.main import MainScreen
@@ -74,6 +77,7 @@ class FloweqApp(App[int]):
         self.engine = engine
         self.ctrl = Controller(engine, family)
         self.ctrl.notice = lambda text: self.notify(text, timeout=3)
+        self.auto = AutomationControl(self.ctrl)
         self.startup_notice = notice
         self.fps = fps
         self.idle_fps = min(IDLE_FPS, fps)
@@ -148,6 +152,8 @@ class FloweqApp(App[int]):
             return
         self.looks += 1
         try:
+            if self.auto.tick():  # a motion take: look often while it is armed or runs
+                self._changed_at = time.monotonic()
             self.refresh_from_engine()
         except Exception as exc:  # as a timer's callback would: the app shows it and exits
             self._handle_exception(exc)
@@ -188,6 +194,7 @@ class FloweqApp(App[int]):
             self.ctrl.knobs,
             self.ctrl.spectrum,
             self.match_target is not None and len(self.match_target[0]),
+            self.auto.moving_point(),
         )
 
     def refresh_from_engine(self, force: bool = False) -> None:
@@ -279,6 +286,7 @@ class FloweqApp(App[int]):
         anchors = tuple(ctrl.anchors())
         ab = (int(c["anchor_a"]), int(c["anchor_b"])) if ctrl.mode == 1 else None
         main.lmap.feed(ctrl.dims, rng, point, anchors, ab, encoded)
+        main.lmap.feed_motion(self.auto.moving_point(), tuple(self.auto.path_line()))
         for g in main.groups:
             g.update_values()
         main.bands.update_values()
@@ -385,6 +393,11 @@ class FloweqApp(App[int]):
         self.match_target = None
         self._changed()
 
+    def action_automation(self) -> None:
+        """Show the automation screen (modulators, figure, path, motion recording)."""
+        if not isinstance(self.screen, AutomationScreen):
+            self.push_screen(AutomationScreen(self.auto))
+
     def action_help(self) -> None:
         """Show every key binding."""
         if not isinstance(self.screen, HelpScreen):
@@ -429,6 +442,8 @@ class FloweqApp(App[int]):
         focused = self.focused
         if isinstance(focused, (ControlGroup, BandsView)):
             return self.ctrl.control_of(focused.current)
+        if isinstance(focused, AutomationPanel):
+            return focused.control()
         return None
 
     async def action_midi_learn(self, control: str = "") -> None:

@@ -51,6 +51,7 @@ APP_KEYS: list[tuple[str, str, str, str]] = [
     ("a", "toggle('auto_gain')", "Auto gain on/off", "Auto"),
     ("b", "toggle('bypass')", "Bypass on/off", "Byp"),
     ("space,exclamation_mark", "toggle('mute')", "Panic mute on/off", "Mute"),
+    ("A", "automation", "Automation: modulators, figure, path, motion recording", ""),
     ("f", "spectrum", "Live output spectrum behind the curve on/off", ""),
     ("c", "match", "Match to a reference file (from a file or the live input)", ""),
     ("C", "clear_match", "Hide the match's target curve", ""),
@@ -82,6 +83,25 @@ GROUP_KEYS: list[tuple[str, str]] = [
     ("mouse click / drag on the map", "set the latent point (switches to Traverse)"),
     ("ctrl+p", "command palette: every action, searchable"),
 ]
+
+PANEL_KEYS: list[tuple[str, str, str]] = [
+    ("up,k", "row(-1)", "previous modulator"),
+    ("down,j", "row(1)", "next modulator"),
+    ("left,h", "field(-1)", "previous field"),
+    ("right", "field(1)", "next field"),
+    ("plus,equals_sign", "step(1, False)", "field + (fine)"),
+    ("minus,underscore", "step(-1, False)", "field - (fine)"),
+    ("greater_than_sign", "step(1, True)", "field + (coarse)"),
+    ("less_than_sign", "step(-1, True)", "field - (coarse)"),
+    ("enter", "toggle", "the row on/off (the motion row: play/stop)"),
+    ("w", "command('waypoint')", "path: add the current point as a waypoint"),
+    ("W", "command('anchor')", "path: add anchor A (chosen with [ ]) as a waypoint"),
+    ("d", "command('drop')", "path: drop the last waypoint"),
+    ("t", "command('arm')", "motion: record from the next bar (again: cancel)"),
+    ("u", "command('undo')", "motion: undo the last take or overdub"),
+    ("x", "command('clear')", "motion: clear the loop"),
+]
+"""The panel's keys (also listed by the help screen)."""
 
 KEY_NAMES = {
     "left_square_bracket": "[", "right_square_bracket": "]", "left_curly_bracket": "{",
@@ -116,6 +136,14 @@ def app_bindings() -> list[Binding]:
 
 def help_rows() -> list[tuple[str, str]]:
     return [(display(k), d) for k, _, d, _ in APP_KEYS] + GROUP_KEYS
+
+
+def panel_rows() -> list[tuple[str, str]]:
+    """The automation screen's keys (``A``), for help and docs."""
+    return [(display(k), d) for k, _, d in PANEL_KEYS] + [
+        ("l", "MIDI learn the selected field"),
+        ("esc / A", "back to the instrument"),
+    ]
 
 
 def midi_rows() -> list[tuple[str, str]]:

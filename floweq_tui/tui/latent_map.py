@@ -20,6 +20,8 @@ S_AB = Style(color="#000000", bgcolor="#7bd389", bold=True)
 S_POINT = Style(color="#ffcc33", bold=True)
 S_TRAIL = Style(color="#a07a1f")
 S_TITLE = Style(color="#8a96a3")
+S_PATH = Style(color="#5fa8d3")
+S_MOVING = Style(color="#ff6f91", bold=True)
 Z_GAUGE = 4
 
 
@@ -33,6 +35,17 @@ class LatentMap(Widget):
         self._inputs: tuple = ()
         self.trail: deque[tuple[float, ...]] = deque(maxlen=12)
         self._dragging = False
+        self._motion: tuple = (None, ())
+
+    def feed_motion(
+        self, moving: tuple[float, float] | None, path: tuple[tuple[float, float], ...]
+    ) -> None:
+        """The moving point (modulators, path, recording; None when nothing moves it) and the
+        path's curve, in the map's units; redraws only when they change."""
+        motion = (moving, path)
+        if motion != self._motion:
+            self._motion = motion
+            self.refresh()
 
     def feed(
         self,
@@ -151,10 +164,19 @@ class LatentMap(Widget):
                 r = (ph - 1) // 2
             if grid[r][c][1] not in (S_AB, S_ANCHOR):
                 grid[r][c] = ("•", S_TRAIL)
+        moving, path = self._motion if dims > 1 else (None, ())
+        for px, py in path:
+            c, r, inside = self._cell(px, py, rng)
+            if inside and grid[r][c][1] not in (S_AB, S_ANCHOR):
+                grid[r][c] = ("∙", S_PATH)
         c, r, inside = self._cell(point[0], point[1] if dims > 1 else 0.0, rng)
         if dims == 1:
             r = (ph - 1) // 2
         grid[r][c] = ("●" if inside else "◌", S_POINT)
+        if moving is not None:
+            c, r, inside = self._cell(moving[0], moving[1], rng)
+            grid[r][c] = ("◉" if inside else "◌", S_MOVING)
+            title += f" → {moving[0]:+.2f},{moving[1]:+.2f}"
         if dims == 3:
             zv = point[2] if len(point) > 2 else 0.0
             zr = int(round((rng - min(max(zv, -rng), rng)) / (2 * rng) * (ph - 1)))

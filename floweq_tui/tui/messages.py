@@ -16,3 +16,11 @@ class PointPicked(Message):
 
 class ValueAdjusted(Message):
     """A group changed a control: redraw now rather than at the next tick."""
+
+
+class AutomationCommand(Message):
+    """The automation panel asks for a path or recording command ("waypoint", "arm", ...)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name

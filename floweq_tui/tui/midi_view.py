@@ -21,8 +21,9 @@ def control_label(name: str) -> str:
 
 
 def learnable_controls() -> list[str]:
-    """Every control MIDI can drive: each continuous control and each toggle/choice."""
-    return [s.name for s in CONTROL_SPECS]
+    """Every control MIDI can drive: each continuous control and each toggle/choice (not
+    the table slots a path or a recording fills: ``kind == "data"``)."""
+    return [s.name for s in CONTROL_SPECS if s.kind != "data" and s.name != "rec_state"]
 
 
 def item_control(key: str) -> str | None:

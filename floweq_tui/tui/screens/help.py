@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ..keys import help_rows, midi_rows
+from ..keys import help_rows, midi_rows, panel_rows
 
 
 class HelpScreen(ModalScreen[None]):
@@ -43,6 +43,18 @@ class HelpScreen(ModalScreen[None]):
             )
             self.midi_table = midi
             yield Static(midi, id="help-midi")
+            panel = Table.grid(padding=(0, 2))
+            panel.add_column(style="bold #ffcc33", max_width=22)
+            panel.add_column()
+            for keys, desc in panel_rows():
+                panel.add_row(keys, desc)
+            yield Static(
+                "\n[b]Automation[/b] ([b]A[/b]): four LFOs, the latent figure, the path and the "
+                "motion recording, one row each (docs/automation.md). Its keys:\n",
+                id="help-auto-title",
+            )
+            self.panel_table = panel
+            yield Static(panel, id="help-auto")
 
     def action_scroll(self, d: int) -> None:
         box = self.query_one("#help-box", VerticalScroll)
