@@ -490,3 +490,26 @@ def _read(control: str, raw: Any, line: Any, fail: Any, where: str = "") -> floa
     if spec.kind in ("int", "enum") and v != int(v):
         raise fail(line(), f"{where}{shown} must be a whole number, not {raw!r}")
     return v
+
+
+# =================================================================== the sound's curve
+
+
+def params_in_effect(controls: dict[str, float], core: Any) -> tuple[float, ...]:
+    """The 13 parameters (before strength) the controls give with the model family ``core``
+    (a :class:`floweq_tui.vae.CoreModels`): decoded in Traverse and Semantic, the manual
+    ones otherwise (or when no model is loaded), as the engine's processor derives them."""
+    from .controls import latent_point
+    from .params import clip
+
+    full = {s.name: float(s.default) for s in CONTROL_SPECS}
+    full.update(controls)
+    mode = int(full["mode"])
+    decoders = list(getattr(core, "decoders", []) or [])
+    if mode == 2 or not decoders:
+        return tuple(float(v) for v in clip([full[f"p{i}"] for i in range(N_PARAMS)]))
+    model = min(max(int(full["model"]), 0), len(decoders) - 1)
+    dec = decoders[model]
+    anchors = core.anchors[model] if model < len(core.anchors) else ()
+    z = latent_point(full, dec.latent_dim, anchors)
+    return tuple(float(v) for v in dec.params(z))

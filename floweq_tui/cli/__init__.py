@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from .. import __version__
-from . import midi, models, render
+from . import midi, models, preset, render
 from .options import (
     CliError,
     add_control_options,
@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         "latent space of real engineers' EQ settings, with MIDI knobs. With no command it "
         "opens the instrument; with no sound card it runs on a silent clock.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="commands: devices, midi, models, render, train (see `floweq-tui COMMAND --help`)",
+        epilog="commands: devices, midi, models, preset, render, train "
+        "(see `floweq-tui COMMAND --help`)",
     )
     parser.add_argument("--version", action="version", version=f"floweq-tui {__version__}")
     parser.add_argument(
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.register(sub)
     render.register(sub)
     midi.register(sub)
+    preset.register(sub)
     return parser
 
 

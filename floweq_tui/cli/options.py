@@ -88,6 +88,10 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
 def add_control_options(p: argparse.ArgumentParser) -> None:
     """The equalizer's controls (the instrument, headless and render alike)."""
     g = p.add_argument_group("equalizer")
+    g.add_argument(
+        "--preset", metavar="NAME",
+        help="start from a saved preset (`floweq-tui preset list`); other options go on top",
+    )  # fmt: skip
     g.add_argument("--mode", choices=MODES, help="default: traverse")
     g.add_argument("--model", metavar="NAME", help="e.g. vae_d2_b0.001 (see `floweq-tui models`)")
     g.add_argument("-x", type=float, metavar="X", help="latent x in [-2, 2]")
@@ -156,8 +160,9 @@ def midi_fields(args: argparse.Namespace) -> dict[str, Any]:
 def control_values(
     args: argparse.Namespace, model_names: list[str], anchor_labels: list[str]
 ) -> dict[str, float]:
-    """The controls given on the command line, as shared-block values (validated)."""
-    values: dict[str, float] = {}
+    """The controls given on the command line, as shared-block values (validated); a
+    ``--preset`` first, the other options on top."""
+    values: dict[str, float] = preset_values(args, model_names, anchor_labels)[0]
     if args.mode:
         values["mode"] = MODES.index(args.mode)
     if args.model:
@@ -189,6 +194,22 @@ def control_values(
         values.setdefault("mode", MODES.index("manual"))
     values.update(automation_values(args))
     return values
+
+
+def preset_values(
+    args: argparse.Namespace, model_names: list[str], anchor_labels: list[str]
+) -> tuple[dict[str, float], str]:
+    """(values, notice) of ``--preset NAME`` (empty without it); a missing or bad preset is
+    a one-line CliError, a model or anchor it names that is not here a notice."""
+    name = getattr(args, "preset", None)
+    if not name:
+        return {}, ""
+    from .. import presets
+
+    try:
+        return presets.load(name).to_controls(model_names, anchor_labels)
+    except presets.PresetError as exc:
+        raise CliError(f"--preset: {exc}") from None
 
 
 def automation_values(args: argparse.Namespace) -> dict[str, float]:
