@@ -21,6 +21,7 @@ The public API::
     save(Preset.from_controls("warm vocal", controls, models, anchors, curve))
     values, notice = p.to_controls(models, anchors)   # control values for the engine
     rename("warm vocal", "vocal"); duplicate("vocal", "vocal 2"); delete("vocal 2")
+    recall(engine.controls, values)   # write them so the engine morphs there (click-free)
 
 File layout (every table and key optional; a missing value takes the control's default)::
 
@@ -58,7 +59,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .automation.scene import _Lines
 from .controls import (
@@ -513,3 +514,27 @@ def params_in_effect(controls: dict[str, float], core: Any) -> tuple[float, ...]
     anchors = core.anchors[model] if model < len(core.anchors) else ()
     z = latent_point(full, dec.latent_dim, anchors)
     return tuple(float(v) for v in dec.params(z))
+
+
+# =================================================================== recall
+
+
+class ControlWriter(Protocol):
+    """Where a recall writes: a :class:`floweq_tui.controls.Controls` view (the UI, MIDI)."""
+
+    def __getitem__(self, name: str) -> float: ...
+    def __setitem__(self, name: str, value: float) -> None: ...
+
+
+def recall(controls: ControlWriter, values: dict[str, float], morph: bool = True) -> None:
+    """Write a preset's control values so the engine moves there click-free.
+
+    With ``morph`` the morph counter is bumped first: the engine's processor then morphs
+    from the sound in effect to the values as they land, over the block's ``morph_beats``
+    (at the tempo in effect) or ``morph_ms`` (0: through the glide only). Bumping first
+    means a block that sees only some of the values still morphs toward them, never jumps.
+    """
+    if morph:
+        controls["morph_seq"] = (int(controls["morph_seq"]) + 1) % 1_000_000_000
+    for name, value in values.items():
+        controls[name] = value

@@ -110,6 +110,14 @@ def add_control_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--out-gain", type=float, metavar="DB", help="output gain in dB")
     g.add_argument("--auto-gain", action="store_true", help="loudness-matched auto gain on")
     g.add_argument("--glide-ms", type=float, metavar="MS", help="glide time (default 20 ms)")
+    g.add_argument(
+        "--morph-ms", type=float, metavar="MS",
+        help="preset recalls morph from the sound now over MS milliseconds (default 0: the glide)",
+    )  # fmt: skip
+    g.add_argument(
+        "--morph-beats", type=float, metavar="N",
+        help="preset recalls morph over N beats at the tempo in effect (wins over --morph-ms)",
+    )  # fmt: skip
     a = p.add_argument_group("automation (docs/automation.md)")
     a.add_argument(
         "--lfo", action="append", metavar="TARGET:SHAPE:RATE[:DEPTH]",
@@ -170,7 +178,9 @@ def control_values(
             have = ", ".join(model_names) or "none"
             raise CliError(f"no model named {args.model!r} (have: {have})")
         values["model"] = model_names.index(args.model)
-    for name in ("x", "y", "z", "interpolate", "strength", "in_gain", "out_gain", "glide_ms"):
+    names = ("x", "y", "z", "interpolate", "strength", "in_gain", "out_gain", "glide_ms",
+             "morph_ms", "morph_beats")  # fmt: skip
+    for name in names:
         v = getattr(args, name, None)
         if v is not None:
             values[name] = _in_range(name, v)
