@@ -560,7 +560,8 @@ cdef enum:
     C_MORPH_MS = 86
     C_MORPH_BEATS = 87
     C_MORPH_SEQ = 88
-    N_CONTROLS_C = 89
+    C_PROGRAM = 89        # 89-92: program, preset_next/prev/save (the MIDI process's)
+    N_CONTROLS_C = 93
     N_MOD_TARGETS = 20    # x y z interpolate strength in_gain out_gain p0..p12
 
 cdef enum:
@@ -609,6 +610,7 @@ CONTROL_SLOTS = {
     "tempo_source": C_TEMPO_SOURCE, "lfo1_on": C_LFO0, "lfo2_on": C_LFO0 + C_LFO_SLOTS,
     "lfo4_unipolar": C_LFO0 + 4 * C_LFO_SLOTS - 1, "fig_on": C_FIG, "fig_phase": C_FIG + 8,
     "morph_ms": C_MORPH_MS, "morph_beats": C_MORPH_BEATS, "morph_seq": C_MORPH_SEQ,
+    "program": C_PROGRAM, "preset_save": C_PROGRAM + 3,
     "_count": N_CONTROLS_C,
 }
 MOD_TARGET_SLOTS = (C_X, C_Y, C_Z, C_INTERP, C_STRENGTH, C_IN_GAIN, C_OUT_GAIN,

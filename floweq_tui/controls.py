@@ -211,6 +211,12 @@ CONTROL_SPECS: tuple[ControlSpec, ...] = (
         fmt=".2f",
     ),  # fmt: skip
     ControlSpec("morph_seq", 0.0, 0.0, 1e9, "int", "Morph counter"),
+    # presets by MIDI (docs/presets.md): the program recalled last (Bank Select * 128 +
+    # Program Change; -1 none), and three buttons the MIDI process acts on (never stored)
+    ControlSpec("program", -1, -1, 16384 * 128 - 1, "int", "Program"),
+    ControlSpec("preset_next", 0, 0, 1, "bool", "Next preset"),
+    ControlSpec("preset_prev", 0, 0, 1, "bool", "Previous preset"),
+    ControlSpec("preset_save", 0, 0, 1, "bool", "Save preset here"),
 )
 
 CONTROL_INDEX: dict[str, int] = {s.name: i for i, s in enumerate(CONTROL_SPECS)}

@@ -22,6 +22,8 @@ The public API::
     values, notice = p.to_controls(models, anchors)   # control values for the engine
     rename("warm vocal", "vocal"); duplicate("vocal", "vocal 2"); delete("vocal 2")
     recall(engine.controls, values)   # write them so the engine morphs there (click-free)
+    bank = load_bank()                # Program Change numbers -> names ($XDG_DATA_HOME/
+                                      # floweq-tui/bank.toml, else every preset in name order)
 
 File layout (every table and key optional; a missing value takes the control's default)::
 
@@ -83,7 +85,8 @@ SUFFIX = ".toml"
 
 NOT_IN_PRESET: tuple[str, ...] = (
     "bypass", "mute", "glide_ms", "bpm", "beat_origin", "beat_time", "transport",
-    "tempo_source", "morph_ms", "morph_beats", "morph_seq",
+    "tempo_source", "morph_ms", "morph_beats", "morph_seq", "program", "preset_next",
+    "preset_prev", "preset_save",
 )  # fmt: skip
 """Controls a preset never holds: the moment's switches, the glide, the clock, the morph."""
 
@@ -538,3 +541,153 @@ def recall(controls: ControlWriter, values: dict[str, float], morph: bool = True
         controls["morph_seq"] = (int(controls["morph_seq"]) + 1) % 1_000_000_000
     for name, value in values.items():
         controls[name] = value
+
+
+# =================================================================== the bank (Program Change)
+
+BANK_VERSION = 1
+
+
+def bank_path() -> Path:
+    """The bank file: Program Change numbers -> preset names."""
+    return data_dir() / "bank.toml"
+
+
+def program_number(bank: int, program: int) -> int:
+    """One number for Bank Select (MSB*128 + LSB) and Program Change (0-127)."""
+    return bank * 128 + program
+
+
+def split_program(number: int) -> tuple[int, int, int]:
+    """(bank MSB, bank LSB, program) of a number from :func:`program_number`."""
+    bank, program = divmod(int(number), 128)
+    return bank >> 7 & 0x7F, bank & 0x7F, program
+
+
+def describe_program(number: int) -> str:
+    """'program 5' in bank 0, 'bank 2 program 5' otherwise (numbers as sent on the wire)."""
+    bank, program = divmod(int(number), 128)
+    return f"bank {bank} program {program}" if bank else f"program {program}"
+
+
+@dataclass
+class Bank:
+    """Program numbers (:func:`program_number`) -> preset names.
+
+    ``explicit``: read from the bank file; otherwise bank 0 holds every preset in name
+    order (program 0 the first), so Program Change works before anyone writes a bank file.
+    """
+
+    programs: dict[int, str] = field(default_factory=dict)
+    explicit: bool = False
+    notice: str = ""
+    """One line when the bank file could not be used (then the implicit bank is in use)."""
+
+    def number_of(self, name: str) -> int | None:
+        for n, p in sorted(self.programs.items()):
+            if p == name:
+                return n
+        return None
+
+    def step(self, number: int, direction: int) -> int | None:
+        """The next (+1) or previous (-1) mapped number from ``number``, wrapping."""
+        keys = sorted(self.programs)
+        if not keys:
+            return None
+        if direction > 0:
+            later = [k for k in keys if k > number]
+            return later[0] if later else keys[0]
+        earlier = [k for k in keys if k < number]
+        return earlier[-1] if earlier and number >= 0 else keys[-1]
+
+
+def load_bank(path: Path | None = None, directory: Path | None = None) -> Bank:
+    """The bank file if there is one (a bad one is reported in ``notice`` and left as it is),
+    else the implicit bank of every preset in name order."""
+    path = path or bank_path()
+    notice = ""
+    if path.exists():
+        try:
+            return Bank(parse_bank(path.read_text(encoding="utf-8"), str(path)), True)
+        except UnicodeDecodeError:
+            notice = f"{path}: not a text (UTF-8) file"
+        except OSError as exc:
+            notice = f"{path}: {exc.strerror or exc}"
+        except PresetError as exc:
+            notice = str(exc)
+        notice += "; using every preset in name order"
+    found = names(directory)
+    return Bank({i: n for i, n in enumerate(found[:128])}, False, notice)
+
+
+def parse_bank(text: str, source: str = "bank.toml") -> dict[int, str]:
+    """Bank file text -> {program number: preset name} (one-line PresetError with its line).
+
+    ::
+
+        version = 1
+        [bank.0]            # Bank Select 0 (MSB 0, LSB 0); up to 16383
+        0 = "warm vocal"    # Program Change 0 (shown as 1 on many controllers)
+        1 = "bright"
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        where = f"{source}:{m.group(1)}" if m else source
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)).strip()
+        raise PresetError(f"{where}: invalid TOML: {msg}") from None
+    lines = _Lines(text)
+
+    def fail(line: int, msg: str) -> PresetError:
+        return PresetError(f"{source}:{line}: {msg}" if line else f"{source}: {msg}")
+
+    for key in data:
+        if key not in ("version", "bank"):
+            raise fail(lines.key(key, 0), f"unknown key {key!r} (have: version, bank)")
+    if data.get("version", BANK_VERSION) != BANK_VERSION:
+        raise fail(lines.key("version", 0), f"version must be {BANK_VERSION}")
+    banks = data.get("bank", {})
+    if not isinstance(banks, dict):
+        raise fail(lines.key("bank", 0), "use [bank.N] tables")
+    out: dict[int, str] = {}
+    for bank, table in banks.items():
+        start = lines.table(rf"bank\s*\.\s*\"?{re.escape(bank)}\"?", None)
+        if not (bank.isdigit() and 0 <= int(bank) < 16384):
+            raise fail(start, f"bank {bank!r} must be a number 0-16383")
+        if not isinstance(table, dict):
+            raise fail(start, f"[bank.{bank}] must be a table")
+        for program, name in table.items():
+            line = lines.key(program, start) if start else 0
+            if not (program.isdigit() and 0 <= int(program) < 128):
+                raise fail(line, f"[bank.{bank}] program {program!r} must be a number 0-127")
+            if not isinstance(name, str):
+                raise fail(line, f"[bank.{bank}] program {program}: give a preset name")
+            try:
+                check_name(name)
+            except PresetError as exc:
+                raise fail(line, str(exc)) from None
+            out[program_number(int(bank), int(program))] = name
+    return out
+
+
+def save_bank(bank: Bank, path: Path | None = None) -> Path:
+    """Write the bank file atomically (refuses to replace one that does not read)."""
+    path = path or bank_path()
+    if path.exists():
+        try:
+            parse_bank(path.read_text(encoding="utf-8"), str(path))
+        except (OSError, UnicodeDecodeError, PresetError) as exc:
+            raise PresetError(f"{path} is not replaced: it does not read ({exc})") from None
+    lines = ["# floweq-tui bank: Program Change numbers -> presets (docs/presets.md)",
+             f"version = {BANK_VERSION}"]  # fmt: skip
+    by_bank: dict[int, list[tuple[int, str]]] = {}
+    for n, name in sorted(bank.programs.items()):
+        b, p = divmod(n, 128)
+        by_bank.setdefault(b, []).append((p, name))
+    for b, rows in by_bank.items():
+        lines += ["", f"[bank.{b}]"]
+        lines += [f"{p} = {_toml_str(name)}" for p, name in rows]
+    write_text_atomic(path, "\n".join(lines) + "\n")
+    bank.explicit = True
+    return path
