@@ -53,6 +53,7 @@ APP_KEYS: list[tuple[str, str, str, str]] = [
     ("space,exclamation_mark", "toggle('mute')", "Panic mute on/off", "Mute"),
     ("f", "spectrum", "Live output spectrum behind the curve on/off", ""),
     ("l", "midi_learn", "MIDI learn the selected value (then move a knob / press a button)", ""),
+    ("P", "presets", "Presets: browse, recall (morph), save, rename, copy, delete", ""),
     ("ctrl+r", "restart_engine", "Restart the engine process (the controls are kept)", ""),
     ("question_mark", "help", "Help: every key", "Help"),
     ("q", "quit", "Quit (stops the engine, saves the session)", "Quit"),
