@@ -80,6 +80,7 @@ def cmd_save(args: argparse.Namespace) -> int:
     models = core_models()
     controls = {s.name: float(s.default) for s in CONTROL_SPECS}
     controls["model"] = float(models.default_index)
+    controls.update(models.default_anchors)
     data, _ = load_session()  # read only: a bad session file is the instrument's to keep aside
     if data is not None:
         controls.update(controls_from_session(data, models.names, models.anchor_labels))

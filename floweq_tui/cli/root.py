@@ -94,7 +94,7 @@ def _compose(
     given = control_values(args, models.names, models.anchor_labels)
     preset_notice = preset_values(args, models.names, models.anchor_labels)[1]
     session = Session.load(models.names, models.anchor_labels)
-    engine = make_engine(cfg, {**session.restored, **given})
+    engine = make_engine(cfg, {**models.default_anchors, **session.restored, **given})
     try:
         engine.start()
     except EngineError as exc:
