@@ -176,7 +176,8 @@ def program_line(number: int) -> str:
     bank = presets.load_bank()
     name = bank.programs.get(number)
     where = presets.describe_program(number)
-    return f"{where}: preset {name!r}" if name else f"{where}: no preset there"
+    line = f"{where}: preset {name!r}" if name else f"{where}: no preset there"
+    return f"{line} ({bank.notice})" if bank.notice else line
 
 
 def _health_line(before: tuple[Any, ...] | None, h: Any) -> str:

@@ -151,3 +151,13 @@ def test_next_previous_and_save_here_are_learnable_buttons(svc, data) -> None:
     feed(svc, cc(52, 0), cc(52, 127))
     assert presets.load("program 7").values["x"] == -0.75
     assert presets.load_bank().explicit and presets.load_bank().programs[7] == "program 7"
+
+
+def test_headless_line_names_the_preset_and_a_bad_bank(data) -> None:
+    from floweq_tui.headless import program_line
+
+    assert program_line(1) == "program 1: preset 'beta'"
+    path = data / "data" / "floweq-tui" / "bank.toml"
+    path.write_text("version = 1\n[bank.0]\n0 = 5\n")
+    line = program_line(0)
+    assert line.startswith(f"program 0: preset 'alpha' ({path}:3: [bank.0] program 0: give")

@@ -385,7 +385,11 @@ class FloweqApp(App[int]):
         where = presets.describe_program(int(program))
         if name is not None:
             self.preset_in_use = name
-        self.notify(f"{where}: " + (f"preset {name!r}" if name else "no preset there"), timeout=3)
+        said = f"{where}: " + (f"preset {name!r}" if name else "no preset there")
+        if bank.notice:
+            self.notify(f"{said} ({bank.notice})", severity="warning", timeout=8)
+        else:
+            self.notify(said, timeout=3)
 
     def action_help(self) -> None:
         """Show every key binding."""

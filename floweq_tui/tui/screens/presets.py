@@ -70,6 +70,7 @@ class PresetsScreen(Screen[None]):
         self.rows: list[Row] = []
         self.found: list[presets.Preset] = []
         self.problems: list[str] = []
+        self.bank_notice = ""
         self.said = ""
 
     def compose(self) -> ComposeResult:
@@ -93,6 +94,7 @@ class PresetsScreen(Screen[None]):
     def reload(self, select: str | None = None) -> None:
         """Read the preset files again (after any change, and on opening)."""
         self.found, self.problems = presets.list_presets()
+        self.bank_notice = presets.load_bank().notice
         self._curves = {p.name: miniature(p) for p in self.found}
         self.refresh_rows(force=True, select=select)
 
@@ -143,6 +145,8 @@ class PresetsScreen(Screen[None]):
         if text is not None:
             self.said = text
         lines = [self.said] if self.said else []
+        if self.bank_notice:
+            lines.append(self.bank_notice)
         if self.problems:
             more = f" (+{len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
             lines.append(f"skipped {self.problems[0]}{more}")
