@@ -1195,7 +1195,7 @@ cdef class Processor:
             length = beats * 60.0 / _clampd(self.ctl[C_BPM], 20.0, 300.0) * self.fs
         else:
             length = ms * 1e-3 * self.fs
-        if length < 1.0 or not self.have_applied:
+        if length < 1.0:
             return  # no morph: the new values go through the glide as any change does
         memcpy(self.m_z, self.z_now, sizeof(self.m_z))
         memcpy(self.m_tgt, self.tgt_now, sizeof(self.m_tgt))

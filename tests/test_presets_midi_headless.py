@@ -37,9 +37,15 @@ def test_headless_recalls_a_preset_by_program_change(tmp_path, private_jack) -> 
     defaults = {s.name: float(s.default) for s in CONTROL_SPECS}
     mp = pytest.MonkeyPatch()
     mp.setenv("XDG_DATA_HOME", str(data))
+    from floweq_tui.vae import core_models
+
+    models = core_models()  # the model and anchors are stored by name, resolved by MIDI
+    defaults["model"] = float(models.default_index)
     try:
-        presets.save(presets.Preset.from_controls("corner", {**defaults, "x": -1.75, "y": 1.5},
-                                                  [], []))  # fmt: skip
+        corner = {**defaults, "x": -1.75, "y": 1.5}
+        presets.save(presets.Preset.from_controls("corner", corner, models.names,
+                                                  models.anchor_labels))  # fmt: skip
+        assert 'model = "vae_d2_b0.001"' in presets.preset_path("corner").read_text()
         presets.save_bank(presets.Bank({presets.program_number(2, 1): "corner"}))
     finally:
         mp.undo()
