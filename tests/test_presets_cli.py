@@ -36,6 +36,7 @@ def test_save_list_show_rm(dirs, capsys) -> None:
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in out] == ["flat", "wide"]
     assert "traverse" in out[1] and "x -1.50 y +0.50" in out[1]
+    assert "program 1" in out[1]  # the implicit bank: name order
     assert main(["preset", "show", "wide"]) == 0
     shown = capsys.readouterr().out
     assert 'mode = "traverse"' in shown and "x = -1.5" in shown

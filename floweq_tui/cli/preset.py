@@ -45,8 +45,13 @@ def cmd_list(args: argparse.Namespace) -> int:  # noqa: ARG001
     from .. import presets
 
     found, problems = presets.list_presets()
+    bank = presets.load_bank()
     for p in found:
-        print(f"{p.name:<24} {p.describe()}")
+        number = bank.number_of(p.name)
+        where = presets.describe_program(number) if number is not None else ""
+        print(f"{p.name:<24} {where:<20} {p.describe()}")
+    if bank.notice:
+        print(f"floweq-tui: bank: {bank.notice}", file=sys.stderr)
     for line in problems:
         print(f"floweq-tui: skipped {line}", file=sys.stderr)
     if not found:
