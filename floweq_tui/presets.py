@@ -10,13 +10,11 @@ and anchors are stored by name, so a reordered model family still recalls right.
 One file per preset, ``$XDG_DATA_HOME/floweq-tui/presets/NAME.toml``; the file name is
 the preset's name. Written atomically; read with ``tomllib`` (nothing is evaluated);
 every problem is one line, ``FILE:LINE: what``. A bad file is reported and skipped by
-:func:`list_presets`, never deleted or rewritten (:func:`save` refuses to replace it
-unless asked).
+:func:`list_presets`, never deleted or rewritten (:func:`save` refuses to replace it).
 
 The public API::
 
-    names = list_presets()          # (names, problems): every readable preset, and one line
-                                    # per bad file
+    found, problems = list_presets()  # every readable Preset by name; one line a bad file
     p = load("warm vocal")          # Preset (PresetError, one line, on any problem)
     save(Preset.from_controls("warm vocal", controls, models, anchors, curve))
     values, notice = p.to_controls(models, anchors)   # control values for the engine
@@ -29,7 +27,7 @@ File layout (every table and key optional; a missing value takes the control's d
 
     version = 1
     mode = "semantic"            # traverse semantic manual
-    model = "beta_0.001_latent_2"
+    model = "vae_d2_b0.001"
     [latent]
     x = 0.25                     # -2..2 (also y, z); extend = false
     anchor_a = "warm"            # anchor labels of the model
