@@ -575,7 +575,11 @@ cdef enum:
     C_REC_N = C_REC_PLAY + 8
     C_REC_V0 = C_REC_PLAY + 9     # REC_POINTS_C points (fractions of the target's range)
     REC_POINTS_C = 128
-    N_CONTROLS_C = C_REC_V0 + REC_POINTS_C
+    C_MORPH_MS = C_REC_V0 + REC_POINTS_C   # preset morphs (docs/presets.md)
+    C_MORPH_BEATS = C_MORPH_MS + 1
+    C_MORPH_SEQ = C_MORPH_MS + 2
+    C_PROGRAM = C_MORPH_MS + 3    # program, preset_next/prev/save (the MIDI process's)
+    N_CONTROLS_C = C_PROGRAM + 4
     N_MOD_TARGETS = 21    # x y z interpolate strength in_gain out_gain p0..p12 path_pos
     T_PATH_POS = 20
 
@@ -628,6 +632,8 @@ CONTROL_SLOTS = {
     "path_wp7_z": C_WP0 + 3 * N_WAYPOINTS_C - 1, "rec_play": C_REC_PLAY,
     "rec_target": C_REC_TARGET, "rec_start": C_REC_START, "rec_beats": C_REC_BEATS,
     "rec_n": C_REC_N, "rec_v0": C_REC_V0, "rec_v127": C_REC_V0 + REC_POINTS_C - 1,
+    "morph_ms": C_MORPH_MS, "morph_beats": C_MORPH_BEATS, "morph_seq": C_MORPH_SEQ,
+    "program": C_PROGRAM, "preset_save": C_PROGRAM + 3,
     "_count": N_CONTROLS_C,
 }
 MOD_TARGET_SLOTS = (C_X, C_Y, C_Z, C_INTERP, C_STRENGTH, C_IN_GAIN, C_OUT_GAIN,
@@ -678,6 +684,9 @@ METER_SLOTS = {
     "lfo1_value": M_LFO_VALUE0, "mod_x": M_MOD_X, "mod_y": M_MOD_Y,
     "mods_running": M_MODS_RUNNING, "_count": N_METERS_C,
 }
+
+cdef int[5] _GAIN_AT = [0, 2, 5, 8, 11]     # each band's gain among the 13 parameters
+cdef int[13] _IS_GAIN = [1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0]
 
 DEF MAX_MODELS = 64
 DEF MAX_ANCHORS = 64
@@ -825,6 +834,19 @@ cdef class Processor:
     cdef int64_t beat_frames   # frames since beat_base (the beat is counted, not summed)
     cdef bint have_tempo
     cdef double last_bpm, last_origin, last_time, last_source
+    # preset morph: from the sound in effect when morph_seq changed to the controls now
+    cdef double morph_seq_seen
+    cdef bint morphing
+    cdef int64_t morph_pos, morph_len
+    cdef double m_z[3]          # latent point in effect at the start
+    cdef int m_model            # its model (-1: not a latent point)
+    cdef double m_tgt[13]       # the EQ target in effect at the start (strength, bands in)
+    cdef double m_fac[5]        # per-band gain factor (strength x switch) at the start
+    cdef double m_in, m_out     # input and output gain (dB) at the start
+    cdef double tgt_now[13]     # the same four, kept up to date by every apply
+    cdef double fac_now[5]
+    cdef int model_now
+    cdef double in_now, out_now
 
     def __cinit__(self, int channels, double samplerate, int max_block, controls, meters,
                   decoders=(), anchors=(), double glide_ms=20.0, bint wall_clock=True,
@@ -899,6 +921,7 @@ cdef class Processor:
         self.g_post = self._post_gain()
         self.g_auto = 1.0
         self.mix_dry = 1.0 if self.ctl[C_BYPASS] >= 0.5 else 0.0
+        self.morph_seq_seen = self.ctl[C_MORPH_SEQ]
         self._apply_controls()
         self.eq.finish_glide()
         self.met[M_SAMPLERATE] = samplerate
@@ -974,6 +997,8 @@ cdef class Processor:
         self.beat_frames = 0
         self.clock_frames = 0
         fq_mod_reset(&self.mod)
+        self.morphing = False
+        self.morph_seq_seen = self.ctl[C_MORPH_SEQ]
         self._modulate(0.0)
         if self._controls_changed():
             self._apply_controls()
@@ -1232,6 +1257,55 @@ cdef class Processor:
         fq_mod_advance(&self.mod, self.lfo, &self.fig, frames / self.fs, self.bps,
                        self.centre_xy[0], self.centre_xy[1])
 
+    # ------------------------------------------------------------ preset morph
+
+    cdef void _check_morph(self) noexcept nogil:
+        """A new morph_seq starts a morph from the sound in effect (docs/presets.md)."""
+        cdef double seq = self.ctl[C_MORPH_SEQ]
+        cdef double beats, ms, length
+        cdef int b
+        if seq == self.morph_seq_seen:
+            return
+        self.morph_seq_seen = seq
+        beats = _clampd(self.ctl[C_MORPH_BEATS], 0.0, 64.0)
+        ms = _clampd(self.ctl[C_MORPH_MS], 0.0, 60000.0)
+        if beats > 0.0:
+            length = beats * 60.0 / _clampd(self.ctl[C_BPM], 20.0, 300.0) * self.fs
+        else:
+            length = ms * 1e-3 * self.fs
+        if length < 1.0:
+            return  # no morph: the new values go through the glide as any change does
+        memcpy(self.m_z, self.z_now, sizeof(self.m_z))
+        memcpy(self.m_tgt, self.tgt_now, sizeof(self.m_tgt))
+        memcpy(self.m_fac, self.fac_now, sizeof(self.m_fac))
+        self.m_model = self.model_now
+        self.m_in = self.in_now
+        self.m_out = self.out_now
+        self.morph_pos = 0
+        self.morph_len = <int64_t>(length + 0.5)
+        self.morphing = True
+
+    cdef inline double _morph_u(self) noexcept nogil:
+        return <double>self.morph_pos / <double>self.morph_len if self.morphing else 1.0
+
+    cdef void _morph_eff(self) noexcept nogil:
+        """The gains in effect during a morph: from where they were toward the controls."""
+        cdef double u
+        if self.morphing:
+            u = self._morph_u()
+            self.eff[C_IN_GAIN] = self.m_in + u * (_clampd(self.eff[C_IN_GAIN], -24.0, 24.0) - self.m_in)
+            self.eff[C_OUT_GAIN] = self.m_out + u * (_clampd(self.eff[C_OUT_GAIN], -24.0, 24.0) - self.m_out)
+        self.in_now = _clampd(self.eff[C_IN_GAIN], -24.0, 24.0)
+        self.out_now = _clampd(self.eff[C_OUT_GAIN], -24.0, 24.0)
+
+    cdef void _morph_advance(self, int frames) noexcept nogil:
+        if not self.morphing:
+            return
+        self.morph_pos += frames
+        if self.morph_pos >= self.morph_len:
+            self.morphing = False
+            self.have_applied = 0  # the next look applies the controls as they are
+
     cdef void _apply_controls(self) noexcept nogil:
         """Controls -> latent point -> 13 parameters -> strength/bands -> a new EQ target."""
         cdef double c[N_CONTROLS_C]
@@ -1239,8 +1313,10 @@ cdef class Processor:
         cdef double target[13]
         cdef double z[3]
         cdef int act[5]
+        cdef double fac[5]
         cdef int i, mode, model, a, b, d
-        cdef double scale, t
+        cdef double scale, t, u
+        cdef bint latent = False
         memcpy(c, self.eff, sizeof(double) * N_CONTROLS_C)
         mode = <int>_clampd(c[C_MODE], 0, 2)
         model = <int>_clampd(c[C_MODEL], 0, MAX_MODELS - 1)
@@ -1264,6 +1340,11 @@ cdef class Processor:
                         b = self.n_anchors[model] - 1
                     for i in range(d):
                         z[i] = self.anchors[model][a][i] + t * (self.anchors[model][b][i] - self.anchors[model][a][i])
+            u = self._morph_u()
+            latent = self.morphing and self.m_model == model
+            if latent:  # both are points of this model: the morph walks the latent space
+                for i in range(d):
+                    z[i] = self.m_z[i] + u * (z[i] - self.m_z[i])
             fq_decode(self.models[model], z, p)
             fq_denormalize_sorted(p, p)
         else:
@@ -1271,10 +1352,40 @@ cdef class Processor:
             fq_sanitize_params(c + C_P0, p)
         memcpy(self.params_now, p, sizeof(p))
         memcpy(self.z_now, z, sizeof(z))
+        self.model_now = model if mode != 2 else -1
         memcpy(target, p, sizeof(p))
-        fq_apply_strength(target, c[C_STRENGTH])
+        # each band's gain factor: strength times its switch (a switched-off band is 0 dB,
+        # where the design is the identity, so a morph can fade a band in or out)
         for i in range(5):
+            fac[i] = _clampd(c[C_STRENGTH], 0.0, 1.0) * (1.0 if c[C_ACTIVE0 + i] >= 0.5 else 0.0)
             act[i] = 1 if c[C_ACTIVE0 + i] >= 0.5 else 0
+        if self.morphing:
+            u = self._morph_u()
+            if latent:
+                for i in range(5):
+                    fac[i] = self.m_fac[i] + u * (fac[i] - self.m_fac[i])
+                    target[_GAIN_AT[i]] *= fac[i]
+            else:  # parameter space: gains in dB, frequencies and Qs on a log scale
+                for i in range(5):
+                    target[_GAIN_AT[i]] *= fac[i]
+                for i in range(13):
+                    if _IS_GAIN[i]:
+                        target[i] = self.m_tgt[i] + u * (target[i] - self.m_tgt[i])
+                    else:
+                        target[i] = exp(log(self.m_tgt[i]) + u * (log(target[i]) - log(self.m_tgt[i])))
+                self.model_now = -1  # a point between two sounds, not of a model
+            for i in range(5):
+                act[i] = 1
+                self.fac_now[i] = fac[i]
+            memcpy(self.tgt_now, target, sizeof(target))
+        else:
+            for i in range(5):
+                self.fac_now[i] = fac[i]
+                target[_GAIN_AT[i]] *= fac[i] if act[i] else 1.0
+            memcpy(self.tgt_now, target, sizeof(target))
+            for i in range(5):
+                if not act[i]:
+                    self.tgt_now[_GAIN_AT[i]] = 0.0
         glide = _clampd(c[C_GLIDE], 0.0, 1000.0)
         self.eq.s.glide_len = <int>(glide * 1e-3 * self.fs + 0.5)
         self.eq._glide_ms = glide
@@ -1301,7 +1412,9 @@ cdef class Processor:
         cdef int pos, chunk
         self._tempo()
         self._modulate(self.beat)
-        if self._controls_changed():
+        self._check_morph()
+        self._morph_eff()
+        if self.morphing or self._controls_changed():
             self._apply_controls()
         # ---- source
         if inp != NULL:
@@ -1340,7 +1453,7 @@ cdef class Processor:
         _kmeter_feed(&self.k_in, dry, frames, self.nch, self.ksos, self.kweights, self.k_sub_len)
         # ---- the EQ; while modulators run, they are evaluated every FQ_MOD_CHUNK samples (on
         # the processor's own sample grid) and each new target goes through the glide
-        if self.mods_on == 0 and self.motion_on == 0:
+        if self.mods_on == 0 and self.motion_on == 0 and not self.morphing:
             fq_cascade_process(&self.eq.s, out, frames)
             self._advance(frames)
         else:
@@ -1351,10 +1464,12 @@ cdef class Processor:
                     chunk = frames - pos
                 if pos > 0:
                     self._modulate(self._beat_at(pos))
-                    if self._controls_changed():
+                    self._morph_eff()
+                    if self.morphing or self._controls_changed():
                         self._apply_controls()
                 fq_cascade_process(&self.eq.s, out + pos * self.nch, chunk)
                 self._advance(chunk)
+                self._morph_advance(chunk)
                 pos += chunk
         self.clock_frames += frames
         if self.bps > 0.0:

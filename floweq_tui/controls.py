@@ -217,6 +217,40 @@ CONTROL_SPECS: tuple[ControlSpec, ...] = (
         ControlSpec(f"rec_v{k}", 0.0, 0.0, 1.0, "data", f"Motion point {k}")
         for k in range(REC_POINTS)
     ),
+    # preset morphs (docs/presets.md): a change of morph_seq starts a morph, in the engine,
+    # from the sound in effect to whatever the controls say, over morph_beats (at the tempo in
+    # effect) when above 0, else over morph_ms; 0 = an ordinary recall through the glide
+    ControlSpec(
+        "morph_ms",
+        0.0,
+        0.0,
+        60000.0,
+        "float",
+        "Morph time",
+        "ms",
+        fine=50.0,
+        coarse=500.0,
+        fmt=".0f",
+    ),  # fmt: skip
+    ControlSpec(
+        "morph_beats",
+        0.0,
+        0.0,
+        64.0,
+        "float",
+        "Morph beats",
+        "beats",
+        fine=0.25,
+        coarse=1.0,
+        fmt=".2f",
+    ),  # fmt: skip
+    ControlSpec("morph_seq", 0.0, 0.0, 1e9, "int", "Morph counter"),
+    # presets by MIDI (docs/presets.md): the program recalled last (Bank Select * 128 +
+    # Program Change; -1 none), and three buttons the MIDI process acts on (never stored)
+    ControlSpec("program", -1, -1, 16384 * 128 - 1, "int", "Program"),
+    ControlSpec("preset_next", 0, 0, 1, "bool", "Next preset"),
+    ControlSpec("preset_prev", 0, 0, 1, "bool", "Previous preset"),
+    ControlSpec("preset_save", 0, 0, 1, "bool", "Save preset here"),
 )
 
 CONTROL_INDEX: dict[str, int] = {s.name: i for i, s in enumerate(CONTROL_SPECS)}

@@ -106,7 +106,7 @@ def audio_line(engine: Any) -> str:
     return f"floweq-tui: {st.message}"
 
 
-def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
+def run(engine: Any, status_every: float = 5.0, notice: str = "", preset: str | None = None) -> int:
     """Serve until a stop signal; the caller stops the engine and saves the session."""
     stop = threading.Event()
 
@@ -121,12 +121,15 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
         say(f"floweq-tui: {engine.status.message}")
     if notice:
         say(f"floweq-tui: {notice}")
+    if preset:
+        say(f"floweq-tui: preset {preset!r} recalled")
     if auto := automation_text(engine):
         say(f"floweq-tui:{auto}")
     midi_line = midi_summary(engine)
     if midi_line:
         say(f"floweq-tui: {midi_line}")
     last = next_logs = time.monotonic()
+    program = _program(engine)
     said = {name: _health_key(h) for name, h in engine.health.items()}
     audio = str(engine.state)
     recorder = MotionRecorder(engine.controls) if hasattr(engine, "controls") else None
@@ -153,11 +156,35 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
             if midi_line and now is not None and now != midi_line:
                 midi_line = now
                 say(f"floweq-tui: {now}")
+        if (now_program := _program(engine)) != program:  # recalled by MIDI
+            program = now_program
+            if now_program is not None and now_program >= 0:
+                say(f"floweq-tui: {program_line(now_program)}")
         if status_every > 0 and time.monotonic() - last >= status_every:
             last = time.monotonic()
             say(status_line(engine))
     say("floweq-tui: stopped")
     return 0
+
+
+def _program(engine: Any) -> int | None:
+    """The program recalled last (Program Change, the preset buttons), or None."""
+    controls = getattr(engine, "controls", None)
+    try:
+        return int(controls["program"]) if controls is not None else None
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def program_line(number: int) -> str:
+    """'program 3: preset 'warm'' (or that the bank has none there)."""
+    from . import presets
+
+    bank = presets.load_bank()
+    name = bank.programs.get(number)
+    where = presets.describe_program(number)
+    line = f"{where}: preset {name!r}" if name else f"{where}: no preset there"
+    return f"{line} ({bank.notice})" if bank.notice else line
 
 
 def _health_line(before: tuple[Any, ...] | None, h: Any) -> str:

@@ -56,6 +56,7 @@ class _Renderer:
         models = core_models(models_path)
         self.ctl = CONTROL_DEFAULTS.copy()
         Controls(self.ctl)["model"] = models.default_index
+        Controls(self.ctl).update(models.default_anchors)  # warm -> bright
         Controls(self.ctl).update(controls or {})
         self.met = np.zeros(METERS_SIZE)
         self.proc = _dsp.Processor(

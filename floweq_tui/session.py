@@ -21,14 +21,16 @@ from .paths import config_dir, keep_aside, write_text_atomic
 VERSION = 1
 NOT_SAVED = (
     "mute", "beat_origin", "beat_time", "transport", "tempo_source", "rec_arm", "rec_state",
+    "morph_seq", "program", "preset_next", "preset_prev", "preset_save",
 )  # fmt: skip
 """Controls never restored: a panic mute is for the moment; the beat anchor, transport and
 tempo source belong to the clock that wrote them, so a new start begins a new song at beat 0
 with the transport running, at the saved ``bpm`` on the internal clock (an external clock or
-Link takes over again when it is chosen); an armed or running take is for the moment too.
-Everything else is restored: the modulators, the figure, the path and the recorded loop,
-whose start is moved to the first loop of the new song (``rec_start`` modulo its length, so
-it keeps its place in the bar)."""
+Link takes over again when it is chosen); an armed or running take is for the moment too; the
+morph counter only means something to the engine that saw it change; the program and the
+preset buttons are MIDI's of the moment. Everything else is restored: the modulators, the
+figure, the path and the recorded loop, whose start is moved to the first loop of the new song
+(``rec_start`` modulo its length, so it keeps its place in the bar)."""
 
 
 def session_path() -> Path:

@@ -317,10 +317,34 @@ class CoreModels:
     default_index: int = 0
     default_name: str = ""
     """The manifest's default (it may be missing from ``names`` if its file was bad)."""
+
+    @property
+    def default_anchors(self) -> dict[str, float]:
+        """anchor_a and anchor_b of the default Semantic pair (warm -> bright)."""
+        a, b = default_anchor_pair(self.anchor_labels)
+        return {"anchor_a": float(a), "anchor_b": float(b)}
+
     error: str = ""
     """One line for the user when any model could not be loaded ("" when all loaded)."""
     problems: list[str] = field(default_factory=list)
     """One line per model left out."""
+
+
+DEFAULT_PAIR = ("warm", "bright")
+"""The default Semantic pair (as the flowEQ plugin's): from warm to bright."""
+
+
+def default_anchor_pair(labels: list[str]) -> tuple[int, int]:
+    """Indices of the default anchors A and B among ``labels``: warm -> bright, or else the
+    first label and the first one of another descriptor (never the same descriptor twice)."""
+    if not labels:
+        return 0, 1
+    a = labels.index(DEFAULT_PAIR[0]) if DEFAULT_PAIR[0] in labels else 0
+    if DEFAULT_PAIR[1] in labels and labels.index(DEFAULT_PAIR[1]) != a:
+        return a, labels.index(DEFAULT_PAIR[1])
+    first = labels[a].split()[0]
+    other = [i for i, label in enumerate(labels) if label.split()[0] != first]
+    return a, (other[0] if other else min(1, len(labels) - 1))
 
 
 def core_models(path: str | Path | None = None) -> CoreModels:

@@ -386,6 +386,45 @@ def test_learn_relative_encoder_end_to_end(rig):
     wait_for(lambda: eng.get("strength") == pytest.approx(0.48, abs=1e-6), 10, "five ticks down")
 
 
+def test_program_change_with_bank_select_over_real_midi(rig):
+    """A controller sends Bank Select MSB (CC 0), LSB (CC 32, the default Mode button's CC)
+    and Program Change: the bank file's preset is recalled (the sound moves), the mode does
+    not switch, and the program goes back to the controller. CC 32 alone is still Mode."""
+    from floweq_tui import presets
+
+    eng, ctl, _ = rig
+    controls = {s: eng.get(s) for s in ("mode", "p0", "p2", "p5", "p8", "p11", "strength")}
+    loud = presets.Preset.from_controls(
+        f"jack-quiet-{os.getpid()}", {**controls, "out_gain": -12.0, "x": 1.0}, [], []
+    )
+    presets.save(loud)
+    bank = presets.Bank({presets.program_number(5, 3): loud.name})
+    presets.save_bank(bank)
+    try:
+        mode = eng.get("mode")
+        time.sleep(0.1)
+        ctl.ask("received")
+        ctl.send([0xB0, 0, 0], [0xB0, 32, 5], [0xC0, 3])
+        wait_for(lambda: eng.get("out_gain") == -12.0, 10, "the preset's output gain")
+        assert eng.get("x") == 1.0 and eng.get("mode") == mode
+        assert eng.get("program") == presets.program_number(5, 3)
+        wait_for(lambda: abs(out_in_db(eng) + 12.0) < 1.0, 10, "the output 12 dB down")
+        got: list[list[int]] = []
+        wait_for(lambda: got.extend(ctl.ask("received")) or [0xC0, 3] in got, 10, "feedback")
+        assert got[got.index([0xC0, 3]) - 2 : got.index([0xC0, 3]) + 1] == [
+            [0xB0, 0, 0], [0xB0, 32, 5], [0xC0, 3],
+        ]  # fmt: skip
+        assert eng.get("mode") == mode  # still: the LSB was never the Mode button
+        ctl.send([0xB0, 32, 127], [0xB0, 32, 0])  # the S1 button on its own
+        wait_for(lambda: eng.get("mode") != mode, 10, "the Mode button")
+    finally:
+        eng.set("mode", 2)
+        eng.set("out_gain", 0.0)
+        eng.set("x", 0.0)
+        presets.bank_path().unlink()
+        presets.delete(loud.name)
+
+
 def test_hot_plug_by_name(rig):
     eng, ctl, _ = rig
     ctl.close()

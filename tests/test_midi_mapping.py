@@ -66,12 +66,13 @@ def test_events_from_mido_and_bytes():
         mido.Message("sysex", data=[1, 2, 3]),
         mido.Message("active_sensing"),
         mido.Message("pitchwheel", pitch=1000),
-        mido.Message("program_change", program=3),
         mido.Message("aftertouch", value=3),
         None,
         object(),
     ):
         assert event_from_mido(other) is None
+    # Program Change recalls presets (docs/presets.md)
+    assert event_from_mido(mido.Message("program_change", program=3)) == Event("pc", 1, 3, 0)
     assert event_from_bytes([0xB0, 16, 64]) == cc(16, 64)
     assert event_from_bytes([0x80, 36, 64]) == Event("note", 1, 36, 0)
     for garbage in ([], [0xB0], [0xB0, 200, 1], [0x10, 1, 2], [0xF8], [0xF0, 1, 2, 0xF7],

@@ -177,3 +177,29 @@ def test_a_second_instance_is_refused_unless_allowed(tmp_path) -> None:
         for p in (first,):
             if p.poll() is None:
                 p.kill()
+
+
+def test_a_fresh_session_pairs_warm_with_bright(tmp_path, monkeypatch) -> None:
+    """issue 12: the default Semantic pair was warm -> warm 1 (one descriptor twice)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    engines: list = []
+    _fake_run(monkeypatch, engines)
+    assert instrument.cmd_ui(_args()) == 0
+    data = json.loads((tmp_path / "floweq-tui" / "session.json").read_text())
+    assert (data["anchor_a_name"], data["anchor_b_name"]) == ("warm", "bright")
+    # a pair the user chose is kept, even one descriptor at two intensities
+    instrument.cmd_ui(_args(anchor_b="warm 1"))
+    instrument.cmd_ui(_args())
+    data = json.loads((tmp_path / "floweq-tui" / "session.json").read_text())
+    assert data["anchor_b_name"] == "warm 1"
+
+
+def test_default_anchor_pair_is_two_descriptors() -> None:
+    from floweq_tui.vae import core_models, default_anchor_pair
+
+    labels = core_models().anchor_labels
+    a, b = default_anchor_pair(labels)
+    assert (labels[a], labels[b]) == ("warm", "bright")
+    assert default_anchor_pair(["soft", "soft 1", "airy"]) == (0, 2)
+    assert default_anchor_pair(["only"]) == (0, 0)
+    assert default_anchor_pair([]) == (0, 1)

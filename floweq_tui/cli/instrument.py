@@ -17,7 +17,7 @@ def cmd_headless(args: argparse.Namespace) -> int:
 
     runtime = compose(args)
     try:
-        return headless.run(runtime.engine, args.status_every, runtime.notice)
+        return headless.run(runtime.engine, args.status_every, runtime.notice, runtime.preset)
     finally:
         runtime.close()
 
@@ -31,7 +31,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
         return cmd_headless(args)
     runtime = compose(args)
     try:
-        app = FloweqApp(runtime.engine, runtime.family, runtime.notice)
+        app = FloweqApp(runtime.engine, runtime.family, runtime.notice, preset=runtime.preset)
         return int(app.run() or 0)
     finally:
         runtime.close()

@@ -165,6 +165,8 @@ class Engine:
             "midi_config": cfg.midi_config,
             "midi_virtual": cfg.midi_virtual,
             "model_count": len(self.status.models) or 64,
+            "model_names": list(self.status.models),
+            "anchor_labels": list(self.status.anchors),
             "audio_hostapi": self.status.hostapi,
         }
         self.midi = MidiProcess(self._ctl_block.name, options)

@@ -45,10 +45,16 @@ class MappingError(ValueError):
 class Event(NamedTuple):
     """One channel message that can drive a control."""
 
-    kind: str  # "cc" or "note"
+    kind: str  # "cc", "note" or "pc" (Program Change)
     channel: int  # 1-16
-    number: int  # 0-127
-    value: int  # 0-127 (note: velocity, 0 = off)
+    number: int  # 0-127 (pc: the program)
+    value: int  # 0-127 (note: velocity, 0 = off; pc: 0)
+
+
+CC_BANK_MSB, CC_BANK_LSB = 0, 32
+PROGRAM = "program"
+"""The control a Program Change writes: bank (MSB*128 + LSB) * 128 + program. The MIDI
+process acts on it (recalls that preset) rather than only storing it."""
 
 
 def event_from_mido(msg: Any) -> Event | None:
@@ -61,6 +67,8 @@ def event_from_mido(msg: Any) -> Event | None:
             return Event("note", msg.channel + 1, msg.note, msg.velocity)
         if t == "note_off":
             return Event("note", msg.channel + 1, msg.note, 0)
+        if t == "program_change":
+            return Event("pc", msg.channel + 1, msg.program, 0)
     except (AttributeError, TypeError):
         return None
     return None
@@ -70,6 +78,10 @@ def event_from_bytes(data: Iterable[int]) -> Event | None:
     """Raw MIDI bytes (one message) as an Event, or None if they are anything else or garbage."""
     try:
         b = list(data)
+        if len(b) == 2 and all(isinstance(x, int) for x in b) and b[0] & 0xF0 == 0xC0:
+            if 0xC0 <= b[0] <= 0xCF and 0 <= b[1] < 128:
+                return Event("pc", (b[0] & 0x0F) + 1, b[1], 0)
+            return None
         if len(b) != 3 or not all(isinstance(x, int) for x in b):
             return None
         status, d1, d2 = b
@@ -359,6 +371,8 @@ class Mapper:
         self.bindings: list[Binding] = list(bindings)
         self.state: list[KnobState] = [KnobState() for _ in self.bindings]
         self._channels: dict[int, _Channel14] = {}
+        self._bank: dict[int, list[int]] = {}  # per channel: [MSB, LSB] of Bank Select
+        self._after_msb: set[int] = set()  # channels whose last message was a bank MSB
         index: dict[tuple[str, int], list[int]] = {}
         for i, b in enumerate(self.bindings):
             index.setdefault((b.type, b.number), []).append(i)
@@ -383,6 +397,12 @@ class Mapper:
     def feed(self, ev: Event, get: Getter) -> list[tuple[str, float]]:
         """Writes (control, value) caused by one event; ``get`` reads a control's value now."""
         out: list[tuple[str, float]] = []
+        after_msb = ev.channel in self._after_msb
+        self._after_msb.discard(ev.channel)
+        if ev.kind == "pc":
+            msb, lsb = self._bank.get(ev.channel, [0, 0])
+            out.append((PROGRAM, float(((msb << 7 | lsb) << 7) | ev.number)))
+            return out
         if ev.kind == "note":
             for i in self._find("note", ev.number, ev.channel):
                 self._button(i, ev.value > 0, get, out)
@@ -390,6 +410,19 @@ class Mapper:
         if ev.kind != "cc":
             return out
         ch, n, v = ev.channel, ev.number, ev.value
+        if n == CC_BANK_MSB:
+            self._bank.setdefault(ch, [0, 0])[0] = v
+            self._after_msb.add(ch)
+        elif (
+            n == CC_BANK_LSB
+            and (after_msb or not self._find("cc", n, ch))
+            and not self._find("cc14", CC_BANK_MSB, ch)  # CC 0/32 as one 14-bit knob
+        ):
+            # Bank Select LSB: right after its MSB (the order the MIDI spec gives) it is a
+            # bank change, never also the button CC 32 may be (the default Mode button);
+            # alone it is a bank change only when no binding uses CC 32 here
+            self._bank.setdefault(ch, [0, 0])[1] = v
+            return out
         st = self._channels.get(ch)
         if st is None:
             st = self._channels[ch] = _Channel14()

@@ -57,6 +57,7 @@ from .mapping import (
     event_from_mido,
     with_binding,
 )
+from .programs import ACTIONS, Programs, model_curve
 from .state import KnobInfo, LearnState, MidiStatus
 from .store import MidiMap, default_path, load, load_parsed, save
 
@@ -109,6 +110,10 @@ class MidiService:
         model_count = int(self.opts.get("model_count") or 64)
         self.links = Links(self.opts, clock, self._bindings_for, model_count, self.queue)
         self.learn = Learn(self._bindings_for, self._commit, clock)
+        self.programs = Programs(
+            controls, self.opts.get("model_names"), self.opts.get("anchor_labels"), model_curve()
+        )
+        """Program Change, the preset buttons and the program fed back (docs/presets.md)."""
         self._fb_key: tuple[Any, ...] = ()
         self._fb_changed = 0.0
         self.handlers: dict[str, Handler] = {
@@ -252,6 +257,7 @@ class MidiService:
             return 0
         pending: dict[str, float] = {}
         writers: dict[str, Link] = {}
+        actions: list[tuple[str, float, int, dict[str, float]]] = []
         ctl = self.ctl
         learn = self.learn
 
@@ -277,11 +283,28 @@ class MidiService:
                     learn.feed(link, ev)
                     continue
                 for name, value in link.mapper.feed(ev, get):
+                    if name in ACTIONS:  # in order, after the writes before it
+                        actions.append((name, value, ev.channel, dict(pending)))
+                        pending.clear()
+                        continue
                     pending[name] = value
                     writers[name] = link
             except Exception:  # garbage must never stop the service
                 self.ignored += 1
         self.batches += 1
+        for name, value, channel, before in actions:
+            self._write(before, writers)
+            if name == "program":
+                self.programs.channel = channel
+            said = self.programs.act(name, value)
+            if said:
+                self.last_message = said
+        self._write(pending, writers)
+        return count
+
+    def _write(self, pending: dict[str, float], writers: dict[str, Link]) -> None:
+        """The last value per control into the block."""
+        ctl = self.ctl
         for name, value in pending.items():
             ctl[CONTROL_INDEX[name]] = value
             writers[name].last_seen[name] = value
@@ -289,7 +312,6 @@ class MidiService:
         if pending:
             name = next(reversed(pending))
             self.last_message = f"{name} = {pending[name]:.4g}"
-        return count
 
     # ------------------------------------------------------------ feedback
 
@@ -305,7 +327,15 @@ class MidiService:
         """Send mapped controls that changed elsewhere; re-arm their soft takeover."""
         values = self.ctl.copy()
         sent = 0
+        program = self.programs.feedback()  # the program recalled (by anyone), once
         for link in self.links:
+            if program and link.out_port is not None:
+                try:
+                    for data in program:
+                        link.out_port.send_message(data)
+                        sent += 1
+                except Exception as exc:
+                    link.fail_output(exc)
             mapper = link.mapper
             for name in mapper.controls:
                 v = float(values[CONTROL_INDEX[name]])

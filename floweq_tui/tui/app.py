@@ -19,6 +19,7 @@ import numpy as np
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
+from .. import presets
 from ..controls import MODES
 from ..engine import ENGINE, MIDI
 from ..midi.state import LearnPhase, LearnState
@@ -71,10 +72,18 @@ class FloweqApp(App[int]):
     ENABLE_COMMAND_PALETTE = True
 
     def __init__(
-        self, engine: EngineLike, family: Any = None, notice: str = "", fps: float = FPS
+        self,
+        engine: EngineLike,
+        family: Any = None,
+        notice: str = "",
+        fps: float = FPS,
+        preset: str | None = None,
     ) -> None:
         super().__init__()
         self.engine = engine
+        self.preset_in_use: str | None = preset
+        """The preset recalled or saved last (the browser marks it), or None."""
+        self._program = engine.controls["program"]
         self.ctrl = Controller(engine, family)
         self.ctrl.notice = lambda text: self.notify(text, timeout=3)
         self.auto = AutomationControl(self.ctrl)
@@ -398,6 +407,61 @@ class FloweqApp(App[int]):
         if not isinstance(self.screen, AutomationScreen):
             self.push_screen(AutomationScreen(self.auto))
 
+    def action_presets(self) -> None:
+        """The preset browser."""
+        from .screens.presets import PresetsScreen
+
+        if not isinstance(self.screen, PresetsScreen):
+            self.push_screen(PresetsScreen())
+
+    def recall_preset(self, name: str) -> str:
+        """Recall a preset (the engine morphs there); one line saying what happened."""
+        try:
+            p = presets.load(name)
+        except presets.PresetError as exc:
+            return f"not recalled: {exc}"
+        values, notice = p.to_controls(self.ctrl.names, self.ctrl.anchor_labels)
+        number = presets.load_bank().number_of(name)
+        presets.recall(self.engine.controls, values)
+        self.engine.controls["program"] = -1 if number is None else number  # fed back by MIDI
+        self._program = self.engine.controls["program"]
+        self.preset_in_use = name
+        self._changed()
+        return f"recalled {name!r}" + (f"; {notice}" if notice else "")
+
+    def save_preset(self, name: str) -> str:
+        """Save the sound now as ``name`` (replacing a preset of that name); one line."""
+        controls = self.engine.controls.as_dict()
+        try:
+            p = presets.Preset.from_controls(
+                name, controls, self.ctrl.names, self.ctrl.anchor_labels,
+                self.engine.meters.params,  # the 13 parameters in effect, for the miniature
+            )  # fmt: skip
+            presets.save(p)
+        except (presets.PresetError, OSError) as exc:
+            return f"not saved: {exc}"
+        self.preset_in_use = name
+        return f"saved {name!r}"
+
+    def watch_program(self) -> None:
+        """A preset recalled by MIDI (Program Change, the preset buttons): say which."""
+        program = self.engine.controls["program"]
+        if program == self._program:
+            return
+        self._program = program
+        if program < 0:
+            return
+        bank = presets.load_bank()
+        name = bank.programs.get(int(program))
+        where = presets.describe_program(int(program))
+        if name is not None:
+            self.preset_in_use = name
+        said = f"{where}: " + (f"preset {name!r}" if name else "no preset there")
+        if bank.notice:
+            self.notify(f"{said} ({bank.notice})", severity="warning", timeout=8)
+        else:
+            self.notify(said, timeout=3)
+
     def action_help(self) -> None:
         """Show every key binding."""
         if not isinstance(self.screen, HelpScreen):
@@ -480,6 +544,7 @@ class FloweqApp(App[int]):
 
     def watch_engine(self) -> None:
         """Say what the engine's supervisor reports about its children (it restarts them)."""
+        self.watch_program()
         health = dict(self.engine.health)
         for name, new in health.items():
             old = self.health.get(name)

@@ -56,6 +56,7 @@ APP_KEYS: list[tuple[str, str, str, str]] = [
     ("c", "match", "Match to a reference file (from a file or the live input)", ""),
     ("C", "clear_match", "Hide the match's target curve", ""),
     ("l", "midi_learn", "MIDI learn the selected value (then move a knob / press a button)", ""),
+    ("P", "presets", "Presets: browse, recall (morph), save, rename, copy, delete", ""),
     ("ctrl+r", "restart_engine", "Restart the engine process (the controls are kept)", ""),
     ("question_mark", "help", "Help: every key", "Help"),
     ("q", "quit", "Quit (stops the engine, saves the session)", "Quit"),

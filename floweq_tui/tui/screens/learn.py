@@ -34,16 +34,17 @@ class ConfirmScreen(ModalScreen[bool]):
     ]
     AUTO_FOCUS = "#no"  # enter keeps the old binding
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, yes: str = "Replace (y)", no: str = "Keep (n)") -> None:
         super().__init__()
         self.question = question
+        self.labels = (yes, no)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box", classes="dialog"):
             yield Static(self.question, id="confirm-text")
             with Horizontal(id="confirm-buttons"):
-                yield Button("Replace (y)", id="yes", variant="warning")
-                yield Button("Keep (n)", id="no")
+                yield Button(self.labels[0], id="yes", variant="warning")
+                yield Button(self.labels[1], id="no")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
