@@ -3,7 +3,7 @@
 - :mod:`.options`: the shared options and how they become engine settings and controls;
 - :mod:`.root`: the composition root (arguments -> started engine + session);
 - :mod:`.instrument`: the UI and `--headless`;
-- :mod:`.render`, :mod:`.models`, :mod:`.midi`: the other subcommands.
+- :mod:`.render`, :mod:`.models`, :mod:`.midi`, :mod:`.export`: the other subcommands.
 
 Heavy imports (textual, torch, sounddevice) happen only inside the command that needs them.
 """
@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from .. import __version__
-from . import midi, models, render
+from . import export, midi, models, render
 from .options import (
     CliError,
     add_control_options,
@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         "latent space of real engineers' EQ settings, with MIDI knobs. With no command it "
         "opens the instrument; with no sound card it runs on a silent clock.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="commands: devices, midi, models, render, train (see `floweq-tui COMMAND --help`)",
+        epilog="commands: devices, export, import, midi, models, render, train "
+        "(see `floweq-tui COMMAND --help`)",
     )
     parser.add_argument("--version", action="version", version=f"floweq-tui {__version__}")
     parser.add_argument(
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.register(sub)
     render.register(sub)
     midi.register(sub)
+    export.register(sub)
     return parser
 
 
