@@ -557,14 +557,17 @@ cdef enum:
     C_LFO0 = 41           # 4 modulators of C_LFO_SLOTS slots: on, target, shape, sync, rate,
     C_LFO_SLOTS = 9       # note, depth, phase, unipolar
     C_FIG = 77            # fig_on, shape, sync, rate, note, depth, ratio, aspect, phase
-    C_AB_ON = 86          # A/B: on, slot, fade ms, loudness match, then the other slot's
-    C_AB_SLOT = 87        # sound: a twin of slots 0 .. C_SOUND - 1
-    C_AB_FADE = 88
-    C_AB_MATCH = 89
-    C_AB_COPY = 90        # an action for the writers (floweq_tui/ab.py); not read here
-    C_AB_SOUND = 91
+    C_MORPH_MS = 86
+    C_MORPH_BEATS = 87
+    C_MORPH_SEQ = 88
+    C_AB_ON = 89          # A/B: on, slot, fade ms, loudness match, copy, then the other
+    C_AB_SLOT = 90        # slot's sound: a twin of slots 0 .. C_SOUND - 1
+    C_AB_FADE = 91
+    C_AB_MATCH = 92
+    C_AB_COPY = 93        # an action for the writers (floweq_tui/ab.py); not read here
+    C_AB_SOUND = 94
     C_SOUND = 28          # mode .. strength: what an A/B slot holds
-    N_CONTROLS_C = 119
+    N_CONTROLS_C = 122
     N_MOD_TARGETS = 20    # x y z interpolate strength in_gain out_gain p0..p12
 
 cdef enum:
@@ -612,6 +615,7 @@ CONTROL_SLOTS = {
     "beat_origin": C_BEAT_ORIGIN, "beat_time": C_BEAT_TIME, "transport": C_TRANSPORT,
     "tempo_source": C_TEMPO_SOURCE, "lfo1_on": C_LFO0, "lfo2_on": C_LFO0 + C_LFO_SLOTS,
     "lfo4_unipolar": C_LFO0 + 4 * C_LFO_SLOTS - 1, "fig_on": C_FIG, "fig_phase": C_FIG + 8,
+    "morph_ms": C_MORPH_MS, "morph_beats": C_MORPH_BEATS, "morph_seq": C_MORPH_SEQ,
     "ab_on": C_AB_ON, "ab_slot": C_AB_SLOT, "ab_fade_ms": C_AB_FADE, "ab_match": C_AB_MATCH,
     "ab_copy": C_AB_COPY, "ab_mode": C_AB_SOUND, "ab_strength": C_AB_SOUND + C_SOUND - 1,
     "_count": N_CONTROLS_C,
@@ -647,6 +651,9 @@ METER_SLOTS = {
     "lfo1_value": M_LFO_VALUE0, "mod_x": M_MOD_X, "mod_y": M_MOD_Y,
     "mods_running": M_MODS_RUNNING, "_count": N_METERS_C,
 }
+
+cdef int[5] _GAIN_AT = [0, 2, 5, 8, 11]     # each band's gain among the 13 parameters
+cdef int[13] _IS_GAIN = [1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0]
 
 DEF MAX_MODELS = 64
 DEF MAX_ANCHORS = 64
@@ -823,6 +830,19 @@ cdef class Processor:
     cdef int64_t beat_frames   # frames since beat_base (the beat is counted, not summed)
     cdef bint have_tempo
     cdef double last_bpm, last_origin, last_time, last_source
+    # preset morph: from the sound in effect when morph_seq changed to the controls now
+    cdef double morph_seq_seen
+    cdef bint morphing
+    cdef int64_t morph_pos, morph_len
+    cdef double m_z[3]          # latent point in effect at the start
+    cdef int m_model            # its model (-1: not a latent point)
+    cdef double m_tgt[13]       # the EQ target in effect at the start (strength, bands in)
+    cdef double m_fac[5]        # per-band gain factor (strength x switch) at the start
+    cdef double m_in, m_out     # input and output gain (dB) at the start
+    cdef double tgt_now[13]     # the same four, kept up to date by every apply
+    cdef double fac_now[5]
+    cdef int model_now
+    cdef double in_now, out_now
 
     def __cinit__(self, int channels, double samplerate, int max_block, controls, meters,
                   decoders=(), anchors=(), double glide_ms=20.0, bint wall_clock=True,
@@ -906,6 +926,7 @@ cdef class Processor:
         self.g_post = self._post_gain()
         self.g_auto = 1.0
         self.mix_dry = 1.0 if self.ctl[C_BYPASS] >= 0.5 else 0.0
+        self.morph_seq_seen = self.ctl[C_MORPH_SEQ]
         self._apply_controls()
         self.eq.finish_glide()
         self.eq_o.finish_glide()
@@ -997,6 +1018,8 @@ cdef class Processor:
         self.beat_frames = 0
         self.clock_frames = 0
         fq_mod_reset(&self.mod)
+        self.morphing = False
+        self.morph_seq_seen = self.ctl[C_MORPH_SEQ]
         self._modulate(0.0)
         if self._controls_changed():
             self._apply_controls()
@@ -1224,11 +1247,62 @@ cdef class Processor:
         fq_mod_advance(&self.mod, self.lfo, &self.fig, frames / self.fs, self.bps,
                        self._centre(0), self._centre(1))
 
-    cdef void _derive(self, const double *c, double *p, double *target, int *act, double *z,
-                      int *mode_out, int *model_out) noexcept nogil:
-        """Controls -> latent point -> 13 parameters (p) -> strength and band switches (target)."""
+    # ------------------------------------------------------------ preset morph
+
+    cdef void _check_morph(self) noexcept nogil:
+        """A new morph_seq starts a morph from the sound in effect (docs/presets.md)."""
+        cdef double seq = self.ctl[C_MORPH_SEQ]
+        cdef double beats, ms, length
+        cdef int b
+        if seq == self.morph_seq_seen:
+            return
+        self.morph_seq_seen = seq
+        beats = _clampd(self.ctl[C_MORPH_BEATS], 0.0, 64.0)
+        ms = _clampd(self.ctl[C_MORPH_MS], 0.0, 60000.0)
+        if beats > 0.0:
+            length = beats * 60.0 / _clampd(self.ctl[C_BPM], 20.0, 300.0) * self.fs
+        else:
+            length = ms * 1e-3 * self.fs
+        if length < 1.0 or not self.have_applied:
+            return  # no morph: the new values go through the glide as any change does
+        memcpy(self.m_z, self.z_now, sizeof(self.m_z))
+        memcpy(self.m_tgt, self.tgt_now, sizeof(self.m_tgt))
+        memcpy(self.m_fac, self.fac_now, sizeof(self.m_fac))
+        self.m_model = self.model_now
+        self.m_in = self.in_now
+        self.m_out = self.out_now
+        self.morph_pos = 0
+        self.morph_len = <int64_t>(length + 0.5)
+        self.morphing = True
+
+    cdef inline double _morph_u(self) noexcept nogil:
+        return <double>self.morph_pos / <double>self.morph_len if self.morphing else 1.0
+
+    cdef void _morph_eff(self) noexcept nogil:
+        """The gains in effect during a morph: from where they were toward the controls."""
+        cdef double u
+        if self.morphing:
+            u = self._morph_u()
+            self.eff[C_IN_GAIN] = self.m_in + u * (_clampd(self.eff[C_IN_GAIN], -24.0, 24.0) - self.m_in)
+            self.eff[C_OUT_GAIN] = self.m_out + u * (_clampd(self.eff[C_OUT_GAIN], -24.0, 24.0) - self.m_out)
+        self.in_now = _clampd(self.eff[C_IN_GAIN], -24.0, 24.0)
+        self.out_now = _clampd(self.eff[C_OUT_GAIN], -24.0, 24.0)
+
+    cdef void _morph_advance(self, int frames) noexcept nogil:
+        if not self.morphing:
+            return
+        self.morph_pos += frames
+        if self.morph_pos >= self.morph_len:
+            self.morphing = False
+            self.have_applied = 0  # the next look applies the controls as they are
+
+    cdef void _derive_other(self, const double *c, double *target, int *act) noexcept nogil:
+        """The other A/B slot's EQ target: its latent point or manual parameters, decoded
+        as the live slot's are, with its strength and band switches (no morph, no modulators)."""
+        cdef double p[13]
+        cdef double z[3]
         cdef int i, mode, model, a, b, d
-        cdef double scale, t
+        cdef double t
         mode = <int>_clampd(c[C_MODE], 0, 2)
         model = <int>_clampd(c[C_MODEL], 0, MAX_MODELS - 1)
         z[0] = z[1] = z[2] = 0.0
@@ -1237,42 +1311,30 @@ cdef class Processor:
                 model = self.n_models - 1
             d = self.models[model].d
             if mode == 0:
-                scale = 2.0 if c[C_EXTEND] >= 0.5 else 1.0
                 for i in range(d):
-                    z[i] = _clampd(c[C_X + i], -2.0, 2.0) * scale
-            else:
-                a = <int>_clampd(c[C_ANCHOR_A], 0, MAX_ANCHORS - 1)
-                b = <int>_clampd(c[C_ANCHOR_B], 0, MAX_ANCHORS - 1)
+                    z[i] = _clampd(c[C_X + i], -2.0, 2.0) * (2.0 if c[C_EXTEND] >= 0.5 else 1.0)
+            elif self.n_anchors[model] > 0:
+                a = min(<int>_clampd(c[C_ANCHOR_A], 0, MAX_ANCHORS - 1), self.n_anchors[model] - 1)
+                b = min(<int>_clampd(c[C_ANCHOR_B], 0, MAX_ANCHORS - 1), self.n_anchors[model] - 1)
                 t = _clampd(c[C_INTERP], 0.0, 1.0)
-                if self.n_anchors[model] > 0:
-                    if a >= self.n_anchors[model]:
-                        a = self.n_anchors[model] - 1
-                    if b >= self.n_anchors[model]:
-                        b = self.n_anchors[model] - 1
-                    for i in range(d):
-                        z[i] = self.anchors[model][a][i] + t * (self.anchors[model][b][i] - self.anchors[model][a][i])
+                for i in range(d):
+                    z[i] = self.anchors[model][a][i] + t * (self.anchors[model][b][i] - self.anchors[model][a][i])
             fq_decode(self.models[model], z, p)
             fq_denormalize_sorted(p, p)
         else:
-            mode = 2 if mode == 2 or self.n_models == 0 else mode
             fq_sanitize_params(c + C_P0, p)
-        memcpy(target, p, sizeof(double) * 13)
+        memcpy(target, p, sizeof(p))
         fq_apply_strength(target, c[C_STRENGTH])
         for i in range(5):
             act[i] = 1 if c[C_ACTIVE0 + i] >= 0.5 else 0
-        mode_out[0] = mode
-        model_out[0] = model
 
     cdef void _ab_controls(self, const double *c, int glide_len) noexcept nogil:
         """A/B: start or stop the other slot's cascade, swap the roles on a slot flip (the
         writer swapped the sound controls with their twins: floweq_tui/ab.py), and give the
         other cascade its target (the twins, decoded like the live slot)."""
         cdef double c2[N_CONTROLS_C]
-        cdef double p[13]
         cdef double target[13]
-        cdef double z[3]
         cdef int act[5]
-        cdef int mode, model
         cdef fq_cascade *tmp
         cdef kmeter tk
         cdef double td
@@ -1308,7 +1370,7 @@ cdef class Processor:
         self.ab_last_slot = c[C_AB_SLOT]
         memcpy(c2, c, sizeof(double) * N_CONTROLS_C)
         memcpy(c2, c + C_AB_SOUND, sizeof(double) * C_SOUND)
-        self._derive(c2, p, target, act, z, &mode, &model)
+        self._derive_other(c2, target, act)
         self.co.glide_len = glide_len
         _cascade_target(self.co, target, act)
 
@@ -1319,15 +1381,82 @@ cdef class Processor:
         cdef double target[13]
         cdef double z[3]
         cdef int act[5]
-        cdef int i, mode, model, glide_len
+        cdef double fac[5]
+        cdef int i, mode, model, a, b, d
+        cdef double scale, t, u
+        cdef bint latent = False
         memcpy(c, self.eff, sizeof(double) * N_CONTROLS_C)
-        glide = _clampd(c[C_GLIDE], 0.0, 1000.0)
-        glide_len = <int>(glide * 1e-3 * self.fs + 0.5)
-        self._ab_controls(c, glide_len)
-        self._derive(c, p, target, act, z, &mode, &model)
+        self._ab_controls(c, <int>(_clampd(c[C_GLIDE], 0.0, 1000.0) * 1e-3 * self.fs + 0.5))
+        mode = <int>_clampd(c[C_MODE], 0, 2)
+        model = <int>_clampd(c[C_MODEL], 0, MAX_MODELS - 1)
+        z[0] = z[1] = z[2] = 0.0
+        if mode != 2 and self.n_models > 0:
+            if model >= self.n_models:
+                model = self.n_models - 1
+            d = self.models[model].d
+            if mode == 0:
+                scale = 2.0 if c[C_EXTEND] >= 0.5 else 1.0
+                for i in range(d):
+                    z[i] = _clampd(c[C_X + i], -2.0, 2.0) * scale
+            else:
+                a = <int>_clampd(c[C_ANCHOR_A], 0, MAX_ANCHORS - 1)
+                b = <int>_clampd(c[C_ANCHOR_B], 0, MAX_ANCHORS - 1)
+                t = _clampd(c[C_INTERP], 0.0, 1.0)
+                if self.n_anchors[model] > 0:
+                    if a >= self.n_anchors[model]:
+                        a = self.n_anchors[model] - 1
+                    if b >= self.n_anchors[model]:
+                        b = self.n_anchors[model] - 1
+                    for i in range(d):
+                        z[i] = self.anchors[model][a][i] + t * (self.anchors[model][b][i] - self.anchors[model][a][i])
+            u = self._morph_u()
+            latent = self.morphing and self.m_model == model
+            if latent:  # both are points of this model: the morph walks the latent space
+                for i in range(d):
+                    z[i] = self.m_z[i] + u * (z[i] - self.m_z[i])
+            fq_decode(self.models[model], z, p)
+            fq_denormalize_sorted(p, p)
+        else:
+            mode = 2 if mode == 2 or self.n_models == 0 else mode
+            fq_sanitize_params(c + C_P0, p)
         memcpy(self.params_now, p, sizeof(p))
         memcpy(self.z_now, z, sizeof(z))
-        self.cl.glide_len = glide_len
+        self.model_now = model if mode != 2 else -1
+        memcpy(target, p, sizeof(p))
+        # each band's gain factor: strength times its switch (a switched-off band is 0 dB,
+        # where the design is the identity, so a morph can fade a band in or out)
+        for i in range(5):
+            fac[i] = _clampd(c[C_STRENGTH], 0.0, 1.0) * (1.0 if c[C_ACTIVE0 + i] >= 0.5 else 0.0)
+            act[i] = 1 if c[C_ACTIVE0 + i] >= 0.5 else 0
+        if self.morphing:
+            u = self._morph_u()
+            if latent:
+                for i in range(5):
+                    fac[i] = self.m_fac[i] + u * (fac[i] - self.m_fac[i])
+                    target[_GAIN_AT[i]] *= fac[i]
+            else:  # parameter space: gains in dB, frequencies and Qs on a log scale
+                for i in range(5):
+                    target[_GAIN_AT[i]] *= fac[i]
+                for i in range(13):
+                    if _IS_GAIN[i]:
+                        target[i] = self.m_tgt[i] + u * (target[i] - self.m_tgt[i])
+                    else:
+                        target[i] = exp(log(self.m_tgt[i]) + u * (log(target[i]) - log(self.m_tgt[i])))
+                self.model_now = -1  # a point between two sounds, not of a model
+            for i in range(5):
+                act[i] = 1
+                self.fac_now[i] = fac[i]
+            memcpy(self.tgt_now, target, sizeof(target))
+        else:
+            for i in range(5):
+                self.fac_now[i] = fac[i]
+                target[_GAIN_AT[i]] *= fac[i] if act[i] else 1.0
+            memcpy(self.tgt_now, target, sizeof(target))
+            for i in range(5):
+                if not act[i]:
+                    self.tgt_now[_GAIN_AT[i]] = 0.0
+        glide = _clampd(c[C_GLIDE], 0.0, 1000.0)
+        self.cl.glide_len = <int>(glide * 1e-3 * self.fs + 0.5)
         self.eq._glide_ms = glide
         self.eq_o._glide_ms = glide
         _cascade_target(self.cl, target, act)
@@ -1354,7 +1483,9 @@ cdef class Processor:
         cdef int pos, chunk
         self._tempo()
         self._modulate(self.beat)
-        if self._controls_changed():
+        self._check_morph()
+        self._morph_eff()
+        if self.morphing or self._controls_changed():
             self._apply_controls()
         # ---- source
         if inp != NULL:
@@ -1395,7 +1526,7 @@ cdef class Processor:
             memcpy(self.obuf, out, sizeof(float) * n)
         # ---- the EQ; while modulators run, they are evaluated every FQ_MOD_CHUNK samples (on
         # the processor's own sample grid) and each new target goes through the glide
-        if self.mods_on == 0:
+        if self.mods_on == 0 and not self.morphing:
             fq_cascade_process(self.cl, out, frames)
             self._advance(frames)
         else:
@@ -1406,10 +1537,12 @@ cdef class Processor:
                     chunk = frames - pos
                 if pos > 0:
                     self._modulate(self._beat_at(pos))
-                    if self._controls_changed():
+                    self._morph_eff()
+                    if self.morphing or self._controls_changed():
                         self._apply_controls()
                 fq_cascade_process(self.cl, out + pos * self.nch, chunk)
                 self._advance(chunk)
+                self._morph_advance(chunk)
                 pos += chunk
         self.clock_frames += frames
         if self.bps > 0.0:

@@ -183,6 +183,34 @@ CONTROL_SPECS: tuple[ControlSpec, ...] = (
     ControlSpec("fig_ratio", 1.0, 0.25, 4.0, "float", "Figure y:x rate", **_RATIO),
     ControlSpec("fig_aspect", 1.0, 0.0, 2.0, "float", "Figure y:x depth", **_UNIT),
     ControlSpec("fig_phase", 0.0, 0.0, 360.0, "float", "Figure phase", "deg", **_PHASE),
+    # preset morphs (docs/presets.md): a change of morph_seq starts a morph, in the engine,
+    # from the sound in effect to whatever the controls say, over morph_beats (at the tempo in
+    # effect) when above 0, else over morph_ms; 0 = an ordinary recall through the glide
+    ControlSpec(
+        "morph_ms",
+        0.0,
+        0.0,
+        60000.0,
+        "float",
+        "Morph time",
+        "ms",
+        fine=50.0,
+        coarse=500.0,
+        fmt=".0f",
+    ),  # fmt: skip
+    ControlSpec(
+        "morph_beats",
+        0.0,
+        0.0,
+        64.0,
+        "float",
+        "Morph beats",
+        "beats",
+        fine=0.25,
+        coarse=1.0,
+        fmt=".2f",
+    ),  # fmt: skip
+    ControlSpec("morph_seq", 0.0, 0.0, 1e9, "int", "Morph counter"),
     # A/B (docs/presets.md, floweq_tui/ab.py): the controls above are the slot being heard
     # and edited; the other slot's sound (a twin of each sound control, "ab_" + name) runs
     # in a second cascade while ab_on, and a flip of ab_slot (with the twins swapped in)

@@ -103,7 +103,7 @@ def audio_line(engine: Any) -> str:
     return f"floweq-tui: {st.message}"
 
 
-def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
+def run(engine: Any, status_every: float = 5.0, notice: str = "", preset: str | None = None) -> int:
     """Serve until a stop signal; the caller stops the engine and saves the session."""
     stop = threading.Event()
 
@@ -118,6 +118,8 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
         say(f"floweq-tui: {engine.status.message}")
     if notice:
         say(f"floweq-tui: {notice}")
+    if preset:
+        say(f"floweq-tui: preset {preset!r} recalled")
     if auto := automation_text(engine):
         say(f"floweq-tui:{auto}")
     midi_line = midi_summary(engine)

@@ -19,9 +19,10 @@ from .controls import CONTROL_INDEX, clamp_control
 from .paths import config_dir, keep_aside, write_text_atomic
 
 VERSION = 1
-NOT_SAVED = ("mute", "beat_origin", "beat_time", "transport", "tempo_source")
+NOT_SAVED = ("mute", "beat_origin", "beat_time", "transport", "tempo_source", "morph_seq")
 """Controls never restored: a panic mute is for the moment, and the beat anchor and
-transport belong to the clock that wrote them (a new start begins a new song)."""
+transport belong to the clock that wrote them (a new start begins a new song); the morph
+counter only means something to the engine that saw it change."""
 
 
 def session_path() -> Path:

@@ -41,9 +41,11 @@ def package_env(**extra: str) -> dict[str, str]:
 @pytest.fixture(scope="session", autouse=True)
 def _private_state_dir(tmp_path_factory):
     """Children's logs (and the instance pid) go to a temporary XDG state directory, not the
-    user's ~/.local/state; a test that sets XDG_STATE_HOME itself wins."""
+    user's ~/.local/state, and presets to a temporary data directory; a test that sets
+    XDG_STATE_HOME or XDG_DATA_HOME itself wins."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
+        mp.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))  # presets
         yield
 
 

@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from .. import __version__
-from . import export, midi, models, render
+from . import export, midi, models, preset, render
 from .options import (
     CliError,
     add_control_options,
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         "latent space of real engineers' EQ settings, with MIDI knobs. With no command it "
         "opens the instrument; with no sound card it runs on a silent clock.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="commands: devices, export, import, midi, models, render, train "
+        epilog="commands: devices, export, import, midi, models, preset, render, train "
         "(see `floweq-tui COMMAND --help`)",
     )
     parser.add_argument("--version", action="version", version=f"floweq-tui {__version__}")
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.register(sub)
     render.register(sub)
     midi.register(sub)
+    preset.register(sub)
     export.register(sub)
     return parser
 

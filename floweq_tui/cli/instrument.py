@@ -17,7 +17,7 @@ def cmd_headless(args: argparse.Namespace) -> int:
 
     runtime = compose(args)
     try:
-        return headless.run(runtime.engine, args.status_every, runtime.notice)
+        return headless.run(runtime.engine, args.status_every, runtime.notice, runtime.preset)
     finally:
         runtime.close()
 

@@ -88,6 +88,10 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
 def add_control_options(p: argparse.ArgumentParser) -> None:
     """The equalizer's controls (the instrument, headless and render alike)."""
     g = p.add_argument_group("equalizer")
+    g.add_argument(
+        "--preset", metavar="NAME",
+        help="start from a saved preset (`floweq-tui preset list`); other options go on top",
+    )  # fmt: skip
     g.add_argument("--mode", choices=MODES, help="default: traverse")
     g.add_argument("--model", metavar="NAME", help="e.g. vae_d2_b0.001 (see `floweq-tui models`)")
     g.add_argument("-x", type=float, metavar="X", help="latent x in [-2, 2]")
@@ -106,6 +110,14 @@ def add_control_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--out-gain", type=float, metavar="DB", help="output gain in dB")
     g.add_argument("--auto-gain", action="store_true", help="loudness-matched auto gain on")
     g.add_argument("--glide-ms", type=float, metavar="MS", help="glide time (default 20 ms)")
+    g.add_argument(
+        "--morph-ms", type=float, metavar="MS",
+        help="preset recalls morph from the sound now over MS milliseconds (default 0: the glide)",
+    )  # fmt: skip
+    g.add_argument(
+        "--morph-beats", type=float, metavar="N",
+        help="preset recalls morph over N beats at the tempo in effect (wins over --morph-ms)",
+    )  # fmt: skip
     a = p.add_argument_group("automation (docs/automation.md)")
     a.add_argument(
         "--lfo", action="append", metavar="TARGET:SHAPE:RATE[:DEPTH]",
@@ -156,8 +168,9 @@ def midi_fields(args: argparse.Namespace) -> dict[str, Any]:
 def control_values(
     args: argparse.Namespace, model_names: list[str], anchor_labels: list[str]
 ) -> dict[str, float]:
-    """The controls given on the command line, as shared-block values (validated)."""
-    values: dict[str, float] = {}
+    """The controls given on the command line, as shared-block values (validated); a
+    ``--preset`` first, the other options on top."""
+    values: dict[str, float] = preset_values(args, model_names, anchor_labels)[0]
     if args.mode:
         values["mode"] = MODES.index(args.mode)
     if args.model:
@@ -165,7 +178,9 @@ def control_values(
             have = ", ".join(model_names) or "none"
             raise CliError(f"no model named {args.model!r} (have: {have})")
         values["model"] = model_names.index(args.model)
-    for name in ("x", "y", "z", "interpolate", "strength", "in_gain", "out_gain", "glide_ms"):
+    names = ("x", "y", "z", "interpolate", "strength", "in_gain", "out_gain", "glide_ms",
+             "morph_ms", "morph_beats")  # fmt: skip
+    for name in names:
         v = getattr(args, name, None)
         if v is not None:
             values[name] = _in_range(name, v)
@@ -189,6 +204,22 @@ def control_values(
         values.setdefault("mode", MODES.index("manual"))
     values.update(automation_values(args))
     return values
+
+
+def preset_values(
+    args: argparse.Namespace, model_names: list[str], anchor_labels: list[str]
+) -> tuple[dict[str, float], str]:
+    """(values, notice) of ``--preset NAME`` (empty without it); a missing or bad preset is
+    a one-line CliError, a model or anchor it names that is not here a notice."""
+    name = getattr(args, "preset", None)
+    if not name:
+        return {}, ""
+    from .. import presets
+
+    try:
+        return presets.load(name).to_controls(model_names, anchor_labels)
+    except presets.PresetError as exc:
+        raise CliError(f"--preset: {exc}") from None
 
 
 def automation_values(args: argparse.Namespace) -> dict[str, float]:

@@ -18,7 +18,7 @@ from ..engine import Engine, EngineConfig, EngineError
 from ..instance import InstanceLock, InstanceLocked
 from ..session import Session
 from ..vae import core_models
-from .options import CliError, control_values, engine_config
+from .options import CliError, control_values, engine_config, preset_values
 
 EngineFactory = Callable[[EngineConfig, dict[str, float]], Any]
 """Builds an unstarted engine from its config and initial controls (tests pass a fake)."""
@@ -39,6 +39,8 @@ class Runtime:
     """One line to show at start ("" when all is well)."""
     lock: InstanceLock | None = None
     """This instance's claim on the config directory (None with --allow-second)."""
+    preset: str | None = None
+    """The preset recalled at start (``--preset``), or None."""
 
     def close(self) -> None:
         """Save the session, then stop the engine (always, even if saving fails)."""
@@ -90,10 +92,13 @@ def _compose(
             raise CliError(str(exc)) from None
     models = core_models()
     given = control_values(args, models.names, models.anchor_labels)
+    preset_notice = preset_values(args, models.names, models.anchor_labels)[1]
     session = Session.load(models.names, models.anchor_labels)
     engine = make_engine(cfg, {**session.restored, **given})
     try:
         engine.start()
     except EngineError as exc:
         raise CliError(str(exc)) from None
-    return Runtime(engine, session, load_family(), session.notice, lock)
+    notice = "; ".join(n for n in (session.notice, preset_notice) if n)
+    preset = getattr(args, "preset", None) or None
+    return Runtime(engine, session, load_family(), notice, lock, preset)
