@@ -623,6 +623,7 @@ def import_curve(curve: EqCurve, samplerate: float = 48000.0) -> ImportResult:
 
     freqs = log_grid(512)
     target = response_db(curve.filters, freqs, samplerate)
-    params = np.asarray(eqfit.fit_params(freqs, target, samplerate), dtype=np.float64)
+    fit = eqfit.fit_curve(freqs, target, samplerate)
+    params = np.asarray(fit.params, dtype=np.float64)
     err = curve_error_db(curve, params, samplerate)
     return ImportResult(params, [True] * N_BANDS, curve.preamp, False, err, len(curve.filters))

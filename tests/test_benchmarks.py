@@ -96,7 +96,16 @@ def check_idle(r: dict[str, Any]) -> None:
         assert r["total_cpu_percent"][mode] == v["total"]
 
 
+def check_match(r: dict[str, Any]) -> None:
+    """Known answers for every fit beside the flat baseline, and the speed with its ratio."""
+    for fit in ("params", "latent", "flat"):
+        assert all(_number(v) for v in r["curve_mae_db"][fit].values()), r
+    assert r["curve_mae_db"]["params"]["median"] < r["curve_mae_db"]["flat"]["median"], r
+    assert all(_number(r[k]) for k in ("match_cpu_ms_median", "workload_ms", "ratio")), r
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "match.py": check_match,
     "soak.py": check_soak,
     "midi_latency.py": check_midi_latency,
     "models_load.py": check_models_load,

@@ -186,3 +186,72 @@ def test_export_of_a_latent_point_is_what_the_processor_plays(tmp_path):
     back = eqfile.read_curve(out)
     diff = eqfile.response_db(back.filters, GRID, FS) - eqmath.response_db(state.params, GRID, FS)
     assert np.max(np.abs(diff)) < 0.02
+
+
+# ------------------------------------------------------------------ import into a preset
+
+AUTOEQ_10 = """Preamp: -6.4 dB
+Filter 1: ON LSC Fc 105 Hz Gain 5.8 dB Q 0.70
+Filter 2: ON PK Fc 180 Hz Gain -3.1 dB Q 0.45
+Filter 3: ON PK Fc 1327 Hz Gain 3.2 dB Q 1.81
+Filter 4: ON PK Fc 2698 Hz Gain -2.6 dB Q 2.50
+Filter 5: ON PK Fc 4179 Hz Gain 4.4 dB Q 3.40
+Filter 6: ON PK Fc 6100 Hz Gain -3.7 dB Q 4.50
+Filter 7: ON PK Fc 7500 Hz Gain 1.9 dB Q 2.00
+Filter 8: ON PK Fc 9200 Hz Gain -2.2 dB Q 3.00
+Filter 9: ON HSC Fc 10000 Hz Gain -3.5 dB Q 0.70
+Filter 10: ON PK Fc 60 Hz Gain 1.0 dB Q 1.00
+"""
+
+
+@pytest.fixture
+def data_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return tmp_path
+
+
+def test_import_of_five_bands_is_exact_and_becomes_a_preset_on_the_map(data_home, capsys):
+    from floweq_tui import presets
+    from floweq_tui.vae import core_models, load_family
+
+    params, active, strength = CASES["strength+switches"]
+    src = data_home / "mine.txt"
+    src.write_text(eqfile.write_apo(eqfile.curve_for(params, active, strength, FS)))
+    assert main(["import", str(src)]) == 0
+    out = capsys.readouterr().out
+    assert "4 filters loaded exactly" in out and "on the map of" in out
+    p = presets.load("mine")
+    models = core_models()
+    values, _ = p.to_controls(models.names, models.anchor_labels)
+    got = np.array([values[f"p{i}"] for i in range(13)])
+    on = [values[f"active{b}"] >= 0.5 for b in range(5)]
+    diff = eqmath.response_db(got, GRID, FS, on) - _ours(params, active, strength)
+    assert np.max(np.abs(diff)) < 0.01
+    assert values["mode"] == 2 and values["out_gain"] < 0  # the preamp, as output gain
+    z = load_family().default.encode(got)
+    assert (values["x"], values["y"]) == pytest.approx((z[0], z[1]), abs=1e-5)
+    # and it exports again as the same curve (export --preset)
+    again = data_home / "again.txt"
+    assert main(["export", "apo", str(again), "--preset", "mine"]) == 0
+    back = eqfile.read_curve(again)
+    assert np.max(np.abs(eqfile.response_db(back.filters, GRID, FS) - eqmath.response_db(
+        got, GRID, FS, on))) < 0.02  # fmt: skip
+    assert main(["import", str(src)]) == 2  # the preset exists
+    assert "--force" in capsys.readouterr().err
+
+
+def test_import_of_more_bands_is_fitted_and_reports_the_largest_error(data_home, capsys):
+    from floweq_tui import presets
+
+    src = data_home / "ParametricEQ.txt"
+    src.write_text(AUTOEQ_10)
+    assert main(["import", str(src), "--name", "hp"]) == 0
+    out = capsys.readouterr().out
+    assert "10 filters fitted into the 5 bands" in out
+    reported = float(out.split("largest error ")[1].split(" dB")[0])
+    values = presets.load("hp").values
+    got = np.array([values[f"p{i}"] for i in range(13)])
+    target = eqfile.parse_apo(AUTOEQ_10)
+    assert eqfile.curve_error_db(target, got, FS) == pytest.approx(reported, abs=0.005)
+    flat = float(np.max(np.abs(eqfile.response_db(target.filters, eqmath.log_grid(512), FS))))
+    assert reported < 0.6 * flat  # a real fit, not a flat curve

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from .options import CliError, add_control_options, control_values
 
@@ -35,12 +38,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "import",
         help="read an AutoEq/Equalizer APO parametric EQ into a preset",
         description="Read a parametric EQ file (AutoEq/APO: Preamp, PK, LSC, HSC, LS, HS; also "
-        "our own CamillaDSP, PipeWire and EasyEffects exports). Five or fewer compatible "
-        "bands load exactly; more are fitted into the five bands (least squares on the dB "
-        "curve, 20 Hz-20 kHz) and the largest error is reported.",
+        "our own CamillaDSP, PipeWire and EasyEffects exports) into a Manual-mode preset, "
+        "placed on the latent map by the encoder. Five or fewer compatible bands load "
+        "exactly; more are fitted into the five bands (least squares on the dB curve, "
+        "20 Hz-20 kHz) and the largest error is reported. The preamp becomes the output gain.",
     )
     i.add_argument("input", metavar="FILE", help="the file to read")
     i.add_argument("--name", metavar="NAME", help="preset name (default: the file's name)")
+    i.add_argument("-f", "--force", action="store_true", help="replace a preset NAME")
     i.add_argument(
         "-r", "--samplerate", type=int, default=48000, metavar="HZ",
         help="the rate the curves are compared at (default 48000)",
@@ -103,8 +108,64 @@ def cmd_import(args: argparse.Namespace) -> int:
         result = eqfile.import_curve(eqfile.read_curve(args.input), args.samplerate)
     except eqfile.EqFileError as exc:
         raise CliError(str(exc)) from None
-    how = "exactly" if result.exact else f"fitted, largest error {result.max_error_db:.2f} dB"
-    params = ",".join(f"{v:g}" for v in result.params)
-    print(f"read {result.n_filters} filters ({how}); preamp {result.preamp:.1f} dB")
-    print(f"--params={params}")
+    n = result.n_filters
+    if result.exact:
+        how = f"{n} filter{'s' if n != 1 else ''} loaded exactly"
+    else:
+        how = f"{n} filters fitted into the 5 bands"
+    err = f"largest error {result.max_error_db:.2f} dB (20 Hz-20 kHz)"
+    params = ",".join(f"{v:.6g}" for v in result.params)
+    if args.print_only:
+        print(f"{how}, {err}; preamp {result.preamp:.1f} dB")
+        print(f"--params={params}")
+        return 0
+    preset, where = _import_preset(args, result)
+    print(f"imported {preset.name!r}: {how}, {err}; preamp {result.preamp:.1f} dB as output gain")
+    print(f"{where} -> {preset.path}")
     return 0
+
+
+def _import_preset(args: argparse.Namespace, result: object) -> tuple[object, str]:
+    """Save the imported curve as a Manual-mode preset, its point on the map from the encoder."""
+    from .. import presets
+    from ..controls import CONTROL_SPECS, MODES, clamp_control
+    from ..vae import core_models, load_family
+
+    name = args.name or Path(args.input).stem
+    try:
+        presets.check_name(name)
+    except presets.PresetError as exc:
+        raise CliError(f"{exc} (choose one with --name)") from None
+    r: Any = result
+    models = core_models()
+    controls = {s.name: float(s.default) for s in CONTROL_SPECS}
+    controls["model"] = float(models.default_index)
+    controls["mode"] = float(MODES.index("manual"))
+    for i, v in enumerate(r.params):
+        controls[f"p{i}"] = float(v)
+    for b, on in enumerate(r.active):
+        controls[f"active{b}"] = 1.0 if on else 0.0
+    controls["out_gain"] = clamp_control("out_gain", r.preamp)
+    where = "not on the map (no model)"
+    try:
+        model = load_family().default
+        z = [float(v) for v in np.atleast_1d(model.encode(r.params))]
+        extend = any(abs(v) > 2.0 for v in z)
+        for key, v in zip(("x", "y", "z"), z, strict=False):
+            controls[key] = clamp_control(key, v / 2.0 if extend else v)
+        controls["extend"] = 1.0 if extend else 0.0
+        point = ", ".join(f"{v:+.2f}" for v in z)
+        where = f"on the map of {model.name} at ({point})"
+    except Exception as exc:  # the map is a bonus: the preset's curve is exact without it
+        where = f"not on the map ({' '.join(str(exc).split()) or type(exc).__name__})"
+    preset = presets.Preset.from_controls(
+        name, controls, models.names, models.anchor_labels, r.params
+    )
+    try:
+        preset.path = presets.save(preset, overwrite=args.force)
+    except presets.PresetError as exc:
+        more = " (use --force to replace it)" if "already exists" in str(exc) else ""
+        raise CliError(f"{exc}{more}") from None
+    except OSError as exc:
+        raise CliError(f"preset not saved: {exc}") from None
+    return preset, where

@@ -44,6 +44,7 @@ from .offthread import off_thread
 from .screens.help import HelpScreen
 from .screens.learn import LearnScreen
 from .screens.main import MainScreen
+from .screens.match import MatchScreen
 
 FPS = 30  # looks at the engine a second while something changes (a look draws only news)
 IDLE_FPS = 10  # looks a second once nothing changed for HOT_S: a MIDI knob is seen as soon
@@ -55,6 +56,7 @@ FOLLOW_MIN_S = 0.004  # a key's follow-up look: two audio blocks later, at least
 MIDI_POLL_S = 0.5  # port state and knob positions
 WATCH_S = 0.25  # what does the engine's supervisor say about its children?
 LOGS_S = 1.0  # did a child write anything (libjack, rtmidi, a traceback) to its log?
+MATCH_GLIDE_MS = 400.0  # a match is applied with a glide this long, then the glide is restored
 
 
 class FloweqApp(App[int]):
@@ -101,6 +103,11 @@ class FloweqApp(App[int]):
         self._restarting = False
         self.audio = str(engine.state)
         """Where the audio last settled: "running" (a device) or the silent clock."""
+        self.match_target: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+        """The last match's target (freqs, dB), drawn behind the curve until cleared."""
+        self.last_match: Any = None
+        self._match_reference = ""
+        self._match_screen: MatchScreen | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -180,6 +187,7 @@ class FloweqApp(App[int]):
             e.status.samplerate,
             self.ctrl.knobs,
             self.ctrl.spectrum,
+            self.match_target is not None and len(self.match_target[0]),
         )
 
     def refresh_from_engine(self, force: bool = False) -> None:
@@ -255,7 +263,7 @@ class FloweqApp(App[int]):
         elif new_spectrum or self._spectrum is None:
             # a new ring; the curve computes its spectrum for the width it is drawn at
             self._spectrum = partial(spectrum_db, self.engine.meters.ring("out", 4096), fs)
-        inputs = (params, active, fs, round(c["strength"], 4), bypass, tag)
+        inputs = (params, active, fs, round(c["strength"], 4), bypass, tag, self.match_target)
         main.curve.feed(inputs, self._spectrum)
 
     def _draw_controls(self, main: MainScreen) -> None:
@@ -348,6 +356,56 @@ class FloweqApp(App[int]):
             self.notify(f"export failed: {exc}", severity="error", timeout=6)
             return
         self.notify(f"exported {len(files)} files to {files[0].parent}", timeout=6)
+
+    def action_match(self) -> None:
+        """Match to a reference file (the input: a file or the next seconds of live input)."""
+        if any(isinstance(s, MatchScreen) for s in self.screen_stack):
+            return
+        fs = float(self.engine.status.samplerate or 48000)
+        screen = MatchScreen(self.engine.meters, fs, self.ctrl.model, self._match_reference)
+        self._match_screen = screen
+        self.push_screen(screen, self._match_done)
+
+    def _match_done(self, result: Any) -> None:
+        if result is None:
+            return
+        from ..match import session_controls
+
+        self.last_match = result
+        if self._match_screen is not None:
+            self._match_reference = self._match_screen.reference_used
+        c = self.engine.controls
+        values = session_controls(result, self.ctrl.model_index)
+        glide = c["glide_ms"]
+        self.ctrl.set("glide_ms", max(glide, MATCH_GLIDE_MS))
+        for name, value in values.items():
+            self.ctrl.set(name, value)
+        fit = result.latent or result.params
+        freqs, db = result.shown_target(fit)
+        self.match_target = (tuple(np.round(freqs, 2)), tuple(np.round(db, 2)))
+
+        def restore() -> None:  # after the glide, unless someone changed the glide meanwhile
+            if self.engine.controls["glide_ms"] == max(glide, MATCH_GLIDE_MS):
+                self.ctrl.set("glide_ms", glide)
+
+        self.set_timer(MATCH_GLIDE_MS / 1000.0 + 0.2, restore)
+        parts = []
+        if result.latent is not None:
+            z = ", ".join(f"{v:+.2f}" for v in result.latent.z)
+            parts.append(f"map ({z}) {result.latent.error_db:.1f} dB")
+        if result.params is not None:
+            parts.append(f"params {result.params.error_db:.1f} dB")
+        self.notify(
+            f"matched: {'; '.join(parts)} off (flat {result.flat_error_db:.1f} dB); "
+            "C hides the target",
+            timeout=6,
+        )
+        self._changed()
+
+    def action_clear_match(self) -> None:
+        """Hide the last match's target curve."""
+        self.match_target = None
+        self._changed()
 
     def action_help(self) -> None:
         """Show every key binding."""

@@ -30,6 +30,7 @@ S_GRID = Style(color="#4a5560")
 S_LABEL = Style(color="#8a96a3")
 S_SPEC = Style(color="#2f5d7c")
 S_TAG = Style(color="#ff5f5f", bold=True)
+S_TARGET = Style(color="#5f87af")
 
 
 def x_of(freq: float | np.ndarray, width_px: int) -> np.ndarray:
@@ -73,8 +74,12 @@ def draw_curve(
     bypass: bool = False,
     spectrum: np.ndarray | None = None,
     tag: str = "",
+    target: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
 ) -> list[list[tuple[str, Style | None]]]:
-    """Rows of (text, style) runs for a plot of ``width`` x ``height`` cells."""
+    """Rows of (text, style) runs for a plot of ``width`` x ``height`` cells.
+
+    ``target``: (freqs, dB) of a curve drawn thinly behind the response (a match's target).
+    """
     rows: list[list[tuple[str, Style | None]]] = []
     if width < GUTTER + 8 or height < 3:
         return [[(" " * max(width, 0), None)] for _ in range(max(height, 0))]
@@ -84,7 +89,11 @@ def draw_curve(
     p = apply_strength(np.asarray(params, dtype=np.float64), strength)
     fs = float(samplerate) if samplerate and samplerate >= 8000 else 48000.0
     curve = np.zeros(wpx) if bypass else response_db(p, freqs, fs, np.array(active, bool))
-    rng = db_range(curve)
+    tcurve = None
+    if target is not None and len(target[0]) >= 2:
+        tf, tdb = np.asarray(target[0], dtype=float), np.asarray(target[1], dtype=float)
+        tcurve = np.interp(np.log(freqs), np.log(tf), tdb)
+    rng = db_range(curve if tcurve is None else np.concatenate([curve, tcurve]))
 
     def y_of(db: np.ndarray | float) -> np.ndarray:
         return np.clip(np.rint((rng - np.asarray(db)) / (2 * rng) * (hpx - 1)), 0, hpx - 1)
@@ -127,6 +136,13 @@ def draw_curve(
             frac = level - full
             if 0 <= full < ph and frac > 0.125:
                 cells[ph - 1 - full][c] = (" ▁▂▃▄▅▆▇"[min(int(frac * 8), 7)], S_SPEC)
+    if tcurve is not None:  # behind the response: the response's cells win
+        lit_t = np.arange(hpx)[:, None] == y_of(tcurve).astype(int)[None, :]
+        tbits = (lit_t.reshape(ph, 4, pw, 2) * _BITS[None, :, None, :]).sum(axis=(1, 3))
+        for r, row in enumerate(tbits.tolist()):
+            for c, b in enumerate(row):
+                if b:
+                    cells[r][c] = (chr(0x2800 + b), S_TARGET)
     style = S_CURVE_OFF if bypass else S_CURVE
     for r, row in enumerate(bits.tolist()):
         for c, b in enumerate(row):
@@ -207,7 +223,8 @@ class CurveView(Widget):
         self._cache: tuple[tuple, Text] | None = None
 
     def feed(self, inputs: tuple, spectrum: Callable[[int], np.ndarray] | None = None) -> None:
-        """inputs = (params tuple, active, samplerate, strength, bypass, tag); ``spectrum``:
+        """inputs = (params tuple, active, samplerate, strength, bypass, tag[, target]) (target:
+        (freqs, dB) tuples drawn behind the response, or None); ``spectrum``:
         ``spectrum(cols)`` gives the output spectrum at ``cols`` columns (None: not shown).
         Pass the same function again to keep the spectrum (it is not recomputed)."""
         if spectrum is not self._source:
@@ -238,9 +255,12 @@ class CurveView(Widget):
         key = (w, h, self._inputs, self._shown)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        params, active, fs, strength, bypass, tag = self._inputs
+        params, active, fs, strength, bypass, tag, *rest = self._inputs
         spec = spectrum if h >= 8 else None
-        rows = draw_curve(w, h, np.array(params), active, fs, strength, bypass, spec, tag)
+        target = rest[0] if rest else None
+        rows = draw_curve(
+            w, h, np.array(params), active, fs, strength, bypass, spec, tag, target=target
+        )
         text = rows_to_text(rows)
         self._cache = (key, text)
         return text

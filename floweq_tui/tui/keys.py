@@ -61,6 +61,8 @@ APP_KEYS: list[tuple[str, str, str, str]] = [
         "",
     ),
     ("X", "export", "Export the EQ for AutoEq/APO, CamillaDSP, PipeWire, EasyEffects", ""),
+    ("c", "match", "Match to a reference file (from a file or the live input)", ""),
+    ("C", "clear_match", "Hide the match's target curve", ""),
     ("l", "midi_learn", "MIDI learn the selected value (then move a knob / press a button)", ""),
     ("ctrl+r", "restart_engine", "Restart the engine process (the controls are kept)", ""),
     ("question_mark", "help", "Help: every key", "Help"),
