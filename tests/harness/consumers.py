@@ -42,7 +42,7 @@ def ensure_autoeq() -> tuple[Path | None, str]:
     python = venv / "bin" / "python"
     if python.exists() and _works(python):
         return python, ""
-    base = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+    base = sys.executable  # autoeq 4.1.2 needs a Python with numpy 1.24 wheels (<= 3.11)
     steps = [
         [base, "-m", "venv", "--clear", str(venv)],
         [str(python), "-m", "pip", "install", "-q", f"autoeq=={AUTOEQ_VERSION}"],
