@@ -172,7 +172,8 @@ _CAMILLA_TYPES = {"LSC": "Lowshelf", "PK": "Peaking", "HSC": "Highshelf"}
 
 
 def write_camilladsp(curve: EqCurve, samplerate: float, channels: int = 2) -> str:
-    """A complete CamillaDSP (2.x/3.x) config; replace the devices with your own."""
+    """A complete CamillaDSP 3.x config (a pipeline step names its channels); replace the
+    devices with your own."""
     ch = ", ".join(str(c) for c in range(channels))
     names = ["preamp"] + [f"band{i + 1}" for i in range(len(curve.filters))]
     out = [
@@ -184,11 +185,11 @@ def write_camilladsp(curve: EqCurve, samplerate: float, channels: int = 2) -> st
         "  capture:",
         "    type: Stdin",
         f"    channels: {channels}",
-        "    format: S32LE",
+        "    format: S32_LE",
         "  playback:",
         "    type: Stdout",
         f"    channels: {channels}",
-        "    format: S32LE",
+        "    format: S32_LE",
         "filters:",
         "  preamp:",
         "    type: Gain",
