@@ -579,7 +579,14 @@ cdef enum:
     C_MORPH_BEATS = C_MORPH_MS + 1
     C_MORPH_SEQ = C_MORPH_MS + 2
     C_PROGRAM = C_MORPH_MS + 3    # program, preset_next/prev/save (the MIDI process's)
-    N_CONTROLS_C = C_PROGRAM + 4
+    C_AB_ON = C_PROGRAM + 4   # A/B: on, slot, fade ms, loudness match, copy, then the other
+    C_AB_SLOT = C_AB_ON + 1   # slot's sound: a twin of slots 0 .. C_SOUND - 1
+    C_AB_FADE = C_AB_ON + 2
+    C_AB_MATCH = C_AB_ON + 3
+    C_AB_COPY = C_AB_ON + 4   # an action for the writers (floweq_tui/ab.py); not read here
+    C_AB_SOUND = C_AB_ON + 5
+    C_SOUND = 28              # mode .. strength: what an A/B slot holds
+    N_CONTROLS_C = C_AB_SOUND + C_SOUND
     N_MOD_TARGETS = 21    # x y z interpolate strength in_gain out_gain p0..p12 path_pos
     T_PATH_POS = 20
 
@@ -634,6 +641,8 @@ CONTROL_SLOTS = {
     "rec_n": C_REC_N, "rec_v0": C_REC_V0, "rec_v127": C_REC_V0 + REC_POINTS_C - 1,
     "morph_ms": C_MORPH_MS, "morph_beats": C_MORPH_BEATS, "morph_seq": C_MORPH_SEQ,
     "program": C_PROGRAM, "preset_save": C_PROGRAM + 3,
+    "ab_on": C_AB_ON, "ab_slot": C_AB_SLOT, "ab_fade_ms": C_AB_FADE, "ab_match": C_AB_MATCH,
+    "ab_copy": C_AB_COPY, "ab_mode": C_AB_SOUND, "ab_strength": C_AB_SOUND + C_SOUND - 1,
     "_count": N_CONTROLS_C,
 }
 MOD_TARGET_SLOTS = (C_X, C_Y, C_Z, C_INTERP, C_STRENGTH, C_IN_GAIN, C_OUT_GAIN,
@@ -772,6 +781,27 @@ cdef void _kmeter_feed(kmeter *k, const float *buf, int frames, int nch, const d
             k.hist[i] = 0.0
 
 
+DEF HIST_DOUBLES = 12        # filter history doubles per channel (Cascade allocates as many)
+
+
+cdef inline void _cascade_target(fq_cascade *s, const double *params, const int *active) noexcept nogil:
+    """Cascade.set_params_c on a bare cascade (the A/B pair is reached by pointer)."""
+    fq_sanitize_params(params, s.pend_p)
+    cdef int b
+    for b in range(FQ_BANDS):
+        s.pend_active[b] = active[b]
+    s.pending = 1
+
+
+cdef inline kmeter _kmeter_copy(kmeter dst, kmeter src, int nch) noexcept nogil:
+    """src's state in dst (dst keeps its own history buffer)."""
+    cdef double *h = dst.hist
+    memcpy(h, src.hist, sizeof(double) * nch * 8)
+    dst = src
+    dst.hist = h
+    return dst
+
+
 cdef class Processor:
     """One audio block in, one out: the whole signal chain of the engine, without the GIL.
 
@@ -781,6 +811,16 @@ cdef class Processor:
     """
 
     cdef Cascade eq
+    # A/B: a second cascade for the other slot; cl/co point at the live and the other one
+    cdef Cascade eq_o
+    cdef fq_cascade *cl
+    cdef fq_cascade *co
+    cdef float *obuf
+    cdef kmeter k_o
+    cdef double g_auto_db_o, g_auto_o, auto_target_o
+    cdef double ab_w            # weight of the live cascade in the crossfade (1 = only live)
+    cdef double ab_last_slot
+    cdef int ab_running
     cdef int nch
     cdef double fs
     cdef int max_block
@@ -852,6 +892,10 @@ cdef class Processor:
                   decoders=(), anchors=(), double glide_ms=20.0, bint wall_clock=True,
                   seed=0x5EED):
         self.eq = Cascade(channels, samplerate, glide_ms)
+        self.eq_o = Cascade(channels, samplerate, glide_ms)
+        self.cl = &self.eq.s
+        self.co = &self.eq_o.s
+        self.ab_w = 1.0
         self.wall_clock = wall_clock
         self.mod.seed = <uint64_t>seed
         fq_mod_reset(&self.mod)
@@ -911,8 +955,13 @@ cdef class Processor:
         self.k_sub_len = max(1, <int>(0.1 * samplerate + 0.5))
         self.k_in.hist = <double *>_aligned(sizeof(double) * channels * 8)
         self.k_out.hist = <double *>_aligned(sizeof(double) * channels * 8)
+        self.k_o.hist = <double *>_aligned(sizeof(double) * channels * 8)
+        self.obuf = <float *>_aligned(sizeof(float) * max_block * channels)
         self.k_in.lufs = LUFS_FLOOR
         self.k_out.lufs = LUFS_FLOOR
+        self.k_o.lufs = LUFS_FLOOR
+        self.g_auto_o = 1.0
+        self.ab_last_slot = self.ctl[C_AB_SLOT]
         self.lim_release = 1.0 - exp(-1.0 / (0.050 * samplerate))  # 50 ms release
         self.lim_gain = 1.0
         self._tempo()
@@ -924,6 +973,7 @@ cdef class Processor:
         self.morph_seq_seen = self.ctl[C_MORPH_SEQ]
         self._apply_controls()
         self.eq.finish_glide()
+        self.eq_o.finish_glide()
         self.met[M_SAMPLERATE] = samplerate
         self.met[M_BLOCKSIZE] = max_block
         self.met[M_CHANNELS] = channels
@@ -932,10 +982,18 @@ cdef class Processor:
         free(self.dry)
         free(self.k_in.hist)
         free(self.k_out.hist)
+        free(self.k_o.hist)
+        free(self.obuf)
 
     @property
     def cascade(self):
-        return self.eq
+        """The cascade of the slot being heard (A/B swaps the two)."""
+        return self.eq if self.cl == &self.eq.s else self.eq_o
+
+    @property
+    def ab_weight(self) -> float:
+        """Where the A/B crossfade stands: the live slot's weight (1 once it is done)."""
+        return self.ab_w
 
     # ------------------------------------------------------------ non-real-time requests
 
@@ -980,6 +1038,13 @@ cdef class Processor:
     def reset(self):
         """Clear all signal state (filters, loudness windows, limiter)."""
         self.eq.reset()
+        self.eq_o.reset()
+        memset(self.k_o.hist, 0, sizeof(double) * self.nch * 8)
+        self.k_o.ring_n = self.k_o.sub_count = 0
+        self.k_o.sub_sum = 0.0
+        self.k_o.lufs = LUFS_FLOOR
+        self.g_auto_db_o = self.auto_target_o = 0.0
+        self.g_auto_o = 1.0
         memset(self.k_in.hist, 0, sizeof(double) * self.nch * 8)
         memset(self.k_out.hist, 0, sizeof(double) * self.nch * 8)
         self.k_in.ring_n = self.k_out.ring_n = 0
@@ -1005,6 +1070,8 @@ cdef class Processor:
         self.g_in = _db_to_lin(_clampd(self.eff[C_IN_GAIN], -24.0, 24.0))
         self.g_post = self._post_gain()
         self.eq.finish_glide()
+        self.eq_o.finish_glide()
+        self.ab_w = 1.0
 
     @property
     def beat_position(self) -> float:
@@ -1098,6 +1165,9 @@ cdef class Processor:
                 return 1
         if self.eff[C_GLIDE] != self.applied[C_GLIDE]:
             return 1
+        for i in range(C_AB_ON, N_CONTROLS_C):
+            if self.eff[i] != self.applied[i]:
+                return 1
         return 0
 
     # ------------------------------------------------------------ automation
@@ -1306,6 +1376,84 @@ cdef class Processor:
             self.morphing = False
             self.have_applied = 0  # the next look applies the controls as they are
 
+    cdef void _derive_other(self, const double *c, double *target, int *act) noexcept nogil:
+        """The other A/B slot's EQ target: its latent point or manual parameters, decoded
+        as the live slot's are, with its strength and band switches (no morph, no modulators)."""
+        cdef double p[13]
+        cdef double z[3]
+        cdef int i, mode, model, a, b, d
+        cdef double t
+        mode = <int>_clampd(c[C_MODE], 0, 2)
+        model = <int>_clampd(c[C_MODEL], 0, MAX_MODELS - 1)
+        z[0] = z[1] = z[2] = 0.0
+        if mode != 2 and self.n_models > 0:
+            if model >= self.n_models:
+                model = self.n_models - 1
+            d = self.models[model].d
+            if mode == 0:
+                for i in range(d):
+                    z[i] = _clampd(c[C_X + i], -2.0, 2.0) * (2.0 if c[C_EXTEND] >= 0.5 else 1.0)
+            elif self.n_anchors[model] > 0:
+                a = min(<int>_clampd(c[C_ANCHOR_A], 0, MAX_ANCHORS - 1), self.n_anchors[model] - 1)
+                b = min(<int>_clampd(c[C_ANCHOR_B], 0, MAX_ANCHORS - 1), self.n_anchors[model] - 1)
+                t = _clampd(c[C_INTERP], 0.0, 1.0)
+                for i in range(d):
+                    z[i] = self.anchors[model][a][i] + t * (self.anchors[model][b][i] - self.anchors[model][a][i])
+            fq_decode(self.models[model], z, p)
+            fq_denormalize_sorted(p, p)
+        else:
+            fq_sanitize_params(c + C_P0, p)
+        memcpy(target, p, sizeof(p))
+        fq_apply_strength(target, c[C_STRENGTH])
+        for i in range(5):
+            act[i] = 1 if c[C_ACTIVE0 + i] >= 0.5 else 0
+
+    cdef void _ab_controls(self, const double *c, int glide_len) noexcept nogil:
+        """A/B: start or stop the other slot's cascade, swap the roles on a slot flip (the
+        writer swapped the sound controls with their twins: floweq_tui/ab.py), and give the
+        other cascade its target (the twins, decoded like the live slot)."""
+        cdef double c2[N_CONTROLS_C]
+        cdef double target[13]
+        cdef int act[5]
+        cdef fq_cascade *tmp
+        cdef kmeter tk
+        cdef double td
+        if c[C_AB_ON] < 0.5:
+            self.ab_running = 0
+            self.ab_w = 1.0
+            self.ab_last_slot = c[C_AB_SLOT]
+            return
+        if not self.ab_running:
+            # the other cascade starts from the live one's signal state (no start-up transient)
+            memcpy(self.co.hist, self.cl.hist, sizeof(double) * self.nch * HIST_DOUBLES)
+            self.k_o = _kmeter_copy(self.k_o, self.k_out, self.nch)
+            self.g_auto_db_o, self.g_auto_o, self.auto_target_o = self.g_auto_db, self.g_auto, self.auto_target_db
+            self.ab_w = 1.0
+            self.ab_running = 1
+        elif c[C_AB_SLOT] != self.ab_last_slot:
+            tmp = self.cl
+            self.cl = self.co
+            self.co = tmp
+            tk = self.k_out
+            self.k_out = self.k_o
+            self.k_o = tk
+            td = self.g_auto_db
+            self.g_auto_db = self.g_auto_db_o
+            self.g_auto_db_o = td
+            td = self.g_auto
+            self.g_auto = self.g_auto_o
+            self.g_auto_o = td
+            td = self.auto_target_db
+            self.auto_target_db = self.auto_target_o
+            self.auto_target_o = td
+            self.ab_w = 1.0 - self.ab_w
+        self.ab_last_slot = c[C_AB_SLOT]
+        memcpy(c2, c, sizeof(double) * N_CONTROLS_C)
+        memcpy(c2, c + C_AB_SOUND, sizeof(double) * C_SOUND)
+        self._derive_other(c2, target, act)
+        self.co.glide_len = glide_len
+        _cascade_target(self.co, target, act)
+
     cdef void _apply_controls(self) noexcept nogil:
         """Controls -> latent point -> 13 parameters -> strength/bands -> a new EQ target."""
         cdef double c[N_CONTROLS_C]
@@ -1318,6 +1466,7 @@ cdef class Processor:
         cdef double scale, t, u
         cdef bint latent = False
         memcpy(c, self.eff, sizeof(double) * N_CONTROLS_C)
+        self._ab_controls(c, <int>(_clampd(c[C_GLIDE], 0.0, 1000.0) * 1e-3 * self.fs + 0.5))
         mode = <int>_clampd(c[C_MODE], 0, 2)
         model = <int>_clampd(c[C_MODEL], 0, MAX_MODELS - 1)
         z[0] = z[1] = z[2] = 0.0
@@ -1387,9 +1536,10 @@ cdef class Processor:
                 if not act[i]:
                     self.tgt_now[_GAIN_AT[i]] = 0.0
         glide = _clampd(c[C_GLIDE], 0.0, 1000.0)
-        self.eq.s.glide_len = <int>(glide * 1e-3 * self.fs + 0.5)
+        self.cl.glide_len = <int>(glide * 1e-3 * self.fs + 0.5)
         self.eq._glide_ms = glide
-        self.eq.set_params_c(target, act)
+        self.eq_o._glide_ms = glide
+        _cascade_target(self.cl, target, act)
         memcpy(self.applied, c, sizeof(c))
         self.have_applied = 1
         self.met[M_MODE] = mode
@@ -1407,7 +1557,8 @@ cdef class Processor:
         cdef int i, ch, k
         cdef int64_t left, take
         cdef double g0, g1, dg, g, m0, m1, dm, mix, u0, u1, du, peak, v, lim, ceiling, mono
-        cdef double target_db, coeff, span
+        cdef double target_db, coeff, span, o0, o1, do, w, dw, uo = 0.0, wet
+        cdef bint matched
         cdef float *dry = self.dry
         cdef int pos, chunk
         self._tempo()
@@ -1451,10 +1602,12 @@ cdef class Processor:
         self.g_in = g1
         self.met[M_PEAK_IN] = peak
         _kmeter_feed(&self.k_in, dry, frames, self.nch, self.ksos, self.kweights, self.k_sub_len)
+        if self.ab_running:  # A/B: the other slot's cascade gets the same input
+            memcpy(self.obuf, out, sizeof(float) * n)
         # ---- the EQ; while modulators run, they are evaluated every FQ_MOD_CHUNK samples (on
         # the processor's own sample grid) and each new target goes through the glide
         if self.mods_on == 0 and self.motion_on == 0 and not self.morphing:
-            fq_cascade_process(&self.eq.s, out, frames)
+            fq_cascade_process(self.cl, out, frames)
             self._advance(frames)
         else:
             pos = 0
@@ -1467,7 +1620,7 @@ cdef class Processor:
                     self._morph_eff()
                     if self.morphing or self._controls_changed():
                         self._apply_controls()
-                fq_cascade_process(&self.eq.s, out + pos * self.nch, chunk)
+                fq_cascade_process(self.cl, out + pos * self.nch, chunk)
                 self._advance(chunk)
                 self._morph_advance(chunk)
                 pos += chunk
@@ -1477,19 +1630,37 @@ cdef class Processor:
             self.beat = self._beat_at(0)
         _kmeter_feed(&self.k_out, out, frames, self.nch, self.ksos, self.kweights, self.k_sub_len)
         # ---- auto gain: move toward (L_in - L_out), limited to the range, one-pole in dB
-        if self.ctl[C_AUTO] >= 0.5:
+        # (A/B loudness match: both slots, each by its own output loudness)
+        matched = self.ab_running and self.ctl[C_AB_MATCH] >= 0.5
+        coeff = 1.0 - exp(-frames / (_clampd(self.ctl[C_AUTO_TIME], 0.05, 10.0) * self.fs))
+        if self.ab_running:
+            fq_cascade_process(self.co, self.obuf, frames)
+            _kmeter_feed(&self.k_o, self.obuf, frames, self.nch, self.ksos, self.kweights, self.k_sub_len)
+            if self.ctl[C_AUTO] >= 0.5 or matched:
+                if self.k_in.lufs > -70.0 and self.k_o.lufs > -70.0:
+                    span = _clampd(self.ctl[C_AUTO_RANGE], 0.0, 24.0)
+                    self.auto_target_o = _clampd(self.k_in.lufs - self.k_o.lufs, -span, span)
+                target_db = self.auto_target_o
+            else:
+                target_db = 0.0
+            self.g_auto_db_o += (target_db - self.g_auto_db_o) * coeff
+        if self.ctl[C_AUTO] >= 0.5 or matched:
             if self.k_in.lufs > -70.0 and self.k_out.lufs > -70.0:
                 span = _clampd(self.ctl[C_AUTO_RANGE], 0.0, 24.0)
                 self.auto_target_db = _clampd(self.k_in.lufs - self.k_out.lufs, -span, span)
             target_db = self.auto_target_db
         else:
             target_db = 0.0
-        coeff = 1.0 - exp(-frames / (_clampd(self.ctl[C_AUTO_TIME], 0.05, 10.0) * self.fs))
         self.g_auto_db += (target_db - self.g_auto_db) * coeff
         # ---- bypass crossfade, auto gain, output gain and mute, all ramped over this block
         u0 = self.g_auto
         u1 = _db_to_lin(self.g_auto_db)
         du = (u1 - u0) / frames
+        o0 = self.g_auto_o
+        o1 = _db_to_lin(self.g_auto_db_o)
+        do = (o1 - o0) / frames
+        w = self.ab_w
+        dw = 1.0 / (_clampd(self.ctl[C_AB_FADE], 1.0, 50.0) * 1e-3 * self.fs)
         m0 = self.mix_dry
         m1 = 1.0 if self.ctl[C_BYPASS] >= 0.5 else 0.0
         dm = (m1 - m0) / frames
@@ -1503,12 +1674,20 @@ cdef class Processor:
             mix = m0 + dm * (i + 1)
             g = g0 + dg * (i + 1)
             u = u0 + du * (i + 1)
+            if self.ab_running:  # the A/B crossfade, sample by sample (w: the live slot's weight)
+                if w < 1.0:
+                    w = w + dw if w + dw < 1.0 else 1.0
+                uo = (o0 + do * (i + 1)) * (1.0 - w)
+                u *= w
             mono = 0.0
             # the limiter is linked across channels: find this frame's peak first
             v = 0.0
             for ch in range(self.nch):
                 k = i * self.nch + ch
-                out[k] = <float>(g * (mix * dry[k] + (1.0 - mix) * u * out[k]))
+                wet = u * out[k]
+                if self.ab_running:
+                    wet += uo * self.obuf[k]
+                out[k] = <float>(g * (mix * dry[k] + (1.0 - mix) * wet))
                 if fabs(out[k]) > v:
                     v = fabs(out[k])
             if v * lim > ceiling:
@@ -1526,6 +1705,8 @@ cdef class Processor:
                 self.met[N_METERS_C + self.ring_frames + (self.ring_pos + i) % self.ring_frames] = mono
         self.lim_gain = lim
         self.g_auto = u1
+        self.g_auto_o = o1
+        self.ab_w = w if self.ab_running else 1.0
         self.mix_dry = m1
         self.g_post = g1
         # ---- input ring (mono mix of the dry signal)

@@ -251,6 +251,35 @@ CONTROL_SPECS: tuple[ControlSpec, ...] = (
     ControlSpec("preset_next", 0, 0, 1, "bool", "Next preset"),
     ControlSpec("preset_prev", 0, 0, 1, "bool", "Previous preset"),
     ControlSpec("preset_save", 0, 0, 1, "bool", "Save preset here"),
+    # A/B (docs/presets.md, floweq_tui/ab.py): the controls above are the slot being heard
+    # and edited; the other slot's sound (a twin of each sound control, "ab_" + name) runs
+    # in a second cascade while ab_on, and a flip of ab_slot (with the twins swapped in)
+    # crossfades between the two in ab_fade_ms
+    ControlSpec("ab_on", 0, 0, 1, "bool", "A/B on"),
+    ControlSpec("ab_slot", 0, 0, 1, "bool", "A/B slot"),
+    ControlSpec(
+        "ab_fade_ms",
+        30.0,
+        1.0,
+        50.0,
+        "float",
+        "A/B crossfade",
+        "ms",
+        fine=1.0,
+        coarse=10.0,
+        fmt=".0f",
+    ),  # fmt: skip
+    ControlSpec("ab_match", 0, 0, 1, "bool", "A/B loudness match"),
+    ControlSpec("ab_copy", 0, 0, 1, "bool", "A/B copy to other"),  # an action: writers copy
+)
+SOUND_CONTROLS: tuple[str, ...] = tuple(s.name for s in CONTROL_SPECS[:28])
+"""What an A/B slot holds: mode, model, latent point, anchors, the 13 parameters, the band
+switches and strength (slots 0-27, contiguous, mirrored in _dsp.pyx)."""
+assert SOUND_CONTROLS[-1] == "strength"
+AB_TWIN_START = len(CONTROL_SPECS)
+CONTROL_SPECS = CONTROL_SPECS + tuple(
+    ControlSpec(f"ab_{s.name}", s.default, s.min, s.max, s.kind, f"A/B other: {s.label}", s.unit)
+    for s in CONTROL_SPECS[:28]
 )
 
 CONTROL_INDEX: dict[str, int] = {s.name: i for i, s in enumerate(CONTROL_SPECS)}

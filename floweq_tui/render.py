@@ -212,3 +212,28 @@ def _write_error(out: Path, reason: Any) -> str:
         full = False
     why = "no space left on device" if full else " ".join(str(reason).split()).rstrip(".")
     return f"cannot write {out}: {why}"
+
+
+@dataclass
+class EqState:
+    """The EQ a set of controls gives: the 13 parameters in effect (decoded in the latent
+    modes), the band switches and the strength."""
+
+    params: np.ndarray
+    active: list[bool]
+    strength: float
+
+
+def eq_in_effect(
+    controls: dict[str, float] | None, samplerate: int = 48000, models_path: str | None = None
+) -> EqState:
+    """What the engine's processor would play for these controls (its first block), for export."""
+    r = _Renderer(1, samplerate, controls, 64, models_path)
+    silence = np.zeros((64, 1), np.float32)
+    r.process(silence, np.empty_like(silence))
+    m, c = Meters(r.met), Controls(r.ctl)
+    return EqState(
+        params=np.array([m[f"p{i}"] for i in range(13)]),
+        active=[c[f"active{b}"] >= 0.5 for b in range(5)],
+        strength=float(c["strength"]),
+    )

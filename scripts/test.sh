@@ -13,5 +13,12 @@ python3 -m pip install -q --upgrade pip
 # install fails the run (under CI=true a test skipped for a missing real part fails too).
 python3 -m pip install -q "torch==2.13.0"
 python3 -m pip install -q ".[test]"
+# autoeq (a real consumer of our ParametricEQ.txt export) pins numpy~=1.24.4, so it gets its own
+# venv, where tests/harness/consumers.py looks for it; a failed install fails the run.
+AUTOEQ_VENV="${FLOWEQ_AUTOEQ_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/floweq-tui-tests/autoeq-venv}"
+if ! "$AUTOEQ_VENV/bin/python" -c "import autoeq.peq" 2>/dev/null; then
+  python3 -m venv --clear "$AUTOEQ_VENV"
+  "$AUTOEQ_VENV/bin/python" -m pip install -q "autoeq==4.1.2"
+fi
 # PYTHONSAFEPATH keeps the source tree off sys.path: the tests run the installed package.
 PYTHONSAFEPATH=1 python3 -m pytest "$@"

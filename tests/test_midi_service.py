@@ -344,3 +344,34 @@ def test_alsa_input_wakes_the_service_from_its_own_thread(svc):
     assert svc.drain() == 2 and len(svc.queue) == 0
     svc.hw.close_input(LinkState.CLOSED)
     assert rt.fn is None
+
+
+def test_a_learned_button_toggles_ab_and_another_copies(svc, tmp_path):
+    """A/B from MIDI alone: a button learned on "A/B slot" swaps the slots (the sound
+    controls with their twins, floweq_tui/ab.py), one on "A/B copy to other" copies."""
+    from floweq_tui.controls import Controls
+
+    c = Controls(svc.ctl)
+    c.update({"mode": 2, "p0": 6.0})
+    for control, number in (("ab_slot", 50), ("ab_copy", 51)):
+        svc.learn.start(control)
+        svc.queue.append((svc.virt, cc(number, 127)))
+        svc.queue.append((svc.virt, cc(number, 0)))
+        svc.drain()
+        svc.clock_.t += 0.35
+        svc.learn.poll()
+        assert svc.learn.state.phase is LearnPhase.DONE, control
+
+    def press(number: int) -> None:
+        svc.queue.append((svc.virt, cc(number, 127)))
+        svc.drain()
+        svc.queue.append((svc.virt, cc(number, 0)))
+        svc.drain()
+
+    press(50)  # arms A/B (B = a copy of A) and hears B
+    assert c["ab_on"] == 1 and c["ab_slot"] == 1 and c["ab_p0"] == 6.0
+    c["p0"] = -6.0  # B edited
+    press(50)
+    assert c["ab_slot"] == 0 and c["p0"] == 6.0 and c["ab_p0"] == -6.0
+    press(51)  # A copied to B
+    assert c["ab_p0"] == 6.0 and c["ab_slot"] == 0 and c["ab_copy"] == 0

@@ -477,3 +477,46 @@ async def test_frames_are_drawn_only_when_their_inputs_change() -> None:
         assert map_title().startswith("x+0.55") and app.frames_drawn == drawn + 1
         await until(pilot, lambda: app.looks >= looks + 3, what="three more looks")
         assert app.frames_drawn == drawn + 1  # and not drawn again by the looks after it
+
+
+# ------------------------------------------------------------------ A/B and export
+
+
+@aio
+async def test_ab_keys_toggle_copy_and_match() -> None:
+    app, eng = make(mode=2)
+    c = eng.controls
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        c["p0"] = 6.0
+        await pilot.press("w")  # arms A/B (B = a copy of A) and hears B
+        await until(pilot, lambda: c["ab_slot"] == 1)
+        assert c["ab_on"] == 1 and c["ab_p0"] == 6.0
+        c["p0"] = -6.0  # edit B
+        await pilot.press("w")  # back to A
+        await until(pilot, lambda: c["ab_slot"] == 0)
+        assert c["p0"] == 6.0 and c["ab_p0"] == -6.0
+        await pilot.press("W")  # copy A to B
+        await until(pilot, lambda: c["ab_p0"] == 6.0)
+        await pilot.press("L")
+        await until(pilot, lambda: c["ab_match"] == 1)
+
+
+@aio
+async def test_export_key_writes_every_format(tmp_path, monkeypatch) -> None:
+    from floweq_tui import eqfile, eqmath
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    app, eng = make(mode=2, p0=4.0, p5=-3.0, strength=0.5, active4=0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("X")
+        folder = tmp_path / "floweq-tui" / "exports"
+        await until(pilot, lambda: folder.is_dir() and len(list(folder.iterdir())) == 4)
+    p = np.array([eng.controls[f"p{i}"] for i in range(13)])
+    grid = eqmath.log_grid(200)
+    want = eqmath.response_db(p * np.where(np.isin(range(13), [0, 2, 5, 8, 11]), 0.5, 1), grid,
+                              48000, [True, True, True, True, False])  # fmt: skip
+    for f in folder.iterdir():
+        got = eqfile.response_db(eqfile.read_curve(f).filters, grid, 48000)
+        assert np.max(np.abs(got - want)) < 0.02, f.name

@@ -3,7 +3,8 @@
 - :mod:`.options`: the shared options and how they become engine settings and controls;
 - :mod:`.root`: the composition root (arguments -> started engine + session);
 - :mod:`.instrument`: the UI and `--headless`;
-- :mod:`.render`, :mod:`.models`, :mod:`.midi`, :mod:`.match`: the other subcommands.
+- :mod:`.render`, :mod:`.models`, :mod:`.midi`, :mod:`.match`, :mod:`.export`: the other
+  subcommands.
 
 Heavy imports (textual, torch, sounddevice) happen only inside the command that needs them.
 """
@@ -15,7 +16,7 @@ import sys
 from typing import Any
 
 from .. import __version__
-from . import match, midi, models, preset, render
+from . import export, match, midi, models, preset, render
 from .options import (
     CliError,
     add_control_options,
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         "latent space of real engineers' EQ settings, with MIDI knobs. With no command it "
         "opens the instrument; with no sound card it runs on a silent clock.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="commands: devices, match, midi, models, preset, render, train "
+        epilog="commands: devices, export, import, match, midi, models, preset, render, train "
         "(see `floweq-tui COMMAND --help`)",
     )
     parser.add_argument("--version", action="version", version=f"floweq-tui {__version__}")
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     midi.register(sub)
     match.register(sub)
     preset.register(sub)
+    export.register(sub)
     return parser
 
 

@@ -43,7 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from ..controls import CONTROL_INDEX, N_CONTROLS, SharedBlock
+from .. import ab
+from ..controls import CONTROL_INDEX, N_CONTROLS, Controls, SharedBlock
 from ..runtime import Channel, Handler, one_line
 from .learn import Learn
 from .links import SERVER_CHECK, Link, Links
@@ -306,7 +307,10 @@ class MidiService:
         """The last value per control into the block."""
         ctl = self.ctl
         for name, value in pending.items():
-            ctl[CONTROL_INDEX[name]] = value
+            if name in ab.ACTIONS:  # an A/B button: a toggle (or copy) of the slots
+                ab.apply_action(Controls(ctl), name, value)
+            else:
+                ctl[CONTROL_INDEX[name]] = value
             writers[name].last_seen[name] = value
             self.writes += 1
         if pending:

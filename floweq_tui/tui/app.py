@@ -352,6 +352,28 @@ class FloweqApp(App[int]):
         self.ctrl.spectrum = not self.ctrl.spectrum
         self._changed()
 
+    def action_ab_toggle(self) -> None:
+        """A/B: hear the other slot (the engine crossfades)."""
+        heard = self.ctrl.ab_toggle()
+        match = ", loudness matched" if self.engine.controls["ab_match"] >= 0.5 else ""
+        self.notify(f"A/B: hearing {heard}{match}", timeout=2)
+        self._changed()
+
+    def action_ab_copy(self) -> None:
+        """A/B: copy the slot heard into the other."""
+        to = self.ctrl.ab_copy()
+        self.notify(f"A/B: copied {'A' if to == 'B' else 'B'} to {to}", timeout=2)
+        self._changed()
+
+    def action_export(self) -> None:
+        """Write the EQ in effect for other programs (all formats) and say where."""
+        try:
+            files = self.ctrl.export()
+        except OSError as exc:
+            self.notify(f"export failed: {exc}", severity="error", timeout=6)
+            return
+        self.notify(f"exported {len(files)} files to {files[0].parent}", timeout=6)
+
     def action_match(self) -> None:
         """Match to a reference file (the input: a file or the next seconds of live input)."""
         if any(isinstance(s, MatchScreen) for s in self.screen_stack):

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import ab
 from ..controls import CONTROL_SPEC, MODES, Controls, latent_point
 from ..params import BAND_NAMES, FREQ_INDEX, GAIN_INDEX, Q_INDEX
 from .engine_port import EngineLike
@@ -174,6 +177,34 @@ class Controller:
         if self.mode == 2:
             return np.asarray(self.engine.controls.params, dtype=np.float64)
         return np.asarray(self.engine.meters.params, dtype=np.float64)
+
+    def export(self, directory: Path | None = None) -> list[Path]:
+        """Write the EQ in effect in every export format (docs/presets.md) into
+        ``directory`` (default: the data directory's ``exports``); returns the files."""
+        from .. import eqfile
+        from ..paths import data_dir, write_text_atomic
+
+        c = self.engine.controls
+        fs = float(self.engine.status.samplerate or 48000)
+        active = [c[f"active{b}"] >= 0.5 for b in range(5)]
+        curve = eqfile.curve_for(self.shown_params(), active, c["strength"], fs)
+        folder = directory or data_dir() / "exports"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = []
+        for fmt, suffix in eqfile.SUFFIXES.items():
+            path = folder / f"floweq-{stamp}-{fmt}{suffix}"
+            write_text_atomic(path, eqfile.export_text(fmt, curve, fs))
+            out.append(path)
+        return out
+
+    def ab_toggle(self) -> str:
+        """A/B: hear the other slot; returns the slot now heard."""
+        return ab.toggle(self.controls)
+
+    def ab_copy(self) -> str:
+        """A/B: copy the slot heard into the other; returns the slot it went to."""
+        ab.copy_to_other(self.controls)
+        return "B" if ab.slot(self.controls) == "A" else "A"
 
     @staticmethod
     def band_index(band: int, field: str) -> int | None:

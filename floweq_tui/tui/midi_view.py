@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from ..controls import CONTROL_INDEX, CONTROL_SPECS
+from ..controls import AB_TWIN_START, CONTROL_INDEX, CONTROL_SPECS
 from ..midi.state import Conflict, KnobInfo, LearnPhase, LearnState, LinkState, MidiStatus
 
 LABELS: dict[str, str] = {s.name: s.label for s in CONTROL_SPECS}
@@ -22,8 +22,10 @@ def control_label(name: str) -> str:
 
 def learnable_controls() -> list[str]:
     """Every control MIDI can drive: each continuous control and each toggle/choice (not
-    the table slots a path or a recording fills: ``kind == "data"``)."""
-    return [s.name for s in CONTROL_SPECS if s.kind != "data" and s.name != "rec_state"]
+    the table slots a path or a recording fills: ``kind == "data"``, nor the A/B twins)."""
+    return [
+        s.name for s in CONTROL_SPECS[:AB_TWIN_START] if s.kind != "data" and s.name != "rec_state"
+    ]
 
 
 def item_control(key: str) -> str | None:
