@@ -107,6 +107,15 @@ void fq_apply_strength(double *p, double strength)
 /* ------------------------------------------------------------------ cascade */
 
 
+/* A glide shorter than FQ_MIN_GLIDE_MS (0 included) overshoots the settings it moves
+   between (measured: up to +18 dB at 0 ms, +2-4 dB at 1 ms, +1.6 dB at 3 ms); from 5 ms on it
+   stays within 1 dB of them, so glide 0 means the fastest bounded, click-free change. */
+int fq_glide_samples(double glide_ms, double fs)
+{
+    if (!(glide_ms >= FQ_MIN_GLIDE_MS)) glide_ms = FQ_MIN_GLIDE_MS;
+    return (int)(glide_ms * 1e-3 * fs + 0.5);
+}
+
 void fq_cascade_reset(fq_cascade *s)
 {
     memset(s->hist, 0, sizeof(double) * (size_t)s->nch * 12);
