@@ -215,6 +215,7 @@ static void fq_next_ramp(fq_cascade *s)
         s->c1[i] = next[i];
         s->dc[i] = (next[i] - s->c0[i]) * inv;
     }
+    memcpy(s->cr, s->c0, sizeof(s->cr));
     s->ramp_len = step;
 }
 
@@ -281,16 +282,15 @@ static inline void fq_run_one_const(float *buf, int nch, int ch, int n, const do
     memcpy(h, hh, sizeof(hh));
 }
 
-/* Ramp: coefficient at ramp sample j (0-based) is c0 + (pos + j + 1) * dc. */
-static inline void fq_run_pair_ramp(float *buf, int nch, int ch, int n, int pos, const double *c0,
-                                    const double *dc, double *h0, double *h1)
+/* Ramp: the coefficients move by dc every sample from the running values c (the cascade's
+   cr, so any chunking gives the same samples): ramp sample j uses about c0 + (j + 1) dc. */
+static inline void fq_run_pair_ramp(float *buf, int nch, int ch, int n, double *restrict c,
+                                    const double *restrict dc, double *h0, double *h1)
 {
     fq_v2d h[12];
-    double c[FQ_BANDS * 5];
     for (int i = 0; i < 12; i++) h[i] = (fq_v2d){h0[i], h1[i]};
     for (int i = 0; i < n; i++) {
-        double t = (double)(pos + i + 1);
-        for (int j = 0; j < FQ_BANDS * 5; j++) c[j] = c0[j] + t * dc[j];
+        for (int j = 0; j < FQ_BANDS * 5; j++) c[j] += dc[j];
         float *fr = buf + (size_t)i * nch + ch;
         fq_v2d x = {fr[0], fr[1]};
         FQ_CASCADE_SAMPLE(fq_v2d, h, x, c);
@@ -300,15 +300,13 @@ static inline void fq_run_pair_ramp(float *buf, int nch, int ch, int n, int pos,
     for (int i = 0; i < 12; i++) { h0[i] = h[i][0]; h1[i] = h[i][1]; }
 }
 
-static inline void fq_run_one_ramp(float *buf, int nch, int ch, int n, int pos, const double *c0,
-                                   const double *dc, double *h)
+static inline void fq_run_one_ramp(float *buf, int nch, int ch, int n, double *restrict c,
+                                   const double *restrict dc, double *h)
 {
     double hh[12];
-    double c[FQ_BANDS * 5];
     memcpy(hh, h, sizeof(hh));
     for (int i = 0; i < n; i++) {
-        double t = (double)(pos + i + 1);
-        for (int j = 0; j < FQ_BANDS * 5; j++) c[j] = c0[j] + t * dc[j];
+        for (int j = 0; j < FQ_BANDS * 5; j++) c[j] += dc[j];
         float *fr = buf + (size_t)i * nch + ch;
         double x = fr[0];
         FQ_CASCADE_SAMPLE(double, hh, x, c);
@@ -320,16 +318,26 @@ static inline void fq_run_one_ramp(float *buf, int nch, int ch, int n, int pos, 
 static void fq_run_segment(fq_cascade *s, float *buf, int n, int ramp)
 {
     int nch = s->nch, ch = 0;
+    double c[FQ_BANDS * 5];
     for (; ch + 1 < nch; ch += 2) {
         double *h0 = s->hist + 12 * ch, *h1 = s->hist + 12 * (ch + 1);
-        if (ramp) fq_run_pair_ramp(buf, nch, ch, n, s->ramp_pos, s->c0, s->dc, h0, h1);
-        else fq_run_pair_const(buf, nch, ch, n, s->c1, h0, h1);
+        if (ramp) {
+            memcpy(c, s->cr, sizeof(c));  /* every channel pair starts from the same values */
+            fq_run_pair_ramp(buf, nch, ch, n, c, s->dc, h0, h1);
+        } else {
+            fq_run_pair_const(buf, nch, ch, n, s->c1, h0, h1);
+        }
     }
     if (ch < nch) {
         double *h = s->hist + 12 * ch;
-        if (ramp) fq_run_one_ramp(buf, nch, ch, n, s->ramp_pos, s->c0, s->dc, h);
-        else fq_run_one_const(buf, nch, ch, n, s->c1, h);
+        if (ramp) {
+            memcpy(c, s->cr, sizeof(c));
+            fq_run_one_ramp(buf, nch, ch, n, c, s->dc, h);
+        } else {
+            fq_run_one_const(buf, nch, ch, n, s->c1, h);
+        }
     }
+    if (ramp) memcpy(s->cr, c, sizeof(c));
 }
 
 /* Process frames x nch interleaved float32 in place. Returns 1 if the state had to be

@@ -34,6 +34,7 @@ typedef struct {
     double c0[FQ_BANDS * 5];
     double dc[FQ_BANDS * 5];
     double c1[FQ_BANDS * 5];
+    double cr[FQ_BANDS * 5];  /* the coefficients in use while ramping (c0 + ramp_pos dc, summed) */
     int ramp_pos;             /* samples done in the current ramp */
     int ramp_len;             /* 0 when not ramping */
     /* glide: mode 0 none, 1 parameters, 2 coefficients */
