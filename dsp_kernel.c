@@ -121,11 +121,17 @@ void fq_cascade_reset(fq_cascade *s)
     memset(s->hist, 0, sizeof(double) * (size_t)s->nch * 12);
 }
 
-static void fq_coords_to_coef(const double *g, double fs, double *coef)
+/* Design the bands from glide coordinates; with ``keep`` (a glide's from and to), a band
+   whose coordinates do not move keeps the coefficients in ``coef`` (already its design):
+   modulating one band redesigns one band. */
+static void fq_coords_to_coef(const double *g, double fs, double *coef, const fq_cascade *keep)
 {
     for (int b = 0; b < FQ_BANDS; b++) {
         const double *gb = g + 3 * b;
-        fq_design_band(FQ_KIND[b], gb[0], exp(gb[1]), exp(gb[2]), fs, coef + 5 * b);
+        if (keep != NULL && memcmp(keep->g_from + 3 * b, keep->g_to + 3 * b, 3 * sizeof(double)) == 0)
+            continue;
+        double q = FQ_Q_IDX[b] < 0 ? FQ_SHELF_Q : exp(gb[2]);
+        fq_design_band(FQ_KIND[b], gb[0], exp(gb[1]), q, fs, coef + 5 * b);
     }
 }
 
@@ -164,7 +170,7 @@ static void fq_take_pending(fq_cascade *s)
             s->glide_total = s->glide_len;
             return;
         }
-        fq_coords_to_coef(to, s->fs, k);
+        fq_coords_to_coef(to, s->fs, k, NULL);
     } else if (mode == 2) {
         s->coords_valid = 0;
         memcpy(k, s->pend_k, sizeof(k));
@@ -198,18 +204,17 @@ static void fq_next_ramp(fq_cascade *s)
     s->glide_done += step;
     double t = (double)s->glide_done / (double)s->glide_total;
     double next[FQ_BANDS * 5];
+    int last = s->glide_done >= s->glide_total;
     if (s->glide_mode == 1) {
         double g[FQ_BANDS * 3];
         for (int i = 0; i < FQ_BANDS * 3; i++) g[i] = s->g_from[i] + (s->g_to[i] - s->g_from[i]) * t;
-        fq_coords_to_coef(g, s->fs, next);
+        memcpy(next, s->c1, sizeof(next));
+        fq_coords_to_coef(last ? s->g_to : g, s->fs, next, s);
     } else {
         for (int i = 0; i < FQ_BANDS * 5; i++) next[i] = s->k_from[i] + (s->k_to[i] - s->k_from[i]) * t;
+        if (last) memcpy(next, s->k_to, sizeof(next));
     }
-    if (s->glide_done >= s->glide_total) {
-        if (s->glide_mode == 1) fq_coords_to_coef(s->g_to, s->fs, next);
-        else memcpy(next, s->k_to, sizeof(next));
-        s->glide_mode = 0;
-    }
+    if (last) s->glide_mode = 0;
     double inv = 1.0 / step;
     for (int i = 0; i < FQ_BANDS * 5; i++) {
         s->c1[i] = next[i];
@@ -224,7 +229,7 @@ void fq_cascade_finish(fq_cascade *s)
 {
     int saved = s->glide_len;
     s->glide_len = 0;
-    if (s->glide_mode == 1) fq_coords_to_coef(s->g_to, s->fs, s->c1);
+    if (s->glide_mode == 1) fq_coords_to_coef(s->g_to, s->fs, s->c1, s);
     else if (s->glide_mode == 2) memcpy(s->c1, s->k_to, sizeof(s->c1));
     s->glide_mode = 0;
     s->ramp_len = 0;
