@@ -344,6 +344,28 @@ def test_output_stays_within_the_settings_gain_under_any_modulation(fs, glide_ms
             )
 
 
+@pytest.mark.parametrize("glide_ms", [0.0, 1.0, 5.0, 20.0])
+def test_the_glide_control_sets_the_glide_length(glide_ms):
+    """A control change glides for exactly round(max(glide_ms, MIN_GLIDE_MS) * fs / 1000)
+    samples from the block that applies it: glide 0 is the shortest bounded glide, not a
+    jump, and a glide at half its time or one that ends early fails here."""
+    fs, block = 48000, 16
+    total = int(max(glide_ms, _dsp.MIN_GLIDE_MS) * 1e-3 * fs + 0.5)
+    assert total % block == 0
+    proc, ctl, _ = make(1, fs, block, glide_ms=glide_ms)
+    buf = np.zeros((block, 1), np.float32)
+    for _ in range(4):
+        proc.process(None, buf)
+    assert not proc.cascade.gliding
+    ctl["p0"] = 9.0
+    for done in range(block, total + 1, block):
+        proc.process(None, buf)
+        assert proc.cascade.gliding == (done < total), done
+    target = params.DEFAULTS.copy()
+    target[0] = 9.0
+    np.testing.assert_allclose(proc.cascade.sos, eqmath.design(target, fs), atol=1e-13)
+
+
 @pytest.mark.parametrize("fs", [44100, 48000, 96000])
 def test_a_5_hz_sweep_across_the_map_is_click_free(fs):
     """x swept across the whole map (-2..2) at 5 Hz on the shipped default model, default
