@@ -6,7 +6,7 @@ Everything the audio callback needs, callable without the GIL and without alloca
 * ``Cascade``: the 5-biquad equalizer over N interleaved float32 channels (float64 state,
   in place). Direct form I with shared histories between sections, so a coefficient change
   never leaves an inconsistent internal state. New targets glide click-free: 13-parameter
-  targets move linearly in (gain dB, log f, log Q) and are redesigned every 32 samples, with
+  targets move linearly in (gain dB, log f, log Q) and are redesigned every 64 samples, with
   the coefficients interpolated per sample between designs; coefficient targets move
   linearly in coefficient space (stable at every step: the stability triangle is convex).
 * ``Decoder``: the beta-VAE decoder forward pass d -> 1024 ReLU -> 13 sigmoid (float32).
@@ -39,6 +39,8 @@ cdef extern from "dsp_kernel.h":
         FQ_NPARAMS
         FQ_SUB
         FQ_OUT_PAD
+
+    double FQ_MIN_GLIDE_MS
 
     ctypedef struct fq_cascade:
         int nch
@@ -74,6 +76,7 @@ cdef extern from "dsp_kernel.h":
     void fq_design_all(const double *p, const int *active, double fs, double *coef) nogil
     void fq_sanitize_params(const double *inp, double *out) nogil
     void fq_apply_strength(double *p, double strength) nogil
+    int fq_glide_samples(double glide_ms, double fs) nogil
     void fq_cascade_reset(fq_cascade *s) nogil
     int fq_cascade_process(fq_cascade *s, float *buf, int frames) nogil
     void fq_cascade_finish(fq_cascade *s) nogil
@@ -123,6 +126,8 @@ N_BANDS = FQ_BANDS
 N_PARAMS = FQ_NPARAMS
 SUBBLOCK = FQ_SUB
 """Samples between coefficient redesigns while gliding (coefficients are interpolated in between)."""
+MIN_GLIDE_MS = FQ_MIN_GLIDE_MS
+"""The shortest glide: a smaller glide time (0 included) glides over this long."""
 MIN_RATE = 8000.0
 MAX_RATE = 192000.0
 MAX_CHANNELS = 64
@@ -235,7 +240,7 @@ cdef class Cascade:
 
     @property
     def glide_ms(self) -> float:
-        """Time a new target takes to be reached, in ms (0 = jump)."""
+        """Time a new target takes to be reached, in ms (at least MIN_GLIDE_MS is used)."""
         return self._glide_ms
 
     @glide_ms.setter
@@ -243,7 +248,7 @@ cdef class Cascade:
         if not (0.0 <= value <= 10000.0):
             raise ValueError(f"glide time must be 0-10000 ms, got {value}")
         self._glide_ms = value
-        self.s.glide_len = <int>(value * 1e-3 * self.s.fs + 0.5)
+        self.s.glide_len = fq_glide_samples(value, self.s.fs)
 
     @property
     def gliding(self) -> bool:
@@ -1466,7 +1471,7 @@ cdef class Processor:
         cdef double scale, t, u
         cdef bint latent = False
         memcpy(c, self.eff, sizeof(double) * N_CONTROLS_C)
-        self._ab_controls(c, <int>(_clampd(c[C_GLIDE], 0.0, 1000.0) * 1e-3 * self.fs + 0.5))
+        self._ab_controls(c, fq_glide_samples(_clampd(c[C_GLIDE], 0.0, 1000.0), self.fs))
         mode = <int>_clampd(c[C_MODE], 0, 2)
         model = <int>_clampd(c[C_MODEL], 0, MAX_MODELS - 1)
         z[0] = z[1] = z[2] = 0.0
@@ -1536,7 +1541,7 @@ cdef class Processor:
                 if not act[i]:
                     self.tgt_now[_GAIN_AT[i]] = 0.0
         glide = _clampd(c[C_GLIDE], 0.0, 1000.0)
-        self.cl.glide_len = <int>(glide * 1e-3 * self.fs + 0.5)
+        self.cl.glide_len = fq_glide_samples(glide, self.fs)
         self.eq._glide_ms = glide
         self.eq_o._glide_ms = glide
         _cascade_target(self.cl, target, act)

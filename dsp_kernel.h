@@ -20,7 +20,8 @@
 
 #define FQ_BANDS 5     /* low shelf, three peaks, high shelf */
 #define FQ_NPARAMS 13  /* gain/freq per band, Q for the three peaks */
-#define FQ_SUB 32      /* samples between coefficient redesigns while gliding */
+#define FQ_SUB 64      /* samples between coefficient redesigns while gliding */
+#define FQ_MIN_GLIDE_MS 5.0  /* shorter glides (0 too) take this long: the fastest bounded change */
 #define FQ_OUT_PAD 16  /* decoder outputs padded to four 4-float vectors */
 
 /* ------------------------------------------------------------------ cascade */
@@ -28,11 +29,12 @@
 typedef struct {
     int nch;
     double fs;
-    int glide_len;            /* samples for a whole glide (0 = jump) */
+    int glide_len;            /* samples for a whole glide (at least FQ_MIN_GLIDE_MS) */
     /* coefficients: current ramp start, per-sample delta, ramp end */
     double c0[FQ_BANDS * 5];
     double dc[FQ_BANDS * 5];
     double c1[FQ_BANDS * 5];
+    double cr[FQ_BANDS * 5];  /* the coefficients in use while ramping (c0 + ramp_pos dc, summed) */
     int ramp_pos;             /* samples done in the current ramp */
     int ramp_len;             /* 0 when not ramping */
     /* glide: mode 0 none, 1 parameters, 2 coefficients */
@@ -75,6 +77,8 @@ FQ_API void fq_sanitize_params(const double *in, double *out);
 /* Scale the five band gains by strength, clamped to [0, 1] (NaN -> 0). */
 FQ_API void fq_apply_strength(double *p, double strength);
 
+/* Glide length in samples for glide_ms (never below FQ_MIN_GLIDE_MS). */
+FQ_API int fq_glide_samples(double glide_ms, double fs);
 /* Clear the filter histories (coefficients and glide are kept). */
 FQ_API void fq_cascade_reset(fq_cascade *s);
 /* Filter frames x nch interleaved float32 in place; 1 if non-finite input reset the state

@@ -47,7 +47,12 @@ TARGETS = {
     "floweq_glide_x": 500.0,
     "decoder_us": 3.0,
     "update_us": 5.0,
+    "glide_over_constant": 2.0,
+    "modulated_over_constant": 2.0,
 }
+MODULATORS = (("p6", "sine", 5.0), ("p5", "square", 20.0), ("p9", "sample_hold", 10.0))
+"""The engine_mod case: three modulators on band 2's frequency and gain and band 3's
+frequency (Manual mode), so every 64 samples a new target goes through the glide."""
 
 # A timed loop: run(n) processes about n blocks and returns (seconds, blocks done).
 Runner = Callable[[int], tuple[float, int]]
@@ -167,6 +172,48 @@ def floweq_runner(
                 file=sys.stderr,
             )
         return total, chunks * CHUNK
+
+    return run
+
+
+def engine_runner(
+    dsp: ModuleType, src: np.ndarray, setting: np.ndarray, modulated: bool = False
+) -> Runner:
+    """The engine's whole chain (``_dsp.Processor.process``, one Python call per block, as the
+    audio callback makes it) on ``setting`` in Manual mode with the default 20 ms glide; with
+    ``modulated``, the MODULATORS run, so the cascade glides all the time."""
+    from floweq_tui.controls import (
+        CONTROL_DEFAULTS,
+        METERS_SIZE,
+        MOD_SHAPES,
+        MOD_TARGETS,
+        Controls,
+    )
+
+    ctl = CONTROL_DEFAULTS.copy()
+    values: dict[str, float] = {"mode": 2, **{f"p{i}": float(v) for i, v in enumerate(setting)}}
+    if modulated:
+        for k, (target, shape, rate) in enumerate(MODULATORS, start=1):
+            values |= {
+                f"lfo{k}_on": 1,
+                f"lfo{k}_target": MOD_TARGETS.index(target),
+                f"lfo{k}_shape": MOD_SHAPES.index(shape),
+                f"lfo{k}_rate": rate,
+                f"lfo{k}_depth": 0.3,
+            }
+    Controls(ctl).update(values)
+    frames = len(src)
+    proc = dsp.Processor(CHANNELS, FS, frames, ctl, np.zeros(METERS_SIZE), (), (), wall_clock=False)
+    out = np.zeros_like(src)
+    process = proc.process
+    for _ in range(64):
+        process(src, out)
+
+    def run(n: int) -> tuple[float, int]:
+        t0 = perf_counter()
+        for _ in range(n):
+            process(src, out)
+        return perf_counter() - t0, n
 
     return run
 
@@ -460,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         check += f", max |floweq - pedalboard| = {np.abs(ours - pb).max():.1e}"
     print(check + " (signal RMS 0.25)")
 
-    methods = ["floweq", "floweq_py", "floweq_glide", "scipy"]
+    methods = ["floweq", "floweq_py", "floweq_glide", "engine", "engine_mod", "scipy"]
     if pedalboard is not None:
         methods.append("pedalboard")
     runners: dict[tuple[str, int], Runner] = {}
@@ -469,13 +516,15 @@ def main(argv: list[str] | None = None) -> int:
         runners["floweq", frames] = floweq_runner(dsp, src, setting)
         runners["floweq_py", frames] = floweq_runner(dsp, src, setting, per_call=True)
         runners["floweq_glide", frames] = floweq_runner(dsp, src, setting, other)
+        runners["engine", frames] = engine_runner(dsp, src, setting)
+        runners["engine_mod", frames] = engine_runner(dsp, src, setting, modulated=True)
         runners["scipy", frames] = scipy_runner(eqmath, src, setting)
         if pedalboard is not None:
             runners["pedalboard", frames] = pedalboard_runner(params, src, setting)
     per_block = best_per_block(runners, plan)
 
     xrt: dict[str, dict[str, float | None]] = {}
-    for m in ("floweq", "floweq_glide", "floweq_py", "scipy", "pedalboard"):
+    for m in ("floweq", "floweq_glide", "floweq_py", "engine", "engine_mod", "scipy", "pedalboard"):
         xrt[m] = {
             str(f): (round(f / FS / per_block[m, f], 1) if (m, f) in per_block else None)
             for f in plan.blocks
@@ -546,6 +595,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"SKIP  {name}: pedalboard not installed (target >= {target:g}{unit})")
         else:
             print(f"{'PASS' if value >= target else 'MISS'}  {label} (target >= {target:g}{unit})")
+    slow = {
+        "glide_over_constant": round(
+            per_block["floweq_glide", REF_BLOCK] / per_block["floweq", REF_BLOCK], 2
+        ),
+        "modulated_over_constant": round(
+            per_block["engine_mod", REF_BLOCK] / per_block["engine", REF_BLOCK], 2
+        ),
+    }
+    for key, label in (
+        ("glide_over_constant", "cascade gliding / constant"),
+        ("modulated_over_constant", "engine with modulators / constant"),
+    ):
+        ok = slow[key] <= TARGETS[key]
+        print(
+            f"{'PASS' if ok else 'MISS'}  {label} @{REF_BLOCK}: {slow[key]:.2f}x the time "
+            f"(target <= {TARGETS[key]:g}x)"
+        )
     for key, label in (("decoder_us", "decoder forward"), ("update_us", "control update")):
         ok = dec[key] <= TARGETS[key]
         print(
@@ -560,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
         "numpy_decoder_us": round(dec["numpy_decoder_us"], 3),
         "denormal_ratio": round(den["ratio"], 3),
         "ratios_128": ratios,
+        "slowdown_128": slow,
         "machine": machine(),
         "quick": args.quick,
     }

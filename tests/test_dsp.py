@@ -7,7 +7,9 @@ Click measure: a 200 Hz sine through the EQ while the target jumps between extre
 settings every block; the output is high-passed at 4 kHz (8th-order Butterworth), where a
 steady EQ of a 200 Hz sine has nothing (about -135 dB). A click or zipper puts broadband
 energy there. Gliding must keep that residual below -80 dB re the sine's amplitude; the
-same jumps without a glide measure around +10 dB, which shows the measure sees clicks.
+same jumps without a glide (each target reached at once with finish_glide) measure around
++10 dB, which shows the measure sees clicks. A glide is never shorter than _dsp.MIN_GLIDE_MS
+(glide 0 means the fastest change that stays bounded, tests/test_processor.py).
 """
 
 from __future__ import annotations
@@ -54,12 +56,17 @@ def extreme_pair() -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def run_blocks(cas: _dsp.Cascade, x: np.ndarray, block: int, targets=None) -> np.ndarray:
-    """Process x in blocks (copy), optionally setting targets[i % len] before each block."""
+def run_blocks(
+    cas: _dsp.Cascade, x: np.ndarray, block: int, targets=None, jump: bool = False
+) -> np.ndarray:
+    """Process x in blocks (copy), optionally setting targets[i % len] before each block
+    (with ``jump``, reached at once: a broken core without any glide)."""
     y = np.ascontiguousarray(x, dtype=np.float32).copy()
     for n, i in enumerate(range(0, len(y), block)):
         if targets is not None:
             cas.set_params(targets[n % len(targets)])
+            if jump:
+                cas.finish_glide()
         cas.process(y[i : i + block])
     return y
 
@@ -154,7 +161,7 @@ def test_jumping_between_extremes_every_block_is_click_free(fs, block):
     )
     for pair in ((a, b), (lo, hi)):
         glided = run_blocks(_dsp.Cascade(1, fs, glide_ms=20, params=pair[0]), x, block, pair)
-        jumped = run_blocks(_dsp.Cascade(1, fs, glide_ms=0, params=pair[0]), x, block, pair)
+        jumped = run_blocks(_dsp.Cascade(1, fs, params=pair[0]), x, block, pair, jump=True)
         assert steady < -120
         assert hf_residual_db(glided[:, 0], fs, amp, skip) < -80
         assert hf_residual_db(jumped[:, 0], fs, amp, skip) > -20  # the measure does see clicks
@@ -209,16 +216,17 @@ def test_a_finished_glide_is_click_free_to_its_end(fs, glide_ms, block):
 
 
 @pytest.mark.parametrize("fs", [44100, 48000, 96000])
-@pytest.mark.parametrize("glide_ms", [1, 20, 100])
+@pytest.mark.parametrize("glide_ms", [0, 1, 20, 100])
 def test_glide_duration_and_path_are_pinned(fs, glide_ms):
-    """A glide lasts exactly round(glide_ms * fs / 1000) samples and moves linearly in
-    (gain dB, ln f, ln Q): at every redesign point the coefficients are the design of the
-    interpolated setting, so a glide at half its time, or one that jumps before its end,
-    fails here."""
+    """A glide lasts exactly round(max(glide_ms, MIN_GLIDE_MS) * fs / 1000) samples and moves
+    linearly in (gain dB, ln f, ln Q): at every redesign point the coefficients are the design
+    of the interpolated setting, so a glide at half its time, one that jumps before its end,
+    or a glide 0 that jumps, fails here."""
     rng = np.random.default_rng(fs + glide_ms)
     p0, p1 = random_params(rng), random_params(rng)
     c0, c1 = glide_coords(p0), glide_coords(p1)
-    total = int(glide_ms * 1e-3 * fs + 0.5)
+    total = int(max(glide_ms, _dsp.MIN_GLIDE_MS) * 1e-3 * fs + 0.5)
+    assert total >= _dsp.SUBBLOCK
     cas = _dsp.Cascade(1, fs, glide_ms=glide_ms, params=p0)
     cas.set_params(p1)
     done = 0
@@ -248,13 +256,17 @@ def test_glide_reaches_the_target_exactly_after_glide_time():
     np.testing.assert_allclose(cas.sos, eqmath.design(p1, fs), rtol=0, atol=1e-13)
 
 
-def test_glide_time_zero_jumps_and_finish_glide_completes():
+def test_glide_time_zero_takes_the_shortest_glide_and_finish_glide_completes():
     fs = 48000
     rng = np.random.default_rng(12)
     p0, p1 = random_params(rng), random_params(rng)
     cas = _dsp.Cascade(1, fs, glide_ms=0, params=p0)
+    shortest = int(_dsp.MIN_GLIDE_MS * 1e-3 * fs + 0.5)
     cas.set_params(p1)
+    cas.process(np.zeros(shortest - 1, np.float32))
+    assert cas.gliding
     cas.process(np.zeros(1, np.float32))
+    assert not cas.gliding
     np.testing.assert_allclose(cas.sos, eqmath.design(p1, fs), atol=1e-13)
     cas.glide_ms = 50
     cas.set_params(p0)
