@@ -1040,6 +1040,11 @@ cdef class Processor:
         """Drop buffers the audio thread has let go of (call from a non-real-time thread)."""
         self.retired = []
 
+    def finish_glide(self):
+        """Both cascades jump to their targets at once: a hard switch (for tests)."""
+        self.eq.finish_glide()
+        self.eq_o.finish_glide()
+
     def reset(self):
         """Clear all signal state (filters, loudness windows, limiter)."""
         self.eq.reset()
