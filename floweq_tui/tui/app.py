@@ -80,6 +80,7 @@ class FloweqApp(App[int]):
         self._spectrum_at = -1e9
         self._auto_shown: bool | None = None
         self._status_key: tuple = ()
+        self._status_st: Any = None
         self._last_inputs: tuple = ()
         self._look_handle: asyncio.TimerHandle | None = None
         self._follow_handle: asyncio.TimerHandle | None = None
@@ -210,8 +211,9 @@ class FloweqApp(App[int]):
         spectrum_due = self.ctrl.spectrum and now - self._spectrum_at >= 1 / SPECTRUM_HZ - slack
         meters_hz = METERS_HZ if hot else METERS_IDLE_HZ
         meters_due = now - self._meters_at >= 1.0 / meters_hz - slack
-        status_key = (self.engine_notice or self.engine.state, self.midi_view)
-        status_due = status_key != self._status_key
+        state = self.engine_notice or self.engine.state
+        status_key = (state, self.midi_view, self.ctrl.mode_label, self.ctrl.model_name)
+        status_due = status_key != self._status_key or self.engine.status != self._status_st
         if not (changed or spectrum_due or meters_due or status_due):
             return
         if changed or spectrum_due:
@@ -228,13 +230,13 @@ class FloweqApp(App[int]):
             m = self.engine.meters.snapshot()
             # both lines lay out for the width they have when drawn (see LineView)
             main.meters_line.feed(partial(meter_parts, m, auto_on))
-        if changed or meters_due or status_due:
-            self._status_key = status_key
+        if status_due:  # (laid out again only when something it shows changed)
+            self._status_key, self._status_st = status_key, self.engine.status
             main.status_line.feed(
                 partial(
                     status_parts,
                     self.ctrl.mode_label,
-                    self.engine_notice or self.engine.state,
+                    state,
                     self.engine.status,
                     self.ctrl.model_name,
                     self.midi_view,
