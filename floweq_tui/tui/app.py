@@ -51,6 +51,8 @@ HOT_S = 1.0
 METERS_HZ = 5.0  # the meters text while something changes: enough to read, cheap over SSH
 METERS_IDLE_HZ = 1.0  # and when idle (the levels move whenever sound plays)
 SPECTRUM_HZ = 10.0  # the live spectrum, only while shown
+AUTO_NUMBERS_HZ = 10.0  # the band values while they move by themselves (modulation): a
+# number redrawn 30 times a second cannot be read, and each redraw costs a screen update
 FOLLOW_MIN_S = 0.004  # a key's follow-up look: two audio blocks later, at least this
 MIDI_POLL_S = 0.5  # port state and knob positions
 WATCH_S = 0.25  # what does the engine's supervisor say about its children?
@@ -76,6 +78,9 @@ class FloweqApp(App[int]):
         self.fps = fps
         self.idle_fps = min(IDLE_FPS, fps)
         self._changed_at = -HOT_S  # when the frame's inputs last changed
+        self._user_at = -HOT_S  # ... and the controls (a key, a knob), not only the decoding
+        self._bands_at = -1e9
+        self._bands_pending = False
         self._meters_at = -1e9
         self._spectrum_at = -1e9
         self._auto_shown: bool | None = None
@@ -191,9 +196,10 @@ class FloweqApp(App[int]):
         and a look that finds nothing new draws nothing. Looks come ``fps`` times a second
         while something changes and ``IDLE_FPS`` times once nothing did for ``HOT_S``. The
         spectrum (only while shown) and the meters line (audio levels: they move whenever
-        sound plays) have rates of their own, the meters' lower when idle; the status line
-        is laid out again with each frame, with the meters and as soon as the engine's state
-        or MIDI's changes, and redraws only when its text changes. ``force``: draw the
+        sound plays) have rates of their own, the meters' lower unless a key or a knob
+        moved within ``HOT_S``; the band values follow at most ``AUTO_NUMBERS_HZ`` while
+        only the decoding moves (a modulator; the curve keeps the full rate). The status
+        line is laid out again only when something it shows changed. ``force``: draw the
         frame now (a key was handled, a notice changed).
         """
         main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
@@ -201,21 +207,29 @@ class FloweqApp(App[int]):
             return
         now = time.monotonic()
         inputs = self._frame_inputs()
-        changed = force or inputs != self._last_inputs
+        last = self._last_inputs
+        changed = force or inputs != last
+        # a key or a knob (the controls, knobs, rate or spectrum switch), not only the decoded
+        # parameters moving by themselves (a modulator)
+        user = force or (changed and (not last or inputs[0] != last[0] or inputs[3:] != last[3:]))
         if changed:
             self._changed_at = now
+        if user:
+            self._user_at = now
         if force:
             self._follow_up()
         hot = now - self._changed_at < HOT_S
         slack = min(0.5 / (self.fps if hot else self.idle_fps), 0.05)  # looks may come early
         spectrum_due = self.ctrl.spectrum and now - self._spectrum_at >= 1 / SPECTRUM_HZ - slack
-        meters_hz = METERS_HZ if hot else METERS_IDLE_HZ
+        meters_hz = METERS_HZ if now - self._user_at < HOT_S else METERS_IDLE_HZ
         meters_due = now - self._meters_at >= 1.0 / meters_hz - slack
+        bands_due = user or now - self._bands_at >= 1.0 / AUTO_NUMBERS_HZ - slack
         state = self.engine_notice or self.engine.state
         status_key = (state, self.midi_view, self.ctrl.mode_label, self.ctrl.model_name)
         status_due = status_key != self._status_key or self.engine.status != self._status_st
         if not (changed or spectrum_due or meters_due or status_due):
-            return
+            if not (self._bands_pending and bands_due):
+                return
         if changed or spectrum_due:
             self._last_inputs = inputs
             if force or spectrum_due:
@@ -224,6 +238,11 @@ class FloweqApp(App[int]):
         if changed:
             self.frames_drawn += 1
             self._draw_controls(main)
+        if changed or self._bands_pending:
+            self._bands_pending = not bands_due  # (drawn at the next look that is due)
+            if bands_due:
+                self._bands_at = now
+                main.bands.update_values()
         auto_on = self.engine.controls["auto_gain"] >= 0.5
         if meters_due or auto_on != self._auto_shown:
             self._meters_at, self._auto_shown = now, auto_on
@@ -261,8 +280,9 @@ class FloweqApp(App[int]):
         main.curve.feed(inputs, self._spectrum)
 
     def _draw_controls(self, main: MainScreen) -> None:
-        """Feed the map, the groups and the bands (each redraws only on change); fed while
-        hidden too (narrow terminals): shown again after a resize, they are current."""
+        """Feed the map and the groups (each redraws only on change; the bands are fed
+        beside, at most AUTO_NUMBERS_HZ while only the decoding moves); fed while hidden too
+        (narrow terminals): shown again after a resize, they are current."""
         ctrl = self.ctrl
         c = self.engine.controls
         point, encoded = ctrl.point()
@@ -275,7 +295,6 @@ class FloweqApp(App[int]):
         main.lmap.feed(ctrl.dims, rng, point, anchors, ab, encoded)
         for g in main.groups:
             g.update_values()
-        main.bands.update_values()
 
     def on_value_adjusted(self, message: ValueAdjusted) -> None:
         self.refresh_from_engine(force=True)
