@@ -54,7 +54,7 @@ SPECTRUM_HZ = 10.0  # the live spectrum, only while shown
 AUTO_NUMBERS_HZ = 10.0  # the band values while they move by themselves (modulation): a
 # number redrawn 30 times a second cannot be read, and each redraw costs a screen update
 FOLLOW_MIN_S = 0.004  # a key's follow-up look: two audio blocks later, at least this
-MIDI_POLL_S = 0.5  # port state and knob positions
+MIDI_POLL_S = 0.5  # port state and knob positions (every other tick while no MIDI came in)
 WATCH_S = 0.25  # what does the engine's supervisor say about its children?
 LOGS_S = 1.0  # did a child write anything (libjack, rtmidi, a traceback) to its log?
 
@@ -97,6 +97,9 @@ class FloweqApp(App[int]):
         # MIDI (engine.midi: None for an engine without MIDI)
         self.midi_view: MidiState = midi_state(None, off=engine.midi is None)
         self._midi_busy = False
+        self._midi_ticks = 0
+        self._midi_received = -1  # MIDI messages counted at the last poll
+        self._midi_quiet = False  # and none had come in since the poll before it
         self._mapping_said = ""
         self._server_gone = False
         self.last_learn: LearnState | None = None
@@ -122,7 +125,7 @@ class FloweqApp(App[int]):
         self._look_soon()
         self.health = dict(self.engine.health)
         self.set_interval(WATCH_S, self.watch_engine)
-        self.set_interval(MIDI_POLL_S, self.poll_midi)
+        self.set_interval(MIDI_POLL_S, self._poll_midi_tick)
         self.call_later(self.poll_midi)
         self.set_interval(LOGS_S, self.watch_logs)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -355,8 +358,16 @@ class FloweqApp(App[int]):
 
     # ------------------------------------------------------------ MIDI
 
+    async def _poll_midi_tick(self) -> None:
+        """The timer's poll: twice a second, once a second while no MIDI message came in
+        since the poll before (a knob's first move is seen within a second, then sooner)."""
+        self._midi_ticks += 1
+        if self._midi_ticks % 2 == 0 and self._midi_quiet:
+            return
+        await self.poll_midi()
+
     async def poll_midi(self) -> None:
-        """Port state and knob positions, asked off the UI thread twice a second."""
+        """Port state and knob positions, asked off the UI thread."""
         if self._midi_busy:
             return
         midi = self.engine.midi
@@ -372,6 +383,10 @@ class FloweqApp(App[int]):
             self.ctrl.knobs = {}
         else:
             self.midi_view = midi_state(st)
+            self._midi_quiet = st.received == self._midi_received and (
+                st.learn.phase is LearnPhase.IDLE
+            )
+            self._midi_received = st.received
             self.ctrl.knobs = dict(st.knobs)
             if st.server_gone != self._server_gone:  # the JACK server left or came back
                 self._server_gone = st.server_gone
