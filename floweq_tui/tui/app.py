@@ -51,6 +51,8 @@ HOT_S = 1.0
 METERS_HZ = 5.0  # the meters text while something changes: enough to read, cheap over SSH
 METERS_IDLE_HZ = 1.0  # and when idle (the levels move whenever sound plays)
 SPECTRUM_HZ = 10.0  # the live spectrum, only while shown
+SILENT_PEAK = 1e-6  # an output block quieter than this (-120 dBFS) is silence
+SILENT_S = 0.2  # silent this long (and longer than the spectrum's 4096 samples): kept
 AUTO_NUMBERS_HZ = 10.0  # the band values while they move by themselves (modulation): a
 # number redrawn 30 times a second cannot be read, and each redraw costs a screen update
 FOLLOW_MIN_S = 0.004  # a key's follow-up look: two audio blocks later, at least this
@@ -81,6 +83,7 @@ class FloweqApp(App[int]):
         self._user_at = -HOT_S  # ... and the controls (a key, a knob), not only the decoding
         self._bands_at = -1e9
         self._bands_pending = False
+        self._silent_since: float | None = None  # since when the output is silent
         self._meters_at = -1e9
         self._spectrum_at = -1e9
         self._auto_shown: bool | None = None
@@ -224,6 +227,8 @@ class FloweqApp(App[int]):
         hot = now - self._changed_at < HOT_S
         slack = min(0.5 / (self.fps if hot else self.idle_fps), 0.05)  # looks may come early
         spectrum_due = self.ctrl.spectrum and now - self._spectrum_at >= 1 / SPECTRUM_HZ - slack
+        if spectrum_due and self._silent_output(now):
+            spectrum_due = False  # silent: the spectrum drawn last is the floor already
         meters_hz = METERS_HZ if now - self._user_at < HOT_S else METERS_IDLE_HZ
         meters_due = now - self._meters_at >= 1.0 / meters_hz - slack
         bands_due = user or now - self._bands_at >= 1.0 / AUTO_NUMBERS_HZ - slack
@@ -264,6 +269,17 @@ class FloweqApp(App[int]):
                     self.midi_view,
                 )
             )
+
+    def _silent_output(self, now: float) -> bool:
+        """True once the output has been silent (every look saw a silent block) for longer
+        than the spectrum's ring and a spectrum was computed since: no need for another."""
+        if self.engine.meters["peak_out"] >= SILENT_PEAK:
+            self._silent_since = None
+            return False
+        if self._silent_since is None:
+            self._silent_since = now
+        ring_s = 4096 / float(self.engine.status.samplerate or 48000)
+        return self._spectrum_at - self._silent_since >= max(SILENT_S, ring_s + 0.05)
 
     def _draw_curve(self, main: MainScreen, new_spectrum: bool) -> None:
         """Feed the curve its inputs (it redraws only if they differ from the drawn ones)."""
