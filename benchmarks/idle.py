@@ -3,6 +3,8 @@
     python benchmarks/idle.py [--seconds 30] [--modes ui-silent,ui-jack,headless-silent,...]
     python benchmarks/idle.py --hold --modes ui-silent,ui-jack   # a key held down instead
     python benchmarks/idle.py --quick          # a few seconds per mode: does it run?
+    python benchmarks/idle.py --scenarios idle,modulated,held --modes ui-silent,ui-jack
+        # side by side in one run: left alone, two modulators sweeping x and y, a key held
 
 Run it from the repository root after ``pip install .``: it runs the installed ``floweq-tui``
 console script (the command a user types; it must import the same floweq_tui as this
@@ -33,6 +35,14 @@ process is left, and prints notes on stderr and, as its last line on stdout, one
 ``modes`` (per mode: ``ui``/``headless``, ``engine``, ``midi``, ``other``, ``total``, the pids,
 the status line seen and whether it quit cleanly) and ``total_cpu_percent`` (the tree's total
 per mode).
+
+``--scenarios`` runs several cases one after the other in the same run (each mode of each
+scenario in turn): ``idle`` (left alone), ``modulated`` (two modulators sweep x and y
+continuously, ``--modulation``; the UI draws the moving curve and bands at its frame rate)
+and ``held`` (an arrow key held down, UI modes only, as ``--hold``). The JSON then also has
+``scenarios`` (scenario -> mode -> result), ``scenario_totals`` (scenario -> mode -> the
+tree's total) and ``ratio_to_idle`` (each total over the same mode's idle total); ``modes``
+and ``total_cpu_percent`` are the first scenario's. A table is printed on stderr.
 """
 
 from __future__ import annotations
@@ -65,6 +75,9 @@ from harness.entry import console_script  # noqa: E402
 from harness.procs import procs_with_env  # noqa: E402
 
 MODES = ("ui-silent", "ui-jack", "headless-silent", "headless-jack")
+SCENARIOS = ("idle", "modulated", "held")
+MODULATION = "--lfo x:sine:0.5hz:0.8 --lfo y:tri:0.3hz:0.8"
+"""Two modulators sweeping x and y continuously (the issue's "cost while modulating")."""
 TMUX = shutil.which("tmux")
 TCK = os.sysconf("SC_CLK_TCK")
 
@@ -331,6 +344,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hold", action="store_true", help="UI modes: hold an arrow key down")
     ap.add_argument("--key-rate", type=float, default=30.0, help="keys per second with --hold")
     ap.add_argument("--app-args", default="", help="more arguments for floweq-tui")
+    ap.add_argument(
+        "--scenarios",
+        default="",
+        help="comma-separated, run side by side: " + ", ".join(SCENARIOS) + " (default: idle, "
+        "or held with --hold)",
+    )
+    ap.add_argument("--modulation", default=MODULATION, help="the app arguments of 'modulated'")
     ap.add_argument("--quick", action="store_true", help="2 s per mode: does it run?")
     jack.add_server_args(ap)
     args = ap.parse_args(argv)
@@ -341,6 +361,12 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         note(f"unknown mode(s) {bad}: choose from {', '.join(MODES)}")
         return 2
+    scenarios = [c.strip() for c in args.scenarios.split(",") if c.strip()]
+    scenarios = scenarios or ["held" if args.hold else "idle"]
+    bad = [c for c in scenarios if c not in SCENARIOS]
+    if bad:
+        note(f"unknown scenario(s) {bad}: choose from {', '.join(SCENARIOS)}")
+        return 2
 
     script, why = console_script(floweq_tui.__file__, dict(os.environ), REPO)
     if script is None:
@@ -350,8 +376,20 @@ def main(argv: list[str] | None = None) -> int:
     log = tmp / "jackd.log"
     pressure0 = pressure_some_avg60()
     with_server = shutil.which("jackd") is not None or args.server or args.use_running
-    results: dict[str, object] = {}
+    by_scenario: dict[str, dict[str, object]] = {}
     server_info: dict[str, object] = {"server": None, "server_name": None}
+
+    def run_all(jack_ok: bool) -> None:
+        for scenario in scenarios:
+            sc = argparse.Namespace(**vars(args))
+            sc.hold = scenario == "held"
+            if scenario == "modulated":
+                sc.app_args = f"{args.app_args} {args.modulation}".strip()
+            where = tmp / scenario
+            where.mkdir()
+            note(f"scenario {scenario}")
+            by_scenario[scenario] = run_modes(sc, modes, script, where, jack_ok=jack_ok)
+
     try:
         if with_server:
             with jack.benchmark_server(args, args.samplerate, args.period, log, "idle") as srv:
@@ -359,17 +397,36 @@ def main(argv: list[str] | None = None) -> int:
                     "server": "started" if srv.started else "reused",
                     "server_name": srv.name or "default",
                 }
-                results = run_modes(args, modes, script, tmp, jack_ok=True)
+                run_all(jack_ok=True)
         else:
             note("jackd is not installed: the *-jack modes are skipped")
-            results = run_modes(args, modes, script, tmp, jack_ok=False)
+            run_all(jack_ok=False)
     except jack.ServerError as exc:
         note(str(exc))
         return 1
     load = [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    results = by_scenario[scenarios[0]]
     totals = {m: (r or {}).get("total") for m, r in results.items()}  # type: ignore[union-attr]
+    scenario_totals = {
+        c: {m: (r or {}).get("total") for m, r in res.items()}  # type: ignore[union-attr]
+        for c, res in by_scenario.items()
+    }
+    ratios: dict[str, dict[str, float | None]] = {}
+    if "idle" in scenario_totals:
+        base = scenario_totals["idle"]
+        for c, tot in scenario_totals.items():
+            ratios[c] = {
+                m: round(t / base[m], 2) if t is not None and base.get(m) else None
+                for m, t in tot.items()
+            }
+    print_table(by_scenario, ratios)
     out = {
         "benchmark": "idle_cpu",
+        "scenarios_run": scenarios,
+        "modulation": args.modulation if "modulated" in scenarios else None,
+        "scenario_totals": scenario_totals,
+        "ratio_to_idle": ratios,
+        "scenarios": by_scenario,
         "hold": args.hold,
         "seconds": args.seconds,
         "settle": args.settle,
@@ -386,11 +443,31 @@ def main(argv: list[str] | None = None) -> int:
         f"Python {platform.python_version()}",
     }
     print(json.dumps(out))
-    failed = [m for m, r in results.items() if r and ("error" in r or r.get("processes_left"))]
-    failed += [m for m, r in results.items() if r and r.get("quit_clean") is False]
+    failed = []
+    for c, res in by_scenario.items():
+        for m, r in res.items():
+            if isinstance(r, dict) and ("error" in r or r.get("processes_left")):
+                failed.append(f"{c}/{m}")
+            elif isinstance(r, dict) and r.get("quit_clean") is False:
+                failed.append(f"{c}/{m}")
     if failed:
         note(f"failed: {sorted(set(failed))}")
     return 1 if failed else 0
+
+
+def print_table(by_scenario: dict[str, dict[str, object]], ratios: dict) -> None:
+    """One line per scenario and mode on stderr: % of a core per process, total, ratio."""
+    note("scenario   mode             front  engine    midi   total  x idle")
+    for c, res in by_scenario.items():
+        for m, r in res.items():
+            if not isinstance(r, dict) or "total" not in r:
+                continue
+            front = r.get("ui", 0.0) if m.startswith("ui-") else r.get("headless", 0.0)
+            ratio = ratios.get(c, {}).get(m)
+            note(
+                f"{c:10s} {m:15s} {front:6.2f} {r['engine']:7.2f} {r['midi']:7.2f} "
+                f"{r['total']:7.2f}  {'' if ratio is None else f'{ratio:.2f}'}"
+            )
 
 
 def run_modes(

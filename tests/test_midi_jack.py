@@ -458,3 +458,40 @@ def test_virtual_input_takes_other_software(rig):
         assert eng.midi.status().virtual.messages >= 5
     finally:
         sender.close()
+
+
+def test_our_client_is_told_when_ports_come_or_connect(jack_server):  # noqa: ARG001
+    """Our JACK client hears the server say a port came or was connected: ``take_changed``
+    says so once and its eventfd wakes the sleeping service, which then reads the port list
+    (instead of polling it every second)."""
+    import select
+
+    from floweq_tui.midi import _jackmidi
+
+    ours = _jackmidi.Client("fq-changes")
+    other = None
+    try:
+        port = ours.port_name(ours.add_input("in"))
+        ours.activate()
+
+        def settled() -> bool:  # nothing pending (our own port's news taken), armed
+            ours.take_changed()
+            return bool(ours.arm())
+
+        def woken() -> bool:
+            return bool(select.select([ours.fileno()], [], [], 0.05)[0])
+
+        wait_for(settled, 10, "our client to settle")
+        other = _jackmidi.Client("fq-other")
+        out = other.port_name(other.add_output("out"))
+        other.activate()  # a port came
+        wait_for(woken, 10, "the wake-up for the new port")
+        assert ours.take_changed() and not ours.take_changed()  # said once
+        wait_for(settled, 10, "our client to settle again")
+        other.connect(out, port)  # a connection
+        wait_for(woken, 10, "the wake-up for the connection")
+        assert ours.take_changed()
+    finally:
+        if other is not None:
+            other.close()
+        ours.close()

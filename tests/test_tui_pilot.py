@@ -358,6 +358,46 @@ async def test_lines_and_spectrum_lay_out_at_the_width_they_are_drawn_at() -> No
         assert str(meters.render()).startswith(" in -12.0dB -18.2LU  out")
 
 
+@aio
+async def test_spectrum_is_not_recomputed_while_the_output_is_silent(monkeypatch) -> None:
+    """Shown, the live spectrum is computed about 10 times a second while sound plays; once
+    the output stayed silent longer than its ring, not again (the floor is drawn already);
+    as soon as sound comes back, again."""
+    import floweq_tui.tui.app as app_module
+    from floweq_tui.controls import METER_INDEX
+
+    calls: list[int] = []
+    real = app_module.spectrum_db
+
+    def counted(*args, **kw):
+        calls.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(app_module, "spectrum_db", counted)
+    app, eng = make()
+
+    async def settles(looks: int = 8) -> bool:
+        """True once ``looks`` looks pass without a new spectrum (False: 10 s went by)."""
+        deadline = asyncio.get_running_loop().time() + 10.0
+        while asyncio.get_running_loop().time() < deadline:
+            n, start = len(calls), app.looks
+            await until(pilot, lambda s=start: app.looks >= s + looks, what="looks")
+            if len(calls) == n:
+                return True
+        return False
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("f")  # the spectrum on
+        n = len(calls)
+        await until(pilot, lambda: len(calls) >= n + 3, what="spectra while sound plays")
+        eng.meters.array[METER_INDEX["peak_out"]] = 0.0  # the output falls silent
+        assert await settles(), "the spectrum is still computed in silence"
+        eng.meters.array[METER_INDEX["peak_out"]] = 0.3  # sound again
+        n = len(calls)
+        await until(pilot, lambda: len(calls) >= n + 2, what="spectra once sound is back")
+
+
 def help_keys(help_screen) -> dict[str, str]:
     """What the help screen lists: {key as shown: its row's description}; mouse rows
     left out. A cell like "+ / -  (or = / _)" or "pgdn z" lists several keys."""

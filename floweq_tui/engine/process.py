@@ -36,9 +36,10 @@ server's socket can appear a moment before it accepts clients."""
 SLOW_RETRY_S = 30.0
 """With no change seen, try again this often anyway (a card that was busy), unless PortAudio
 holds a JACK client (re-registering one disturbs the server's graph for nothing)."""
-CLOCK_WAKE_S = 0.01
-"""The silent clock wakes about this often and processes the blocks due since (one wake-up
-per block cost most of its CPU; nobody listens to it)."""
+CLOCK_WAKE_S = 0.03
+"""The silent clock wakes about this often and processes the blocks due since (a wake-up
+costs more than the blocks it processes; nobody listens to it, and the meters and decoded
+parameters still move more often than the UI draws them, at most 30 times a second)."""
 
 
 class DeviceLost(Exception):

@@ -47,6 +47,9 @@ typedef struct {
 } jack_midi_event_t;
 typedef int (*JackProcessCallback)(jack_nframes_t, void *);
 typedef void (*JackInfoShutdownCallback)(int, const char *, void *);
+typedef uint32_t jack_port_id_t;
+typedef void (*JackPortRegistrationCallback)(jack_port_id_t, int, void *);
+typedef void (*JackPortConnectCallback)(jack_port_id_t, jack_port_id_t, int, void *);
 
 enum { JackNoStartServer = 0x01, JackServerName = 0x04 };
 enum { JackPortIsInput = 0x1, JackPortIsOutput = 0x2 };
@@ -59,6 +62,8 @@ static struct {
     char *(*get_client_name)(jack_client_t *);
     int (*set_process_callback)(jack_client_t *, JackProcessCallback, void *);
     void (*on_info_shutdown)(jack_client_t *, JackInfoShutdownCallback, void *);
+    int (*set_port_registration_callback)(jack_client_t *, JackPortRegistrationCallback, void *);
+    int (*set_port_connect_callback)(jack_client_t *, JackPortConnectCallback, void *);
     jack_port_t *(*port_register)(jack_client_t *, const char *, const char *, unsigned long,
                                   unsigned long);
     const char *(*port_name)(const jack_port_t *);
@@ -95,6 +100,8 @@ static const char *load_jack(void)
     SYM(get_client_name, "jack_get_client_name");
     SYM(set_process_callback, "jack_set_process_callback");
     SYM(on_info_shutdown, "jack_on_info_shutdown");
+    SYM(set_port_registration_callback, "jack_set_port_registration_callback");
+    SYM(set_port_connect_callback, "jack_set_port_connect_callback");
     SYM(port_register, "jack_port_register");
     SYM(port_name, "jack_port_name");
     SYM(activate, "jack_activate");
@@ -142,6 +149,7 @@ typedef struct {
     _Atomic int armed;
     _Atomic int gone;
     _Atomic uint64_t cycles; /* process callbacks run: JACK still runs this client */
+    _Atomic int changed; /* a port came, went, or was (dis)connected: the service rescans */
     uint32_t *scratch; /* read(): RING messages */
     int32_t *last;     /* read(): KEYS indexes, for collapsing */
 } Client;
@@ -231,6 +239,27 @@ static void on_shutdown(int code, const char *reason, void *arg)
     wake(c);
 }
 
+/* The graph changed (JACK's notification thread, not the process thread): the service
+ * rescans now instead of polling the port list. */
+static void on_port_registration(jack_port_id_t port, int reg, void *arg)
+{
+    (void)port;
+    (void)reg;
+    Client *c = (Client *)arg;
+    atomic_store(&c->changed, 1);
+    wake(c);
+}
+
+static void on_port_connect(jack_port_id_t a, jack_port_id_t b, int connect, void *arg)
+{
+    (void)a;
+    (void)b;
+    (void)connect;
+    Client *c = (Client *)arg;
+    atomic_store(&c->changed, 1);
+    wake(c);
+}
+
 static void client_release(Client *c)
 {
     if (c->client) {
@@ -297,6 +326,8 @@ static int Client_init(Client *c, PyObject *args, PyObject *kw)
     c->client = client;
     J.set_process_callback(client, process, c);
     J.on_info_shutdown(client, on_shutdown, c);
+    J.set_port_registration_callback(client, on_port_registration, c);
+    J.set_port_connect_callback(client, on_port_connect, c);
     return 0;
 }
 
@@ -540,11 +571,17 @@ static PyObject *Client_arm(Client *c, PyObject *noargs)
     ssize_t r = read(c->efd, &count, sizeof count); /* forget earlier wake-ups */
     (void)r;
     atomic_store(&c->armed, 1);
-    if (pending(c) || atomic_load(&c->gone)) {
+    if (pending(c) || atomic_load(&c->gone) || atomic_load(&c->changed)) {
         atomic_store(&c->armed, 0);
         Py_RETURN_FALSE;
     }
     Py_RETURN_TRUE;
+}
+
+static PyObject *Client_take_changed(Client *c, PyObject *noargs)
+{
+    (void)noargs;
+    return PyBool_FromLong(atomic_exchange(&c->changed, 0));
 }
 
 static PyObject *Client_counts(Client *c, PyObject *args)
@@ -621,6 +658,8 @@ static PyMethodDef Client_methods[] = {
     {"counts", (PyCFunction)Client_counts, METH_VARARGS,
      "counts(index) -> (received, dropped because the ring was full, collapsed by read)"},
     {"fileno", (PyCFunction)Client_fileno, METH_NOARGS, "the eventfd that input wakes"},
+    {"take_changed", (PyCFunction)Client_take_changed, METH_NOARGS,
+     "True once after a port came, went or was (dis)connected on the server (then False)"},
     {"close", (PyCFunction)Client_close, METH_NOARGS, "close the JACK client (idempotent)"},
     {NULL, NULL, 0, NULL},
 };

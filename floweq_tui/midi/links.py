@@ -490,6 +490,17 @@ class Links:
         hw.error = ""
         return True
 
+    @property
+    def change_events(self) -> bool:
+        """True while our JACK client tells us when ports come, go or are connected (then
+        the port list is read after a change, not polled)."""
+        return self.jack is not None and hasattr(self.jack, "take_changed")
+
+    def ports_changed(self) -> bool:
+        """True once after the JACK server said a port came, went or was (dis)connected."""
+        take = getattr(self.jack, "take_changed", None)
+        return bool(take()) if take is not None else False
+
     def scan_due(self) -> float | None:
         """While the server is away: when the next look at its socket is due (else None)."""
         return self._next_server_try if self.server_down else None

@@ -13,12 +13,14 @@ inbox (:attr:`MidiService.queue`). The loop (:meth:`MidiService.run`) sleeps unt
 a request or a timer, drains every port in one batch and writes only the last value per
 control into the shared block; the audio thread applies it at its next block.
 
-The main loop also, every 20 ms while controls change (100 ms when quiet), compares the
-mapped controls with what it last saw per controller and sends feedback for changes made
-elsewhere (UI, presets, automation), never for what just came in; and every second
-rescans the ports (hot-plug: a controller that disappears is closed and picked up again
-by name when it comes back), retries ports that errored, reopens everything after a JACK
-server restart, and reloads the mapping file if it was edited.
+The main loop also, every 20 ms while controls change (100 ms when quiet, 1 s when no
+controller output is open, and always before applying input), compares the mapped controls
+with what it last saw per controller and sends feedback for changes made elsewhere (UI,
+presets, automation), never for what just came in; rescans the ports (hot-plug: a
+controller that disappears is closed and picked up again by name when it comes back) when
+our JACK client says a port came, went or was connected (every second on ALSA, and every
+SCAN_SLOW seconds anyway), retries ports that errored, reopens everything after a JACK
+server restart, and every second reloads the mapping file if it was edited.
 
 Requests from the parent (:class:`~.client.MidiProcess`) are answered between batches by
 :meth:`floweq_tui.runtime.Channel.serve` from :attr:`MidiService.handlers`, a table of
@@ -72,7 +74,13 @@ FEEDBACK_IDLE = 0.1
 """... and after FEEDBACK_BUSY seconds without a change (the first change after a quiet
 spell reaches LED rings within this; the ones after it within FEEDBACK_PERIOD)."""
 FEEDBACK_BUSY = 1.0
+FEEDBACK_QUIET = 1.0
+"""... and when no link has an output (no LED ring to update): changes made elsewhere are
+taken into account before the next input is applied anyway (soft takeover, see drain)."""
 SCAN_PERIOD = 1.0
+SCAN_SLOW = 5.0
+"""With our JACK client, the port list is read when the server says something changed (and
+this often anyway, in case); the mapping file is still looked at every SCAN_PERIOD."""
 
 
 class MidiService:
@@ -117,6 +125,8 @@ class MidiService:
         """Program Change, the preset buttons and the program fed back (docs/presets.md)."""
         self._fb_key: tuple[Any, ...] = ()
         self._fb_changed = 0.0
+        self._rescan = True
+        self._scanned_at = -1e9
         self.handlers: dict[str, Handler] = {
             "status": self.status,
             "knobs": self.knobs,
@@ -256,6 +266,7 @@ class MidiService:
         batch = self._pending_messages()
         if not batch:
             return 0
+        self._look_at_controls(self.clock())  # changes made elsewhere first (soft takeover)
         pending: dict[str, float] = {}
         writers: dict[str, Link] = {}
         actions: list[tuple[str, float, int, dict[str, float]]] = []
@@ -316,6 +327,7 @@ class MidiService:
         if pending:
             name = next(reversed(pending))
             self.last_message = f"{name} = {pending[name]:.4g}"
+            self._fb_changed = self.clock()  # (what came in is never fed back: last_seen)
 
     # ------------------------------------------------------------ feedback
 
@@ -460,24 +472,44 @@ class MidiService:
         next due times (feedback, scan)."""
         if now >= next_fb:
             self.learn.poll()
-            key = self._feedback_key()
-            if key != self._fb_key:  # nothing changed since the last look: nothing to send
+            self._look_at_controls(now)
+            busy = now - self._fb_changed < FEEDBACK_BUSY or self.learn.active
+            if busy:
+                next_fb = now + FEEDBACK_PERIOD
+            elif any(link.out_port is not None for link in self.links):
+                next_fb = now + FEEDBACK_IDLE
+            else:
+                next_fb = now + FEEDBACK_QUIET
+        if now >= next_scan:
+            links = self.links
+            next_scan = now + (SERVER_CHECK if links.server_down else SCAN_PERIOD)
+            events = links.change_events and not links.server_down
+            if not events or self._rescan or now - self._scanned_at >= SCAN_SLOW:
+                self._rescan, self._scanned_at = False, now
                 try:
-                    self.feedback()
+                    links.scan()
                 except Exception as exc:
                     self.hw.error = one_line(exc)
-                self._fb_key = self._feedback_key()
-                self._fb_changed = now
-            busy = now - self._fb_changed < FEEDBACK_BUSY or self.learn.active
-            next_fb = now + (FEEDBACK_PERIOD if busy else FEEDBACK_IDLE)
-        if now >= next_scan:
-            next_scan = now + (SERVER_CHECK if self.links.server_down else SCAN_PERIOD)
-            try:
-                self.links.scan()
-            except Exception as exc:
-                self.hw.error = one_line(exc)
             self._check_file()
         return next_fb, next_scan
+
+    def _look_at_controls(self, now: float) -> None:
+        """Feedback for the mapped controls changed elsewhere since the last look (if any)."""
+        key = self._feedback_key()
+        if key != self._fb_key:  # nothing changed since the last look: nothing to send
+            try:
+                self.feedback()
+            except Exception as exc:
+                self.hw.error = one_line(exc)
+            self._fb_key = self._feedback_key()
+            self._fb_changed = now
+
+    def note_port_change(self) -> bool:
+        """Our JACK client said the graph changed: rescan at the next look. True if so."""
+        if self.links.ports_changed():
+            self._rescan = True
+            return True
+        return False
 
     def run(self, chan: Channel, request_fd: int | None = None) -> None:
         """Serve until told to stop or the parent goes away.
@@ -500,6 +532,8 @@ class MidiService:
             if links.server_gone():  # the shutdown callback woke us
                 links.server_lost()
                 next_scan = min(next_scan, clock() + SERVER_CHECK)
+            if self.note_port_change():  # a port came, went or was connected: look now
+                next_scan = min(next_scan, clock())
             drain()
             if (asked or request_fd is None) and not chan.serve(handlers):
                 return

@@ -54,10 +54,14 @@ FPS = 30  # looks at the engine a second while something changes (a look draws o
 IDLE_FPS = 10  # looks a second once nothing changed for HOT_S: a MIDI knob is seen as soon
 HOT_S = 1.0
 METERS_HZ = 5.0  # the meters text while something changes: enough to read, cheap over SSH
-METERS_IDLE_HZ = 2.0  # and when idle (the levels move whenever sound plays)
+METERS_IDLE_HZ = 1.0  # and when idle (the levels move whenever sound plays)
 SPECTRUM_HZ = 10.0  # the live spectrum, only while shown
+SILENT_PEAK = 1e-6  # an output block quieter than this (-120 dBFS) is silence
+SILENT_S = 0.2  # silent this long (and longer than the spectrum's 4096 samples): kept
+AUTO_NUMBERS_HZ = 10.0  # the band values while they move by themselves (modulation): a
+# number redrawn 30 times a second cannot be read, and each redraw costs a screen update
 FOLLOW_MIN_S = 0.004  # a key's follow-up look: two audio blocks later, at least this
-MIDI_POLL_S = 0.5  # port state and knob positions
+MIDI_POLL_S = 0.5  # port state and knob positions (every other tick while no MIDI came in)
 WATCH_S = 0.25  # what does the engine's supervisor say about its children?
 LOGS_S = 1.0  # did a child write anything (libjack, rtmidi, a traceback) to its log?
 MATCH_GLIDE_MS = 400.0  # a match is applied with a glide this long, then the glide is restored
@@ -91,10 +95,15 @@ class FloweqApp(App[int]):
         self.fps = fps
         self.idle_fps = min(IDLE_FPS, fps)
         self._changed_at = -HOT_S  # when the frame's inputs last changed
+        self._user_at = -HOT_S  # ... and the controls (a key, a knob), not only the decoding
+        self._bands_at = -1e9
+        self._bands_pending = False
+        self._silent_since: float | None = None  # since when the output is silent
         self._meters_at = -1e9
         self._spectrum_at = -1e9
         self._auto_shown: bool | None = None
         self._status_key: tuple = ()
+        self._status_st: Any = None
         self._last_inputs: tuple = ()
         self._look_handle: asyncio.TimerHandle | None = None
         self._follow_handle: asyncio.TimerHandle | None = None
@@ -106,6 +115,9 @@ class FloweqApp(App[int]):
         # MIDI (engine.midi: None for an engine without MIDI)
         self.midi_view: MidiState = midi_state(None, off=engine.midi is None)
         self._midi_busy = False
+        self._midi_ticks = 0
+        self._midi_received = -1  # MIDI messages counted at the last poll
+        self._midi_quiet = False  # and none had come in since the poll before it
         self._mapping_said = ""
         self._server_gone = False
         self.last_learn: LearnState | None = None
@@ -136,7 +148,7 @@ class FloweqApp(App[int]):
         self._look_soon()
         self.health = dict(self.engine.health)
         self.set_interval(WATCH_S, self.watch_engine)
-        self.set_interval(MIDI_POLL_S, self.poll_midi)
+        self.set_interval(MIDI_POLL_S, self._poll_midi_tick)
         self.call_later(self.poll_midi)
         self.set_interval(LOGS_S, self.watch_logs)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -214,9 +226,10 @@ class FloweqApp(App[int]):
         and a look that finds nothing new draws nothing. Looks come ``fps`` times a second
         while something changes and ``IDLE_FPS`` times once nothing did for ``HOT_S``. The
         spectrum (only while shown) and the meters line (audio levels: they move whenever
-        sound plays) have rates of their own, the meters' lower when idle; the status line
-        is laid out again with each frame, with the meters and as soon as the engine's state
-        or MIDI's changes, and redraws only when its text changes. ``force``: draw the
+        sound plays) have rates of their own, the meters' lower unless a key or a knob
+        moved within ``HOT_S``; the band values follow at most ``AUTO_NUMBERS_HZ`` while
+        only the decoding moves (a modulator; the curve keeps the full rate). The status
+        line is laid out again only when something it shows changed. ``force``: draw the
         frame now (a key was handled, a notice changed).
         """
         main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
@@ -224,20 +237,31 @@ class FloweqApp(App[int]):
             return
         now = time.monotonic()
         inputs = self._frame_inputs()
-        changed = force or inputs != self._last_inputs
+        last = self._last_inputs
+        changed = force or inputs != last
+        # a key or a knob (the controls, knobs, rate or spectrum switch), not only the decoded
+        # parameters moving by themselves (a modulator)
+        user = force or (changed and (not last or inputs[0] != last[0] or inputs[3:] != last[3:]))
         if changed:
             self._changed_at = now
+        if user:
+            self._user_at = now
         if force:
             self._follow_up()
         hot = now - self._changed_at < HOT_S
         slack = min(0.5 / (self.fps if hot else self.idle_fps), 0.05)  # looks may come early
         spectrum_due = self.ctrl.spectrum and now - self._spectrum_at >= 1 / SPECTRUM_HZ - slack
-        meters_hz = METERS_HZ if hot else METERS_IDLE_HZ
+        if spectrum_due and self._silent_output(now):
+            spectrum_due = False  # silent: the spectrum drawn last is the floor already
+        meters_hz = METERS_HZ if now - self._user_at < HOT_S else METERS_IDLE_HZ
         meters_due = now - self._meters_at >= 1.0 / meters_hz - slack
-        status_key = (self.engine_notice or self.engine.state, self.midi_view)
-        status_due = status_key != self._status_key
+        bands_due = user or now - self._bands_at >= 1.0 / AUTO_NUMBERS_HZ - slack
+        state = self.engine_notice or self.engine.state
+        status_key = (state, self.midi_view, self.ctrl.mode_label, self.ctrl.model_name)
+        status_due = status_key != self._status_key or self.engine.status != self._status_st
         if not (changed or spectrum_due or meters_due or status_due):
-            return
+            if not (self._bands_pending and bands_due):
+                return
         if changed or spectrum_due:
             self._last_inputs = inputs
             if force or spectrum_due:
@@ -246,24 +270,40 @@ class FloweqApp(App[int]):
         if changed:
             self.frames_drawn += 1
             self._draw_controls(main)
+        if changed or self._bands_pending:
+            self._bands_pending = not bands_due  # (drawn at the next look that is due)
+            if bands_due:
+                self._bands_at = now
+                main.bands.update_values()
         auto_on = self.engine.controls["auto_gain"] >= 0.5
         if meters_due or auto_on != self._auto_shown:
             self._meters_at, self._auto_shown = now, auto_on
             m = self.engine.meters.snapshot()
             # both lines lay out for the width they have when drawn (see LineView)
             main.meters_line.feed(partial(meter_parts, m, auto_on))
-        if changed or meters_due or status_due:
-            self._status_key = status_key
+        if status_due:  # (laid out again only when something it shows changed)
+            self._status_key, self._status_st = status_key, self.engine.status
             main.status_line.feed(
                 partial(
                     status_parts,
                     self.ctrl.mode_label,
-                    self.engine_notice or self.engine.state,
+                    state,
                     self.engine.status,
                     self.ctrl.model_name,
                     self.midi_view,
                 )
             )
+
+    def _silent_output(self, now: float) -> bool:
+        """True once the output has been silent (every look saw a silent block) for longer
+        than the spectrum's ring and a spectrum was computed since: no need for another."""
+        if self.engine.meters["peak_out"] >= SILENT_PEAK:
+            self._silent_since = None
+            return False
+        if self._silent_since is None:
+            self._silent_since = now
+        ring_s = 4096 / float(self.engine.status.samplerate or 48000)
+        return self._spectrum_at - self._silent_since >= max(SILENT_S, ring_s + 0.05)
 
     def _draw_curve(self, main: MainScreen, new_spectrum: bool) -> None:
         """Feed the curve its inputs (it redraws only if they differ from the drawn ones)."""
@@ -283,8 +323,9 @@ class FloweqApp(App[int]):
         main.curve.feed(inputs, self._spectrum)
 
     def _draw_controls(self, main: MainScreen) -> None:
-        """Feed the map, the groups and the bands (each redraws only on change); fed while
-        hidden too (narrow terminals): shown again after a resize, they are current."""
+        """Feed the map and the groups (each redraws only on change; the bands are fed
+        beside, at most AUTO_NUMBERS_HZ while only the decoding moves); fed while hidden too
+        (narrow terminals): shown again after a resize, they are current."""
         ctrl = self.ctrl
         c = self.engine.controls
         point, encoded = ctrl.point()
@@ -298,7 +339,6 @@ class FloweqApp(App[int]):
         main.lmap.feed_motion(self.auto.moving_point(), tuple(self.auto.path_line()))
         for g in main.groups:
             g.update_values()
-        main.bands.update_values()
 
     def on_value_adjusted(self, message: ValueAdjusted) -> None:
         self.refresh_from_engine(force=True)
@@ -491,8 +531,16 @@ class FloweqApp(App[int]):
 
     # ------------------------------------------------------------ MIDI
 
+    async def _poll_midi_tick(self) -> None:
+        """The timer's poll: twice a second, once a second while no MIDI message came in
+        since the poll before (a knob's first move is seen within a second, then sooner)."""
+        self._midi_ticks += 1
+        if self._midi_ticks % 2 == 0 and self._midi_quiet:
+            return
+        await self.poll_midi()
+
     async def poll_midi(self) -> None:
-        """Port state and knob positions, asked off the UI thread twice a second."""
+        """Port state and knob positions, asked off the UI thread."""
         if self._midi_busy:
             return
         midi = self.engine.midi
@@ -508,6 +556,10 @@ class FloweqApp(App[int]):
             self.ctrl.knobs = {}
         else:
             self.midi_view = midi_state(st)
+            self._midi_quiet = st.received == self._midi_received and (
+                st.learn.phase is LearnPhase.IDLE
+            )
+            self._midi_received = st.received
             self.ctrl.knobs = dict(st.knobs)
             if st.server_gone != self._server_gone:  # the JACK server left or came back
                 self._server_gone = st.server_gone

@@ -11,7 +11,6 @@ selected cell's knob in full.
 from __future__ import annotations
 
 from rich.style import Style
-from rich.text import Text
 from textual import events
 from textual.widget import Widget
 
@@ -20,12 +19,13 @@ from .controller import Controller
 from .curve import BAND_COLOURS
 from .keys import GROUP_BINDINGS
 from .messages import ValueAdjusted
+from .rows import Row, RowsView
 
 ROW_LABELS = ("band", "gain", "freq", "Q")
 FIELD_ROW = {"active": 0, "gain": 1, "freq": 2, "q": 3}
 
 
-class BandsView(Widget, can_focus=True):
+class BandsView(RowsView, Widget, can_focus=True):
     DEFAULT_CSS = "BandsView { width: 1fr; height: 5; }"
     BINDINGS = GROUP_BINDINGS
 
@@ -43,7 +43,7 @@ class BandsView(Widget, can_focus=True):
         )
         if shown != self._shown:
             self._shown = shown
-            self.refresh()
+            self.rows_changed()
 
     @property
     def current(self) -> tuple[int, str]:
@@ -51,11 +51,11 @@ class BandsView(Widget, can_focus=True):
 
     def select_cell(self, band: int, field: str) -> None:
         self.selected = self.cells.index((band, field))
-        self.refresh()
+        self.rows_changed()
 
     def action_select(self, d: int) -> None:
         self.selected = (self.selected + d) % len(self.cells)
-        self.refresh()
+        self.rows_changed()
 
     def action_step(self, d: int, coarse: bool) -> None:
         band, field = self.current
@@ -63,10 +63,10 @@ class BandsView(Widget, can_focus=True):
         self.post_message(ValueAdjusted())
 
     def on_focus(self) -> None:
-        self.refresh()
+        self.rows_changed()
 
     def on_blur(self) -> None:
-        self.refresh()
+        self.rows_changed()
 
     def _geometry(self) -> tuple[int, int]:
         w = self.size.width
@@ -99,7 +99,7 @@ class BandsView(Widget, can_focus=True):
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
         self._scroll(event, -1)
 
-    def render(self) -> Text:
+    def draw_rows(self) -> list[Row]:
         w = self.size.width
         manual = self.ctrl.mode == 2
         focused = self.has_focus
@@ -113,30 +113,41 @@ class BandsView(Widget, can_focus=True):
         if sel_knob is not None:  # the selected cell's knob, in full
             unit = {"gain": " dB", "freq": " Hz", "q": ""}[self.current[1]]
             title += f"  · knob at {sel_knob}{unit}, turn it to pick up"
-        text = Text(no_wrap=True, overflow="crop", end="")
-        text.append(title[:w].ljust(w), S_TITLE_FOCUS if focused else S_TITLE)
+        rows: list[Row] = [[(title[:w].ljust(w), S_TITLE_FOCUS if focused else S_TITLE)]]
         lab, cw = self._geometry()
+        value_style = {on: S_VALUE + Style(dim=not on, bold=manual) for on in (False, True)}
         for row, name in enumerate(ROW_LABELS):
-            text.append("\n")
+            line: Row = []
+            rows.append(line)
             if lab:
-                text.append(f" {name}".ljust(lab), S_LABEL)
+                line.append((f" {name}".ljust(lab), S_LABEL))
             for b in range(5):
                 field = ("active", "gain", "freq", "q")[row]
                 on = self.ctrl.get(f"active{b}") >= 0.5
                 if (b, field) not in self.cells:
-                    text.append(" " * cw)
+                    line.append((" " * cw, None))
                     continue
                 cell = self.ctrl.band_cell(params, b, field)
                 if field == "q":
                     cell = cell[2:] if cw < 8 else cell
                 cell = with_knob(cell, self.ctrl.band_knob(b, field), cw - 1) + " "
                 if focused and self.current == (b, field):
-                    text.append(cell, S_SEL)
+                    line.append((cell, S_SEL))
                 elif field == "active":
-                    text.append(cell, Style(color=BAND_COLOURS[b], bold=on, dim=not on))
+                    line.append((cell, _band_style(b, on)))
                 else:
-                    text.append(cell, S_VALUE + Style(dim=not on, bold=manual))
-        return text
+                    line.append((cell, value_style[on]))
+        return rows
+
+
+def _band_style(band: int, on: bool) -> Style:
+    return _BAND_STYLES[band][on]
+
+
+_BAND_STYLES = [
+    {on: Style(color=colour, bold=on, dim=not on) for on in (False, True)}
+    for colour in BAND_COLOURS
+]
 
 
 def with_knob(cell: str, knob: str | None, width: int) -> str:

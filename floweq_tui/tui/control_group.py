@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.style import Style
-from rich.text import Text
 from textual import events
 from textual.widget import Widget
 
 from .controller import Item
 from .keys import GROUP_BINDINGS
 from .messages import ValueAdjusted
+from .rows import Row, RowsView
 
 S_TITLE = Style(color="#8a96a3", bold=True)
 S_TITLE_FOCUS = Style(color="#000000", bgcolor="#ffcc33", bold=True)
@@ -23,9 +23,10 @@ S_SEL = Style(reverse=True, bold=True)
 S_VALUE = Style(color="#e6e6e6", bold=True)
 S_LABEL = Style(color="#a0a8b0")
 S_KNOB = Style(color="#ffcc33", italic=True)
+_DIMMED = {(s, dim): s + Style(dim=dim) for s in (S_LABEL, S_VALUE) for dim in (False, True)}
 
 
-class ControlGroup(Widget, can_focus=True):
+class ControlGroup(RowsView, Widget, can_focus=True):
     """Shows ``items`` (from the Controller) under a title; Tab focuses the next group."""
 
     DEFAULT_CSS = "ControlGroup { width: 1fr; height: 6; }"
@@ -51,27 +52,27 @@ class ControlGroup(Widget, can_focus=True):
         )
         if shown != self._shown:
             self._shown = shown
-            self.refresh()
+            self.rows_changed()
 
     def select_key(self, key: str) -> None:
         for i, it in enumerate(self.items):
             if it.key == key:
                 self.selected = i
-                self.refresh()
+                self.rows_changed()
 
     def action_select(self, d: int) -> None:
         self.selected = (self.selected + d) % len(self.items)
-        self.refresh()
+        self.rows_changed()
 
     def action_step(self, d: int, coarse: bool) -> None:
         self.current.adjust(d, coarse)
         self.post_message(ValueAdjusted())
 
     def on_focus(self) -> None:
-        self.refresh()
+        self.rows_changed()
 
     def on_blur(self) -> None:
-        self.refresh()
+        self.rows_changed()
 
     def _row_item(self, y: int) -> int | None:
         first = self._first_row()
@@ -86,7 +87,7 @@ class ControlGroup(Widget, can_focus=True):
         i = self._row_item(event.y)
         if i is not None:
             self.selected = i
-            self.refresh()
+            self.rows_changed()
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         i = self._row_item(event.y)
@@ -102,12 +103,11 @@ class ControlGroup(Widget, can_focus=True):
         event.stop()
         self.action_step(-1, False)
 
-    def render(self) -> Text:
+    def draw_rows(self) -> list[Row]:
         w = self.size.width
         focused = self.has_focus
-        text = Text(no_wrap=True, overflow="crop", end="")
         title = ("▸" if focused else " ") + self.title
-        text.append(title[:w].ljust(w), S_TITLE_FOCUS if focused else S_TITLE)
+        rows: list[Row] = [[(title[:w].ljust(w), S_TITLE_FOCUS if focused else S_TITLE)]]
         first = self._first_row()
         dim = not self.enabled()
         for i in range(first, min(first + self.size.height - 1, len(self.items))):
@@ -121,16 +121,16 @@ class ControlGroup(Widget, can_focus=True):
             mark = ">" if sel else " "
             room = max(w - 1 - value_w, 0)
             line = mark + label[: max(room - 1, 0)].ljust(room) + value + suffix
-            text.append("\n")
             if sel:
-                text.append(line[:w], S_SEL)
+                rows.append([(line[:w], S_SEL)])
             else:
                 cut = room + 1 + len(value)
-                text.append(line[: room + 1], S_LABEL + Style(dim=dim))
-                text.append(line[room + 1 : min(cut, w)], S_VALUE + Style(dim=dim))
+                runs: Row = [(line[: room + 1], _DIMMED[S_LABEL, dim])]
+                runs.append((line[room + 1 : min(cut, w)], _DIMMED[S_VALUE, dim]))
                 if suffix and cut < w:
-                    text.append(line[cut:w], S_KNOB)
-        return text
+                    runs.append((line[cut:w], S_KNOB))
+                rows.append(runs)
+        return rows
 
 
 def knob_suffix(knob: str | None, used: int, width: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 from rich.style import Style
@@ -17,6 +18,7 @@ from textual.widget import Widget
 
 from ..eqmath import response_db
 from ..params import FREQ_INDEX, apply_strength
+from .rows import Row, RowsView
 
 FMIN, FMAX = 20.0, 20000.0
 GUTTER = 4
@@ -109,23 +111,9 @@ def draw_curve(
     lit = (rows_px >= lo) & (rows_px <= hi)  # (hpx, wpx)
     bits = (lit.reshape(ph, 4, pw, 2) * _BITS[None, :, None, :]).sum(axis=(1, 3))
 
-    # grid: 0 dB and half-range rows, decade columns
-    cells: list[list[tuple[str, Style | None]]] = [[(" ", S_GRID)] * pw for _ in range(ph)]
-    grid_rows = {int(y_of(v)) // 4: v for v in (rng, rng / 2, 0.0, -rng / 2, -rng)}
-    decade_cols = {int(round(float(x_of(f, wpx)))) // 2: f for f in (100.0, 1000.0, 10000.0)}
-    for r in range(ph):
-        for c in range(pw):
-            if r in grid_rows and grid_rows[r] == 0.0:
-                ch = "┼" if c in decade_cols else "─"
-                cells[r][c] = (ch, S_GRID)
-            elif r in grid_rows:
-                cells[r][c] = (
-                    ("┼" if c in decade_cols else "╌", S_GRID)
-                    if c % 2 == 0 or (c in decade_cols)
-                    else (" ", S_GRID)
-                )
-            elif c in decade_cols:
-                cells[r][c] = ("┆", S_GRID)
+    # grid: 0 dB and half-range rows, decade columns (the same for every curve of a size)
+    grid_rows, grid = _grid(pw, ph, rng)
+    cells = [list(row) for row in grid]
     if spectrum is not None and len(spectrum) == pw:
         top, bottom = -10.0, -100.0
         for c in range(pw):
@@ -144,10 +132,9 @@ def draw_curve(
                 if b:
                     cells[r][c] = (chr(0x2800 + b), S_TARGET)
     style = S_CURVE_OFF if bypass else S_CURVE
-    for r, row in enumerate(bits.tolist()):
-        for c, b in enumerate(row):
-            if b:
-                cells[r][c] = (chr(0x2800 + b), style)
+    rr, cc = np.nonzero(bits)
+    for r, c, b in zip(rr.tolist(), cc.tolist(), bits[rr, cc].tolist(), strict=True):
+        cells[r][c] = (chr(0x2800 + b), style)
     # band centres: a letter on the curve at each band's centre column
     for b, fi in enumerate(FREQ_INDEX):
         col = int(round(float(x_of(p[fi], wpx)))) // 2
@@ -185,6 +172,33 @@ def draw_curve(
     return rows
 
 
+@lru_cache(maxsize=16)
+def _grid(pw: int, ph: int, rng: float) -> tuple[dict[int, float], tuple[tuple, ...]]:
+    """The grid's rows ({row: dB} of the labelled rows) and cells for a plot size and range."""
+    wpx, hpx = 2 * pw, 4 * ph
+
+    def y_of(db: float) -> int:
+        return int(np.clip(np.rint((rng - db) / (2 * rng) * (hpx - 1)), 0, hpx - 1))
+
+    grid_rows = {y_of(v) // 4: v for v in (rng, rng / 2, 0.0, -rng / 2, -rng)}
+    decade_cols = {int(round(float(x_of(f, wpx)))) // 2: f for f in (100.0, 1000.0, 10000.0)}
+    cells: list[list[tuple[str, Style | None]]] = [[(" ", S_GRID)] * pw for _ in range(ph)]
+    for r in range(ph):
+        for c in range(pw):
+            if r in grid_rows and grid_rows[r] == 0.0:
+                ch = "┼" if c in decade_cols else "─"
+                cells[r][c] = (ch, S_GRID)
+            elif r in grid_rows:
+                cells[r][c] = (
+                    ("┼" if c in decade_cols else "╌", S_GRID)
+                    if c % 2 == 0 or (c in decade_cols)
+                    else (" ", S_GRID)
+                )
+            elif c in decade_cols:
+                cells[r][c] = ("┆", S_GRID)
+    return grid_rows, tuple(tuple(row) for row in cells)
+
+
 def _merge(cells: list[tuple[str, Style | None]]) -> list[tuple[str, Style | None]]:
     out: list[tuple[str, Style | None]] = []
     for ch, st in cells:
@@ -205,7 +219,7 @@ def rows_to_text(rows: list[list[tuple[str, Style | None]]]) -> Text:
     return text
 
 
-class CurveView(Widget):
+class CurveView(RowsView, Widget):
     """The response curve; ``feed`` it inputs each frame, it refreshes only on change.
 
     The spectrum comes as a function of the number of plot columns, evaluated for the width
@@ -220,7 +234,7 @@ class CurveView(Widget):
         self._source: Callable[[int], np.ndarray] | None = None
         self._spectrum: np.ndarray | None = None
         self._shown: bytes | None = None  # the spectrum drawn last (to the nearest dB)
-        self._cache: tuple[tuple, Text] | None = None
+        self._cache: tuple[tuple, list[Row]] | None = None
 
     def feed(self, inputs: tuple, spectrum: Callable[[int], np.ndarray] | None = None) -> None:
         """inputs = (params tuple, active, samplerate, strength, bypass, tag[, target]) (target:
@@ -232,7 +246,7 @@ class CurveView(Widget):
         key = _spectrum_key(self._spectrum_at(self.plot_cols))
         if inputs != self._inputs or key != self._shown:
             self._inputs, self._shown = inputs, key
-            self.refresh()
+            self.rows_changed()  # only the rows that differ are repainted
 
     def _spectrum_at(self, cols: int) -> np.ndarray | None:
         """The spectrum at ``cols`` columns, computed once per source and width."""
@@ -246,10 +260,10 @@ class CurveView(Widget):
     def plot_cols(self) -> int:
         return max(self.size.width - GUTTER, 0)
 
-    def render(self) -> Text:
+    def draw_rows(self) -> list[Row]:
         w, h = self.size.width, self.size.height
         if not self._inputs:
-            return Text("")
+            return []
         spectrum = self._spectrum_at(self.plot_cols)
         self._shown = _spectrum_key(spectrum)
         key = (w, h, self._inputs, self._shown)
@@ -261,9 +275,8 @@ class CurveView(Widget):
         rows = draw_curve(
             w, h, np.array(params), active, fs, strength, bypass, spec, tag, target=target
         )
-        text = rows_to_text(rows)
-        self._cache = (key, text)
-        return text
+        self._cache = (key, rows)
+        return rows
 
 
 def _spectrum_key(spectrum: np.ndarray | None) -> bytes | None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections import deque
 
 from rich.style import Style
-from rich.text import Text
 from textual import events
 from textual.widget import Widget
 
 from .curve import _merge
 from .messages import PointPicked
+from .rows import Row, RowsView
 
 S_AXIS = Style(color="#4a5560")
 S_ANCHOR = Style(color="#7bd389")
@@ -25,7 +25,7 @@ S_MOVING = Style(color="#ff6f91", bold=True)
 Z_GAUGE = 4
 
 
-class LatentMap(Widget):
+class LatentMap(RowsView, Widget):
     """Feed it (dims, range, point, anchors, A/B, encoded) and it draws; mouse sets x/y."""
 
     DEFAULT_CSS = "LatentMap { width: 35%; height: 1fr; }"
@@ -64,7 +64,7 @@ class LatentMap(Widget):
         elif self._inputs and self._inputs[0] != dims:
             self.trail.clear()
         self._inputs = inputs
-        self.refresh()
+        self.rows_changed()
 
     # ------------------------------------------------------------ geometry
 
@@ -106,9 +106,9 @@ class LatentMap(Widget):
 
     # ------------------------------------------------------------ drawing
 
-    def render(self) -> Text:
+    def draw_rows(self) -> list[Row]:
         if not self._inputs:
-            return Text("")
+            return []
         dims, rng, point, anchors, ab, encoded = self._inputs
         w, h = self.size.width, self.size.height
         pw, ph = self._plane()
@@ -184,10 +184,4 @@ class LatentMap(Widget):
                 grid[r][pw] = (" ", S_AXIS)
                 grid[r][pw + 1] = ("┃" if r != zr else "◀", S_POINT if r == zr else S_AXIS)
                 grid[r][pw + 2] = ("z" if r == zr else " ", S_POINT)
-        text = Text(no_wrap=True, overflow="crop", end="")
-        text.append(title[:w].ljust(w), S_TITLE)
-        for row in grid:
-            text.append("\n")
-            for chunk, st in _merge(row):
-                text.append(chunk, st)
-        return text
+        return [[(title[:w].ljust(w), S_TITLE)], *(_merge(row) for row in grid)]

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich.style import Style
-from rich.text import Text
 from textual.widget import Widget
+
+from .rows import Row, RowsView
 
 if TYPE_CHECKING:
     from ..engine import EngineStatus
@@ -110,7 +111,7 @@ def meter_parts(m: dict[str, float], auto_on: bool, width: int = 80) -> list[tup
 Parts = list[tuple[str, Style]]
 
 
-class LineView(Widget):
+class LineView(RowsView, Widget):
     """One line of styled parts, laid out for the width the line has when it is drawn.
 
     ``feed(layout)`` hands it ``layout(width) -> parts``. The line is laid out again in
@@ -119,6 +120,7 @@ class LineView(Widget):
     """
 
     DEFAULT_CSS = "LineView { height: 1; width: 1fr; }"
+    ELLIPSIS = True
 
     def __init__(self, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
@@ -131,15 +133,12 @@ class LineView(Widget):
         parts = layout(self.size.width)
         if parts != self._parts:
             self._parts = parts
-            self.refresh()
+            self.rows_changed()
 
     @property
     def plain(self) -> str:
         return "".join(p for p, _ in self._layout(self.size.width))
 
-    def render(self) -> Text:
+    def draw_rows(self) -> list[Row]:
         self._parts = self._layout(self.size.width)
-        text = Text(no_wrap=True, overflow="ellipsis", end="")
-        for chunk, st in self._parts:
-            text.append(chunk, st)
-        return text
+        return [list(self._parts)]

@@ -1,0 +1,151 @@
+"""Rows: a widget drawn through Textual's line API, one cached strip per row.
+
+A widget that renders a rich ``Text`` has Textual convert the whole text into strips on
+every refresh (most of the UI's time while the curve or the bands move), and repaints every
+line of it. A :class:`RowsView` instead draws its rows as runs of ``(text, style)``,
+turns each row into a strip once, and on a change repaints only the rows that differ: a
+moving meter, a band value or a few columns of the curve cost one line each, not the widget.
+The cells are the same as the ``Text`` path's (same styles over the widget's own), so the
+snapshots do not change.
+"""
+
+from __future__ import annotations
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style as RichStyle
+from rich.text import Text
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.style import Style as VisualStyle
+from textual.visual import Visual, visualize
+
+Run = tuple[str, RichStyle | None]
+_END = RichStyle()  # (marks the end of a row)
+Row = list[Run]
+
+
+class RowsView:
+    """Mixin for a ``Widget``: implement :meth:`draw_rows`, call :meth:`rows_changed` when
+    its inputs changed (instead of ``refresh()``); ``render_line`` serves cached strips."""
+
+    ELLIPSIS = False
+    """Crop a too long row with "…" (as ``overflow="ellipsis"``) instead of cutting it."""
+
+    _rows_at: tuple | None = None
+    """(size, base style) the rows and strips were made for (None: make them again)."""
+
+    def draw_rows(self) -> list[Row]:
+        """The widget's rows at its current size (runs of text and rich style)."""
+        raise NotImplementedError
+
+    def render(self) -> Text:
+        """The rows as one Text (for anything that asks for it; drawing uses the rows)."""
+        text = Text(no_wrap=True, overflow="crop", end="")
+        for i, row in enumerate(self.draw_rows()):
+            if i:
+                text.append("\n")
+            for chunk, st in row:
+                text.append(chunk, st)
+        return text
+
+    def _rows_key(self) -> tuple:
+        w = self  # type: ignore[assignment]
+        return (w.size, w.visual_style)  # type: ignore[attr-defined]
+
+    def refresh(self, *regions: Region, **kw: bool) -> RowsView:
+        """A refresh of the whole widget (Textual's, on focus, resize, styles) draws the
+        rows again; one of some rows (:meth:`rows_changed`) serves the cached others."""
+        if not regions and kw.get("repaint", True):
+            self._rows_at = None
+        return super().refresh(*regions, **kw)  # type: ignore[misc]
+
+    def rows_changed(self) -> None:
+        """Draw the rows again now; repaint the ones that changed (all, if not drawn yet or
+        the size or style changed since)."""
+        w = self  # a Widget
+        width, height = w.size  # type: ignore[attr-defined]
+        if self._rows_at is None or width <= 0 or height <= 0 or self._rows_at != self._rows_key():
+            w.refresh()  # type: ignore[attr-defined]
+            return
+        rows = [tuple(r) for r in self.draw_rows()]
+        old = self._rows
+        if len(rows) != len(old):
+            w.refresh()  # type: ignore[attr-defined]
+            return
+        strips = self._strips
+        dirty: list[Region] = []
+        for y, row in enumerate(rows[:height]):
+            if row != old[y]:
+                strips[y] = self._strip(row, width, y)
+                dirty.append(Region(0, y, width, 1))
+        self._rows = rows
+        if dirty:
+            w.refresh(*dirty)  # type: ignore[attr-defined]
+
+    def render_line(self, y: int) -> Strip:
+        w = self
+        width, height = w.size  # type: ignore[attr-defined]
+        key = self._rows_key()
+        if self._rows_at != key:
+            self._styles: dict[RichStyle | None, VisualStyle] = {}
+            self._placed: dict[tuple, RichStyle] = {}
+            self._base = w.visual_style  # type: ignore[attr-defined]
+            self._rows = [tuple(r) for r in self.draw_rows()]
+            self._strips = [self._strip(r, width, y) for y, r in enumerate(self._rows[:height])]
+            self._rows_at = key
+        if 0 <= y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(width, self._base.rich_style)
+
+    def _style(self, st: RichStyle | None) -> VisualStyle:
+        """A run's style over the widget's, as Textual's own rendering combines them."""
+        got = self._styles.get(st)
+        if got is None:
+            base = self._base
+            got = base + (base if st is None else base + VisualStyle.from_rich_style(st))
+            self._styles[st] = got
+        return got
+
+    def _strip(self, row: tuple, width: int, y: int) -> Strip:
+        """One row as Textual would draw it: a segment per run (unstyled runs joined), each
+        style carrying its cell offset (as Textual's text selection expects)."""
+        placed = self._placed
+        segments: list[Segment] = []
+        x = 0
+        pending = ""
+        for chunk, st in (*row, ("", _END)):
+            if not chunk and st is not _END:
+                continue
+            if st is None:
+                pending += chunk
+                continue
+            if pending:
+                key = (None, x, y)
+                rich = placed.get(key)
+                if rich is None:
+                    rich = placed[key] = self._style(None).rich_style_with_offset(x, y)
+                segments.append(Segment(pending, rich))
+                x += cell_len(pending)
+                pending = ""
+            if st is _END:
+                break
+            key = (st, x, y)
+            rich = placed.get(key)
+            if rich is None:
+                if len(placed) > 50_000:  # (bounded: styles x cells seen)
+                    placed.clear()
+                rich = placed[key] = self._style(st).rich_style_with_offset(x, y)
+            segments.append(Segment(chunk, rich))
+            x += cell_len(chunk)
+        strip = Strip(segments, x)
+        if x <= width:
+            return strip  # (Textual pads it to the width with the widget's background)
+        if self.ELLIPSIS and width > 0:  # (rare: a tiny terminal) exactly as Textual does
+            text = Text(no_wrap=True, overflow="ellipsis", end="")
+            for chunk, st in row:
+                text.append(chunk, st)
+            w = self
+            visual = visualize(w, text)  # type: ignore[arg-type]
+            return Visual.to_strips(w, visual, width, 1, w.visual_style)[0]  # type: ignore[arg-type,attr-defined]
+        return strip.crop(0, width)
