@@ -45,7 +45,7 @@ class LatentMap(RowsView, Widget):
         motion = (moving, path)
         if motion != self._motion:
             self._motion = motion
-            self.refresh()
+            self.rows_changed()
 
     def feed(
         self,
