@@ -345,11 +345,15 @@ class Links:
         if self.api is None:
             return
         try:
-            import rtmidi
-
-            self.rtapi = rtmidi.API_LINUX_ALSA if self.api == "alsa" else rtmidi.API_UNIX_JACK
             if self.api == "jack":
+                # our own client on the system's libjack; rtmidi is never loaded on JACK: its
+                # wheels bundle another libjack (1.9.22), and two libjacks in one process
+                # beside a 1.9.21 server wedged our client (JACK stopped running it)
                 self.open_jack()
+            else:
+                import rtmidi
+
+                self.rtapi = rtmidi.API_LINUX_ALSA
             self.open_virtual()  # first: on ALSA the first client names all of ours
             # persistent clients for listing (no client churn every scan): the virtual
             # ports' own when open (each JACK client is one more thread woken every period)
