@@ -557,7 +557,8 @@ cdef enum:
     C_LFO0 = 41           # 4 modulators of C_LFO_SLOTS slots: on, target, shape, sync, rate,
     C_LFO_SLOTS = 9       # note, depth, phase, unipolar
     C_FIG = 77            # fig_on, shape, sync, rate, note, depth, ratio, aspect, phase
-    N_CONTROLS_C = 86
+    C_TAP = 86            # tap tempo (read by the MIDI service, not here)
+    N_CONTROLS_C = 87
     N_MOD_TARGETS = 20    # x y z interpolate strength in_gain out_gain p0..p12
 
 cdef enum:
@@ -604,7 +605,7 @@ CONTROL_SLOTS = {
     "bypass": C_BYPASS, "mute": C_MUTE, "glide_ms": C_GLIDE, "bpm": C_BPM,
     "beat_origin": C_BEAT_ORIGIN, "beat_time": C_BEAT_TIME, "transport": C_TRANSPORT,
     "tempo_source": C_TEMPO_SOURCE, "lfo1_on": C_LFO0, "lfo2_on": C_LFO0 + C_LFO_SLOTS,
-    "lfo4_unipolar": C_LFO0 + 4 * C_LFO_SLOTS - 1, "fig_on": C_FIG, "fig_phase": C_FIG + 8,
+    "lfo4_unipolar": C_LFO0 + 4 * C_LFO_SLOTS - 1, "fig_on": C_FIG, "fig_phase": C_FIG + 8, "tap": C_TAP,
     "_count": N_CONTROLS_C,
 }
 MOD_TARGET_SLOTS = (C_X, C_Y, C_Z, C_INTERP, C_STRENGTH, C_IN_GAIN, C_OUT_GAIN,

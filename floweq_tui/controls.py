@@ -183,6 +183,9 @@ CONTROL_SPECS: tuple[ControlSpec, ...] = (
     ControlSpec("fig_ratio", 1.0, 0.25, 4.0, "float", "Figure y:x rate", **_RATIO),
     ControlSpec("fig_aspect", 1.0, 0.0, 2.0, "float", "Figure y:x depth", **_UNIT),
     ControlSpec("fig_phase", 0.0, 0.0, 360.0, "float", "Figure phase", "deg", **_PHASE),
+    # tap tempo: a button (MIDI learn); a press is a tap, read by the MIDI service (last, so
+    # no slot the C core mirrors moves)
+    ControlSpec("tap", 0, 0, 1, "bool", "Tap tempo"),
 )
 
 CONTROL_INDEX: dict[str, int] = {s.name: i for i, s in enumerate(CONTROL_SPECS)}

@@ -8,6 +8,9 @@ between a device and the silent clock (a device lost, or one that came up later)
 MIDI's own state changes (a JACK server gone and back, a mapping error), and one naming a
 child's log when that child wrote something there (libjack, rtmidi, a traceback: a child's
 output goes to its log, see ``runtime/child.py``).
+
+SIGUSR1 is a tap of tap tempo (``kill -USR1 PID``, e.g. from a footswitch script); a MIDI
+button learned to ``tap`` works the same with or without a screen.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 from typing import Any
 
 from .automation import describe_running
+from .automation.tempo import TapTempo
 from .runtime.child import child_logs, log_news
 
 LOGS_EVERY = 1.0
@@ -112,6 +116,13 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)  # before the first line: whoever reads it may stop us
+    taps: list[float] = []
+
+    def on_tap(signum: int, frame: Any) -> None:  # noqa: ARG001
+        taps.append(time.monotonic())  # (stamped when it came, applied by the loop)
+
+    signal.signal(signal.SIGUSR1, on_tap)
+    tapper = TapTempo()
     say = _printer()
     say(start_line(engine))
     if engine.status.message:
@@ -127,6 +138,8 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
     said = {name: _health_key(h) for name, h in engine.health.items()}
     audio = str(engine.state)
     while not stop.wait(LOOK_S):
+        while taps:
+            say(f"floweq-tui: {tap(engine, tapper, taps.pop(0))}")
         state = str(engine.state)
         if state in _SETTLED and state != audio:
             audio = state
@@ -151,6 +164,15 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "") -> int:
             say(status_line(engine))
     say("floweq-tui: stopped")
     return 0
+
+
+def tap(engine: Any, tapper: TapTempo, t: float) -> str:
+    """One tap of tap tempo (SIGUSR1 in headless): the internal tempo and the beat anchor."""
+    controls = engine.controls
+    line = tapper.tap(t, float(controls["bpm"]))
+    for name, value in line.as_controls(0).items():
+        controls[name] = value
+    return f"tap {tapper.count}: {line.bpm:.1f} BPM internal"
 
 
 def _health_line(before: tuple[Any, ...] | None, h: Any) -> str:

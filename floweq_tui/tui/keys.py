@@ -51,6 +51,7 @@ APP_KEYS: list[tuple[str, str, str, str]] = [
     ("a", "toggle('auto_gain')", "Auto gain on/off", "Auto"),
     ("b", "toggle('bypass')", "Bypass on/off", "Byp"),
     ("space,exclamation_mark", "toggle('mute')", "Panic mute on/off", "Mute"),
+    ("t", "tap", "Tap tempo (the first tap is a downbeat; the source becomes internal)", ""),
     ("f", "spectrum", "Live output spectrum behind the curve on/off", ""),
     ("l", "midi_learn", "MIDI learn the selected value (then move a knob / press a button)", ""),
     ("ctrl+r", "restart_engine", "Restart the engine process (the controls are kept)", ""),
