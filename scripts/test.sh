@@ -12,6 +12,7 @@ python3 -m pip install -q --upgrade pip
 # torch==2.13.0 is the CPU build on these machines; the training tests need it, so a failed
 # install fails the run (under CI=true a test skipped for a missing real part fails too).
 python3 -m pip install -q "torch==2.13.0"
-python3 -m pip install -q ".[test]"
+# the 'link' extra (aalink): the Ableton Link tests need it, and under CI they fail without it
+python3 -m pip install -q ".[test,link]"
 # PYTHONSAFEPATH keeps the source tree off sys.path: the tests run the installed package.
 PYTHONSAFEPATH=1 python3 -m pytest "$@"

@@ -1,7 +1,8 @@
 """Under CI, a test that skips because a real part is missing fails instead.
 
 The real parts are the ones the suite exists to exercise: a JACK server, torch, the data
-in ../shared, tmux, ruff and the installed ``floweq-tui`` console script. On a developer's
+in ../shared, tmux, ruff, ``aalink`` (Ableton Link, the ``link`` extra) and the installed
+``floweq-tui`` console script. On a developer's
 machine without them those tests skip with a reason; under CI (``CI`` set to true, as CI
 services do and ``.ci/run`` does) the same skip is reported as a failure, so a clean run
 cannot be green because everything real was skipped. ``tests/conftest.py`` registers the
@@ -22,6 +23,7 @@ REQUIRED: dict[str, re.Pattern[str]] = {
     "tmux": re.compile(r"tmux is not installed"),
     "ruff": re.compile(r"ruff is not installed"),
     "floweq-tui": re.compile(r"install the package"),
+    "aalink": re.compile(r"aalink is not installed"),
 }
 """Part -> the pattern its skip reasons match (keep skip reasons saying what is missing)."""
 
