@@ -35,6 +35,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "midi_latency.py": ("jackd",),
     "ui_soak.py": ("jackd", "tmux", "floweq-tui"),
     "idle.py": ("floweq-tui",),
+    "tempo_sync.py": ("jackd",),
 }
 """Real parts a benchmark needs (skipped without them, which fails under CI)."""
 
@@ -96,7 +97,16 @@ def check_idle(r: dict[str, Any]) -> None:
         assert r["total_cpu_percent"][mode] == v["total"]
 
 
+def check_tempo_sync(r: dict[str, Any]) -> None:
+    """Both sources measured: cycle starts counted, the error figures are numbers."""
+    assert [x["source"] for x in r["results"]] == ["midi", "link"], r
+    for x in r["results"]:
+        assert "error" not in x, x
+        assert x["n"] > 0 and all(_number(x[k]) for k in ("median_ms", "p99_ms", "p99_blocks"))
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "tempo_sync.py": check_tempo_sync,
     "soak.py": check_soak,
     "midi_latency.py": check_midi_latency,
     "models_load.py": check_models_load,

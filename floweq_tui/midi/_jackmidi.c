@@ -382,8 +382,8 @@ static int process(jack_nframes_t nframes, void *arg)
                 added = 1;
                 continue;
             }
-            if (s == 0xF0 || s == 0xF1 || s == 0xF7 || s == 0xF8 || s == 0xFE)
-                continue; /* sysex, time code, clock, active sensing */
+            if (s == 0xF0 || s == 0xF1 || s == 0xF7 || s == 0xFE)
+                continue; /* sysex, time code, active sensing */
             if (head - tail >= RING) {
                 lost++;
                 continue;
