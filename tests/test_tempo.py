@@ -247,3 +247,27 @@ def test_headless_tap_writes_the_internal_tempo():
     assert tap(engine, tapper, 10.5) == "tap 2: 120.0 BPM internal"
     assert c == {"bpm": 120.0, "beat_origin": 1.0, "beat_time": 10.5, "transport": 1.0,
                  "tempo_source": 0.0}  # fmt: skip
+
+
+def test_a_running_clock_is_joined_where_the_beat_line_is():
+    """Clocks with no Start before them (the MIDI process restarted mid-song): followed on
+    from the beat line in effect, not ignored and not restarted at 0."""
+    f = ClockFollower(join=lambda t: 10.0 + (t - 100.0) * 2.0)
+    line = feed_clock(f, 101.0, 120.0, 48)
+    assert line is not None and line.running
+    assert line.beat_at(101.0) == pytest.approx(12.0, abs=0.01)
+    assert line.bpm == pytest.approx(120.0, abs=0.1)
+    assert ClockFollower().feed(5.0, CLOCK).origin == 0.0  # nothing to join: from beat 0
+
+
+def test_a_lost_clock_is_counted_from_its_gap():
+    """An xrun loses a Clock: the gap counts it, so the beat does not slip by a tick."""
+    f = ClockFollower()
+    f.feed(0.0, START)
+    line = None
+    for k in range(24 * 4):
+        if k in (50, 70, 71):  # three Clocks never arrive
+            continue
+        line = f.feed(k / 48, CLOCK) or line
+    assert f.lost == 3 and line is not None
+    assert line.beat_at(4.0 / 2) == pytest.approx(4.0, abs=0.01)

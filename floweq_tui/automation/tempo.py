@@ -10,7 +10,9 @@ clock message stamped where it arrived), so a late reader does not move the beat
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 PPQN = 24
@@ -18,6 +20,9 @@ PPQN = 24
 CLOCK, START, CONTINUE, STOP, SPP = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
 """MIDI real-time (and Song Position Pointer) status bytes."""
 BPM_MIN, BPM_MAX = 20.0, 300.0
+MAX_LOST = 12
+"""The most Clocks in a row counted as lost from a gap (half a beat); a longer gap is a
+pause of the sender, and the count goes on from the next Clock."""
 
 
 @dataclass(frozen=True)
@@ -76,14 +81,22 @@ class ClockFollower:
     """Follows a MIDI clock (24 ppqn, Start, Stop, Continue, Song Position Pointer).
 
     The tempo is smoothed against jitter: a least-squares line through the last ``window``
-    clock stamps (96: four beats), tick number against time; its slope is the tempo and the
+    clock stamps (48: two beats), tick number against time; its slope is the tempo and the
     line's value at the latest tick anchors the beat. So a stamp that arrives early or late
     moves the beat by a fraction of its error, and a tempo change is followed within the
     window. Start resets the phase: the first Clock after it is beat 0. Stop holds the beat
     where it is; Song Position Pointer (while stopped) moves it; Continue runs on from it.
+
+    A Clock lost on the way (the receiving JACK client missed a cycle: an xrun) would shift
+    the beat by a tick for good; a gap of about n tick lengths (2 <= n <= 13) between two
+    stamps counts the n - 1 Clocks that are missing.
+
+    Clocks that come before any Start, Stop or Continue (a follower that joined a running
+    clock: the MIDI process restarted, or the gear was playing already) are followed from
+    the beat ``join(t)`` gives (the beat line in effect; None: from beat 0).
     """
 
-    def __init__(self, window: int = 96) -> None:
+    def __init__(self, window: int = 48, join: Callable[[float], float] | None = None) -> None:
         self.window = window
         self.stamps: deque[tuple[int, float]] = deque(maxlen=window)
         self.tick = 0
@@ -92,12 +105,28 @@ class ClockFollower:
         self.line: BeatLine | None = None
         self.bpm = 120.0
         self.starts = 0
+        self.join = join
+        self.lost = 0
+        """Clocks counted from the gaps they left (lost on the way)."""
+        self.transport_seen = False
+        """A Start, Stop, Continue or Song Position Pointer came (else Clocks are joined)."""
 
     def feed(self, t: float, status: int, value: int = 0) -> BeatLine | None:
         """One message stamped ``t`` (monotonic s); the new beat line when it changed."""
+        if status != CLOCK:
+            self.transport_seen = True
         if status == CLOCK:
+            if not self.running and not self.transport_seen:  # joining a running clock
+                beat = self.join(t) if self.join is not None else 0.0
+                self.tick = round(beat * PPQN) if math.isfinite(beat) else 0
+                self.running = True
             if not self.running:
                 return None
+            if self.stamps:  # a Clock lost on the way (an xrun): count it from the gap
+                gap = (t - self.stamps[-1][1]) * self.bpm * PPQN / 60.0
+                if 1.5 <= gap <= MAX_LOST + 1:
+                    self.tick += round(gap) - 1
+                    self.lost += round(gap) - 1
             self.stamps.append((self.tick, t))
             self.tick += 1
             return self._fit()

@@ -304,8 +304,8 @@ static void clock_out(Client *c, void *buf, jack_nframes_t nframes, const CycleT
     int running = o->running && o->bpm > 0.0 && isfinite(o->bpm);
     double bps = o->bpm / 60.0;
     double beat0 = o->origin + (ct->t0 - o->time) * bps; /* the beat at the first frame */
-    if (!isfinite(beat0))
-        running = 0;
+    if (!isfinite(beat0) || fabs(beat0) > 1e12)
+        running = 0; /* (and the tick count stays well inside int64) */
     if (!running) {
         if (c->out_was_running)
             put(buf, 0, 0xFC, 0, 0, 1); /* Stop */

@@ -114,7 +114,7 @@ class TempoSync:
     ) -> None:
         self.ctl = ctl
         self.clock = clock
-        self.follower = ClockFollower()
+        self.follower = ClockFollower(join=self._beat_now)
         self.tapper = TapTempo()
         self.clock_in = 0
         """Clock messages received (all kinds)."""
@@ -131,6 +131,19 @@ class TempoSync:
 
     def source(self) -> int:
         return int(round(float(self.ctl[_I["tempo_source"]])))
+
+    def _beat_now(self, t: float) -> float:
+        """The beat of the line in the controls block at ``t`` (0 if never anchored)."""
+        c = self.ctl
+        if c[_I["beat_time"]] == 0.0:
+            return 0.0
+        line = BeatLine(
+            float(c[_I["bpm"]]),
+            float(c[_I["beat_origin"]]),
+            float(c[_I["beat_time"]]),
+            bool(c[_I["transport"]] >= 0.5),
+        )
+        return line.beat_at(t)
 
     def _write(self, line: BeatLine, source: int) -> None:
         for name, value in line.as_controls(source).items():
@@ -232,6 +245,7 @@ class TempoSync:
             "clock_in": self.clock_in,
             "clock_bpm": self.follower.bpm if self.follower.stamps else None,
             "clock_running": self.follower.running,
+            "clock_lost": self.follower.lost,
             "taps": self.taps,
             "link_peers": self.link.peers if self.link is not None else None,
             "link_error": self.link_error,
