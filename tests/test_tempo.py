@@ -271,3 +271,12 @@ def test_a_lost_clock_is_counted_from_its_gap():
         line = f.feed(k / 48, CLOCK) or line
     assert f.lost == 3 and line is not None
     assert line.beat_at(4.0 / 2) == pytest.approx(4.0, abs=0.01)
+
+
+def test_a_sudden_half_tempo_is_not_taken_for_lost_clocks():
+    f = ClockFollower()
+    f.feed(0.0, START)
+    feed_clock(f, 0.0, 120.0, 48)
+    line = feed_clock(f, 48 / 48, 60.0, 96)  # at once half the tempo, for four beats
+    assert f.lost == 0 and line is not None
+    assert line.bpm == pytest.approx(60.0, abs=0.5)

@@ -88,8 +88,9 @@ class ClockFollower:
     where it is; Song Position Pointer (while stopped) moves it; Continue runs on from it.
 
     A Clock lost on the way (the receiving JACK client missed a cycle: an xrun) would shift
-    the beat by a tick for good; a gap of about n tick lengths (2 <= n <= 13) between two
-    stamps counts the n - 1 Clocks that are missing.
+    the beat by a tick for good; a gap of about n tick lengths (2 <= n <= 13) between steady
+    stamps counts the n - 1 Clocks that are missing (taken back if the next interval is long
+    too: that was the tempo dropping).
 
     Clocks that come before any Start, Stop or Continue (a follower that joined a running
     clock: the MIDI process restarted, or the gear was playing already) are followed from
@@ -107,6 +108,7 @@ class ClockFollower:
         self.starts = 0
         self.join = join
         self.lost = 0
+        self._pending = 0
         """Clocks counted from the gaps they left (lost on the way)."""
         self.transport_seen = False
         """A Start, Stop, Continue or Song Position Pointer came (else Clocks are joined)."""
@@ -122,11 +124,7 @@ class ClockFollower:
                 self.running = True
             if not self.running:
                 return None
-            if self.stamps:  # a Clock lost on the way (an xrun): count it from the gap
-                gap = (t - self.stamps[-1][1]) * self.bpm * PPQN / 60.0
-                if 1.5 <= gap <= MAX_LOST + 1:
-                    self.tick += round(gap) - 1
-                    self.lost += round(gap) - 1
+            self._count_lost(t)
             self.stamps.append((self.tick, t))
             self.tick += 1
             return self._fit()
@@ -151,6 +149,32 @@ class ClockFollower:
             self.line = BeatLine(self.bpm, self.tick / PPQN, t, running=False)
             return self.line
         return None
+
+    def _count_lost(self, t: float) -> None:
+        """Count Clocks lost on the way (an xrun) from the gap before this one: about n tick
+        lengths (n >= 2) after steady single ticks. Lost Clocks are single events, so when
+        the interval after such a gap is long too, the tempo dropped instead: the count
+        is taken back."""
+        pts = self.stamps
+        if len(pts) < 3:
+            return
+        gap = (t - pts[-1][1]) * self.bpm * PPQN / 60.0
+        if self._pending:  # the interval after a counted gap
+            if gap >= 1.5:  # long too: a slower tempo, not lost Clocks
+                k, tt = pts[-1]
+                pts[-1] = (k - self._pending, tt)
+                self.tick -= self._pending
+                self.lost -= self._pending
+            self._pending = 0
+            return
+        steady = all(
+            abs((pts[i][1] - pts[i - 1][1]) * self.bpm * PPQN / 60.0 - 1.0) < 0.25 for i in (-1, -2)
+        )
+        n = round(gap)
+        if steady and 2 <= n <= MAX_LOST + 1 and abs(gap - n) < 0.25:
+            self.tick += n - 1
+            self.lost += n - 1
+            self._pending = n - 1
 
     def _fit(self) -> BeatLine:
         pts = self.stamps
