@@ -158,6 +158,7 @@ typedef struct {
     uint64_t collapsed; /* the service's side only */
 } Port;
 
+#define AFTER_SKIP (1u << 16) /* a Clock's value: the server skipped frames before it */
 #define CLOCK_RING 4096u /* clock messages: 85 s of 24 ppqn at 120 BPM */
 #define CLOCK_MASK (CLOCK_RING - 1u)
 
@@ -189,6 +190,8 @@ typedef struct {
     ClockOut out_set;         /* the service's settings (under out_seq) */
     ClockOut out_now;         /* the JACK thread's copy (only the JACK thread touches it) */
     int out_was_running;      /* JACK thread only */
+    jack_nframes_t next_f0;   /* JACK thread only: the frame time the next cycle should have */
+    int have_f0, skipped;     /* JACK thread only: a cycle's frames were skipped (an xrun) */
     int64_t out_next_tick;    /* JACK thread only: the next tick (1/24 beat) to send */
     _Atomic uint64_t ticks_sent;
     uint32_t *scratch; /* read(): RING messages */
@@ -229,6 +232,7 @@ static double mono_now(void)
 /* The cycle's timing: CLOCK_MONOTONIC seconds of its first frame, and seconds a frame. */
 typedef struct {
     double t0, dt;
+    jack_nframes_t f0; /* the cycle's frame time (0 without jack_last_frame_time) */
 } CycleTime;
 
 static CycleTime cycle_time(Client *c, jack_nframes_t nframes)
@@ -239,8 +243,14 @@ static CycleTime cycle_time(Client *c, jack_nframes_t nframes)
     double sr = J.get_sample_rate ? (double)J.get_sample_rate(client) : 0.0;
     ct.dt = sr > 0.0 ? 1.0 / sr : 1.0 / 48000.0;
     ct.t0 = now;
+    ct.f0 = 0;
     if (J.last_frame_time && J.frames_to_time && J.get_time) {
         jack_nframes_t f0 = J.last_frame_time(client);
+        ct.f0 = f0;
+        if (c->have_f0 && f0 != c->next_f0)
+            c->skipped = 1; /* frames went by without a cycle: told with the next Clock */
+        c->next_f0 = f0 + nframes;
+        c->have_f0 = 1;
         double off = now - (double)J.get_time() * 1e-6; /* JACK's clock -> CLOCK_MONOTONIC */
         double a = (double)J.frames_to_time(client, f0) * 1e-6 + off;
         double b = (double)J.frames_to_time(client, f0 + nframes) * 1e-6 + off;
@@ -271,6 +281,10 @@ static void clock_in(Client *c, const jack_midi_event_t *ev, const CycleTime *ct
     if (head - tail >= CLOCK_RING) {
         atomic_fetch_add_explicit(&c->clock_dropped, 1, memory_order_relaxed);
         return;
+    }
+    if (d[0] == 0xF8 && c->skipped) {
+        msg |= AFTER_SKIP << 8; /* (the value's bit 16: the gap before it may be a skip) */
+        c->skipped = 0;
     }
     c->clock[head & CLOCK_MASK].t = ct->t0 + (double)ev->time * ct->dt;
     c->clock[head & CLOCK_MASK].msg = msg;
@@ -870,7 +884,8 @@ static PyMethodDef Client_methods[] = {
      "counts(index) -> (received, dropped because the ring was full, collapsed by read)"},
     {"read_clock", (PyCFunction)Client_read_clock, METH_NOARGS,
      "read_clock() -> [(monotonic seconds, status, value)]: the clock messages received "
-     "(Clock, Start, Continue, Stop; Song Position Pointer with its value in 16ths), "
+     "(Clock, Start, Continue, Stop; Song Position Pointer with its value in 16ths; a "
+     "Clock's value has bit 16 set when the server skipped frames since the last one), "
      "stamped with their frame's time on the JACK thread"},
     {"clock_out", (PyCFunction)Client_clock_out, METH_VARARGS,
      "clock_out(port, bpm, beat_origin, beat_time, running): send 24 ppqn clock on output "
