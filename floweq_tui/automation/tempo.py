@@ -20,8 +20,9 @@ PPQN = 24
 CLOCK, START, CONTINUE, STOP, SPP = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
 """MIDI real-time (and Song Position Pointer) status bytes."""
 AFTER_SKIP = 1 << 16
-"""In a Clock's value: the JACK server skipped frames (an xrun) since the previous Clock,
-so a gap before it is the skip, not lost Clocks (set by ``_jackmidi``)."""
+"""In a Clock's value: the JACK server skipped frames (an xrun) since the previous Clock
+(set by ``_jackmidi``). Not used to tell lost Clocks from skipped time: on the dummy server
+an xrun did both, and the benchmark was worse with it (docs/performance.md)."""
 BPM_MIN, BPM_MAX = 20.0, 300.0
 MAX_LOST = 12
 """The most Clocks in a row counted as lost from a gap (half a beat); a longer gap is a
@@ -127,10 +128,7 @@ class ClockFollower:
                 self.running = True
             if not self.running:
                 return None
-            if value & AFTER_SKIP:
-                self._pending = 0  # the server skipped time: the gap is not lost Clocks
-            else:
-                self._count_lost(t)
+            self._count_lost(t)  # (AFTER_SKIP is not used: see its note)
             self.stamps.append((self.tick, t))
             self.tick += 1
             return self._fit()
