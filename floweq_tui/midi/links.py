@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..automation.tempo import DeltaStamps
 from ..runtime import one_line
 from . import ports as P
 from .mapping import Binding, Mapper
@@ -51,6 +53,8 @@ API_RETRY = 3.0
 """Seconds between tries to find a MIDI API while none works."""
 RETRYING = "error (retrying)"
 """The detail of a port that failed and is retried on the next scan."""
+CLOCK_STATUSES = frozenset((0xF8, 0xFA, 0xFB, 0xFC, 0xF2))
+"""MIDI clock, Start, Continue, Stop, Song Position Pointer: the tempo source's messages."""
 
 
 class Link:
@@ -140,15 +144,16 @@ def close_port(port: Any) -> None:
 
 
 def open_by_name(port: Any, name: str, label: str, is_input: bool) -> None:
-    """Open the rtmidi ``port`` on the port called ``name`` (an input also drops sysex,
-    clock and active sensing); on any failure the port is deleted and the error raised."""
+    """Open the rtmidi ``port`` on the port called ``name`` (an input also drops sysex and
+    active sensing; clock goes to the tempo source); on any failure the port is deleted and
+    the error raised."""
     try:
         names = port.get_ports()
         if name not in names:
             raise P.MidiPortError(f"{name} is gone")
         port.open_port(names.index(name), label)
         if is_input:
-            port.ignore_types(sysex=True, timing=True, active_sense=True)
+            port.ignore_types(sysex=True, timing=False, active_sense=True)
     except BaseException:
         close_port(port)
         raise
@@ -231,10 +236,17 @@ class AlsaInput:
 
     def __init__(self, port: Any, link: Link, links: Links) -> None:
         self.port = port
-        inbox, wake = links.inbox, links.wake_alsa
+        inbox, wake, clock = links.inbox, links.wake_alsa, links.clock_inbox
+        stamps = DeltaStamps()
+        now = time.monotonic
 
         def on_message(event: Any, data: Any = None) -> None:  # noqa: ARG001
-            inbox.append((link, event[0]))
+            msg, delta = event
+            if msg and msg[0] in CLOCK_STATUSES:  # stamped by rtmidi's delta times
+                value = (msg[2] << 7 | msg[1]) if msg[0] == 0xF2 and len(msg) >= 3 else 0
+                clock.append((stamps.stamp(float(delta), now()), msg[0], value))
+            else:
+                inbox.append((link, msg))
             wake()
 
         port.set_callback(on_message)
@@ -301,6 +313,10 @@ class Links:
         self._next_api_try = 0.0
         self.inbox: deque[tuple[Link, Any]] = deque(maxlen=INBOX_MAX) if inbox is None else inbox
         """Messages from ALSA inputs (and injected ones), oldest first."""
+        self.clock_inbox: deque[tuple[float, int, int]] = deque(maxlen=INBOX_MAX)
+        """Clock messages from ALSA inputs (and injected ones): (monotonic stamp, status,
+        value), oldest first."""
+        self._clock_out: tuple[float, float, float, bool] | None = None
         self.jack: Any = None
         """Our JACK client (:class:`._jackmidi.Client`) while the API is JACK and it is open."""
         self._jack_ports: tuple[int | None, int, int | None, int] = (None, 0, None, 1)
@@ -393,7 +409,7 @@ class Links:
                 rt_in = rtmidi.MidiIn(self.rtapi, P.VIRTUAL_CLIENT, queue_size_limit=RT_QUEUE)
                 dests, sources = set(vout.get_ports()), set(rt_in.get_ports())
                 rt_in.open_virtual_port(P.VIRTUAL_IN)
-                rt_in.ignore_types(sysex=True, timing=True, active_sense=True)
+                rt_in.ignore_types(sysex=True, timing=False, active_sense=True)
                 vin = AlsaInput(rt_in, link, self)
                 vout.open_virtual_port(P.VIRTUAL_OUT)
                 link.in_name = new_port(vout.get_ports(), dests, P.VIRTUAL_IN) or (
@@ -433,6 +449,8 @@ class Links:
             client.close()
             raise
         self.jack, self._jack_ports = client, (virt, hw, virt_out, hw_out)
+        if self._clock_out is not None:  # (a new client after a server restart)
+            self.clock_out(*self._clock_out)
         self._socket = jack_socket()
         seen = socket_id(self._socket)
         if seen is None:
@@ -505,6 +523,42 @@ class Links:
         take = getattr(self.jack, "take_changed", None)
         return bool(take()) if take is not None else False
 
+    # ------------------------------------------------------------ MIDI clock
+
+    def take_clock(self) -> list[tuple[float, int, int]]:
+        """The clock messages received since the last call, from every input: (monotonic
+        stamp where it arrived, status, value (Song Position Pointer: 16ths))."""
+        out: list[tuple[float, int, int]] = []
+        if self.jack is not None:
+            with contextlib.suppress(Exception):
+                out.extend(self.jack.read_clock())
+        q = self.clock_inbox
+        while q:
+            out.append(q.popleft())
+        if len(out) > 1:
+            out.sort(key=lambda r: r[0])
+        return out
+
+    def clock_out(self, bpm: float, origin: float, btime: float, running: bool) -> str:
+        """Send MIDI clock for this beat line on the virtual output port (JACK: from the
+        JACK thread at exact frames); '' or why not."""
+        self._clock_out = (bpm, origin, btime, running)
+        port = self._jack_ports[2]
+        if self.jack is None or port is None:
+            return "MIDI clock out needs the JACK MIDI API and the virtual port"
+        try:
+            self.jack.clock_out(port, bpm, origin, btime, running)
+        except Exception as exc:
+            return one_line(exc)
+        return ""
+
+    def clock_counts(self) -> tuple[int, int]:
+        """(clock ticks sent, clock messages dropped) of our JACK client ((0, 0) without)."""
+        if self.jack is None:
+            return 0, 0
+        sent, dropped = self.jack.clock_counts()
+        return int(sent), int(dropped)
+
     def scan_due(self) -> float | None:
         """While the server is away: when the next look at its socket is due (else None)."""
         return self._next_server_try if self.server_down else None
@@ -528,7 +582,7 @@ class Links:
     def arm(self) -> bool:
         """The service is about to sleep: True if nothing is waiting (else do not sleep)."""
         self._sleeping = True
-        if self.inbox:
+        if self.inbox or self.clock_inbox:
             self._sleeping = False
             return False
         return self.jack is None or bool(self.jack.arm())
