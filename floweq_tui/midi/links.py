@@ -44,6 +44,9 @@ drops the oldest, so the latest value always gets through."""
 SERVER_GONE = "JACK server gone"
 """The detail of both links while their JACK server is away."""
 SERVER_CHECK = 0.2
+STUCK_S = 1.0
+"""Our JACK client not run for this long, its server up: it is opened again."""
+CLIENT_STUCK = "JACK stopped running our client: opened again"
 """Seconds between looks at the JACK server's socket while it is away."""
 HW_PORT = "controller"
 """Our JACK input port that the controller's port is connected to."""
@@ -324,6 +327,10 @@ class Links:
         self.server_down = False
         """The JACK server went away; waiting for a new one (see :meth:`server_lost`)."""
         self.server_losses = 0
+        self.client_restarts = 0
+        """Times our JACK client was opened again because JACK had stopped running it."""
+        self._cycles_seen = -1
+        self._cycles_at = 0.0
         self._socket: Path | None = None
         self._socket_seen: tuple[int, int] | None = None
         self._next_server_try = 0.0
@@ -456,6 +463,43 @@ class Links:
         if seen is None:
             self._socket = None  # not where jack2 puts it: retry by trying
         self.server_down = False
+
+    def client_stuck(self, now: float) -> bool:
+        """True when JACK has not run our client for :data:`STUCK_S` although it is open
+        and its server is up (seen here: jackd 1.9.21 now and then leaves a client
+        "Triggered" for good after an xrun; no MIDI moves either way until it is reopened)."""
+        if self.jack is None or self.server_down or self.jack.gone:
+            self._cycles_seen = -1
+            return False
+        cycles = int(self.jack.cycles)
+        if cycles != self._cycles_seen:
+            self._cycles_seen, self._cycles_at = cycles, now
+            return False
+        return now - self._cycles_at >= STUCK_S
+
+    def restart_client(self) -> None:
+        """Open our JACK client again (its ports too); the next scan reconnects the
+        controller. For a client JACK stopped running (:meth:`client_stuck`)."""
+        self.client_restarts += 1
+        for link in self:
+            link.close_input(LinkState.DISCONNECTED, CLIENT_STUCK)
+            link.close_output(LinkState.DISCONNECTED, CLIENT_STUCK)
+        client, self.jack = self.jack, None
+        self._cycles_seen = -1
+        if client is not None:
+            client.close()
+        try:
+            self.open_jack()
+        except Exception as exc:  # (the server went meanwhile: its loss is noticed next)
+            self.hw.error = self.virt.error = f"{CLIENT_STUCK}: {one_line(exc)}"
+            self.server_lost()
+            return
+        self.open_virtual()
+        hw = self.hw
+        if hw.controller:
+            hw.set_input(LinkState.DISCONNECTED, f"disconnected: waiting for {hw.controller}")
+        hw.set_output(LinkState.NONE)
+        hw.error = ""
 
     def server_gone(self) -> bool:
         """True when our JACK client was shut down by its server (cheap: a flag)."""

@@ -415,6 +415,7 @@ class MidiService:
             virtual=(virt := self.virt.info()),
             server_gone=self.links.server_down,
             jack_cycles=int(self.links.jack.cycles) if self.links.jack is not None else 0,
+            client_restarts=self.links.client_restarts,
             mapping_file=str(self.map_path),
             mapping_error=self.map_error,
             mapping_errors=self.map_errors,
@@ -515,6 +516,9 @@ class MidiService:
         if now >= next_scan:
             links = self.links
             next_scan = now + (SERVER_CHECK if links.server_down else SCAN_PERIOD)
+            if links.client_stuck(now):
+                links.restart_client()
+                self._rescan = True  # (reconnect the controller at once)
             events = links.change_events and not links.server_down
             if not events or self._rescan or now - self._scanned_at >= SCAN_SLOW:
                 self._rescan, self._scanned_at = False, now
