@@ -55,13 +55,12 @@ from __future__ import annotations
 import math
 import os
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .automation.scene import _Lines
+from .automation.scene import read_toml
 from .controls import (
     CONTROL_SPEC,
     CONTROL_SPECS,
@@ -393,14 +392,7 @@ def load_file(path: str | os.PathLike[str]) -> Preset:
 
 def parse(text: str, name: str, source: str = "<preset>") -> Preset:
     """A preset from TOML text; ``source`` prefixes the errors (``source:line: what``)."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        where = f"{source}:{m.group(1)}" if m else source
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)).strip()
-        raise PresetError(f"{where}: invalid TOML: {msg}") from None
-    lines = _Lines(text)
+    data, lines = read_toml(text, source, PresetError)
 
     def fail(line: int, msg: str) -> PresetError:
         return PresetError(f"{source}:{line}: {msg}" if line else f"{source}: {msg}")
@@ -628,14 +620,7 @@ def parse_bank(text: str, source: str = "bank.toml") -> dict[int, str]:
         0 = "warm vocal"    # Program Change 0 (shown as 1 on many controllers)
         1 = "bright"
     """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        where = f"{source}:{m.group(1)}" if m else source
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)).strip()
-        raise PresetError(f"{where}: invalid TOML: {msg}") from None
-    lines = _Lines(text)
+    data, lines = read_toml(text, source, PresetError)
 
     def fail(line: int, msg: str) -> PresetError:
         return PresetError(f"{source}:{line}: {msg}" if line else f"{source}: {msg}")

@@ -173,16 +173,22 @@ def load_scene(path: str | Path) -> Scene:
     return parse_scene(text, str(p))
 
 
-def parse_scene(text: str, name: str = "<scene>") -> Scene:
-    """A scene from TOML text; ``name`` prefixes the errors."""
+def read_toml(text: str, source: str, error: type[Exception]) -> tuple[dict[str, Any], _Lines]:
+    """TOML text as a dict and its line finder; invalid TOML raises ``error`` with one line,
+    ``SOURCE:LINE: invalid TOML: what`` (scenes, presets and the bank file read alike)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
-        where = f"{name}:{m.group(1)}" if m else name
+        where = f"{source}:{m.group(1)}" if m else source
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)).strip()
-        raise SceneError(f"{where}: invalid TOML: {msg}") from None
-    lines = _Lines(text)
+        raise error(f"{where}: invalid TOML: {msg}") from None
+    return data, _Lines(text)
+
+
+def parse_scene(text: str, name: str = "<scene>") -> Scene:
+    """A scene from TOML text; ``name`` prefixes the errors."""
+    data, lines = read_toml(text, name, SceneError)
 
     def fail(line: int, msg: str) -> SceneError:
         return SceneError(f"{name}:{line}: {msg}" if line else f"{name}: {msg}")
