@@ -43,6 +43,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
@@ -156,6 +157,7 @@ static const char *load_jack(void)
 
 typedef struct {
     jack_port_t *port;
+    char short_name[128]; /* as registered: the full name is CLIENT:short_name */
     int output; /* an output: the service writes the ring, the JACK thread reads it */
     uint32_t *ring; /* (size << 24) | (b0 << 16) | (b1 << 8) | b2 */
     _Atomic uint32_t head; /* the writer's (input: the JACK thread; output: the service) */
@@ -590,6 +592,7 @@ static PyObject *add_port(Client *c, PyObject *args, int output)
         return NULL;
     }
     port->port = jp;
+    snprintf(port->short_name, sizeof port->short_name, "%s", name);
     port->output = output;
     atomic_store(&port->head, 0);
     atomic_store(&port->tail, 0);
@@ -658,7 +661,10 @@ static PyObject *Client_port_name(Client *c, PyObject *args)
     if (!PyArg_ParseTuple(args, "i", &index) || !check_open(c))
         return NULL;
     Port *port = get_port(c, index);
-    return port ? PyUnicode_FromString(J.port_name(port->port)) : NULL;
+    /* from our own names, not jack_port_name(): that read a recycled port's old name
+     * ("fq-other:out") once, in a process whose earlier client had closed that port */
+    return port ? PyUnicode_FromFormat("%s:%s", J.get_client_name(c->client), port->short_name)
+                : NULL;
 }
 
 static PyObject *connect_or_not(Client *c, PyObject *args, int on)
