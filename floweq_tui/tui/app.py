@@ -115,6 +115,8 @@ class FloweqApp(App[int]):
         self._house_ticks = 0
         self._midi_task: asyncio.Task | None = None
         self._spectrum: Callable[[int], np.ndarray] | None = None
+        self.look_period = 1.0 / fps
+        """How far ahead the next look was scheduled (a frame, or the idle or doze period)."""
         self.looks = 0
         """Looks at the engine by the frame loop (forced refreshes not counted)."""
         self.frames_drawn = 0
@@ -173,7 +175,8 @@ class FloweqApp(App[int]):
             self._look_handle.cancel()  # (no-op once it ran)
         quiet = time.monotonic() - self._changed_at
         rate = self.fps if quiet < HOT_S else self.idle_fps if quiet < DOZE_S else self.doze_fps
-        self._look_handle = asyncio.get_running_loop().call_later(1.0 / rate, self._look)
+        self.look_period = 1.0 / rate
+        self._look_handle = asyncio.get_running_loop().call_later(self.look_period, self._look)
 
     def _wake_looks(self) -> None:
         """Something changed: if the next look is further than a frame away (idle or
