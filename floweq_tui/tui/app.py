@@ -247,7 +247,8 @@ class FloweqApp(App[int]):
         Each look compares the frame's inputs with the ones last drawn: a control changed
         by a key, a MIDI knob or another writer is drawn at the first look that sees it,
         and a look that finds nothing new draws nothing. Looks come ``fps`` times a second
-        while something changes and ``IDLE_FPS`` times once nothing did for ``HOT_S``. The
+        while something changes, ``IDLE_FPS`` once nothing did for ``HOT_S`` (``DOZE_FPS``
+        after ``DOZE_S``; a change found or a key brings the full rate back at once). The
         spectrum (only while shown) and the meters line (audio levels: they move whenever
         sound plays) have rates of their own, the meters' lower unless a key or a knob
         moved within ``HOT_S``; the band values follow at most ``AUTO_NUMBERS_HZ`` while
