@@ -584,7 +584,8 @@ cdef enum:
     C_MORPH_BEATS = C_MORPH_MS + 1
     C_MORPH_SEQ = C_MORPH_MS + 2
     C_PROGRAM = C_MORPH_MS + 3    # program, preset_next/prev/save (the MIDI process's)
-    C_AB_ON = C_PROGRAM + 4   # A/B: on, slot, fade ms, loudness match, copy, then the other
+    C_TAP = C_PROGRAM + 4     # tap tempo (read by the MIDI service, not here)
+    C_AB_ON = C_TAP + 1       # A/B: on, slot, fade ms, loudness match, copy, then the other
     C_AB_SLOT = C_AB_ON + 1   # slot's sound: a twin of slots 0 .. C_SOUND - 1
     C_AB_FADE = C_AB_ON + 2
     C_AB_MATCH = C_AB_ON + 3
@@ -645,7 +646,7 @@ CONTROL_SLOTS = {
     "rec_target": C_REC_TARGET, "rec_start": C_REC_START, "rec_beats": C_REC_BEATS,
     "rec_n": C_REC_N, "rec_v0": C_REC_V0, "rec_v127": C_REC_V0 + REC_POINTS_C - 1,
     "morph_ms": C_MORPH_MS, "morph_beats": C_MORPH_BEATS, "morph_seq": C_MORPH_SEQ,
-    "program": C_PROGRAM, "preset_save": C_PROGRAM + 3,
+    "program": C_PROGRAM, "preset_save": C_PROGRAM + 3, "tap": C_TAP,
     "ab_on": C_AB_ON, "ab_slot": C_AB_SLOT, "ab_fade_ms": C_AB_FADE, "ab_match": C_AB_MATCH,
     "ab_copy": C_AB_COPY, "ab_mode": C_AB_SOUND, "ab_strength": C_AB_SOUND + C_SOUND - 1,
     "_count": N_CONTROLS_C,

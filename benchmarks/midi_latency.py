@@ -53,11 +53,11 @@ CTL = f"bench-ctl-{os.getpid()}"
 
 
 def controller(conn, name: str) -> None:
-    """Child: a JACK MIDI controller; ("cc", n, v) -> send now, reply the send time."""
-    import rtmidi
+    """Child: a JACK MIDI controller; ("cc", n, v) -> send now, reply the send time. Its
+    port uses the system's libjack (tests/harness/jackctl.py says why not rtmidi's)."""
+    from harness.jackctl import Output
 
-    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name)
-    out.open_virtual_port("out")
+    out = Output(name, "out")
     conn.send("ready")
     while True:
         msg = conn.recv()
@@ -65,10 +65,9 @@ def controller(conn, name: str) -> None:
             break
         if msg[0] == "cc":
             t = time.monotonic()
-            out.send_message([0xB0, msg[1], msg[2]])
+            out.send([0xB0, msg[1], msg[2]])
             conn.send(t)
-    out.close_port()
-    out.delete()
+    out.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -251,6 +251,8 @@ CONTROL_SPECS: tuple[ControlSpec, ...] = (
     ControlSpec("preset_next", 0, 0, 1, "bool", "Next preset"),
     ControlSpec("preset_prev", 0, 0, 1, "bool", "Previous preset"),
     ControlSpec("preset_save", 0, 0, 1, "bool", "Save preset here"),
+    # tap tempo: a button (MIDI learn); a press is a tap, read by the MIDI service
+    ControlSpec("tap", 0, 0, 1, "bool", "Tap tempo"),
     # A/B (docs/presets.md, floweq_tui/ab.py): the controls above are the slot being heard
     # and edited; the other slot's sound (a twin of each sound control, "ab_" + name) runs
     # in a second cascade while ab_on, and a flip of ab_slot (with the twins swapped in)

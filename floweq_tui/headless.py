@@ -8,6 +8,9 @@ between a device and the silent clock (a device lost, or one that came up later)
 MIDI's own state changes (a JACK server gone and back, a mapping error), and one naming a
 child's log when that child wrote something there (libjack, rtmidi, a traceback: a child's
 output goes to its log, see ``runtime/child.py``).
+
+SIGUSR1 is a tap of tap tempo (``kill -USR1 PID``, e.g. from a footswitch script); a MIDI
+button learned to ``tap`` works the same with or without a screen.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 from .automation import describe_running
 from .automation.recorder import MotionRecorder
+from .automation.tempo import TapTempo
 from .runtime.child import child_logs, log_news
 
 LOGS_EVERY = 1.0
@@ -115,6 +119,13 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "", preset: str | 
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)  # before the first line: whoever reads it may stop us
+    taps: list[float] = []
+
+    def on_tap(signum: int, frame: Any) -> None:  # noqa: ARG001
+        taps.append(time.monotonic())  # (stamped when it came, applied by the loop)
+
+    signal.signal(signal.SIGUSR1, on_tap)
+    tapper = TapTempo()
     say = _printer()
     say(start_line(engine))
     if engine.status.message:
@@ -137,6 +148,8 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "", preset: str | 
         if recorder is not None:  # a MIDI button on rec_arm records a knob's motion
             with contextlib.suppress(KeyError, ValueError, IndexError):
                 recorder.tick(engine.meters["beat"])
+        while taps:
+            say(f"floweq-tui: {tap(engine, tapper, taps.pop(0))}")
         state = str(engine.state)
         if state in _SETTLED and state != audio:
             audio = state
@@ -185,6 +198,15 @@ def program_line(number: int) -> str:
     where = presets.describe_program(number)
     line = f"{where}: preset {name!r}" if name else f"{where}: no preset there"
     return f"{line} ({bank.notice})" if bank.notice else line
+
+
+def tap(engine: Any, tapper: TapTempo, t: float) -> str:
+    """One tap of tap tempo (SIGUSR1 in headless): the internal tempo and the beat anchor."""
+    controls = engine.controls
+    line = tapper.tap(t, float(controls["bpm"]))
+    for name, value in line.as_controls(0).items():
+        controls[name] = value
+    return f"tap {tapper.count}: {line.bpm:.1f} BPM internal"
 
 
 def _health_line(before: tuple[Any, ...] | None, h: Any) -> str:

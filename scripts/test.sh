@@ -12,7 +12,8 @@ python3 -m pip install -q --upgrade pip
 # torch==2.13.0 is the CPU build on these machines; the training tests need it, so a failed
 # install fails the run (under CI=true a test skipped for a missing real part fails too).
 python3 -m pip install -q "torch==2.13.0"
-python3 -m pip install -q ".[test]"
+# the 'link' extra (aalink): the Ableton Link tests need it, and under CI they fail without it
+python3 -m pip install -q ".[test,link]"
 # autoeq (a real consumer of our ParametricEQ.txt export) pins numpy~=1.24.4, so it gets its own
 # venv, where tests/harness/consumers.py looks for it; a failed install fails the run.
 AUTOEQ_VENV="${FLOWEQ_AUTOEQ_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/floweq-tui-tests/autoeq-venv}"

@@ -35,6 +35,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "midi_latency.py": ("jackd",),
     "ui_soak.py": ("jackd", "tmux", "floweq-tui"),
     "idle.py": ("floweq-tui",),
+    "tempo_sync.py": ("jackd",),
 }
 """Real parts a benchmark needs (skipped without them, which fails under CI)."""
 
@@ -104,8 +105,17 @@ def check_match(r: dict[str, Any]) -> None:
     assert all(_number(r[k]) for k in ("match_cpu_ms_median", "workload_ms", "ratio")), r
 
 
+def check_tempo_sync(r: dict[str, Any]) -> None:
+    """Both sources measured: cycle starts counted, the error figures are numbers."""
+    assert [x["source"] for x in r["results"]] == ["midi", "link"], r
+    for x in r["results"]:
+        assert "error" not in x, x
+        assert x["n"] > 0 and all(_number(x[k]) for k in ("median_ms", "p99_ms", "p99_blocks"))
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "match.py": check_match,
+    "tempo_sync.py": check_tempo_sync,
     "soak.py": check_soak,
     "midi_latency.py": check_midi_latency,
     "models_load.py": check_models_load,

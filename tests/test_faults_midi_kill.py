@@ -16,22 +16,13 @@ from pathlib import Path
 
 import pytest
 from conftest import package_env
+from harness.jackctl import SEND_SCRIPT as SEND  # CC 16 (x): 63, 64, 127
 from harness.procout import Lines
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
 RECOVERY_S = 15.0
 """Failure deadline for the port to be back and a knob to answer (measured: about 1 s)."""
-
-SEND = """
-import sys, time, mido
-out = mido.Backend("mido.backends.rtmidi/UNIX_JACK").open_output(sys.argv[1])
-for v in (63, 64, 127):  # CC 16 (x): picked up at the middle, then all the way up
-    out.send(mido.Message("control_change", channel=0, control=16, value=v))
-    time.sleep(0.02)
-time.sleep(0.3)
-out.close()
-"""
 
 
 def virtual_port() -> str | None:
@@ -78,7 +69,12 @@ def test_headless_midi_killed_restarted_and_said(tmp_path, private_jack, capsys)
         t_port = time.monotonic() - t0
         new = midi_pid(log)
         assert new != old
-        subprocess.run([sys.executable, "-c", SEND, port], check=True, timeout=30, env=env)
+        subprocess.run(
+            [sys.executable, "-c", SEND, port, "B0,10,3F", "B0,10,40", "B0,10,7F"],
+            check=True,
+            timeout=30,
+            env=env,
+        )
         _, status = out.wait("z (+2.00, +0.00", at)  # the knob moved x
         t_knob = time.monotonic() - t0
         proc.terminate()

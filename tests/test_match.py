@@ -210,3 +210,29 @@ def test_very_different_material_gets_a_note(tmp_path, piano, capsys) -> None:
     assert main(["match", src, sine, "--fit", "params"]) == 0
     out = capsys.readouterr().out
     assert "params  error" in out and "note: the best fit is" in out
+
+
+def test_the_match_saved_as_a_preset(tmp_path, piano, rows) -> None:
+    """``--preset NAME`` writes a preset that recalls the match: Traverse at the fitted
+    point, the parameter fit in the manual slots, strength = amount; an existing preset is
+    kept unless ``--force``."""
+    from floweq_tui import presets
+
+    x, fs = piano
+    src = write(tmp_path / "in.wav", x, fs)
+    ref = write(tmp_path / "ref.wav", eq(x, rows[4], fs), fs)
+    env = package_env(XDG_DATA_HOME=str(tmp_path / "data"))
+    cmd = [sys.executable, "-m", "floweq_tui", "match", src, ref, "--json", "--amount", "90",
+           "--preset", "like the ref"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["saved"].endswith("like the ref.toml")
+    p = presets.load("like the ref", tmp_path / "data" / "floweq-tui" / "presets")
+    assert p.values["mode"] == 0 and p.values["strength"] == pytest.approx(0.9)
+    assert p.names["model"] == out["model"]
+    scale = 2.0 if p.values["extend"] else 1.0  # (a point beyond +-2 is played with Extend)
+    assert p.values["x"] * scale == pytest.approx(out["latent"][0], abs=1e-6)
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert again.returncode != 0 and "like the ref" in again.stderr  # not replaced
+    assert len(again.stderr.strip().splitlines()) == 1

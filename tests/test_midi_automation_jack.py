@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from test_midi_jack import Controller, learned, wait_for
+from test_midi_jack import WATCHED, Controller, hw_messages, learned, wait_for
 
 from floweq_tui import _dsp
 from floweq_tui.automation.path import path_controls, waypoint
@@ -30,7 +30,8 @@ def rig(jack_server, tmp_path_factory):  # noqa: ARG001
     )  # fmt: skip
     eng = Engine(cfg, mode=0)
     eng.start()
-    ctl = Controller(names=(CTL, FB))
+    WATCHED.append(eng)  # (a timeout reports its MIDI state)
+    ctl = Controller(names=(CTL, FB), received=lambda: hw_messages(eng))
     try:
         wait_for(
             lambda: eng.midi.status().hw.state is LinkState.CONNECTED,
@@ -38,6 +39,7 @@ def rig(jack_server, tmp_path_factory):  # noqa: ARG001
         )  # fmt: skip
         yield eng, ctl
     finally:
+        WATCHED.remove(eng)
         ctl.close()
         eng.stop()
 

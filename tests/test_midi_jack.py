@@ -40,17 +40,15 @@ def _fake_controller(conn, names: tuple[str, str], target: str | None = None) ->
     ("received",)                          -> feedback messages received so far (cleared)
     ("quit",)
     With ``target`` the output is connected to that port (e.g. "floweq-tui:floweq-tui")
-    instead of being a virtual port named fake-ctl:out.
+    instead of waiting as NAME:out for the service to connect it. Its ports use the
+    system's libjack (tests/harness/jackctl.py says why not rtmidi's).
     """
-    import mido
+    from harness.jackctl import Input, Output
 
     ctl_name, fb_name = names
-    b = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
-    out = b.open_output(target) if target else b.open_output("out", client_name=ctl_name)
+    out = Output(ctl_name, "out", target)
+    inp = Input(fb_name, "in")
     received: list[list[int]] = []
-    inp = b.open_input("in", client_name=fb_name)
-    inp.callback = lambda m: received.append(m.bytes())
-    rt = out._rt
     conn.send("ready")
     while True:
         msg = conn.recv()
@@ -58,7 +56,7 @@ def _fake_controller(conn, names: tuple[str, str], target: str | None = None) ->
             break
         if msg[0] == "send":
             for data in msg[1]:
-                rt.send_message(data)
+                out.send(data)
                 if msg[2]:
                     time.sleep(msg[2])
             conn.send("sent")
@@ -72,12 +70,13 @@ def _fake_controller(conn, names: tuple[str, str], target: str | None = None) ->
                     break
                 due = int(elapsed * rate)
                 while n < due:
-                    rt.send_message([0xB0, number, n % 128])
+                    out.send([0xB0, number, n % 128])
                     n += 1
                 time.sleep(0.001)
-            rt.send_message([0xB0, number, last])
+            out.send([0xB0, number, last])
             conn.send(n + 1)
         elif msg[0] == "received":
+            received += inp.take()
             got, received[:] = list(received), []
             conn.send(got)
     inp.close()

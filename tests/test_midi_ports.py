@@ -148,3 +148,42 @@ def test_engine_starts_and_stops_the_midi_process(tmp_path):
             break
         time.sleep(0.05)
     assert not os.path.exists(f"/proc/{pid}")
+
+
+class _FrozenClient:
+    """Stands in for our JACK client whose cycles JACK no longer runs (the real fault is
+    jackd's, not injectable on demand; tests/test_midi_jack.py checks the live count)."""
+
+    def __init__(self) -> None:
+        self.cycles, self.gone, self.closed = 5, False, False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_client_jack_stopped_running_is_opened_again(monkeypatch):
+    """Cycles standing still for STUCK_S with the server up: closed and opened again (the
+    links say why meanwhile); cycles moving, or the server gone: left alone."""
+    from floweq_tui.midi import links as L
+
+    now = [100.0]
+    links = L.Links({"midi_virtual": False}, lambda: now[0], lambda _name: [])
+    frozen = _FrozenClient()
+    links.jack, links.api = frozen, "jack"
+    opened: list[str] = []
+    monkeypatch.setattr(links, "open_jack", lambda: opened.append("jack"))
+    monkeypatch.setattr(links, "open_virtual", lambda: opened.append("virtual"))
+    assert not links.client_stuck(now[0])  # (the first look only notes the count)
+    now[0] += 0.5
+    frozen.cycles += 180  # running
+    assert not links.client_stuck(now[0])
+    now[0] += L.STUCK_S
+    assert links.client_stuck(now[0])  # stood still for STUCK_S
+    links.server_down = True
+    assert not links.client_stuck(now[0])  # a gone server is its own fault
+    links.server_down = False
+    links.hw.controller = "nanoKONTROL2:out"
+    links.restart_client()
+    assert frozen.closed and opened == ["jack", "virtual"] and links.client_restarts == 1
+    assert links.hw.state is LinkState.DISCONNECTED  # the next scan reconnects it
+    links.close()

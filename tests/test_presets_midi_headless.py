@@ -9,23 +9,13 @@ import sys
 
 import pytest
 from conftest import package_env
+from harness.jackctl import SEND_SCRIPT as SEND
 from harness.procout import Lines
 
 from floweq_tui import presets
 from floweq_tui.controls import CONTROL_SPECS
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
-
-SEND = """
-import sys, time, mido
-out = mido.Backend("mido.backends.rtmidi/UNIX_JACK").open_output(sys.argv[1])
-time.sleep(0.3)
-for data in [[0xB0, 0, 0], [0xB0, 32, 2], [0xC0, 1]]:
-    out.send(mido.Message.from_bytes(data))
-    time.sleep(0.02)
-time.sleep(0.3)
-out.close()
-"""
 
 
 def test_headless_recalls_a_preset_by_program_change(tmp_path, private_jack) -> None:  # noqa: ARG001
@@ -59,7 +49,10 @@ def test_headless_recalls_a_preset_by_program_change(tmp_path, private_jack) -> 
         at, line = out.wait("floweq-tui: MIDI (jack)")
         assert "virtual input floweq-tui:floweq-tui" in line, line
         subprocess.run(
-            [sys.executable, "-c", SEND, "floweq-tui:floweq-tui"], check=True, timeout=30, env=env
+            [sys.executable, "-c", SEND, "floweq-tui:floweq-tui", "B0,00,00", "B0,20,02", "C0,01"],
+            check=True,
+            timeout=30,
+            env=env,
         )
         at, said = out.wait("bank 2 program 1: preset 'corner'", at)
         out.wait("z (-1.75, +1.50", at)  # the engine got there (through the morph)

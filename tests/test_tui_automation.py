@@ -145,7 +145,8 @@ async def test_motion_record_loop_undo_clear_from_keys() -> None:
             await pilot.pause(0.02)
         await until(pilot, lambda: c["rec_state"] == 3, what="playing")
         assert c["rec_play"] == 1 and c["rec_n"] == REC_POINTS and c["rec_start"] == 4.0
-        assert "playing" in app.screen.panel.render().plain
+        # the panel shows it at its next look (it redraws when what it shows changed)
+        await until(pilot, lambda: "playing" in app.screen.panel.render().plain, what="said")
         await pilot.press("x")
         await until(pilot, lambda: c["rec_n"] == 0 and c["rec_play"] == 0, what="cleared")
         await pilot.press("u")

@@ -24,7 +24,7 @@ CTL, FB = f"tui-ctl-{os.getpid()}", f"tui-fb-{os.getpid()}"
 
 
 def test_real_engine_midi_learn_and_recovery(jack_server, tmp_path) -> None:  # noqa: ARG001
-    from test_midi_jack import Controller  # the fake JACK MIDI controller process
+    from test_midi_jack import WATCHED, Controller  # the fake JACK MIDI controller
 
     cfg = EngineConfig(
         samplerate=48000, blocksize=128, midi=True, midi_in=CTL, midi_out="none",
@@ -32,6 +32,7 @@ def test_real_engine_midi_learn_and_recovery(jack_server, tmp_path) -> None:  # 
     )  # fmt: skip
     eng = Engine(cfg, x=0.4)
     eng.start()
+    WATCHED.append(eng)  # (a timeout reports its MIDI state)
     ctl = Controller(names=(CTL, FB), received=lambda: eng.midi.status().hw.messages)
     notes: list[str] = []
     try:
@@ -79,5 +80,6 @@ def test_real_engine_midi_learn_and_recovery(jack_server, tmp_path) -> None:  # 
 
         asyncio.run(run())
     finally:
+        WATCHED.remove(eng)
         ctl.close()
         eng.stop()

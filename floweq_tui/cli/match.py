@@ -74,6 +74,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="save the result as a session: into the one the instrument restores at start "
         "(no FILE), or into FILE",
     )  # fmt: skip
+    m.add_argument(
+        "--preset", metavar="NAME",
+        help="save the result as the preset NAME (docs/presets.md; --force replaces one)",
+    )  # fmt: skip
+    m.add_argument("--force", action="store_true", help="with --preset: replace a preset")
     m.set_defaults(func=cmd_match)
 
 
@@ -107,6 +112,8 @@ def cmd_match(args: argparse.Namespace) -> int:
     except match.MatchError as exc:
         raise CliError(str(exc)) from None
     saved = _save(res, model, args.save) if args.save is not None else None
+    if args.preset is not None:
+        saved = _save_preset(res, model, args.preset, args.force)
     if args.json:
         out = res.to_json()
         out["saved"] = str(saved) if saved else None
@@ -161,3 +168,29 @@ def _save(res: Any, model: Any, dest: str) -> Path:
     except OSError as exc:
         raise CliError(f"cannot save {path}: {exc}") from None
     return path
+
+
+def _save_preset(res: Any, model: Any, name: str, force: bool) -> Path:
+    """The result as a preset (the sound it plays, on the default sound otherwise)."""
+    from .. import match, presets
+    from ..controls import CONTROL_SPECS
+    from ..vae import core_models
+
+    models = core_models()
+    controls = {s.name: float(s.default) for s in CONTROL_SPECS}
+    controls["model"] = float(models.default_index)
+    controls.update(models.default_anchors)
+    index = (
+        models.names.index(model.name) if model is not None and model.name in models.names else None
+    )
+    controls.update(match.session_controls(res, index))
+    try:
+        preset = presets.Preset.from_controls(
+            name, controls, models.names, models.anchor_labels,
+            presets.params_in_effect(controls, models),
+        )  # fmt: skip
+        return presets.save(preset, overwrite=force)
+    except presets.PresetError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot save the preset {name!r}: {exc}") from None

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..automation import ModSpecError, Scene, SceneError, load_scene, parse_lfo
-from ..controls import CONTROL_INDEX, CONTROL_SPECS, MODES, N_LFOS, clamp_control
+from ..controls import CONTROL_INDEX, CONTROL_SPECS, MODES, N_LFOS, TEMPO_SOURCES, clamp_control
 from ..engine import EngineConfig, EngineError
 from ..params import ParamError, validate
 
@@ -125,6 +125,11 @@ def add_control_options(p: argparse.ArgumentParser) -> None:
         "p12:tri:0.2hz; RATE is <number>hz or a note value (1/4, 1/8t, 1/8., 2bar)",
     )  # fmt: skip
     a.add_argument("--bpm", type=float, metavar="BPM", help="the internal tempo (default 120)")
+    a.add_argument(
+        "--tempo-source", choices=TEMPO_SOURCES, default=None,
+        help="who sets the tempo: internal (--bpm, tap tempo), midi (MIDI clock from any "
+        "input), link (Ableton Link, the 'link' extra)",
+    )  # fmt: skip
     a.add_argument("--scene", metavar="FILE.toml", help="a scene file: modulators, path, recording")
 
 
@@ -150,6 +155,11 @@ def add_midi_options(p: argparse.ArgumentParser) -> None:
         "or set FLOWEQ_MIDI_API)",
     )  # fmt: skip
     g.add_argument("--no-midi", action="store_true", help="no MIDI at all")
+    g.add_argument(
+        "--clock-out", action="store_true",
+        help="send MIDI clock (24 ppqn, Start/Stop) for the tempo in effect on the virtual "
+        "output port (JACK MIDI)",
+    )  # fmt: skip
 
 
 def midi_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -160,6 +170,7 @@ def midi_fields(args: argparse.Namespace) -> dict[str, Any]:
         "midi_in": getattr(args, "midi_in", None),
         "midi_out": getattr(args, "midi_out", None),
         "midi_api": None if api in (None, "auto") else api,
+        "midi_clock_out": bool(getattr(args, "clock_out", False)),
     }
 
 
@@ -227,7 +238,8 @@ def automation_values(args: argparse.Namespace) -> dict[str, float]:
     texts = getattr(args, "lfo", None) or []
     path = getattr(args, "scene", None)
     bpm = getattr(args, "bpm", None)
-    if not texts and path is None and bpm is None:
+    source = getattr(args, "tempo_source", None)
+    if not texts and path is None and bpm is None and source is None:
         return {}
     try:
         scene = load_scene(path) if path is not None else None
@@ -246,6 +258,8 @@ def automation_values(args: argparse.Namespace) -> dict[str, float]:
         raise CliError(f"--lfo {exc}") from None
     if bpm is not None:
         values["bpm"] = _in_range("bpm", bpm)
+    if source is not None:
+        values["tempo_source"] = float(TEMPO_SOURCES.index(source))
     return values
 
 

@@ -164,6 +164,7 @@ class Engine:
             "midi_api": cfg.midi_api,
             "midi_config": cfg.midi_config,
             "midi_virtual": cfg.midi_virtual,
+            "clock_out": cfg.midi_clock_out,
             "model_count": len(self.status.models) or 64,
             "model_names": list(self.status.models),
             "anchor_labels": list(self.status.anchors),

@@ -82,6 +82,8 @@ class EngineConfig:
     """Mapping file (None: $XDG_CONFIG_HOME/floweq-tui/midi.toml)."""
     midi_virtual: bool = True
     """Also open the virtual ports "floweq-tui" (input) and "floweq-tui-out" (feedback)."""
+    midi_clock_out: bool = False
+    """Send MIDI clock for the tempo in effect on the virtual output (docs/automation.md)."""
     # --- end MIDI
 
     def validate(self) -> None:

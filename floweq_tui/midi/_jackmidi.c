@@ -21,6 +21,20 @@
  * service puts messages in the port's ring (send), the process callback writes them into
  * the port's buffer (what does not fit waits for the next cycle). One client for every
  * port: each JACK client is one more thread woken every cycle.
+ *
+ * MIDI clock (tempo sync, docs/automation.md "Tempo sources"):
+ * - in: Clock (0xF8), Start, Continue, Stop and Song Position Pointer from any input port
+ *   go to a separate ring with their arrival time, taken on the JACK thread from the
+ *   event's frame (jack_frames_to_time of the cycle's frame time plus the event's offset),
+ *   converted to CLOCK_MONOTONIC seconds (the offset between JACK's clock and
+ *   CLOCK_MONOTONIC is read in the same callback). read_clock() drains it: the stamps say
+ *   when the message arrived, not when Python got around to reading it.
+ * - out: clock_out(port, bpm, beat_origin, beat_time, running) sets a beat line (the
+ *   controls block's tempo slots); the process callback writes 24 Clock messages a beat at
+ *   their exact frames on that output port, Start (or Song Position Pointer + Continue)
+ *   when the line starts running and Stop when it stops. The settings cross to the JACK
+ *   thread through a sequence lock (one writer, the service; the JACK thread never waits:
+ *   a torn read keeps the previous settings for that cycle).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -31,7 +45,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------ libjack, declared */
@@ -45,6 +61,7 @@ typedef struct {
     size_t size;
     jack_midi_data_t *buffer;
 } jack_midi_event_t;
+typedef uint64_t jack_time_t;
 typedef int (*JackProcessCallback)(jack_nframes_t, void *);
 typedef void (*JackInfoShutdownCallback)(int, const char *, void *);
 typedef uint32_t jack_port_id_t;
@@ -78,6 +95,11 @@ static struct {
     int (*disconnect)(jack_client_t *, const char *, const char *);
     const char **(*get_ports)(jack_client_t *, const char *, const char *, unsigned long);
     void (*free)(void *);
+    /* optional (timing of clock messages): without them the callback's own time is used */
+    jack_nframes_t (*last_frame_time)(const jack_client_t *);
+    jack_time_t (*frames_to_time)(const jack_client_t *, jack_nframes_t);
+    jack_time_t (*get_time)(void);
+    jack_nframes_t (*get_sample_rate)(jack_client_t *);
 } J;
 
 static const char *load_jack(void)
@@ -116,6 +138,10 @@ static const char *load_jack(void)
     SYM(get_ports, "jack_get_ports");
     SYM(free, "jack_free");
 #undef SYM
+    *(void **)(&J.last_frame_time) = dlsym(lib, "jack_last_frame_time");
+    *(void **)(&J.frames_to_time) = dlsym(lib, "jack_frames_to_time");
+    *(void **)(&J.get_time) = dlsym(lib, "jack_get_time");
+    *(void **)(&J.get_sample_rate) = dlsym(lib, "jack_get_sample_rate");
     J.lib = lib;
     return NULL;
 }
@@ -139,9 +165,25 @@ typedef struct {
     uint64_t collapsed; /* the service's side only */
 } Port;
 
+#define AFTER_SKIP (1u << 16) /* a Clock's value: the server skipped frames before it */
+#define CLOCK_RING 4096u /* clock messages: 85 s of 24 ppqn at 120 BPM */
+#define CLOCK_MASK (CLOCK_RING - 1u)
+
+typedef struct {
+    double t;     /* CLOCK_MONOTONIC seconds of the message's frame */
+    uint32_t msg; /* status | (SPP value << 8) */
+} ClockRec;
+
+typedef struct {
+    double bpm, origin, time; /* the beat line: beat(t) = origin + (t - time) * bpm / 60 */
+    int running, port;        /* port: an output index, or -1 (no clock out) */
+} ClockOut;
+
 typedef struct {
     PyObject_HEAD
     jack_client_t *client;
+    jack_client_t *rt; /* the JACK thread's copy: kept until the client is closed (close()
+                          clears `client` before the JACK thread has stopped) */
     int efd;
     int nports;
     int active;
@@ -150,6 +192,17 @@ typedef struct {
     _Atomic int gone;
     _Atomic uint64_t cycles; /* process callbacks run: JACK still runs this client */
     _Atomic int changed; /* a port came, went, or was (dis)connected: the service rescans */
+    ClockRec *clock;          /* clock in: written by the JACK thread, read by read_clock */
+    _Atomic uint32_t clock_head, clock_tail;
+    _Atomic uint64_t clock_dropped;
+    _Atomic uint32_t out_seq; /* clock out settings: odd while the service writes them */
+    ClockOut out_set;         /* the service's settings (under out_seq) */
+    ClockOut out_now;         /* the JACK thread's copy (only the JACK thread touches it) */
+    int out_was_running;      /* JACK thread only */
+    jack_nframes_t next_f0;   /* JACK thread only: the frame time the next cycle should have */
+    int have_f0, skipped;     /* JACK thread only: a cycle's frames were skipped (an xrun) */
+    int64_t out_next_tick;    /* JACK thread only: the next tick (1/24 beat) to send */
+    _Atomic uint64_t ticks_sent;
     uint32_t *scratch; /* read(): RING messages */
     int32_t *last;     /* read(): KEYS indexes, for collapsing */
 } Client;
@@ -178,11 +231,153 @@ static void write_out(Port *port, void *buf)
     atomic_store_explicit(&port->tail, tail, memory_order_release);
 }
 
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The cycle's timing: CLOCK_MONOTONIC seconds of its first frame, and seconds a frame. */
+typedef struct {
+    double t0, dt;
+    jack_nframes_t f0; /* the cycle's frame time (0 without jack_last_frame_time) */
+} CycleTime;
+
+static CycleTime cycle_time(Client *c, jack_nframes_t nframes)
+{
+    CycleTime ct;
+    double now = mono_now();
+    jack_client_t *client = c->rt;
+    double sr = J.get_sample_rate ? (double)J.get_sample_rate(client) : 0.0;
+    ct.dt = sr > 0.0 ? 1.0 / sr : 1.0 / 48000.0;
+    ct.t0 = now;
+    ct.f0 = 0;
+    if (J.last_frame_time && J.frames_to_time && J.get_time) {
+        jack_nframes_t f0 = J.last_frame_time(client);
+        ct.f0 = f0;
+        if (c->have_f0 && f0 != c->next_f0)
+            c->skipped = 1; /* frames went by without a cycle: told with the next Clock */
+        c->next_f0 = f0 + nframes;
+        c->have_f0 = 1;
+        double off = now - (double)J.get_time() * 1e-6; /* JACK's clock -> CLOCK_MONOTONIC */
+        double a = (double)J.frames_to_time(client, f0) * 1e-6 + off;
+        double b = (double)J.frames_to_time(client, f0 + nframes) * 1e-6 + off;
+        if (isfinite(a) && b > a && b - a < 1.0) {
+            ct.t0 = a;
+            ct.dt = (b - a) / (double)nframes;
+        }
+    }
+    return ct;
+}
+
+static int is_clock(unsigned char s)
+{
+    return s == 0xF8 || s == 0xFA || s == 0xFB || s == 0xFC || s == 0xF2;
+}
+
+static void clock_in(Client *c, const jack_midi_event_t *ev, const CycleTime *ct)
+{
+    const unsigned char *d = ev->buffer;
+    uint32_t msg = d[0];
+    if (d[0] == 0xF2) {
+        if (ev->size < 3)
+            return;
+        msg |= (((uint32_t)(d[2] & 0x7F) << 7) | (d[1] & 0x7F)) << 8;
+    }
+    uint32_t head = atomic_load_explicit(&c->clock_head, memory_order_relaxed);
+    uint32_t tail = atomic_load_explicit(&c->clock_tail, memory_order_acquire);
+    if (head - tail >= CLOCK_RING) {
+        atomic_fetch_add_explicit(&c->clock_dropped, 1, memory_order_relaxed);
+        return;
+    }
+    if (d[0] == 0xF8 && c->skipped) {
+        msg |= AFTER_SKIP << 8; /* (the value's bit 16: the gap before it may be a skip) */
+        c->skipped = 0;
+    }
+    c->clock[head & CLOCK_MASK].t = ct->t0 + (double)ev->time * ct->dt;
+    c->clock[head & CLOCK_MASK].msg = msg;
+    atomic_store_explicit(&c->clock_head, head + 1, memory_order_release);
+}
+
+/* Copy the service's clock-out settings if they are not being written (never waits). */
+static void clock_out_settings(Client *c)
+{
+    uint32_t s1 = atomic_load_explicit(&c->out_seq, memory_order_acquire);
+    if (s1 & 1u)
+        return;
+    ClockOut copy = c->out_set;
+    atomic_thread_fence(memory_order_acquire);
+    uint32_t s2 = atomic_load_explicit(&c->out_seq, memory_order_relaxed);
+    if (s1 == s2)
+        c->out_now = copy;
+}
+
+static void put(void *buf, jack_nframes_t frame, unsigned char a, unsigned char b,
+                unsigned char d, size_t size)
+{
+    jack_midi_data_t m[3] = {a, b, d};
+    J.midi_event_write(buf, frame, m, size);
+}
+
+/* Write this cycle's clock into an output buffer (after the port's ring: frame order). */
+static void clock_out(Client *c, void *buf, jack_nframes_t nframes, const CycleTime *ct)
+{
+    ClockOut *o = &c->out_now;
+    int running = o->running && o->bpm > 0.0 && isfinite(o->bpm);
+    double bps = o->bpm / 60.0;
+    double beat0 = o->origin + (ct->t0 - o->time) * bps; /* the beat at the first frame */
+    if (!isfinite(beat0) || fabs(beat0) > 1e12)
+        running = 0; /* (and the tick count stays well inside int64) */
+    if (!running) {
+        if (c->out_was_running)
+            put(buf, 0, 0xFC, 0, 0, 1); /* Stop */
+        c->out_was_running = 0;
+        return;
+    }
+    double ticks0 = beat0 * 24.0, ticks_per_frame = bps * 24.0 * ct->dt;
+    double ticks1 = ticks0 + ticks_per_frame * (double)nframes;
+    int64_t first = (int64_t)ceil(ticks0 - 1e-9);
+    if (!c->out_was_running) {
+        if (first <= 0) { /* Start: the next Clock is the song's start, at its own frame */
+            if (ticks1 <= 0.0)
+                return; /* not yet */
+            double f = -ticks0 / ticks_per_frame;
+            put(buf, f <= 0.0 ? 0 : (jack_nframes_t)f, 0xFA, 0, 0, 1);
+            c->out_next_tick = 0;
+        } else { /* Song Position Pointer (16ths = 6 ticks) + Continue: the next Clock there */
+            int64_t spp = (first + 5) / 6;
+            if (spp > 16383)
+                spp = 16383;
+            put(buf, 0, 0xF2, (unsigned char)(spp & 0x7F), (unsigned char)((spp >> 7) & 0x7F), 3);
+            put(buf, 0, 0xFB, 0, 0, 1);
+            c->out_next_tick = spp * 6 > first ? spp * 6 : first;
+        }
+        c->out_was_running = 1;
+    } else if (c->out_next_tick < first - 24 || c->out_next_tick > first + 24) {
+        c->out_next_tick = first; /* the line jumped (a new anchor): go on from here */
+    }
+    uint64_t sent = 0;
+    while ((double)c->out_next_tick < ticks1) {
+        double f = ((double)c->out_next_tick - ticks0) / ticks_per_frame;
+        jack_nframes_t frame = f <= 0.0 ? 0 : (jack_nframes_t)f;
+        if (frame >= nframes)
+            frame = nframes - 1;
+        put(buf, frame, 0xF8, 0, 0, 1);
+        c->out_next_tick++;
+        sent++;
+    }
+    if (sent)
+        atomic_fetch_add_explicit(&c->ticks_sent, sent, memory_order_relaxed);
+}
+
 static int process(jack_nframes_t nframes, void *arg)
 {
     Client *c = (Client *)arg;
     int added = 0;
     atomic_fetch_add_explicit(&c->cycles, 1, memory_order_relaxed);
+    CycleTime ct = cycle_time(c, nframes);
+    clock_out_settings(c);
     for (int p = 0; p < c->nports; p++) {
         Port *port = &c->ports[p];
         void *buf = J.port_get_buffer(port->port, nframes);
@@ -190,6 +385,8 @@ static int process(jack_nframes_t nframes, void *arg)
             continue;
         if (port->output) {
             write_out(port, buf);
+            if (c->out_now.port == p)
+                clock_out(c, buf, nframes, &ct);
             continue;
         }
         uint32_t n = J.midi_get_event_count(buf);
@@ -204,8 +401,13 @@ static int process(jack_nframes_t nframes, void *arg)
                 continue; /* sysex and anything longer: not for us */
             const unsigned char *d = ev.buffer;
             unsigned char s = d[0];
-            if (s == 0xF0 || s == 0xF1 || s == 0xF7 || s == 0xF8 || s == 0xFE)
-                continue; /* sysex, time code, clock, active sensing */
+            if (is_clock(s)) {
+                clock_in(c, &ev, &ct);
+                added = 1;
+                continue;
+            }
+            if (s == 0xF0 || s == 0xF1 || s == 0xF7 || s == 0xFE)
+                continue; /* sysex, time code, active sensing */
             if (head - tail >= RING) {
                 lost++;
                 continue;
@@ -272,6 +474,7 @@ static void client_release(Client *c)
             J.deactivate(client);
         J.client_close(client);
         Py_END_ALLOW_THREADS
+        c->rt = NULL; /* the JACK thread is gone once close returned */
     }
     /* the rings are kept until dealloc: the JACK thread is gone once close returned */
 }
@@ -285,6 +488,7 @@ static void Client_dealloc(Client *c)
         free(c->ports[p].ring);
     free(c->scratch);
     free(c->last);
+    free(c->clock);
     Py_TYPE(c)->tp_free((PyObject *)c);
 }
 
@@ -306,7 +510,10 @@ static int Client_init(Client *c, PyObject *args, PyObject *kw)
     c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     c->scratch = malloc(RING * sizeof(uint32_t));
     c->last = malloc(KEYS * sizeof(int32_t));
-    if (c->efd < 0 || !c->scratch || !c->last) {
+    if (!c->clock)
+        c->clock = calloc(CLOCK_RING, sizeof(ClockRec)); /* touched now, not on the RT thread */
+    c->out_set.port = c->out_now.port = -1;
+    if (c->efd < 0 || !c->scratch || !c->last || !c->clock) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
@@ -324,6 +531,7 @@ static int Client_init(Client *c, PyObject *args, PyObject *kw)
         return -1;
     }
     c->client = client;
+    c->rt = client;
     J.set_process_callback(client, process, c);
     J.on_info_shutdown(client, on_shutdown, c);
     J.set_port_registration_callback(client, on_port_registration, c);
@@ -555,6 +763,9 @@ static PyObject *Client_read(Client *c, PyObject *args)
 
 static int pending(Client *c)
 {
+    if (atomic_load_explicit(&c->clock_head, memory_order_acquire) !=
+        atomic_load_explicit(&c->clock_tail, memory_order_relaxed))
+        return 1;
     for (int p = 0; p < c->nports; p++) {
         Port *port = &c->ports[p];
         if (!port->output && atomic_load_explicit(&port->head, memory_order_acquire) !=
@@ -595,6 +806,65 @@ static PyObject *Client_counts(Client *c, PyObject *args)
     return Py_BuildValue("KKK", (unsigned long long)atomic_load(&port->received),
                          (unsigned long long)atomic_load(&port->dropped),
                          (unsigned long long)port->collapsed);
+}
+
+static PyObject *Client_read_clock(Client *c, PyObject *noargs)
+{
+    (void)noargs;
+    uint32_t tail = atomic_load_explicit(&c->clock_tail, memory_order_relaxed);
+    uint32_t head = atomic_load_explicit(&c->clock_head, memory_order_acquire);
+    PyObject *out = PyList_New((Py_ssize_t)(head - tail));
+    if (!out)
+        return NULL;
+    for (uint32_t i = 0; tail + i != head; i++) {
+        ClockRec r = c->clock[(tail + i) & CLOCK_MASK];
+        PyObject *item = Py_BuildValue("(dII)", r.t, (unsigned)(r.msg & 0xFFu), (unsigned)(r.msg >> 8));
+        if (!item) {
+            Py_DECREF(out);
+            return NULL; /* (the messages stay in the ring) */
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)i, item);
+    }
+    atomic_store_explicit(&c->clock_tail, head, memory_order_release);
+    return out;
+}
+
+static PyObject *Client_clock_out(Client *c, PyObject *args)
+{
+    int index, running;
+    double bpm, origin, time;
+    if (!PyArg_ParseTuple(args, "idddp", &index, &bpm, &origin, &time, &running))
+        return NULL;
+    if (index >= 0) {
+        Port *port = get_port(c, index);
+        if (!port)
+            return NULL;
+        if (!port->output) {
+            PyErr_SetString(PyExc_ValueError, "not an output port");
+            return NULL;
+        }
+    }
+    if (!(bpm > 0.0 && bpm < 1000.0 && isfinite(origin) && isfinite(time))) {
+        PyErr_SetString(PyExc_ValueError, "a tempo in (0, 1000) BPM and a finite beat line");
+        return NULL;
+    }
+    uint32_t seq = atomic_load_explicit(&c->out_seq, memory_order_relaxed);
+    atomic_store_explicit(&c->out_seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    c->out_set.bpm = bpm;
+    c->out_set.origin = origin;
+    c->out_set.time = time;
+    c->out_set.running = running;
+    c->out_set.port = index < 0 ? -1 : index;
+    atomic_store_explicit(&c->out_seq, seq + 2, memory_order_release);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Client_clock_counts(Client *c, PyObject *noargs)
+{
+    (void)noargs;
+    return Py_BuildValue("KK", (unsigned long long)atomic_load(&c->ticks_sent),
+                         (unsigned long long)atomic_load(&c->clock_dropped));
 }
 
 static PyObject *Client_fileno(Client *c, PyObject *noargs)
@@ -657,6 +927,16 @@ static PyMethodDef Client_methods[] = {
      "about to sleep on fileno(): True, or False when input (or shutdown) is pending"},
     {"counts", (PyCFunction)Client_counts, METH_VARARGS,
      "counts(index) -> (received, dropped because the ring was full, collapsed by read)"},
+    {"read_clock", (PyCFunction)Client_read_clock, METH_NOARGS,
+     "read_clock() -> [(monotonic seconds, status, value)]: the clock messages received "
+     "(Clock, Start, Continue, Stop; Song Position Pointer with its value in 16ths; a "
+     "Clock's value has bit 16 set when the server skipped frames since the last one), "
+     "stamped with their frame's time on the JACK thread"},
+    {"clock_out", (PyCFunction)Client_clock_out, METH_VARARGS,
+     "clock_out(port, bpm, beat_origin, beat_time, running): send 24 ppqn clock on output "
+     "`port` (-1: none) for the beat line origin + (t - time) * bpm / 60 (t: monotonic s)"},
+    {"clock_counts", (PyCFunction)Client_clock_counts, METH_NOARGS,
+     "clock_counts() -> (clock ticks sent, clock messages dropped because the ring was full)"},
     {"fileno", (PyCFunction)Client_fileno, METH_NOARGS, "the eventfd that input wakes"},
     {"take_changed", (PyCFunction)Client_take_changed, METH_NOARGS,
      "True once after a port came, went or was (dis)connected on the server (then False)"},

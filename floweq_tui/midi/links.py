@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..automation.tempo import DeltaStamps
 from ..runtime import one_line
 from . import ports as P
 from .mapping import Binding, Mapper
@@ -42,6 +44,9 @@ drops the oldest, so the latest value always gets through."""
 SERVER_GONE = "JACK server gone"
 """The detail of both links while their JACK server is away."""
 SERVER_CHECK = 0.2
+STUCK_S = 1.0
+"""Our JACK client not run for this long, its server up: it is opened again."""
+CLIENT_STUCK = "JACK stopped running our client: opened again"
 """Seconds between looks at the JACK server's socket while it is away."""
 HW_PORT = "controller"
 """Our JACK input port that the controller's port is connected to."""
@@ -51,6 +56,8 @@ API_RETRY = 3.0
 """Seconds between tries to find a MIDI API while none works."""
 RETRYING = "error (retrying)"
 """The detail of a port that failed and is retried on the next scan."""
+CLOCK_STATUSES = frozenset((0xF8, 0xFA, 0xFB, 0xFC, 0xF2))
+"""MIDI clock, Start, Continue, Stop, Song Position Pointer: the tempo source's messages."""
 
 
 class Link:
@@ -140,15 +147,16 @@ def close_port(port: Any) -> None:
 
 
 def open_by_name(port: Any, name: str, label: str, is_input: bool) -> None:
-    """Open the rtmidi ``port`` on the port called ``name`` (an input also drops sysex,
-    clock and active sensing); on any failure the port is deleted and the error raised."""
+    """Open the rtmidi ``port`` on the port called ``name`` (an input also drops sysex and
+    active sensing; clock goes to the tempo source); on any failure the port is deleted and
+    the error raised."""
     try:
         names = port.get_ports()
         if name not in names:
             raise P.MidiPortError(f"{name} is gone")
         port.open_port(names.index(name), label)
         if is_input:
-            port.ignore_types(sysex=True, timing=True, active_sense=True)
+            port.ignore_types(sysex=True, timing=False, active_sense=True)
     except BaseException:
         close_port(port)
         raise
@@ -231,10 +239,17 @@ class AlsaInput:
 
     def __init__(self, port: Any, link: Link, links: Links) -> None:
         self.port = port
-        inbox, wake = links.inbox, links.wake_alsa
+        inbox, wake, clock = links.inbox, links.wake_alsa, links.clock_inbox
+        stamps = DeltaStamps()
+        now = time.monotonic
 
         def on_message(event: Any, data: Any = None) -> None:  # noqa: ARG001
-            inbox.append((link, event[0]))
+            msg, delta = event
+            if msg and msg[0] in CLOCK_STATUSES:  # stamped by rtmidi's delta times
+                value = (msg[2] << 7 | msg[1]) if msg[0] == 0xF2 and len(msg) >= 3 else 0
+                clock.append((stamps.stamp(float(delta), now()), msg[0], value))
+            else:
+                inbox.append((link, msg))
             wake()
 
         port.set_callback(on_message)
@@ -301,6 +316,10 @@ class Links:
         self._next_api_try = 0.0
         self.inbox: deque[tuple[Link, Any]] = deque(maxlen=INBOX_MAX) if inbox is None else inbox
         """Messages from ALSA inputs (and injected ones), oldest first."""
+        self.clock_inbox: deque[tuple[float, int, int]] = deque(maxlen=INBOX_MAX)
+        """Clock messages from ALSA inputs (and injected ones): (monotonic stamp, status,
+        value), oldest first."""
+        self._clock_out: tuple[float, float, float, bool] | None = None
         self.jack: Any = None
         """Our JACK client (:class:`._jackmidi.Client`) while the API is JACK and it is open."""
         self._jack_ports: tuple[int | None, int, int | None, int] = (None, 0, None, 1)
@@ -308,6 +327,10 @@ class Links:
         self.server_down = False
         """The JACK server went away; waiting for a new one (see :meth:`server_lost`)."""
         self.server_losses = 0
+        self.client_restarts = 0
+        """Times our JACK client was opened again because JACK had stopped running it."""
+        self._cycles_seen = -1
+        self._cycles_at = 0.0
         self._socket: Path | None = None
         self._socket_seen: tuple[int, int] | None = None
         self._next_server_try = 0.0
@@ -345,11 +368,15 @@ class Links:
         if self.api is None:
             return
         try:
-            import rtmidi
-
-            self.rtapi = rtmidi.API_LINUX_ALSA if self.api == "alsa" else rtmidi.API_UNIX_JACK
             if self.api == "jack":
+                # our own client on the system's libjack; rtmidi is never loaded on JACK: its
+                # wheels bundle another libjack (1.9.22), and two libjacks in one process
+                # beside a 1.9.21 server wedged our client (JACK stopped running it)
                 self.open_jack()
+            else:
+                import rtmidi
+
+                self.rtapi = rtmidi.API_LINUX_ALSA
             self.open_virtual()  # first: on ALSA the first client names all of ours
             # persistent clients for listing (no client churn every scan): the virtual
             # ports' own when open (each JACK client is one more thread woken every period)
@@ -389,7 +416,7 @@ class Links:
                 rt_in = rtmidi.MidiIn(self.rtapi, P.VIRTUAL_CLIENT, queue_size_limit=RT_QUEUE)
                 dests, sources = set(vout.get_ports()), set(rt_in.get_ports())
                 rt_in.open_virtual_port(P.VIRTUAL_IN)
-                rt_in.ignore_types(sysex=True, timing=True, active_sense=True)
+                rt_in.ignore_types(sysex=True, timing=False, active_sense=True)
                 vin = AlsaInput(rt_in, link, self)
                 vout.open_virtual_port(P.VIRTUAL_OUT)
                 link.in_name = new_port(vout.get_ports(), dests, P.VIRTUAL_IN) or (
@@ -429,11 +456,50 @@ class Links:
             client.close()
             raise
         self.jack, self._jack_ports = client, (virt, hw, virt_out, hw_out)
+        if self._clock_out is not None:  # (a new client after a server restart)
+            self.clock_out(*self._clock_out)
         self._socket = jack_socket()
         seen = socket_id(self._socket)
         if seen is None:
             self._socket = None  # not where jack2 puts it: retry by trying
         self.server_down = False
+
+    def client_stuck(self, now: float) -> bool:
+        """True when JACK has not run our client for :data:`STUCK_S` although it is open
+        and its server is up (seen here: jackd 1.9.21 now and then leaves a client
+        "Triggered" for good after an xrun; no MIDI moves either way until it is reopened)."""
+        if self.jack is None or self.server_down or self.jack.gone:
+            self._cycles_seen = -1
+            return False
+        cycles = int(self.jack.cycles)
+        if cycles != self._cycles_seen:
+            self._cycles_seen, self._cycles_at = cycles, now
+            return False
+        return now - self._cycles_at >= STUCK_S
+
+    def restart_client(self) -> None:
+        """Open our JACK client again (its ports too); the next scan reconnects the
+        controller. For a client JACK stopped running (:meth:`client_stuck`)."""
+        self.client_restarts += 1
+        for link in self:
+            link.close_input(LinkState.DISCONNECTED, CLIENT_STUCK)
+            link.close_output(LinkState.DISCONNECTED, CLIENT_STUCK)
+        client, self.jack = self.jack, None
+        self._cycles_seen = -1
+        if client is not None:
+            client.close()
+        try:
+            self.open_jack()
+        except Exception as exc:  # (the server went meanwhile: its loss is noticed next)
+            self.hw.error = self.virt.error = f"{CLIENT_STUCK}: {one_line(exc)}"
+            self.server_lost()
+            return
+        self.open_virtual()
+        hw = self.hw
+        if hw.controller:
+            hw.set_input(LinkState.DISCONNECTED, f"disconnected: waiting for {hw.controller}")
+        hw.set_output(LinkState.NONE)
+        hw.error = ""
 
     def server_gone(self) -> bool:
         """True when our JACK client was shut down by its server (cheap: a flag)."""
@@ -501,6 +567,42 @@ class Links:
         take = getattr(self.jack, "take_changed", None)
         return bool(take()) if take is not None else False
 
+    # ------------------------------------------------------------ MIDI clock
+
+    def take_clock(self) -> list[tuple[float, int, int]]:
+        """The clock messages received since the last call, from every input: (monotonic
+        stamp where it arrived, status, value (Song Position Pointer: 16ths))."""
+        out: list[tuple[float, int, int]] = []
+        if self.jack is not None:
+            with contextlib.suppress(Exception):
+                out.extend(self.jack.read_clock())
+        q = self.clock_inbox
+        while q:
+            out.append(q.popleft())
+        if len(out) > 1:
+            out.sort(key=lambda r: r[0])
+        return out
+
+    def clock_out(self, bpm: float, origin: float, btime: float, running: bool) -> str:
+        """Send MIDI clock for this beat line on the virtual output port (JACK: from the
+        JACK thread at exact frames); '' or why not."""
+        self._clock_out = (bpm, origin, btime, running)
+        port = self._jack_ports[2]
+        if self.jack is None or port is None:
+            return "MIDI clock out needs the JACK MIDI API and the virtual port"
+        try:
+            self.jack.clock_out(port, bpm, origin, btime, running)
+        except Exception as exc:
+            return one_line(exc)
+        return ""
+
+    def clock_counts(self) -> tuple[int, int]:
+        """(clock ticks sent, clock messages dropped) of our JACK client ((0, 0) without)."""
+        if self.jack is None:
+            return 0, 0
+        sent, dropped = self.jack.clock_counts()
+        return int(sent), int(dropped)
+
     def scan_due(self) -> float | None:
         """While the server is away: when the next look at its socket is due (else None)."""
         return self._next_server_try if self.server_down else None
@@ -524,7 +626,7 @@ class Links:
     def arm(self) -> bool:
         """The service is about to sleep: True if nothing is waiting (else do not sleep)."""
         self._sleeping = True
-        if self.inbox:
+        if self.inbox or self.clock_inbox:
             self._sleeping = False
             return False
         return self.jack is None or bool(self.jack.arm())

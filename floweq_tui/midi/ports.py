@@ -40,10 +40,19 @@ def api_works(api: str) -> str:
     if api == "alsa" and not os.path.exists("/dev/snd/seq"):
         return "no ALSA sequencer (/dev/snd/seq is missing)"
     if api == "jack":
+        # never an rtmidi client on JACK: python-rtmidi's wheels bundle their own libjack
+        # (1.9.22); one of its clients, even a short-lived one listing ports, beside
+        # Debian's jackd 1.9.21 and our client on the system's libjack wedged our client
+        # (JACK left it "Triggered" every cycle: no MIDI either way). Ours lists the ports.
         from .. import jackserver
 
         if not jackserver.running():
             return "no JACK server is running"
+        try:
+            from . import _jackmidi  # noqa: F401  (the extension; libjack loads on open)
+        except ImportError as exc:
+            return f"the JACK MIDI client is not built: {exc}"
+        return ""
     try:
         backend(api).get_input_names()
     except Exception as exc:  # rtmidi raises its own SystemError subclass
@@ -135,6 +144,15 @@ def matching_output(input_port: str, outputs: list[str]) -> str | None:
 
 
 def list_ports(api: str) -> dict[str, list[str]]:
+    """The MIDI ports that send (inputs for us) and receive (outputs), by name."""
+    if api == "jack":  # our own client on the system's libjack (see api_works)
+        from . import _jackmidi
+
+        client = _jackmidi.Client(f"{OWN_MARK}-list")
+        try:
+            return {"inputs": list(client.ports(True)), "outputs": list(client.ports(False))}
+        finally:
+            client.close()
     b = backend(api)
     return {"inputs": list(b.get_input_names()), "outputs": list(b.get_output_names())}
 

@@ -63,6 +63,7 @@ from .mapping import (
 from .programs import ACTIONS, Programs, model_curve
 from .state import KnobInfo, LearnState, MidiStatus
 from .store import MidiMap, default_path, load, load_parsed, save
+from .tempo import TempoSync
 
 QUEUE_MAX = 4096
 """Messages taken from one port in one batch at most (also the bound of the injection queue)."""
@@ -123,6 +124,11 @@ class MidiService:
             controls, self.opts.get("model_names"), self.opts.get("anchor_labels"), model_curve()
         )
         """Program Change, the preset buttons and the program fed back (docs/presets.md)."""
+        self.tempo = TempoSync(controls, clock)
+        """The tempo sources: MIDI clock in and out, tap tempo, Link (see :mod:`.tempo`)."""
+        self.clock_out_error = ""
+        if self.opts.get("clock_out"):
+            self.tempo.clock_out = self._send_clock
         self._fb_key: tuple[Any, ...] = ()
         self._fb_changed = 0.0
         self._rescan = True
@@ -142,6 +148,8 @@ class MidiService:
             "export": self.export,
             "import": self.import_,
             "reload": self.reload_or_raise,
+            "tempo": self.tempo_status,
+            "tap": self.tempo.tap,
         }
         """The requests the service answers: command -> method (keyword arguments)."""
 
@@ -229,7 +237,24 @@ class MidiService:
 
     def close(self) -> None:
         """Close every port (the service is stopping)."""
+        self.tempo.close()
         self.links.close()
+
+    # ------------------------------------------------------------ tempo
+
+    def _send_clock(self, bpm: float, origin: float, btime: float, running: bool) -> None:
+        self.clock_out_error = self.links.clock_out(bpm, origin, btime, running)
+
+    def tempo_status(self) -> dict[str, Any]:
+        """The tempo sources: the clock follower, taps, Link, clock out."""
+        sent, dropped = self.links.clock_counts()
+        return {
+            **self.tempo.status(),
+            "clock_out": self.tempo.clock_out is not None,
+            "clock_out_error": self.clock_out_error,
+            "clock_ticks_sent": sent,
+            "clock_dropped": dropped,
+        }
 
     # ------------------------------------------------------------ input
 
@@ -263,6 +288,9 @@ class MidiService:
 
     def drain(self) -> int:
         """Apply one batch: the last value per control. Returns how many messages."""
+        clock = self.links.take_clock()
+        if clock:
+            self.tempo.clock_messages(clock)
         batch = self._pending_messages()
         if not batch:
             return 0
@@ -295,6 +323,10 @@ class MidiService:
                     learn.feed(link, ev)
                     continue
                 for name, value in link.mapper.feed(ev, get):
+                    if name == "tap":  # a press is a tap (the slot itself stays 0)
+                        if value > 0.5:
+                            self.tempo.tap()
+                        continue
                     if name in ACTIONS:  # in order, after the writes before it
                         actions.append((name, value, ev.channel, dict(pending)))
                         pending.clear()
@@ -383,6 +415,7 @@ class MidiService:
             virtual=(virt := self.virt.info()),
             server_gone=self.links.server_down,
             jack_cycles=int(self.links.jack.cycles) if self.links.jack is not None else 0,
+            client_restarts=self.links.client_restarts,
             mapping_file=str(self.map_path),
             mapping_error=self.map_error,
             mapping_errors=self.map_errors,
@@ -483,6 +516,9 @@ class MidiService:
         if now >= next_scan:
             links = self.links
             next_scan = now + (SERVER_CHECK if links.server_down else SCAN_PERIOD)
+            if links.client_stuck(now):
+                links.restart_client()
+                self._rescan = True  # (reconnect the controller at once)
             events = links.change_events and not links.server_down
             if not events or self._rescan or now - self._scanned_at >= SCAN_SLOW:
                 self._rescan, self._scanned_at = False, now
@@ -541,6 +577,13 @@ class MidiService:
             if now >= next_scan and os.getppid() != parent:
                 return  # orphaned (the parent was killed): nobody will stop us
             next_fb, next_scan = self.housekeeping(now, next_fb, next_scan)
+            tempo_due = self.tempo.due()
+            if tempo_due is not None and now >= tempo_due:
+                try:
+                    self.tempo.step(now)
+                except Exception as exc:  # (Link or the clock out failing must not stop MIDI)
+                    self.tempo.link_error = one_line(exc)
+                tempo_due = self.tempo.due()
             fds = tuple(links.wake_fds()) + ((request_fd,) if request_fd is not None else ())
             if fds != watched:  # (our JACK client was opened again: a new eventfd)
                 for fd in watched:
@@ -550,7 +593,8 @@ class MidiService:
                 watched = fds
             ready: list[tuple[int, int]] = []
             if links.arm():
-                wait = min(next_fb, next_scan) - clock()
+                due = math.inf if tempo_due is None else tempo_due
+                wait = min(next_fb, next_scan, due) - clock()
                 if request_fd is None:
                     wait = min(wait, COMMAND_PERIOD)  # (nothing tells us about requests)
                 ready = poller.poll(max(0, math.ceil(wait * 1000)))

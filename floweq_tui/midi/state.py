@@ -156,6 +156,8 @@ class MidiStatus:
     """Every error (each a bad binding dropped, or the whole file not taken)."""
     mapping_line: int = 0
     """The line of the first error (0 when none or unknown)."""
+    client_restarts: int = 0
+    """Times our JACK client was opened again because JACK had stopped running it."""
     jack_cycles: int = 0
     """Process cycles JACK has run our MIDI client for (0 on ALSA): it keeps rising while
     JACK runs the client; a value that stands still means no MIDI flows either way."""

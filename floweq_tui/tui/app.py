@@ -305,7 +305,8 @@ class FloweqApp(App[int]):
             self._meters_at, self._auto_shown = now, auto_on
             m = self.engine.meters.snapshot()
             # both lines lay out for the width they have when drawn (see LineView)
-            main.meters_line.feed(partial(meter_parts, m, auto_on))
+            tempo = self.ctrl.tempo_tag(m.get("bpm_now", 0.0))
+            main.meters_line.feed(partial(meter_parts, m, auto_on, tempo=tempo))
         if status_due:  # (laid out again only when something it shows changed)
             self._status_key, self._status_st = status_key, self.engine.status
             main.status_line.feed(
@@ -410,6 +411,11 @@ class FloweqApp(App[int]):
     def action_anchor(self, which: str, direction: int) -> None:
         """Step anchor A or B through the anchor labels."""
         self.ctrl.step_anchor(which, direction)
+        self._changed()
+
+    def action_tap(self) -> None:
+        """Tap tempo: taps set the internal tempo and the beat (the first is a downbeat)."""
+        self.ctrl.tap()
         self._changed()
 
     def action_spectrum(self) -> None:

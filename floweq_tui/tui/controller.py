@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from .. import ab
-from ..controls import CONTROL_SPEC, MODES, Controls, latent_point
+from ..automation.tempo import TapTempo
+from ..controls import CONTROL_SPEC, MODES, N_LFOS, TEMPO_SOURCES, Controls, latent_point
 from ..params import BAND_NAMES, FREQ_INDEX, GAIN_INDEX, Q_INDEX
 from .engine_port import EngineLike
 from .midi_view import item_control, knob_value
@@ -57,6 +58,7 @@ class Controller:
         self.names: list[str] = list(engine.status.models)
         self.anchor_labels: list[str] = list(engine.status.anchors)
         self.spectrum = False
+        self._tapper = TapTempo()
         self.knobs: dict[str, dict[str, Any]] = {}
         """``engine.midi.knobs()`` as last polled by the app (empty without MIDI)."""
         self.notice: Callable[[str], None] = lambda text: None
@@ -84,6 +86,24 @@ class Controller:
 
     def toggle(self, name: str) -> None:
         self.set(name, 0.0 if self.get(name) >= 0.5 else 1.0)
+
+    # ------------------------------------------------------------ tempo
+
+    def tap(self, now: float | None = None) -> None:
+        """One tap of tap tempo: the tempo and the beat anchor (the source becomes internal)."""
+        line = self._tapper.tap(time.monotonic() if now is None else now, self.get("bpm"))
+        for name, value in line.as_controls(0).items():
+            self.set(name, value)
+
+    def tempo_tag(self, bpm_now: float) -> str:
+        """The meter line's tempo tag: shown when a clock or Link leads or a modulator runs."""
+        source = int(min(max(self.get("tempo_source"), 0), len(TEMPO_SOURCES) - 1))
+        running = self.get("fig_on") >= 0.5 or any(
+            self.get(f"lfo{k}_on") >= 0.5 for k in range(1, N_LFOS + 1)
+        )
+        if source == 0 and not running:
+            return ""  # (the internal tempo with nothing following it: not worth the room)
+        return f"  {bpm_now or self.get('bpm'):.1f} BPM {TEMPO_SOURCES[source]}"
 
     # ------------------------------------------------------------ mode
 

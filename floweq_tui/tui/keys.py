@@ -52,6 +52,7 @@ APP_KEYS: list[tuple[str, str, str, str]] = [
     ("b", "toggle('bypass')", "Bypass on/off", "Byp"),
     ("space,exclamation_mark", "toggle('mute')", "Panic mute on/off", "Mute"),
     ("A", "automation", "Automation: modulators, figure, path, motion recording", ""),
+    ("t", "tap", "Tap tempo (the first tap is a downbeat; the source becomes internal)", ""),
     ("f", "spectrum", "Live output spectrum behind the curve on/off", ""),
     ("w", "ab_toggle", "A/B: hear the other slot (a crossfade; the first press arms A/B)", ""),
     ("W", "ab_copy", "A/B: copy the slot you hear into the other one", ""),

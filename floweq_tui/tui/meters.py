@@ -84,7 +84,17 @@ def _status_base(
     return out
 
 
-def meter_parts(m: dict[str, float], auto_on: bool, width: int = 80) -> list[tuple[str, Style]]:
+def meter_parts(
+    m: dict[str, float], auto_on: bool, width: int = 80, tempo: str = ""
+) -> list[tuple[str, Style]]:
+    """The meter line; ``tempo`` (the controller's ``tempo_tag``) goes at its end when it fits."""
+    parts = _meter_parts(m, auto_on, width)
+    if tempo and sum(len(p) for p, _ in parts) + len(tempo) <= width:
+        parts.append((tempo, S_INFO))
+    return parts
+
+
+def _meter_parts(m: dict[str, float], auto_on: bool, width: int) -> list[tuple[str, Style]]:
     clip = int(m.get("limited", 0))
     xr = int(m.get("xruns", 0))
     cpu = 100 * m.get("cpu", 0.0)

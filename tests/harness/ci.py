@@ -1,8 +1,9 @@
 """Under CI, a test that skips because a real part is missing fails instead.
 
 The real parts are the ones the suite exists to exercise: a JACK server, torch, the data
-in ../shared, tmux, ruff, the installed ``floweq-tui`` console script and the `autoeq`
-consumer of our exports (in its own venv, tests/harness/consumers.py). On a developer's
+in ../shared, tmux, ruff, ``aalink`` (Ableton Link, the ``link`` extra), the installed
+``floweq-tui`` console script and the `autoeq` consumer of our exports (in its own venv,
+tests/harness/consumers.py). On a developer's
 machine without them those tests skip with a reason; under CI (``CI`` set to true, as CI
 services do and ``.ci/run`` does) the same skip is reported as a failure, so a clean run
 cannot be green because everything real was skipped. ``tests/conftest.py`` registers the
@@ -24,6 +25,7 @@ REQUIRED: dict[str, re.Pattern[str]] = {
     "ruff": re.compile(r"ruff is not installed"),
     "floweq-tui": re.compile(r"install the package"),
     "autoeq": re.compile(r"autoeq consumer not installed"),
+    "aalink": re.compile(r"aalink is not installed"),
 }
 """Part -> the pattern its skip reasons match (keep skip reasons saying what is missing)."""
 
