@@ -29,9 +29,10 @@ every process of the app's tree, waits ``--seconds`` with no input (with ``--hol
 arrow key sent ``--key-rate`` times a second in the UI modes, a control held down), and
 reads them again. Each process is named by what it runs: the front end (``ui`` or
 ``headless``: the command's own process), the ``engine`` (maps the compiled core, ``_dsp``),
-the ``midi`` service (maps ``_rtmidi``), ``other`` (multiprocessing's resource tracker).
-Figures are % of one core. Then it quits (``q``, or SIGTERM for headless), checks that no
-process is left, and prints notes on stderr and, as its last line on stdout, one JSON object:
+the ``midi`` service (maps ``_rtmidi`` or ``_jackmidi``), ``other`` (multiprocessing's
+resource tracker). Figures are % of one core. Then it quits (``q``, or SIGTERM for
+headless), checks that no process is left, and prints notes on stderr and, as its last line
+on stdout, one JSON object:
 ``modes`` (per mode: ``ui``/``headless``, ``engine``, ``midi``, ``other``, ``total``, the pids,
 the status line seen and whether it quit cleanly) and ``total_cpu_percent`` (the tree's total
 per mode).
@@ -126,7 +127,7 @@ def role(pid: int, root: int, front: str) -> str:
         maps = Path(f"/proc/{pid}/maps").read_text()
     except OSError:
         return "other"
-    if "_rtmidi" in maps:
+    if "_rtmidi" in maps or "/_jackmidi." in maps:  # (on JACK it never loads rtmidi)
         return "midi"
     if "/_dsp." in maps:
         return "engine"

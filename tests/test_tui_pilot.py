@@ -519,6 +519,31 @@ async def test_frames_are_drawn_only_when_their_inputs_change() -> None:
         assert app.frames_drawn == drawn + 1  # and not drawn again by the looks after it
 
 
+@aio
+async def test_looks_doze_when_idle_and_wake_on_a_change() -> None:
+    """Nothing changed for DOZE_S: the next look is a doze period away. A key, or a control
+    written by another process (a MIDI knob) as soon as a look sees it, brings the next look
+    to one frame away at once."""
+    import time
+
+    from floweq_tui.tui.app import DOZE_FPS, DOZE_S
+
+    app, eng = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        frame, doze = 1.0 / app.fps, 1.0 / DOZE_FPS
+        app._changed_at = time.monotonic() - DOZE_S - 1  # as if idle for DOZE_S
+        await until(pilot, lambda: app.look_period == doze, what="dozing")
+        app.action_nudge("x", 1)  # a key: the next look a frame away
+        assert app.look_period == frame
+        app._changed_at = time.monotonic() - DOZE_S - 1
+        await until(pilot, lambda: app.look_period == doze, what="dozing again")
+        drawn = app.frames_drawn
+        eng.controls["x"] = -0.5  # a knob: drawn by the next look, the one after a frame away
+        await until(pilot, lambda: app.frames_drawn > drawn, what="the frame with x")
+        assert app.look_period == frame
+
+
 # ------------------------------------------------------------------ A/B and export
 
 

@@ -40,6 +40,12 @@ CLOCK_WAKE_S = 0.03
 """The silent clock wakes about this often and processes the blocks due since (a wake-up
 costs more than the blocks it processes; nobody listens to it, and the meters and decoded
 parameters still move more often than the UI draws them, at most 30 times a second)."""
+CLOCK_DOZE_S = 0.1
+"""... and this often once nothing moved for CLOCK_DOZE_AFTER_S: no control changed, no
+modulator runs and the decoded point and parameters stand still (the meters still move ten
+times a second, more than the UI's idle meters line shows; the heartbeat stays far younger
+than the supervisor's stall limit). The first change seen makes it wake every CLOCK_WAKE_S."""
+CLOCK_DOZE_AFTER_S = 2.0
 
 
 class DeviceLost(Exception):
@@ -244,9 +250,15 @@ class Runner:
         cfg = self.config
         out = np.zeros((cfg.blocksize, cfg.channels), np.float32)
         period = cfg.blocksize / cfg.samplerate
-        batch = max(1, round(CLOCK_WAKE_S / period))
+        hot_batch = max(1, round(CLOCK_WAKE_S / period))
+        doze_batch = max(hot_batch, round(CLOCK_DOZE_S / period))
         proc = self.proc
+        ctl, met = self.ctl_block.array, self.met_block.array
+        moving = slice(METER_INDEX["zx"], METER_INDEX["p0"] + 13)  # the point, the parameters
+        mods = METER_INDEX["mods_running"]
+        seen: tuple[bytes, bytes] = (b"", b"")
         due = time.monotonic()  # the next block's start
+        moved_at = due
         while not self.clock_stop.is_set():
             now = time.monotonic()
             if now - due > 0.5:  # fell far behind (stopped, suspended): resynchronise
@@ -254,6 +266,10 @@ class Runner:
             while due <= now:
                 proc.process(None, out, 0)
                 due += period
+            state = (ctl.tobytes(), met[moving].tobytes())
+            if state != seen or met[mods] > 0:
+                seen, moved_at = state, now
+            batch = hot_batch if now - moved_at < CLOCK_DOZE_AFTER_S else doze_batch
             delay = due + (batch - 1) * period - time.monotonic()
             if delay > 0:
                 self.clock_stop.wait(delay)

@@ -53,6 +53,8 @@ from .screens.match import MatchScreen
 FPS = 30  # looks at the engine a second while something changes (a look draws only news)
 IDLE_FPS = 10  # looks a second once nothing changed for HOT_S: a MIDI knob is seen as soon
 HOT_S = 1.0
+DOZE_FPS = 4  # looks a second once nothing changed for DOZE_S either: a change a look finds
+DOZE_S = 5.0  # (a knob, a meter) or a key makes the next looks come at FPS again at once
 METERS_HZ = 5.0  # the meters text while something changes: enough to read, cheap over SSH
 METERS_IDLE_HZ = 1.0  # and when idle (the levels move whenever sound plays)
 SPECTRUM_HZ = 10.0  # the live spectrum, only while shown
@@ -61,9 +63,10 @@ SILENT_S = 0.2  # silent this long (and longer than the spectrum's 4096 samples)
 AUTO_NUMBERS_HZ = 10.0  # the band values while they move by themselves (modulation): a
 # number redrawn 30 times a second cannot be read, and each redraw costs a screen update
 FOLLOW_MIN_S = 0.004  # a key's follow-up look: two audio blocks later, at least this
-MIDI_POLL_S = 0.5  # port state and knob positions (every other tick while no MIDI came in)
-WATCH_S = 0.25  # what does the engine's supervisor say about its children?
-LOGS_S = 1.0  # did a child write anything (libjack, rtmidi, a traceback) to its log?
+WATCH_S = 0.25  # what does the engine's supervisor say about its children? (one timer:
+MIDI_POLL_TICKS = 2  # every other WATCH_S, port state and knob positions (every 4th while no
+# MIDI came in), and every 4th, did a child write anything (libjack, rtmidi, a traceback) to
+LOGS_TICKS = 4  # its log? One call_later chain instead of three Textual timers)
 MATCH_GLIDE_MS = 400.0  # a match is applied with a glide this long, then the glide is restored
 
 
@@ -94,6 +97,7 @@ class FloweqApp(App[int]):
         self.startup_notice = notice
         self.fps = fps
         self.idle_fps = min(IDLE_FPS, fps)
+        self.doze_fps = min(DOZE_FPS, self.idle_fps)
         self._changed_at = -HOT_S  # when the frame's inputs last changed
         self._user_at = -HOT_S  # ... and the controls (a key, a knob), not only the decoding
         self._bands_at = -1e9
@@ -107,7 +111,12 @@ class FloweqApp(App[int]):
         self._last_inputs: tuple = ()
         self._look_handle: asyncio.TimerHandle | None = None
         self._follow_handle: asyncio.TimerHandle | None = None
+        self._house_handle: asyncio.TimerHandle | None = None
+        self._house_ticks = 0
+        self._midi_task: asyncio.Task | None = None
         self._spectrum: Callable[[int], np.ndarray] | None = None
+        self.look_period = 1.0 / fps
+        """How far ahead the next look was scheduled (a frame, or the idle or doze period)."""
         self.looks = 0
         """Looks at the engine by the frame loop (forced refreshes not counted)."""
         self.frames_drawn = 0
@@ -147,10 +156,8 @@ class FloweqApp(App[int]):
             self.notify(self.engine.status.message, timeout=4)
         self._look_soon()
         self.health = dict(self.engine.health)
-        self.set_interval(WATCH_S, self.watch_engine)
-        self.set_interval(MIDI_POLL_S, self._poll_midi_tick)
+        self._house_soon()
         self.call_later(self.poll_midi)
-        self.set_interval(LOGS_S, self.watch_logs)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -164,9 +171,25 @@ class FloweqApp(App[int]):
         new, and a Textual timer tick costs several times a bare call."""
         if self._closing or self._closed:
             return
-        hot = time.monotonic() - self._changed_at < HOT_S
-        rate = self.fps if hot else self.idle_fps
-        self._look_handle = asyncio.get_running_loop().call_later(1.0 / rate, self._look)
+        if self._look_handle is not None:
+            self._look_handle.cancel()  # (no-op once it ran)
+        quiet = time.monotonic() - self._changed_at
+        rate = self.fps if quiet < HOT_S else self.idle_fps if quiet < DOZE_S else self.doze_fps
+        self.look_period = 1.0 / rate
+        self._look_handle = asyncio.get_running_loop().call_later(self.look_period, self._look)
+
+    def _wake_looks(self) -> None:
+        """Something changed: if the next look is further than a frame away (idle or
+        dozing), bring it to one frame from now."""
+        handle = self._look_handle
+        if handle is None or handle.cancelled():
+            return
+        try:
+            now = asyncio.get_running_loop().time()
+        except RuntimeError:  # (called with no loop running: nothing is scheduled then)
+            return
+        if handle.when() - now > 1.0 / self.fps:
+            self._look_soon()
 
     def _look(self) -> None:
         if self._closing or self._closed:  # quitting: the widgets are going away
@@ -224,7 +247,8 @@ class FloweqApp(App[int]):
         Each look compares the frame's inputs with the ones last drawn: a control changed
         by a key, a MIDI knob or another writer is drawn at the first look that sees it,
         and a look that finds nothing new draws nothing. Looks come ``fps`` times a second
-        while something changes and ``IDLE_FPS`` times once nothing did for ``HOT_S``. The
+        while something changes, ``IDLE_FPS`` once nothing did for ``HOT_S`` (``DOZE_FPS``
+        after ``DOZE_S``; a change found or a key brings the full rate back at once). The
         spectrum (only while shown) and the meters line (audio levels: they move whenever
         sound plays) have rates of their own, the meters' lower unless a key or a knob
         moved within ``HOT_S``; the band values follow at most ``AUTO_NUMBERS_HZ`` while
@@ -244,6 +268,7 @@ class FloweqApp(App[int]):
         user = force or (changed and (not last or inputs[0] != last[0] or inputs[3:] != last[3:]))
         if changed:
             self._changed_at = now
+            self._wake_looks()
         if user:
             self._user_at = now
         if force:
@@ -537,13 +562,45 @@ class FloweqApp(App[int]):
 
     # ------------------------------------------------------------ MIDI
 
-    async def _poll_midi_tick(self) -> None:
+    def _house_soon(self) -> None:
+        """The next housekeeping tick, WATCH_S from now, on the event loop itself (one
+        bare call instead of three Textual timers: a Textual tick costs several times more)."""
+        if self._closing or self._closed:
+            return
+        self._house_handle = asyncio.get_running_loop().call_later(WATCH_S, self._housekeep)
+
+    def _housekeep(self) -> None:
+        """Watch the engine's children every tick (a stall is said within a second), the
+        MIDI ports and knobs every MIDI_POLL_TICKS (in a task of its own: a slow answer
+        never holds the watch up), the children's logs every LOGS_TICKS."""
+        if self._closing or self._closed:
+            return
+        self._house_ticks += 1
+        try:
+            self.watch_engine()
+            if self._house_ticks % MIDI_POLL_TICKS == 0:
+                self._poll_midi_tick()
+            if self._house_ticks % LOGS_TICKS == 0:
+                self.watch_logs()
+        except Exception as exc:  # as a timer's callback would: the app shows it and exits
+            self._handle_exception(exc)
+            return
+        self._house_soon()
+
+    def _poll_midi_tick(self) -> None:
         """The timer's poll: twice a second, once a second while no MIDI message came in
         since the poll before (a knob's first move is seen within a second, then sooner)."""
         self._midi_ticks += 1
         if self._midi_ticks % 2 == 0 and self._midi_quiet:
             return
-        await self.poll_midi()
+        if self._midi_task is not None and not self._midi_task.done():
+            return
+        self._midi_task = asyncio.get_running_loop().create_task(self.poll_midi())
+        self._midi_task.add_done_callback(self._midi_polled)
+
+    def _midi_polled(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._handle_exception(task.exception())  # type: ignore[arg-type]
 
     async def poll_midi(self) -> None:
         """Port state and knob positions, asked off the UI thread."""
