@@ -90,12 +90,19 @@ NOT_IN_PRESET: tuple[str, ...] = (
 BY_NAME = ("model", "anchor_a", "anchor_b")
 """Controls stored by name (resolved against the model family on recall)."""
 
+MOMENTARY = ("rec_arm", "rec_state")
+"""Automation controls of the moment (an armed or running take), never in a preset."""
+
 TABLES: dict[str, tuple[str, ...]] = {
     "latent": ("x", "y", "z", "extend", "interpolate"),
     "manual": tuple(f"p{i}" for i in range(N_PARAMS)),
     "bands": tuple(f"active{b}" for b in range(5)),
     "gain": ("strength", "in_gain", "out_gain", "auto_gain", "auto_time", "auto_range"),
-    "automation": tuple(s.name for s in CONTROL_SPECS if s.name.startswith(("lfo", "fig_"))),
+    "automation": tuple(
+        s.name
+        for s in CONTROL_SPECS
+        if s.name.startswith(("lfo", "fig_", "path_", "rec_")) and s.name not in MOMENTARY
+    ),
 }
 """Which table of the file holds each control (by control name)."""
 
@@ -108,6 +115,7 @@ for _k in range(1, 5):
     _ENUM_NAMES[f"lfo{_k}_shape"] = MOD_SHAPES
     _ENUM_NAMES[f"lfo{_k}_note"] = tuple(n for n, _ in NOTE_VALUES)
 _ENUM_NAMES["fig_note"] = tuple(n for n, _ in NOTE_VALUES)
+_ENUM_NAMES["rec_target"] = MOD_TARGETS
 _FILE_KEY = {f"p{i}": k for i, k in enumerate(PARAM_KEYS)}
 """How a control is spelled in the file (the manual parameters by their parameter keys)."""
 _CONTROL_OF = {v: k for k, v in _FILE_KEY.items()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from floweq_tui import presets
-from floweq_tui.controls import CONTROL_SPECS, MODES
+from floweq_tui.controls import CONTROL_SPECS, MOD_TARGETS, MODES
 from floweq_tui.presets import Preset, PresetError
 from floweq_tui.vae import core_models
 
@@ -137,3 +137,23 @@ def test_write_is_atomic(store, monkeypatch) -> None:
         presets.save(Preset.from_controls("keep", _controls(x=-1.0), [], []))
     assert (store / "keep.toml").read_text() == before
     assert sorted(p.name for p in store.iterdir()) == ["keep.toml"]
+
+
+def test_a_scene_keeps_its_path_and_recording(store) -> None:
+    """The automation issue's paths and recordings belong to a preset (it is a scene then):
+    saved and loaded as they were; an armed or running take is not."""
+    controls = {s.name: float(s.default) for s in CONTROL_SPECS}
+    controls.update(
+        path_on=1.0, path_n=2.0, path_wp0_x=-1.5, path_wp1_y=1.25, rec_play=1.0, rec_n=2.0,
+        rec_target=float(MOD_TARGETS.index("path_pos")), rec_v0=0.25, rec_v1=0.75,
+        rec_beats=8.0, rec_arm=1.0,
+    )  # fmt: skip
+    p = presets.Preset.from_controls("superknob", controls, ["m"], ["warm", "bright"])
+    presets.save(p, store)
+    text = (store / "superknob.toml").read_text()
+    assert 'rec_target = "path_pos"' in text and "rec_arm" not in text
+    back = presets.load("superknob", store)
+    for k in ("path_on", "path_n", "path_wp0_x", "path_wp1_y", "rec_play", "rec_n", "rec_v0",
+              "rec_v1", "rec_beats", "rec_target"):  # fmt: skip
+        assert back.values[k] == controls[k], k
+    assert "rec_arm" not in back.values
