@@ -151,15 +151,12 @@ def test_stop_holds_and_song_position_moves_it(rig):
 
 
 def test_clock_out_follows_the_tempo_in_effect(rig):
-    from floweq_tui.midi import _jackmidi
+    from harness.jackctl import ClockReceiver
 
     eng, sender = rig
     out = eng.midi.status().virtual.output
-    rx = _jackmidi.Client("fq-clock-rx")
+    rx = ClockReceiver(out)  # (another process, as other gear would be)
     try:
-        port = rx.add_input("in")
-        rx.activate()
-        rx.connect(out, rx.port_name(port))
         sender.send("stop")  # the followed clock stops: so does the clock out
         wait_for(lambda: any(s == 0xFC for _, s, _ in rx.read_clock()), 10, "Stop")
         eng.controls["tempo_source"] = 0.0  # internal: the clock out leads at 100 BPM

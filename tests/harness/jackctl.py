@@ -72,3 +72,55 @@ c.close()
 """
 """``python -c SEND_SCRIPT TARGET B0,10,40 C0,01 ...``: connect to TARGET, send each message
 (hex bytes) 20 ms apart, then close (for tests that drive another process's port)."""
+
+
+def _clock_receiver(conn, source: str) -> None:
+    """Child: a JACK client whose input is fed by ``source``; ("read",) -> the clock
+    messages (stamp, status, value) received since the last read; ("quit",)."""
+    client = _jackmidi.Client("fq-clock-rx")
+    index = client.add_input("in")
+    client.activate()
+    client.connect(source, f"{client.name}:in")
+    conn.send("ready")
+    while True:
+        msg = conn.recv()
+        if msg[0] == "quit":
+            break
+        conn.send(list(client.read_clock()) if msg[0] == "read" else None)
+    del index
+    client.close()
+
+
+class ClockReceiver:
+    """Another process listening to a MIDI clock on ``source`` (as other gear would): a
+    fresh process with one JACK client of its own, so nothing of the test process's
+    earlier clients can interfere."""
+
+    def __init__(self, source: str) -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_clock_receiver, args=(child, source), daemon=True)
+        self.proc.start()
+        child.close()
+        if not self.conn.poll(20) or self.conn.recv() != "ready":
+            self.close()
+            raise RuntimeError(f"the clock receiver did not start on {source}")
+
+    def read_clock(self) -> list[tuple[float, int, int]]:
+        self.conn.send(("read",))
+        if not self.conn.poll(10):
+            raise RuntimeError("the clock receiver does not answer")
+        return self.conn.recv()
+
+    def close(self) -> None:
+        if self.proc.is_alive():
+            try:
+                self.conn.send(("quit",))
+            except OSError:
+                pass
+            self.proc.join(5)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(2)
