@@ -121,6 +121,22 @@ cdef extern from "stdlib.h" nogil:
     int posix_memalign(void **memptr, size_t alignment, size_t size)
     void free(void *ptr)
 
+cdef extern from *:
+    """
+    /* the input history's samples are stored before its count is: readers in other
+       processes trust the count (x86 keeps stores in order; this stops the compiler too) */
+    static inline void fq_publish_fence(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }
+    """
+    void fq_publish_fence() nogil
+
+# the input history block (controls.History): header slots, then float32 samples
+DEF H_POS = 0
+DEF H_FRAMES = 1
+DEF H_RATE = 2
+DEF H_MARGIN = 3
+DEF H_START = 4
+DEF H_HEADER = 8
+
 
 N_BANDS = FQ_BANDS
 N_PARAMS = FQ_NPARAMS
@@ -860,6 +876,11 @@ cdef class Processor:
     cdef double params_now[13]
     cdef double z_now[3]
     cdef int64_t ring_pos
+    # the input history (controls.History): samples, header, ring length, frames written
+    cdef object _history_ref
+    cdef float *hist
+    cdef double *hist_hdr
+    cdef int64_t hist_len, hist_pos, hist_at
     # automation: the controls in effect (ctl plus modulation), tempo and modulator state
     cdef double eff[N_CONTROLS_C]
     cdef double t_lo[N_MOD_TARGETS]
@@ -896,7 +917,7 @@ cdef class Processor:
 
     def __cinit__(self, int channels, double samplerate, int max_block, controls, meters,
                   decoders=(), anchors=(), double glide_ms=20.0, bint wall_clock=True,
-                  seed=0x5EED):
+                  seed=0x5EED, history=None):
         self.eq = Cascade(channels, samplerate, glide_ms)
         self.eq_o = Cascade(channels, samplerate, glide_ms)
         self.cl = &self.eq.s
@@ -932,6 +953,8 @@ cdef class Processor:
         self.ctl = &cv[0]
         self.met = &mv[0]
         self.ring_frames = (m.shape[0] - N_METERS_C) // 2
+        if history is not None:
+            self._attach_history(history, samplerate, max_block)
         self.retired = []
         self._decoders = list(decoders)
         if len(self._decoders) > MAX_MODELS:
@@ -983,6 +1006,31 @@ cdef class Processor:
         self.met[M_SAMPLERATE] = samplerate
         self.met[M_BLOCKSIZE] = max_block
         self.met[M_CHANNELS] = channels
+
+    def _attach_history(self, history, double samplerate, int max_block):
+        """Write the input history into ``history`` (a controls.History block, float64).
+
+        A block a previous processor wrote is continued from its count (readers see one
+        running position across a restart); a different rate starts its span anew there.
+        """
+        h = np.asarray(history)
+        if h.dtype != np.float64 or h.ndim != 1 or not h.flags.c_contiguous or not h.flags.writeable:
+            raise ValueError("history must be a writable contiguous float64 array")
+        cdef double[::1] hv = h
+        cdef int64_t length = <int64_t>hv[H_FRAMES]
+        if hv.shape[0] < H_HEADER or length < 1 or (length + 1) // 2 > hv.shape[0] - H_HEADER:
+            raise ValueError("history block: bad length in its header")
+        if hv[H_MARGIN] < max_block:
+            raise ValueError(f"history margin {hv[H_MARGIN]:g} is below the block limit {max_block}")
+        self._history_ref = h
+        self.hist_hdr = &hv[0]
+        self.hist = <float *>&hv[H_HEADER]
+        self.hist_len = length
+        self.hist_pos = <int64_t>hv[H_POS]
+        self.hist_at = self.hist_pos % length
+        if hv[H_RATE] != samplerate:
+            hv[H_RATE] = samplerate
+            hv[H_START] = <double>self.hist_pos
 
     def __dealloc__(self):
         free(self.dry)
@@ -1720,14 +1768,25 @@ cdef class Processor:
         self.ab_w = w if self.ab_running else 1.0
         self.mix_dry = m1
         self.g_post = g1
-        # ---- input ring (mono mix of the dry signal)
-        if self.ring_frames > 0:
+        # ---- input ring and input history (mono mix of the dry signal)
+        if self.ring_frames > 0 or self.hist != NULL:
             for i in range(frames):
                 mono = 0.0
                 for ch in range(self.nch):
                     mono += dry[i * self.nch + ch]
-                self.met[N_METERS_C + (self.ring_pos + i) % self.ring_frames] = mono / self.nch
+                mono /= self.nch
+                if self.ring_frames > 0:
+                    self.met[N_METERS_C + (self.ring_pos + i) % self.ring_frames] = mono
+                if self.hist != NULL:
+                    self.hist[self.hist_at] = <float>mono
+                    self.hist_at += 1
+                    if self.hist_at == self.hist_len:
+                        self.hist_at = 0
         self.ring_pos += frames
+        if self.hist != NULL:  # the samples first, then the count readers trust
+            self.hist_pos += frames
+            fq_publish_fence()
+            self.hist_hdr[H_POS] = <double>self.hist_pos
         # ---- capture
         if self.cap != NULL and self.cap_pos < self.cap_frames:
             take = self.cap_frames - self.cap_pos

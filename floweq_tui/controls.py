@@ -337,6 +337,113 @@ N_METERS = len(METER_NAMES)
 METERS_SIZE = N_METERS + 2 * RING_FRAMES
 """Meters, then the input ring, then the output ring (all float64)."""
 
+# ---------------------------------------------------------------- input history
+HISTORY_SECONDS = 30.0
+"""Default length of the input history block (``EngineConfig.history_seconds``)."""
+HISTORY_MARGIN = 8192
+"""The largest block the audio thread writes (the Processor's block limit at most this):
+the ring holds two of these beyond its seconds, one for a block being written and not yet
+counted, one for blocks that land while a reader copies."""
+H_POS, H_FRAMES, H_RATE, H_MARGIN, H_START = range(5)
+HISTORY_HEADER = 8
+"""float64 slots before the samples: frames ever written (stored after the samples), the
+ring's length in frames, the sample rate, the margin, and the count where that rate began."""
+READ_TRIES = 3
+
+
+def history_frames(seconds: float, samplerate: float) -> int:
+    """Ring length for ``seconds`` at ``samplerate``: those frames plus twice the margin."""
+    return int(np.ceil(max(seconds, 0.0) * samplerate)) + 2 * HISTORY_MARGIN
+
+
+def history_size(frames: int) -> int:
+    """float64 slots of a history block holding ``frames`` float32 samples."""
+    return HISTORY_HEADER + (frames + 1) // 2
+
+
+class History:
+    """Read access to the input history block: the last seconds of the engine's input.
+
+    The audio thread writes the mono mix of its input (after the input gain, before the EQ,
+    the same signal as the meters' input ring) as float32 samples into a ring, then stores
+    the count of frames ever written (``H_POS``). A reader only reads: it copies the span it
+    wants, reads the count again and keeps only what the writer cannot have overwritten
+    meanwhile (counting a block it may be writing and has not counted yet); a copy that
+    lost part of its span (the reader was held up for a whole margin) is made again.
+    """
+
+    def __init__(self, array: NDArray[np.float64]) -> None:
+        if array.ndim != 1 or array.shape[0] < HISTORY_HEADER + 1:
+            raise ValueError("history block too small")
+        self.array = array
+        self.header = array[:HISTORY_HEADER]
+        self.samples: NDArray[np.float32] = array[HISTORY_HEADER:].view(np.float32)
+
+    @classmethod
+    def format(cls, array: NDArray[np.float64], frames: int, samplerate: float) -> History:
+        """Lay out an empty history of ``frames`` (``history_frames``) in a zeroed block."""
+        h = cls(array)
+        h.header[:] = 0.0
+        h.header[H_FRAMES] = frames
+        h.header[H_RATE] = samplerate
+        h.header[H_MARGIN] = HISTORY_MARGIN
+        return h
+
+    @classmethod
+    def empty(cls, seconds: float, samplerate: float) -> History:
+        """A history of ``seconds`` in ordinary memory (offline processing, tests)."""
+        frames = history_frames(seconds, samplerate)
+        return cls.format(np.zeros(history_size(frames)), frames, samplerate)
+
+    @property
+    def written(self) -> int:
+        """Frames the audio thread has written so far (ever, across rate changes)."""
+        return int(self.header[H_POS])
+
+    @property
+    def samplerate(self) -> float:
+        return float(self.header[H_RATE])
+
+    @property
+    def capacity(self) -> int:
+        """Frames a read can give: the ring's length less twice the margin."""
+        return max(0, int(self.header[H_FRAMES]) - 2 * int(self.header[H_MARGIN]))
+
+    def available(self) -> int:
+        """Frames a read can give now (heard at the current rate, within capacity)."""
+        return max(0, min(self.written - int(self.header[H_START]), self.capacity))
+
+    def last(self, frames: int) -> NDArray[np.float32]:
+        """The last ``frames`` samples (fewer if fewer were heard), oldest first: a copy."""
+        out = np.zeros(0, np.float32)
+        for _ in range(READ_TRIES):
+            out, whole = self._read(frames)
+            if whole:
+                break
+        return out
+
+    def _read(self, frames: int) -> tuple[NDArray[np.float32], bool]:
+        """One copy of the last ``frames``: (what is intact, whether that is all of it)."""
+        ring_len = int(self.header[H_FRAMES])
+        margin = int(self.header[H_MARGIN])
+        if ring_len <= 2 * margin or frames <= 0:
+            return np.zeros(0, np.float32), True
+        ring = self.samples[:ring_len]
+        pos = self.written
+        start = max(pos - min(frames, ring_len - 2 * margin), int(self.header[H_START]), 0)
+        a, b = start % ring_len, pos - start
+        if a + b <= ring_len:
+            out = ring[a : a + b].copy()
+        else:
+            out = np.concatenate((ring[a:], ring[: a + b - ring_len]))
+        # frames from (count now) + margin - ring_len on cannot have been overwritten while
+        # copying (the writer may be a whole margin past its count); older ones may
+        after = self.written
+        keep_from = max(start, after + margin - ring_len, int(self.header[H_START]))
+        drop = min(keep_from - start, len(out))
+        return out[drop:], drop == 0
+
+
 ENGINE_STATES = {0: "stopped", 1: "running", 2: "no audio device: silent clock", 3: "error"}
 ENGINE_STATES[4] = "engine stalled"  # the parent's view only: never written in the slot
 

@@ -113,6 +113,12 @@ def check_tempo_sync(r: dict[str, Any]) -> None:
         assert x["n"] > 0 and all(_number(x[k]) for k in ("median_ms", "p99_ms", "p99_blocks"))
 
 
+def check_history(r: dict[str, Any]) -> None:
+    """Both processors ran, both reads copied, and the block's size is what the docs say."""
+    assert all(_number(r[k]) and r[k] > 0 for k in ("us_off", "us_on", "read_30s_ms"))
+    assert r["megabytes"] == pytest.approx(5.8256)
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "match.py": check_match,
     "tempo_sync.py": check_tempo_sync,
@@ -121,6 +127,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "models_load.py": check_models_load,
     "ui_soak.py": check_ui_soak,
     "idle.py": check_idle,
+    "history.py": check_history,
 }
 
 

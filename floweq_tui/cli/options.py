@@ -83,6 +83,10 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
         "--silent", action="store_true",
         help="run on the silent real-time clock even if an audio device exists",
     )  # fmt: skip
+    g.add_argument(
+        "--history", type=float, default=30.0, metavar="S",
+        help="seconds of input kept for matching the live input (default 30; 0 = none)",
+    )  # fmt: skip
 
 
 def add_control_options(p: argparse.ArgumentParser) -> None:
@@ -304,6 +308,7 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         latency=latency,
         source=args.source,
         silent=args.silent,
+        history_seconds=args.history,
         **midi_fields(args),
     )
     try:

@@ -7,6 +7,8 @@ child-process base and talks to it through
 
 * the controls block (shared memory): anyone writes, the audio thread only reads;
 * the meters block (shared memory): the audio thread writes, anyone reads;
+* the input history block (shared memory, ``config.history_seconds`` of the mono input):
+  the audio thread writes, anyone reads (:class:`~floweq_tui.controls.History`);
 * typed requests for non-real-time work (open a device, load a file), each answered with
   an :class:`EngineStatus`.
 
@@ -35,8 +37,11 @@ from ..controls import (
     METERS_SIZE,
     N_CONTROLS,
     Controls,
+    History,
     Meters,
     SharedBlock,
+    history_frames,
+    history_size,
 )
 from ..runtime import ChildError, ChildProcess
 from ..runtime.supervisor import ChildHealth, ChildState, RestartPolicy, Supervisor
@@ -50,20 +55,23 @@ MIDI = "midi"
 
 
 class EngineProcess(ChildProcess):
-    """The engine process as a child: attached to the two blocks by name.
+    """The engine process as a child: attached to the shared blocks by name.
 
     A process started after one that left with EXIT_DEVICE_LOST is told it is recovering
     (it says "audio device lost" while it waits on the silent clock for the device).
     """
 
-    def __init__(self, ctl_name: str, met_name: str, config: EngineConfig) -> None:
+    def __init__(
+        self, ctl_name: str, met_name: str, config: EngineConfig, hist_name: str | None = None
+    ) -> None:
         super().__init__("floweq-engine", engine_main, label="the engine process")
-        self.ctl_name, self.met_name = ctl_name, met_name
+        self.ctl_name, self.met_name, self.hist_name = ctl_name, met_name, hist_name
         self.config = config
 
     def start(self, wait: bool = True, timeout: float = 30.0) -> Any:
         recovering = self.exitcode == EXIT_DEVICE_LOST
-        self._args = (self.ctl_name, self.met_name, replace(self.config, recovering=recovering))
+        config = replace(self.config, recovering=recovering)
+        self._args = (self.ctl_name, self.met_name, config, self.hist_name)
         return super().start(wait=wait, timeout=timeout)
 
 
@@ -86,8 +94,11 @@ class Engine:
         self._initial = controls
         self._ctl_block: SharedBlock | None = None
         self._met_block: SharedBlock | None = None
+        self._hist_block: SharedBlock | None = None
         self.controls: Controls | None = None
         self.meters: Meters | None = None
+        self.history: History | None = None
+        """The last ``config.history_seconds`` of the input (None with 0 seconds)."""
         self._child: EngineProcess | None = None
         self._status = EngineStatus()
         self._stopped = True
@@ -111,9 +122,11 @@ class Engine:
             self.meters = Meters(self._met_block.array)
             for k, v in self._initial.items():
                 self.controls[k] = v
+            self._new_history()
         self._stopped = False
         atexit.register(self.stop)
-        child = EngineProcess(self._ctl_block.name, self._met_block.name, self.config)
+        hist = self._hist_block.name if self._hist_block is not None else None
+        child = EngineProcess(self._ctl_block.name, self._met_block.name, self.config, hist)
         self._child = child
         try:
             child.start(wait=True, timeout=timeout)
@@ -129,6 +142,15 @@ class Engine:
         )
         self._start_midi()  # MIDI
         return self.status
+
+    def _new_history(self) -> None:
+        """The input history block, sized for ``config.history_seconds`` at its rate."""
+        cfg = self.config
+        if cfg.history_seconds <= 0:
+            return
+        frames = history_frames(cfg.history_seconds, cfg.samplerate)
+        self._hist_block = SharedBlock(history_size(frames), create=True)
+        self.history = History.format(self._hist_block.array, frames, cfg.samplerate)
 
     def _heartbeat(self) -> float | None:
         """When the audio thread (or silent clock) last finished a block (CLOCK_MONOTONIC,
@@ -201,10 +223,11 @@ class Engine:
             self._child.stop(timeout)
             self._status = replace(self.status, state=EngineState.STOPPED)
         self._child = None
-        for block in (self._ctl_block, self._met_block):
+        self.history = None
+        for block in (self._ctl_block, self._met_block, self._hist_block):
             if block is not None:
                 block.close()
-        self._ctl_block = self._met_block = None
+        self._ctl_block = self._met_block = self._hist_block = None
         with contextlib.suppress(Exception):
             atexit.unregister(self.stop)
 

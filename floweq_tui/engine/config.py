@@ -67,6 +67,9 @@ class EngineConfig:
     silent: bool = False
     """Run on the silent clock even if a device exists (tests, or a box with no speakers)."""
     models_path: str | None = None
+    history_seconds: float = 30.0
+    """Seconds of input the engine keeps in its history block (the live-input match reads
+    the last of them); 0 keeps none. Sized at start for the sample rate then."""
     recovering: bool = False
     """Set on a process that replaces one whose device was lost (it says so)."""
     # --- MIDI (floweq_tui/midi; the MIDI service runs in its own process, see docs/midi.md)
@@ -94,6 +97,8 @@ class EngineConfig:
             raise EngineError(f"block size {self.blocksize} is outside 16-8192 frames")
         if not 1 <= int(self.channels) <= 32:
             raise EngineError(f"channels {self.channels} is outside 1-32")
+        if not 0 <= float(self.history_seconds) <= 600:
+            raise EngineError(f"input history {self.history_seconds} s is outside 0-600 s")
 
 
 @dataclass

@@ -20,7 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from ..controls import CONTROL_INDEX, METER_INDEX, METERS_SIZE, N_CONTROLS, SharedBlock
+from ..controls import (
+    CONTROL_INDEX,
+    H_FRAMES,
+    HISTORY_HEADER,
+    METER_INDEX,
+    METERS_SIZE,
+    N_CONTROLS,
+    SharedBlock,
+    history_size,
+)
 from ..runtime import Channel, one_line
 from ..vae import core_models
 from .config import EXIT_DEVICE_LOST, EngineConfig, EngineError, EngineState, EngineStatus
@@ -55,12 +64,20 @@ class DeviceLost(Exception):
 class Runner:
     """Lives in the engine process: owns the processor, the stream or the silent clock."""
 
-    def __init__(self, ctl_name: str, met_name: str, config: EngineConfig) -> None:
+    def __init__(
+        self, ctl_name: str, met_name: str, config: EngineConfig, hist_name: str | None = None
+    ) -> None:
         from .. import _dsp
 
         self._dsp = _dsp
         self.ctl_block = SharedBlock(N_CONTROLS, name=ctl_name)
         self.met_block = SharedBlock(METERS_SIZE, name=met_name)
+        self.hist_block: SharedBlock | None = None
+        if hist_name is not None:  # its length is in its header (set by the parent)
+            probe = SharedBlock(HISTORY_HEADER, name=hist_name)
+            frames = int(probe.array[H_FRAMES])
+            probe.close()
+            self.hist_block = SharedBlock(history_size(frames), name=hist_name)
         self.config = config
         self.stream: Any = None
         self.clock: threading.Thread | None = None
@@ -108,6 +125,7 @@ class Runner:
             self.met_block.array,
             self.models.decoders,
             self.models.anchors,
+            history=None if self.hist_block is None else self.hist_block.array,
         )
 
     def _load_source(self, source: str) -> np.ndarray | None:
@@ -489,7 +507,9 @@ class NormalPriority:
 # =================================================================== entry point
 
 
-def engine_main(conn: Any, ctl_name: str, met_name: str, config: EngineConfig) -> None:
+def engine_main(
+    conn: Any, ctl_name: str, met_name: str, config: EngineConfig, hist_name: str | None = None
+) -> None:
     """Entry point of the engine process."""
     # The parent decides when we stop (Ctrl+C or a TERM sent to the whole process group
     # reaches us too); if the parent dies, the pipe closes and we leave.
@@ -501,7 +521,7 @@ def engine_main(conn: Any, ctl_name: str, met_name: str, config: EngineConfig) -
     realtime_main_thread()
     runner: Runner | None = None
     try:
-        runner = Runner(ctl_name, met_name, config)
+        runner = Runner(ctl_name, met_name, config, hist_name)
         runner.start()
         quiet_gc()
     except Exception as exc:
@@ -527,3 +547,5 @@ def engine_main(conn: Any, ctl_name: str, met_name: str, config: EngineConfig) -
         runner.close()
         runner.ctl_block.close()
         runner.met_block.close()
+        if runner.hist_block is not None:
+            runner.hist_block.close()
