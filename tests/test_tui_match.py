@@ -1,13 +1,16 @@
-"""Pilot tests of "match to a reference": from a file and from the engine's input ring, the
-result applied with a glide, the target drawn behind the curve, bad input said in one line.
+"""Pilot tests of "match to a reference": from a file and from the last seconds of the
+engine's input history (taken at once), the result applied with a glide, the target drawn
+behind the curve, bad input said in one line.
 
-The app runs over a FakeEngine with the real shipped models; the audio is the real piano.
+The app runs over a FakeEngine with the real shipped models; its input history is written
+by the real audio path (a ``_dsp.Processor``); the audio is the real piano.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import time
 
 import numpy as np
 import pytest
@@ -15,13 +18,12 @@ import pytest
 pytest.importorskip("textual")
 
 from harness.fakes import FakeEngine  # noqa: E402
-from pilot_helpers import screen_name, until  # noqa: E402
+from pilot_helpers import record_notices, screen_name, until  # noqa: E402
 from scipy.signal import sosfilt  # noqa: E402
 
-from floweq_tui import eqmath, sources, vae  # noqa: E402
-from floweq_tui.controls import METER_INDEX, N_METERS, RING_FRAMES  # noqa: E402
+from floweq_tui import _dsp, eqmath, sources, vae  # noqa: E402
+from floweq_tui.controls import CONTROL_DEFAULTS, METERS_SIZE  # noqa: E402
 from floweq_tui.tui.app import MATCH_GLIDE_MS, FloweqApp  # noqa: E402
-from floweq_tui.tui.capture import RingRecorder  # noqa: E402
 
 FAMILY = vae.load_family()
 SETTING = np.array([-6.0, 200, 4, 800, 2, 0, 1000, 1, 3, 4000, 1, 5, 9000])
@@ -42,6 +44,14 @@ def files(tmp_path, piano):
     sources.write_file(src, x, fs)
     sources.write_file(ref, sosfilt(eqmath.design(SETTING, fs), x, axis=0).astype(np.float32), fs)
     return str(src), str(ref)
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
 
 
 def fill_form(app, ref: str, src: str = "", secs: str = "5") -> None:
@@ -86,55 +96,86 @@ async def test_match_from_a_file_is_applied_with_a_glide_and_drawn(files) -> Non
         assert app.ctrl.point()[0][:2] == pytest.approx((c["x"], c["y"]))
 
 
-class RingFeeder:
-    """Plays audio into the fake engine's input ring as the audio thread would."""
+def hear(eng: FakeEngine, audio: np.ndarray, block: int = 1024) -> None:
+    """Play ``audio`` (frames, channels) through the real audio path into the fake engine's
+    input history, as its audio thread would have (before the match is asked for)."""
+    fs = eng.history.samplerate
+    ctl, met = CONTROL_DEFAULTS.copy(), np.zeros(METERS_SIZE)
+    proc = _dsp.Processor(
+        audio.shape[1], fs, block, ctl, met, wall_clock=False, history=eng.history.array
+    )
+    out = np.zeros((block, audio.shape[1]), np.float32)
+    for i in range(0, len(audio), block):
+        b = np.ascontiguousarray(audio[i : i + block], np.float32)
+        proc.process(b, out[: len(b)])
 
-    def __init__(self, eng: FakeEngine, audio: np.ndarray, block: int = 1024) -> None:
-        self.a = eng.meters.array
-        self.audio, self.block, self.pos = audio, block, 0
 
-    def step(self) -> None:
-        ring = self.a[N_METERS : N_METERS + RING_FRAMES]
-        rp = int(self.a[METER_INDEX["ring_pos"]])
-        for k in range(self.block):
-            ring[(rp + k) % RING_FRAMES] = self.audio[(self.pos + k) % len(self.audio)]
-        self.pos += self.block
-        self.a[METER_INDEX["ring_pos"]] = rp + self.block
+@pytest.fixture
+def taken(monkeypatch):
+    """The input audio each match was given (the real match still runs)."""
+    from floweq_tui import match
+
+    seen: list[np.ndarray] = []
+    real = match.match
+
+    def spy(audio, *args, **kwargs):
+        seen.append(np.array(audio))
+        return real(audio, *args, **kwargs)
+
+    monkeypatch.setattr(match, "match", spy)
+    return seen
 
 
 @aio
-async def test_match_from_the_live_input_ring(files, piano) -> None:
+async def test_match_takes_the_last_seconds_of_the_input_at_once(files, piano, taken) -> None:
+    """The input was heard before the key: the match takes the last 2 s of it straight from
+    the history (nothing is played afterwards, so nothing could be recorded)."""
     _, ref = files
     x, fs = piano
     eng = FakeEngine(FAMILY, samplerate=fs)
-    feeder = RingFeeder(eng, x.mean(axis=1))
+    hear(eng, x)
     app = FloweqApp(eng, FAMILY)
-    stop = asyncio.Event()
-
-    async def audio_thread() -> None:
-        while not stop.is_set():
-            feeder.step()
-            await asyncio.sleep(1024 / fs)
-
     async with app.run_test(size=(100, 30)) as pilot:
-        task = asyncio.create_task(audio_thread())
-        try:
-            await pilot.press("c")
-            await until(pilot, lambda: screen_name(app) == "MatchScreen", what="the form")
-            fill_form(app, ref, "", "2")
-            await pilot.press("enter")
-            await until(pilot, lambda: app.last_match is not None, timeout=60, what="the match")
-            assert screen_name(app) == "MainScreen"
-        finally:
-            stop.set()
-            await task
+        notes = record_notices(app)
+        await pilot.press("c")
+        await until(pilot, lambda: screen_name(app) == "MatchScreen", what="the form")
+        fill_form(app, ref, "", "2")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.last_match is not None, timeout=60, what="the match")
+        assert screen_name(app) == "MainScreen"
     res = app.last_match
     assert res.params.error_db < res.flat_error_db
+    expected = x[-2 * fs :].mean(axis=1)  # the mono mix of the last 2 s, oldest first
+    assert len(taken) == 1
+    np.testing.assert_allclose(taken[0], expected, rtol=0, atol=1e-7)
+    assert not any("only" in n for n in notes)
 
 
 @aio
-async def test_bad_reference_and_a_still_input_are_said_and_the_form_stays(tmp_path) -> None:
-    eng = FakeEngine(FAMILY)  # its ring never moves
+async def test_less_heard_than_asked_is_matched_and_said(files, piano, taken) -> None:
+    _, ref = files
+    x, fs = piano
+    eng = FakeEngine(FAMILY, samplerate=fs)
+    hear(eng, x[: int(1.5 * fs)])
+    app = FloweqApp(eng, FAMILY)
+    async with app.run_test(size=(100, 30)) as pilot:
+        notes = record_notices(app)
+        await pilot.press("c")
+        await until(pilot, lambda: screen_name(app) == "MatchScreen", what="the form")
+        fill_form(app, ref, "", "5")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.last_match is not None, timeout=60, what="the match")
+    np.testing.assert_allclose(taken[0], x[: int(1.5 * fs)].mean(axis=1), rtol=0, atol=1e-7)
+    said = [n for n in notes if n.startswith("matched")]
+    assert said and said[-1].endswith("only 1.5 of the 5 s asked had been heard: matched those")
+
+
+@aio
+async def test_bad_reference_and_too_little_or_silent_input_are_said_and_the_form_stays(
+    tmp_path, files
+) -> None:
+    _, ref = files
+    eng = FakeEngine(FAMILY)  # nothing heard yet
     app = FloweqApp(eng, FAMILY)
     bad = tmp_path / "nope.flac"
     async with app.run_test(size=(100, 30)) as pilot:
@@ -145,36 +186,43 @@ async def test_bad_reference_and_a_still_input_are_said_and_the_form_stays(tmp_p
         msg = app.screen.query_one("#match-msg")
         await until(pilot, lambda: "not found" in str(msg.render()), what="the error")
         assert "\n" not in str(msg.render()).strip()
-        fill_form(app, str(bad), "", "1")
+        fill_form(app, ref, "", "1")
         await pilot.press("enter")
-        await until(pilot, lambda: "not running" in str(msg.render()), what="a still input")
+        await until(pilot, lambda: "too little" in str(msg.render()), what="too little input")
+        assert str(msg.render()).strip() == (
+            "only 0.00 s of input heard so far: too little to match (at least 0.5 s)"
+        )
+        hear(eng, np.zeros((2 * 48000, 2), np.float32))
+        await pilot.press("enter")
+        await until(pilot, lambda: "silent" in str(msg.render()), what="a silent input")
+        fill_form(app, ref, "", "31")
+        await pilot.press("enter")
+        await until(pilot, lambda: "0.5-30" in str(msg.render()), what="the range")
         assert screen_name(app) == "MatchScreen" and app.last_match is None
         await pilot.press("escape")
         await until(pilot, lambda: screen_name(app) == "MainScreen", what="the form closed")
 
 
-def test_ring_recorder_counts_what_it_missed() -> None:
-    eng = FakeEngine(FAMILY)
-    feeder = RingFeeder(eng, np.arange(100000, dtype=float), block=1000)
-    rec = RingRecorder(eng.meters, 1000.0, 20.0)  # 20000 frames
-    feeder.step()
-    rec.poll()
-    np.testing.assert_array_equal(rec.audio(), np.arange(1000))
-    for _ in range(10):  # 10000 new frames: more than the ring holds
-        feeder.step()
-    rec.poll()
-    assert rec.lost == 10000 - RING_FRAMES and rec.got == 1000 + RING_FRAMES
-    while not rec.poll():
-        feeder.step()
-    assert rec.done and len(rec.audio()) == 20000
+@aio
+async def test_an_engine_without_history_says_so(files) -> None:
+    _, ref = files
+    app = FloweqApp(FakeEngine(FAMILY, history_seconds=0), FAMILY)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("c")
+        await until(pilot, lambda: screen_name(app) == "MatchScreen", what="the form")
+        fill_form(app, ref, "", "5")
+        await pilot.press("enter")
+        msg = app.screen.query_one("#match-msg")
+        await until(pilot, lambda: "no input history" in str(msg.render()), what="the notice")
 
 
 @pytest.mark.jack
 @pytest.mark.slow
-def test_live_input_match_on_the_real_engine_keeps_the_audio(private_jack, tmp_path) -> None:
-    """The real engine plays the piano on a private JACK dummy server; the UI records 3 s of
-    its input ring and matches it to the EQ'd piano. The audio keeps its xrun rule (as the
-    soak: at most what the machine's own misses allow) while it runs."""
+def test_live_input_match_on_the_real_engine_keeps_the_audio(private_jack, tmp_path, taken) -> None:
+    """The real engine plays the piano on a private JACK dummy server; the UI takes the last
+    3 s of its input history at once and matches them to the EQ'd piano. The audio keeps
+    its xrun rule (as the soak: at most what the machine's own misses allow) while the
+    match runs."""
     from conftest import PIANO
     from harness import jack
 
@@ -192,6 +240,8 @@ def test_live_input_match_on_the_real_engine_keeps_the_audio(private_jack, tmp_p
     offset = jack.log_size(private_jack.log)
     try:
         assert eng.state == "running", eng.state
+        heard = eng.history
+        _wait(lambda: heard.available() >= 3 * 48000, 30, "3 s of input heard")
         xruns = eng.meters["xruns"]
         app = FloweqApp(eng, FAMILY)
 
@@ -212,3 +262,4 @@ def test_live_input_match_on_the_real_engine_keeps_the_audio(private_jack, tmp_p
     assert engine_xruns <= allowance.allowed, (engine_xruns, allowance)
     res = app.last_match
     assert res.params.error_db < res.flat_error_db
+    assert len(taken) == 1 and len(taken[0]) == 3 * 48000  # the last 3 s, all there

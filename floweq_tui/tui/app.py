@@ -446,11 +446,11 @@ class FloweqApp(App[int]):
         self.notify(f"exported {len(files)} files to {files[0].parent}", timeout=6)
 
     def action_match(self) -> None:
-        """Match to a reference file (the input: a file or the next seconds of live input)."""
+        """Match to a reference file (the input: a file or the last seconds of live input)."""
         if any(isinstance(s, MatchScreen) for s in self.screen_stack):
             return
         fs = float(self.engine.status.samplerate or 48000)
-        screen = MatchScreen(self.engine.meters, fs, self.ctrl.model, self._match_reference)
+        screen = MatchScreen(self.engine.history, fs, self.ctrl.model, self._match_reference)
         self._match_screen = screen
         self.push_screen(screen, self._match_done)
 
@@ -483,9 +483,10 @@ class FloweqApp(App[int]):
             parts.append(f"map ({z}) {result.latent.error_db:.1f} dB")
         if result.params is not None:
             parts.append(f"params {result.params.error_db:.1f} dB")
+        note = self._match_screen.note if self._match_screen is not None else ""
         self.notify(
             f"matched: {'; '.join(parts)} off (flat {result.flat_error_db:.1f} dB); "
-            "C hides the target",
+            "C hides the target" + (f"; {note}" if note else ""),
             timeout=6,
         )
         self._changed()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from ..controls import Controls, Meters
+    from ..controls import Controls, History, Meters
     from ..engine import EngineStatus
     from ..midi.state import KnobInfo, LearnState, MidiStatus
     from ..runtime.supervisor import ChildHealth
@@ -48,6 +48,11 @@ class EngineLike(Protocol):
     @property
     def meters(self) -> Meters:
         """The shared meters block (the audio thread writes; the UI reads)."""
+        ...
+
+    @property
+    def history(self) -> History | None:
+        """The last seconds of the input (the audio thread writes; the UI reads), or None."""
         ...
 
     @property

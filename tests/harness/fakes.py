@@ -22,6 +22,7 @@ from floweq_tui.controls import (
     N_METERS,
     RING_FRAMES,
     Controls,
+    History,
     Meters,
     latent_point,
 )
@@ -74,9 +75,13 @@ class FakeEngine:
         samplerate: int = 48000,
         blocksize: int = 128,
         midi: FakeMidi | None = None,
+        history_seconds: float = 30.0,
         **controls: float,
     ) -> None:
-        """``midi``: None for an engine without MIDI (as ``--no-midi``), or a :class:`FakeMidi`."""
+        """``midi``: None for an engine without MIDI (as ``--no-midi``), or a :class:`FakeMidi`.
+
+        ``history``: an input history block in ordinary memory, empty (nothing heard yet):
+        tests write it with a real ``_dsp.Processor`` (None with ``history_seconds`` 0)."""
         self.family = family
         self._models = list(family) if family is not None else []
         names = [m.name for m in self._models]
@@ -87,6 +92,7 @@ class FakeEngine:
         for k, v in controls.items():
             self.controls[k] = v
         self.meters = _FakeMeters(np.zeros(METERS_SIZE), self)
+        self.history = History.empty(history_seconds, samplerate) if history_seconds else None
         self.status = EngineStatus(
             state="no audio device: silent clock",
             message="",

@@ -1,16 +1,16 @@
-"""Match to a reference file: a small form, then listening (or reading), then the fit.
+"""Match to a reference file: a small form, then reading, then the fit.
 
-The input is a file, or the next N seconds of the engine's input read from the meters
-block's input ring (``tui/capture.py``: shared memory only, the audio is never disturbed).
-Files are read and the fit runs off the UI thread. Dismisses with the
-:class:`floweq_tui.match.MatchResult`, or None when cancelled; a bad file or a silent input
-is said in one line and the form stays open.
+The input is a file, or the last N seconds of the engine's input, taken at once from its
+input history block (``tui/capture.py``: shared memory only, the audio is never
+disturbed). Files are read and the fit runs off the UI thread. Dismisses with the
+:class:`floweq_tui.match.MatchResult`, or None when cancelled; a bad file, or an input too
+short or silent, is said in one line and the form stays open.
 """
 
 from __future__ import annotations
 
 import importlib
-import time
+import math
 from typing import Any
 
 from textual.app import ComposeResult
@@ -19,13 +19,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from ..capture import RingRecorder
+from ..capture import MIN_HEARD_S, CaptureError, Heard, history_seconds, last_seconds
 from ..offthread import off_thread
 
-POLL_S = 0.05
-STILL_S = 2.0
-"""The ring not moving for this long means the engine's input is not running."""
-MIN_LISTEN_S, MAX_LISTEN_S = 0.25, 60.0
+MIN_LISTEN_S = MIN_HEARD_S
 
 
 class MatchScreen(ModalScreen[Any]):
@@ -34,25 +31,25 @@ class MatchScreen(ModalScreen[Any]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     AUTO_FOCUS = "#match-ref"
 
-    def __init__(self, meters: Any, samplerate: float, model: Any, reference: str = "") -> None:
+    def __init__(self, history: Any, samplerate: float, model: Any, reference: str = "") -> None:
         super().__init__()
-        self.meters = meters
+        self.history = history
+        """The engine's input history (``controls.History``), or None if it keeps none."""
         self.samplerate = float(samplerate or 48000)
         self.model = model
         self.reference = reference
         self.reference_used = reference
         """The reference of the last match started (the form's default next time)."""
+        self.note = ""
+        """What the last match from the live input said besides its result (less heard)."""
         self.busy = False
-        self.recorder: RingRecorder | None = None
-        self._moved_at = 0.0
-        self._timer: Any = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="match-box", classes="dialog"):
             yield Static("[b]Match to a reference[/b]: the EQ that makes the input sound like it")
             yield Input(self.reference, placeholder="reference audio file", id="match-ref")
             yield Input(placeholder="input file (empty: the live input)", id="match-in")
-            yield Input("5", placeholder="seconds of live input", id="match-secs")
+            yield Input("5", placeholder="last seconds of live input", id="match-secs")
             with Horizontal(id="match-buttons"):
                 yield Button("Match (enter)", id="match-go", variant="primary")
                 yield Button("Cancel (esc)", id="match-cancel")
@@ -71,8 +68,6 @@ class MatchScreen(ModalScreen[Any]):
             self.action_cancel()
 
     def action_cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
         self.dismiss(None)
 
     def start(self) -> None:
@@ -83,54 +78,39 @@ class MatchScreen(ModalScreen[Any]):
         if not ref:
             self.say("give a reference audio file")
             return
-        seconds = 0.0
+        heard: Heard | None = None
         if not src:
+            most = math.floor(history_seconds(self.history))
             try:
                 seconds = float(self.query_one("#match-secs", Input).value)
             except ValueError:
                 seconds = -1.0
-            if not MIN_LISTEN_S <= seconds <= MAX_LISTEN_S:
-                self.say(f"seconds of live input: {MIN_LISTEN_S:g}-{MAX_LISTEN_S:g}")
+            if most < MIN_LISTEN_S:
+                self.say("the engine keeps no input history (history_seconds is 0)")
+                return
+            if not MIN_LISTEN_S <= seconds <= most:
+                self.say(f"last seconds of live input: {MIN_LISTEN_S:g}-{most:g}")
+                return
+            try:
+                heard = last_seconds(self.history, seconds)
+            except CaptureError as exc:
+                self.say(str(exc))
                 return
         self.busy = True
         self.reference_used = ref
-        if src:
-            self.run_worker(self._finish(ref, src, None), exclusive=True)
-            return
-        self.recorder = RingRecorder(self.meters, self.samplerate, seconds)
-        self._moved_at = time.monotonic()
-        self._timer = self.set_interval(POLL_S, self._poll)
-        self.say(f"listening to the input: 0.0 / {seconds:g} s")
+        self.note = heard.note() if heard is not None else ""
+        self.run_worker(self._finish(ref, src or None, heard), exclusive=True)
 
-    def _poll(self) -> None:
-        rec = self.recorder
-        if rec is None:
-            return
-        before = rec.got
-        done = rec.poll()
-        now = time.monotonic()
-        if rec.got > before:
-            self._moved_at = now
-        if done:
-            self._timer.stop()
-            self.run_worker(self._finish(self.query_one("#match-ref", Input).value.strip(),
-                                         None, rec), exclusive=True)  # fmt: skip
-        elif now - self._moved_at > STILL_S:
-            self._timer.stop()
-            self.busy, self.recorder = False, None
-            self.say("the engine's input is not running (no new samples): nothing to match")
-        else:
-            secs = rec.got / rec.samplerate
-            self.say(f"listening to the input: {secs:.1f} / {rec.need / rec.samplerate:g} s")
-
-    async def _finish(self, ref: str, src: str | None, rec: RingRecorder | None) -> None:
-        self.say("matching…")
+    async def _finish(self, ref: str, src: str | None, heard: Heard | None) -> None:
+        self.say(
+            f"matching… ({heard.note()})" if heard is not None and heard.short else "matching…"
+        )
         # imported on the worker: scipy's optimiser takes a while to load, and the UI starts
         # faster without it until a match is asked for
         match = await off_thread(importlib.import_module, "floweq_tui.match")
         try:
-            if rec is not None:
-                audio, rate = rec.audio(), rec.samplerate
+            if heard is not None:
+                audio, rate = heard.audio, heard.samplerate
             else:
                 audio, rate = await off_thread(match.read_mono, src, "INPUT")
             ref_audio, ref_rate = await off_thread(match.read_mono, ref, "REFERENCE")
@@ -140,7 +120,7 @@ class MatchScreen(ModalScreen[Any]):
                 samplerate=self.samplerate,
             )  # fmt: skip
         except match.MatchError as exc:
-            self.busy, self.recorder = False, None
+            self.busy = False
             self.say(str(exc))
             return
         self.dismiss(result)
