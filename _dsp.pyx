@@ -596,7 +596,10 @@ cdef enum:
     C_REC_N = C_REC_PLAY + 8
     C_REC_V0 = C_REC_PLAY + 9     # REC_POINTS_C points (fractions of the target's range)
     REC_POINTS_C = 128
-    C_MORPH_MS = C_REC_V0 + REC_POINTS_C   # preset morphs (docs/presets.md)
+    C_REC_TARGET2 = C_REC_V0 + REC_POINTS_C   # the second lane: target + 1 (0: none),
+    C_REC_LANES = C_REC_TARGET2 + 1           # the lanes the loop holds (1, 2),
+    C_REC_W0 = C_REC_TARGET2 + 2              # then its REC_POINTS_C points
+    C_MORPH_MS = C_REC_W0 + REC_POINTS_C   # preset morphs (docs/presets.md)
     C_MORPH_BEATS = C_MORPH_MS + 1
     C_MORPH_SEQ = C_MORPH_MS + 2
     C_PROGRAM = C_MORPH_MS + 3    # program, preset_next/prev/save (the MIDI process's)
@@ -661,6 +664,8 @@ CONTROL_SLOTS = {
     "path_wp7_z": C_WP0 + 3 * N_WAYPOINTS_C - 1, "rec_play": C_REC_PLAY,
     "rec_target": C_REC_TARGET, "rec_start": C_REC_START, "rec_beats": C_REC_BEATS,
     "rec_n": C_REC_N, "rec_v0": C_REC_V0, "rec_v127": C_REC_V0 + REC_POINTS_C - 1,
+    "rec_target2": C_REC_TARGET2, "rec_lanes": C_REC_LANES, "rec_w0": C_REC_W0,
+    "rec_w127": C_REC_W0 + REC_POINTS_C - 1,
     "morph_ms": C_MORPH_MS, "morph_beats": C_MORPH_BEATS, "morph_seq": C_MORPH_SEQ,
     "program": C_PROGRAM, "preset_save": C_PROGRAM + 3, "tap": C_TAP,
     "ab_on": C_AB_ON, "ab_slot": C_AB_SLOT, "ab_fade_ms": C_AB_FADE, "ab_match": C_AB_MATCH,
@@ -1317,8 +1322,8 @@ cdef class Processor:
         """The controls in effect (eff) at this instant: the block's values, plus each running
         modulator's offset around the control's own value, clamped to the control's range.
 
-        A playing motion recording replaces its target's centre with the recorded value at
-        this beat, and a path (on, with waypoints) replaces the centres of x, y and z with its
+        A playing motion recording replaces its target's centre (and with two lanes, its
+        second target's too) with the recorded value at this beat, and a path (on, with waypoints) replaces the centres of x, y and z with its
         point at path_pos (itself modulated and recorded like any target); the modulators on
         x and y then move around the path's point (path_kernel.c).
         """
@@ -1327,7 +1332,7 @@ cdef class Processor:
         cdef int over[N_MOD_TARGETS]
         cdef double xy[2]
         cdef double xyz[3]
-        cdef int i, t, n, rt, path_n
+        cdef int i, t, n, rt, rt2, path_n
         cdef double u, beats
         cdef bint rec_on, path_on
         memcpy(self.eff, self.ctl, sizeof(double) * N_CONTROLS_C)
@@ -1353,9 +1358,14 @@ cdef class Processor:
         if rec_on:
             rt = <int>_clampd(self.ctl[C_REC_TARGET], 0, N_MOD_TARGETS - 1)
             beats = _clampd(self.ctl[C_REC_BEATS], 1.0, 64.0)
-            base[rt] = _clampd(fq_rec_eval(self.ctl + C_REC_V0, n,
-                                           (beat - self.ctl[C_REC_START]) / beats), 0.0, 1.0)
+            u = (beat - self.ctl[C_REC_START]) / beats
+            base[rt] = _clampd(fq_rec_eval(self.ctl + C_REC_V0, n, u), 0.0, 1.0)
             over[rt] = 1
+            # the second lane (a gesture over two controls): the same clock, its own points
+            rt2 = <int>_clampd(self.ctl[C_REC_TARGET2], 0, N_MOD_TARGETS) - 1
+            if self.ctl[C_REC_LANES] >= 1.5 and rt2 >= 0 and rt2 != rt:
+                base[rt2] = _clampd(fq_rec_eval(self.ctl + C_REC_W0, n, u), 0.0, 1.0)
+                over[rt2] = 1
         if path_on:
             u = _clampd((base[T_PATH_POS] if over[T_PATH_POS] else self._centre(T_PATH_POS))
                         + off[T_PATH_POS], 0.0, 1.0)

@@ -40,6 +40,10 @@ N_WAYPOINTS = 8
 REC_POINTS = 128
 """Points of the motion recording's loop table (``rec_v0`` .. ``rec_v127``)."""
 REC_STATES: tuple[str, ...] = ("off", "armed", "recording", "playing")
+REC_TARGETS2: tuple[str, ...] = ("none", *MOD_TARGETS)
+"""What a recording's second lane can move (index = the ``rec_target2`` value): none, or a
+modulator target (``rec_target2`` = its MOD_TARGETS index + 1), so a take holds a gesture over
+two controls at once (a drag on the latent map: x and y; two knobs moved together)."""
 MOD_SHAPES: tuple[str, ...] = (
     "sine", "triangle", "saw_up", "saw_down", "square", "sample_hold", "smooth_random"
 )  # fmt: skip
@@ -203,7 +207,8 @@ CONTROL_SPECS: tuple[ControlSpec, ...] = (
         for a in "xyz"
     ),
     # motion recording: a loop of rec_beats beats from beat rec_start, rec_n points of
-    # rec_target (fractions of its range); written by the recorder, played by the engine
+    # rec_target (fractions of its range), and as many of rec_target2 when rec_lanes is 2;
+    # written by the recorder, played by the engine
     ControlSpec("rec_play", 0, 0, 1, "bool", "Motion play"),
     ControlSpec("rec_arm", 0, 0, 1, "bool", "Motion record (arm)"),
     ControlSpec("rec_overdub", 0, 0, 1, "bool", "Motion overdub"),
@@ -215,6 +220,15 @@ CONTROL_SPECS: tuple[ControlSpec, ...] = (
     ControlSpec("rec_n", 0, 0, REC_POINTS, "data", "Motion points"),
     *(
         ControlSpec(f"rec_v{k}", 0.0, 0.0, 1.0, "data", f"Motion point {k}")
+        for k in range(REC_POINTS)
+    ),
+    # the second lane: rec_target2 (none, or a target) is what the next take records along
+    # with rec_target; rec_lanes (1 or 2) is what the loop holds (set when a take ends, so
+    # choosing a second target never plays an empty lane); rec_w0 .. the lane's rec_n points
+    ControlSpec("rec_target2", 0, 0, len(REC_TARGETS2) - 1, "enum", "Motion target 2"),
+    ControlSpec("rec_lanes", 1, 1, 2, "data", "Motion lanes"),
+    *(
+        ControlSpec(f"rec_w{k}", 0.0, 0.0, 1.0, "data", f"Motion point {k} (target 2)")
         for k in range(REC_POINTS)
     ),
     # preset morphs (docs/presets.md): a change of morph_seq starts a morph, in the engine,

@@ -69,6 +69,7 @@ from .controls import (
     MOD_TARGETS,
     MODES,
     NOTE_VALUES,
+    REC_TARGETS2,
     clamp_control,
 )
 from .params import KEYS as PARAM_KEYS
@@ -116,6 +117,7 @@ for _k in range(1, 5):
     _ENUM_NAMES[f"lfo{_k}_note"] = tuple(n for n, _ in NOTE_VALUES)
 _ENUM_NAMES["fig_note"] = tuple(n for n, _ in NOTE_VALUES)
 _ENUM_NAMES["rec_target"] = MOD_TARGETS
+_ENUM_NAMES["rec_target2"] = REC_TARGETS2
 _FILE_KEY = {f"p{i}": k for i, k in enumerate(PARAM_KEYS)}
 """How a control is spelled in the file (the manual parameters by their parameter keys)."""
 _CONTROL_OF = {v: k for k, v in _FILE_KEY.items()}

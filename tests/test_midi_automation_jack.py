@@ -1,6 +1,7 @@
 """The automation controls through the existing MIDI learn, over real JACK MIDI ports on the
 dummy server, end to end through the Engine: a modulator's rate, depth and on/off, the path
-position (moving the engine's point along the path) and the motion record/play buttons."""
+position (moving the engine's point along the path), the motion record/play buttons, and two
+knobs recorded together in one take (two lanes) and looped by the engine."""
 
 from __future__ import annotations
 
@@ -100,3 +101,54 @@ def test_the_path_knob_moves_the_engines_point_along_the_path(rig):
         return abs(m["mod_x"] - want[0]) < 1e-9 and abs(m["mod_y"] - want[1]) < 1e-9
 
     wait_for(on_path, 10, "the engine's point on the path")
+
+
+def test_two_learned_knobs_turned_together_are_recorded_and_looped(rig):
+    """Two knobs (x and y, as a drag on the map) moved together over real JACK MIDI during
+    a take: the recorder (as headless runs it) keeps both lanes, and the engine's process
+    plays them back looped, x rising while y falls, with the knobs at rest."""
+    import time
+
+    import numpy as np
+
+    from floweq_tui.automation.recorder import PLAYING, RECORDING, loop_points
+    from floweq_tui.controls import MOD_TARGETS, REC_TARGETS2
+
+    eng, ctl = rig
+    learn(eng, ctl, "x", [0xB0, 70, 10], [0xB0, 70, 11])
+    learn(eng, ctl, "y", [0xB0, 71, 10], [0xB0, 71, 11])
+    for k, v in {"mode": 0, "path_on": 0, "lfo1_on": 0, "rec_bars": 1, "bpm": 120,
+                 "rec_target": MOD_TARGETS.index("x"),
+                 "rec_target2": REC_TARGETS2.index("y")}.items():  # fmt: skip
+        eng.set(k, v)
+    # the knobs where the gesture starts (a learned knob picks the value up as it passes)
+    ctl.sweep(70, range(0, 128, 8))
+    ctl.sweep(70, range(127, -1, -8))
+    ctl.sweep(70, [0])
+    ctl.sweep(71, range(0, 128, 8))
+    ctl.sweep(71, [127])
+    wait_for(lambda: (eng.get("x"), eng.get("y")) == (-2.0, 2.0), 10, "the knobs at the start")
+    rec = MotionRecorder(eng.controls)
+    eng.set("rec_arm", 1)
+    deadline = time.monotonic() + 20.0
+    while rec.state != PLAYING:
+        assert time.monotonic() < deadline, f"the take did not end: state {rec.state}"
+        beat = eng.meters["beat"]
+        rec.tick(beat)
+        if rec.state == RECORDING:
+            f = min(max((beat - rec._start) / rec._beats, 0.0), 1.0)
+            v = round(127 * f)
+            ctl.send([0xB0, 70, v], [0xB0, 71, 127 - v], gap=0.0)
+        time.sleep(0.02)
+    ctl.send([0xB0, 70, 64], [0xB0, 71, 64])  # the hands let go in the middle
+    assert eng.get("rec_lanes") == 2 and eng.get("rec_play") == 1
+    xs, ys = np.array(loop_points(eng.controls)), np.array(loop_points(eng.controls, 1))
+    assert xs[-16:].mean() - xs[:16].mean() > 0.5 and ys[:16].mean() - ys[-16:].mean() > 0.5
+    heard = []
+    end = eng.meters["beat"] + 4.0
+    while eng.meters["beat"] < end:  # one loop, as the engine plays it
+        heard.append((eng.meters["mod_x"], eng.meters["mod_y"]))
+        time.sleep(0.02)
+    mx, my = np.array(heard).T
+    assert np.ptp(mx) > 2.0 and np.ptp(my) > 2.0
+    assert np.corrcoef(mx, my)[0, 1] < -0.9  # one gesture: x up as y goes down

@@ -1,5 +1,6 @@
 """Paths and motion-recording playback in the engine's core (path_kernel.c via the
-Processor): the curve through the waypoints, block-accurate playback, targets."""
+Processor): the curve through the waypoints, block-accurate playback of one target or two
+(a gesture's two lanes), targets."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from floweq_tui import _dsp
+from floweq_tui.automation.recorder import from_fraction
 from floweq_tui.controls import (
     CONTROL_DEFAULTS,
     METERS_SIZE,
@@ -14,6 +16,7 @@ from floweq_tui.controls import (
     MOD_TARGETS,
     NOTE_INDEX,
     REC_POINTS,
+    REC_TARGETS2,
     Controls,
     Meters,
 )
@@ -108,15 +111,19 @@ def test_the_figure_moves_around_the_paths_point():
     np.testing.assert_allclose(dist, 0.2, atol=1e-9)
 
 
-def rec_controls(points, target="x", beats=4.0, start=0.0):
+def rec_controls(points, target="x", beats=4.0, start=0.0, points2=None, target2=None):
     out = {
         "rec_play": 1,
         "rec_target": MOD_TARGETS.index(target),
         "rec_beats": beats,
         "rec_start": start,
         "rec_n": len(points),
+        "rec_lanes": 1,
     }
     out.update({f"rec_v{k}": v for k, v in enumerate(points)})
+    if points2 is not None:
+        out.update({"rec_lanes": 2, "rec_target2": REC_TARGETS2.index(target2)})
+        out.update({f"rec_w{k}": v for k, v in enumerate(points2)})
     return out
 
 
@@ -132,6 +139,56 @@ def test_a_recording_plays_back_looped_from_its_start_beat():
     want = [-2 + 4 * _dsp.rec_value(pts, (b - 2.0) / 4.0) for b in beats]
     np.testing.assert_allclose(xs, want, atol=1e-9)
     assert min(xs) < -1.5 and max(xs) > 1.5
+
+
+def test_a_two_lane_recording_plays_both_targets_at_every_block():
+    """A map drag (x and y) played back: both axes at the block's beat, the same clock."""
+    xs_pts = [0.5, 0.9, 0.1, 0.5, 0.75]
+    ys_pts = [0.2, 0.2, 1.0, 0.0, 0.6]
+    c = rec_controls(xs_pts, "x", 4.0, 2.0, ys_pts, "y")
+    proc, ctl, met = make(bpm=120, x=0.3, y=-0.7, **c)
+    buf = np.zeros((64, 2), np.float32)
+    for _ in range(int(5 * FS / 64)):  # 10 beats, 2.5 loops
+        b = proc.beat_position
+        proc.process(buf, buf)
+        u = (b - 2.0) / 4.0
+        assert met["mod_x"] == pytest.approx(-2 + 4 * _dsp.rec_value(xs_pts, u), abs=1e-9)
+        assert met["mod_y"] == pytest.approx(-2 + 4 * _dsp.rec_value(ys_pts, u), abs=1e-9)
+    assert (ctl["x"], ctl["y"]) == (0.3, -0.7)  # the controls themselves are untouched
+
+
+def test_a_two_lane_recording_on_two_knobs_evaluated_every_64_samples():
+    """Two knobs (two parameters, Manual) in 256-sample blocks: the meters' p-values show the
+    last evaluation of each block, 192 samples after its start, for both targets."""
+    pts = list(np.linspace(0.0, 1.0, REC_POINTS))
+    proc, ctl, met = make(block=256, bpm=120, mode=2,
+                          **rec_controls(pts, "p1", 1.0, 0.0, pts[::-1], "p4"))  # fmt: skip
+    buf = np.zeros((256, 2), np.float32)
+    seen = []
+    for _ in range(200):
+        b = proc.beat_position
+        proc.process(buf, buf)
+        at = b + 192 / FS * 2.0  # a 1-beat loop; 2 beats a second at 120 BPM
+        p1 = from_fraction("p1", _dsp.rec_value(pts, at))
+        p4 = from_fraction("p4", _dsp.rec_value(pts[::-1], at))
+        assert met["p1"] == pytest.approx(p1, rel=1e-9)
+        assert met["p4"] == pytest.approx(p4, rel=1e-9)
+        seen.append((met["p1"], met["p4"]))
+    assert np.ptp(seen, axis=0).min() > 1.0  # both knobs travel
+
+
+def test_the_second_lane_plays_only_when_the_loop_holds_it():
+    """An old one-lane loop (rec_lanes 1), or a second target that is none or the first,
+    leaves the second control alone."""
+    c = rec_controls([0.0, 1.0], "x", 4.0, 0.0, [1.0, 1.0], "y")
+    buf = np.zeros((64, 2), np.float32)
+    for extra in ({"rec_lanes": 1}, {"rec_target2": 0}, {"rec_target2": REC_TARGETS2.index("x")}):
+        proc, ctl, met = make(y=0.3, **{**c, **extra})
+        proc.process(buf, buf)
+        assert met["mod_y"] == pytest.approx(0.3) and met["mod_x"] < -1.9
+    proc, ctl, met = make(y=0.3, **c)
+    proc.process(buf, buf)
+    assert met["mod_y"] == pytest.approx(2.0)
 
 
 def test_a_recording_on_path_pos_drives_the_path():
@@ -176,9 +233,11 @@ def test_path_kernel_compiles_without_warnings(tmp_path):
     assert done.returncode == 0, done.stderr
 
 
-def test_streaming_with_a_path_and_a_recording_equals_the_render():
-    """Offline = live for the path and the recording too: a source loaded with a reset (after
-    running on something else, with a wall clock) gives the render's samples."""
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_streaming_with_a_path_and_a_recording_equals_the_render(lanes):
+    """Offline = live for the path and the recording (of one or two targets) too: a source
+    loaded with a reset (after running on something else, with a wall clock) gives the
+    render's samples."""
     from floweq_tui.render import render_array
     from floweq_tui.vae import core_models
 
@@ -192,7 +251,8 @@ def test_streaming_with_a_path_and_a_recording_equals_the_render():
         "lfo1_rate": 3.0,
         "lfo1_depth": 0.8,
     }
-    rec = rec_controls([0.2, 1.0, 0.4, 0.9, 0.0], "strength", beats=1.0, start=0.25)
+    two = ([1.0, 0.3, 0.6, 0.1, 0.8], "out_gain") if lanes == 2 else (None, None)
+    rec = rec_controls([0.2, 1.0, 0.4, 0.9, 0.0], "strength", 1.0, 0.25, *two)
     c = {**path_controls(pos=0.5), **lfo, **rec, "bpm": 137, "mode": 0 if models.names else 2}
     rendered, _ = render_array(x, FS, c, blocksize=block)
     ctl = CONTROL_DEFAULTS.copy()
@@ -207,3 +267,6 @@ def test_streaming_with_a_path_and_a_recording_equals_the_render():
         proc.process(None, silence)
     assert np.abs(rendered - x).max() > 0.01
     np.testing.assert_array_equal(proc.capture, rendered)
+    if lanes == 2:  # the second lane is heard: not the render of the first alone
+        one, _ = render_array(x, FS, {**c, "rec_lanes": 1}, blocksize=block)
+        assert np.abs(one - rendered).max() > 0.01

@@ -1,9 +1,11 @@
-"""Paths and recordings in scene files and the session: parsed, resolved (anchor names),
-written back, restored; bad input is one line with the file's line number."""
+"""Paths and recordings (of one target or a gesture over two) in scene files, the session and
+presets: parsed, resolved (anchor names), written back, restored, old one-target files still
+loading; bad input is one line with the file's line number."""
 
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 import pytest
@@ -11,9 +13,9 @@ import pytest
 from floweq_tui import session as settings
 from floweq_tui.automation import SceneError, dump_scene, parse_scene
 from floweq_tui.automation.path import path_polyline, waypoints_from_controls
-from floweq_tui.automation.recorder import loop_points
+from floweq_tui.automation.recorder import loop_points, loop_targets
 from floweq_tui.cli.options import CliError, automation_values
-from floweq_tui.controls import CONTROL_DEFAULTS, MOD_TARGETS, Controls
+from floweq_tui.controls import CONTROL_DEFAULTS, MOD_TARGETS, REC_TARGETS2, Controls
 from floweq_tui.vae import load_family
 
 SCENE = """bpm = 100
@@ -179,3 +181,96 @@ def test_headless_plays_a_path_through_four_anchors_from_a_scene(tmp_path):
             proc.wait()
     status = next(s for s in seen if "LUFS" in s)
     assert "path_pos triangle 1/2 d1.00" in status and "(4 pts)" in status, status
+
+
+# ---------------------------------------------------------------- a gesture over two targets
+
+XY_SCENE = """[recording]
+target = "x"
+beats = 4
+points = [0.5, 1, 0.5, 0]
+target2 = "y"
+points2 = [1, 0.5, 0, 0.5]
+"""
+
+OLD_RECORDING = {"rec_play": 1.0, "rec_n": 2.0, "rec_target": 0.0, "rec_v0": 0.25,
+                 "rec_v1": 0.75, "rec_beats": 4.0, "rec_start": 0.0}  # fmt: skip
+"""A one-target loop as files written before the second lane held it (no rec_target2,
+rec_lanes, rec_w*)."""
+
+
+def test_a_scene_holds_a_gesture_over_two_targets_and_round_trips():
+    c = controls(parse_scene(XY_SCENE).controls())
+    assert c["rec_lanes"] == 2 and c["rec_target2"] == REC_TARGETS2.index("y")
+    assert loop_points(c) == [0.5, 1, 0.5, 0] and loop_points(c, 1) == [1, 0.5, 0, 0.5]
+    assert loop_targets(c) == (MOD_TARGETS.index("x"), MOD_TARGETS.index("y"))
+    text = dump_scene(c)
+    assert 'target2 = "y"' in text and "points2 = [1, 0.5, 0, 0.5]" in text
+    again = controls(parse_scene(text).controls())
+    np.testing.assert_allclose(again.array, c.array)
+    # a one-target scene leaves one lane (and no second target), as before
+    one_scene = '[recording]\ntarget = "path_pos"\npoints = [0, 0.5, 1, 0.5]\n'
+    one = controls({**c.as_dict(), **parse_scene(one_scene).controls()})
+    assert one["rec_lanes"] == 1 and one["rec_target2"] == 0 and loop_points(one, 1) == []
+    assert "target2" not in dump_scene(one)
+
+
+@pytest.mark.parametrize(
+    "extra, where, what",
+    [
+        ('target2 = "y"\n', ":4:", "target2 and points2 go together"),
+        ("points2 = [0, 1]\n", ":4:", "target2 and points2 go together"),
+        ('target2 = "x"\npoints2 = [0, 1]\n', ":4:", "target2 is the target (x)"),
+        ('target2 = "y"\npoints2 = [0, 1, 1]\n', ":5:", "list of 2 numbers"),
+        ('target2 = "y"\npoints2 = [0, 2]\n', ":5:", "point 2 is outside"),
+        ('target2 = "wobble"\npoints2 = [0, 1]\n', ":4:", "unknown target"),
+    ],
+)
+def test_bad_second_lanes_are_one_line_with_the_line(extra, where, what):
+    text = '[recording]\ntarget = "x"\npoints = [0, 1]\n' + extra
+    with pytest.raises(SceneError) as err:
+        parse_scene(text, "set.toml")
+    msg = str(err.value)
+    assert msg.startswith("set.toml" + where) and what in msg and "\n" not in msg, msg
+
+
+def test_the_session_keeps_both_lanes_and_an_old_session_loads_as_one(tmp_path):
+    c = controls(parse_scene(XY_SCENE).controls())
+    path = tmp_path / "session.json"
+    settings.save_session(settings.session_from_controls(c.as_dict(), [], []), path)
+    back = controls(settings.Session.load([], [], path).restored)
+    assert back["rec_lanes"] == 2 and loop_points(back, 1) == loop_points(c, 1)
+    assert loop_targets(back) == loop_targets(c)
+    # a session file from before the second lane: the loop of one target, as it was
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"version": 1, "controls": {"x": 0.5, **OLD_RECORDING}}))
+    back = controls(settings.Session.load([], [], old).restored)
+    assert loop_points(back) == [0.25, 0.75] and back["rec_play"] == 1
+    assert loop_targets(back) == (0,) and back["rec_lanes"] == 1 and back["rec_target2"] == 0
+
+
+def test_a_preset_keeps_both_lanes_and_an_old_preset_loads_as_one(tmp_path):
+    from floweq_tui import presets
+
+    c = controls(parse_scene(XY_SCENE).controls())
+    p = presets.Preset.from_controls("drag", c.as_dict(), ["m"], [])
+    presets.save(p, tmp_path)
+    text = (tmp_path / "drag.toml").read_text()
+    assert 'rec_target2 = "y"' in text and "rec_lanes = 2" in text and "rec_w1 = 0.5" in text
+    back = controls(presets.load("drag", tmp_path).to_controls(["m"], [])[0])
+    assert loop_points(back, 1) == loop_points(c, 1) and loop_targets(back) == loop_targets(c)
+    # a preset written before the second lane (one target): it loads, as one lane
+    (tmp_path / "old.toml").write_text(
+        'version = 1\nmode = "traverse"\n\n[automation]\nrec_play = true\nrec_target = "x"\n'
+        "rec_n = 2.0\nrec_v0 = 0.25\nrec_v1 = 0.75\n"
+    )  # as the automation table of a preset saved before the second lane
+    old = controls(presets.load("old", tmp_path).to_controls(["m"], [])[0])
+    assert loop_points(old) == [0.25, 0.75] and old["rec_play"] == 1
+    assert loop_targets(old) == (0,) and old["rec_lanes"] == 1 and old["rec_target2"] == 0
+
+
+def test_the_status_line_names_both_targets():
+    from floweq_tui.automation import describe_running
+
+    text = describe_running(controls(parse_scene(XY_SCENE).controls()))
+    assert "motion x+y 4 beats" in text, text

@@ -160,6 +160,31 @@ def test_cli_render_with_lfo_bpm_and_scene_equals_render_array(tmp_path):
     assert np.abs(expected - plain).max() > 0.01
 
 
+def test_cli_render_of_a_two_target_recording_equals_render_array(tmp_path):
+    """A gesture over two knobs (two lanes of one recording) renders from --scene as
+    render_array plays it, and both lanes are heard."""
+    cmd, env = _cli(tmp_path / "config")
+    src, out, scene = tmp_path / "in.wav", tmp_path / "out.wav", tmp_path / "s.toml"
+    sources.write_file(src, sources.demo_source(SR, 2, seconds=2.0), SR)
+    scene.write_text(
+        'bpm = 120\n[recording]\ntarget = "p0"\nbeats = 4\npoints = [0, 1, 0.5, 1]\n'
+        'target2 = "p2"\npoints2 = [1, 0, 1, 0.2]\n'
+    )
+    done = subprocess.run(
+        [*cmd, "render", str(src), str(out), "--mode", "manual", "--scene", str(scene), "-q"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    values = {"mode": 2, **load_scene(scene).controls()}
+    assert values["rec_lanes"] == 2
+    x = sources.load_file(src, SR, 2)
+    expected, _ = render_array(x, SR, values, 512)
+    one, _ = render_array(x, SR, {**values, "rec_lanes": 1}, 512)
+    rendered = sources.load_file(out, SR, 2)
+    assert np.abs(rendered - expected).max() < 2.0**-22  # 24-bit file of the same render
+    assert np.abs(expected - one).max() > 0.01
+
+
 @pytest.mark.parametrize(
     ("extra", "what"),
     [

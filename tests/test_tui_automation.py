@@ -162,6 +162,14 @@ async def test_l_learns_the_selected_field_and_help_lists_the_panel_keys() -> No
         await opened(pilot, app)
         await pilot.press("right", "right", "right", "right", "l")
         await until(pilot, lambda: "learn_start lfo1_rate" in midi.calls, what="learn")
+        await pilot.press("escape")  # (the learn screen)
+        await until(pilot, lambda: screen_name(app) == "AutomationScreen", what="back")
+        for _ in range(6):
+            await pilot.press("down")  # the Motion row (through the Path row's 3 fields)
+        await pilot.press("right", "right")  # overdub > target > target 2
+        assert app.screen.panel.control() == "rec_target2"
+        await pilot.press("l")
+        await until(pilot, lambda: "learn_start rec_target2" in midi.calls, what="learn 2")
     assert "A" in [k for k, _ in help_rows()]
     keys = [k for k, _ in panel_rows()]
     assert {"t", "u", "x", "w", "W", "d", "l", "+ =", "enter"} <= set(keys)
@@ -181,3 +189,65 @@ async def test_the_panel_redraws_only_on_change() -> None:
         eng.controls["lfo3_depth"] = -0.25  # a MIDI knob, say
         await until(pilot, lambda: "-0.25" in panel.render().plain, what="redraw")
         assert panel.draws > before
+
+
+@aio
+async def test_a_drag_on_the_map_is_recorded_over_x_and_y_and_loops() -> None:
+    """Choose x + y on the Motion row with the keys, arm with t, drag the mouse across the
+    automation screen's map for a bar: the take holds both axes, and the engine's core
+    (a real Processor on the same controls block) plays the drag back looped."""
+    import numpy as np
+
+    from floweq_tui import _dsp
+    from floweq_tui.automation.recorder import loop_points, to_fraction
+    from floweq_tui.controls import METERS_SIZE, REC_TARGETS2, Meters
+
+    eng = FakeEngine(FAMILY, mode=0)
+    app = FloweqApp(eng, FAMILY)
+    c = eng.controls
+    beat = METER_INDEX["beat"]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await opened(pilot, app)
+        for _ in range(6):
+            await pilot.press("down")  # the Motion row
+        await pilot.press("right", "right", "right", "right", "plus", "plus")  # + none > x > y
+        await until(pilot, lambda: c["rec_target2"] == REC_TARGETS2.index("y"), what="target 2")
+        assert c["rec_target"] == MOD_TARGETS.index("x")
+        await until(pilot, lambda: "+y" in app.screen.panel.render().plain, what="shown")
+        eng.meters.array[beat] = 2.0
+        await pilot.press("t")
+        await until(pilot, lambda: c["rec_state"] == 1, what="armed")
+        lmap = app.screen.lmap
+        w, h = lmap.size.width, lmap.size.height
+        start, end = (2, h - 2), (w // 2, 2)  # bottom left -> top middle
+        eng.meters.array[beat] = 3.9
+        await pilot.mouse_down("#auto-map", offset=start)
+        steps = 40
+        for k in range(steps + 1):  # the bar from beat 4: the hand drags on
+            eng.meters.array[beat] = 4.0 + 4.0 * k / steps
+            at = tuple(round(a + k / steps * (b - a)) for a, b in zip(start, end, strict=True))
+            await pilot.hover("#auto-map", offset=at)
+            await pilot.pause(0.02)
+        await pilot.mouse_up("#auto-map", offset=end)
+        eng.meters.array[beat] = 8.1
+        await until(pilot, lambda: c["rec_state"] == 3, what="playing")
+        assert c["rec_play"] == 1 and c["rec_lanes"] == 2 and c["rec_start"] == 4.0
+        await until(pilot, lambda: "x+y" in app.screen.panel.render().plain, what="said")
+        xs, ys = np.array(loop_points(c)), np.array(loop_points(c, 1))
+        q = REC_POINTS // 4
+        assert xs[-q:].mean() - xs[:q].mean() > 0.15  # to the right ...
+        assert ys[-q:].mean() - ys[:q].mean() > 0.3  # ... and up, in one gesture
+        assert xs[-1] == pytest.approx(to_fraction("x", c["x"]), abs=0.02)
+        assert ys[-1] == pytest.approx(to_fraction("y", c["y"]), abs=0.02)
+        ctl = c.array.copy()  # the block as the engine reads it
+
+    met = np.zeros(METERS_SIZE)
+    proc = _dsp.Processor(2, 48000.0, 64, ctl, met, wall_clock=False)
+    m = Meters(met)
+    buf = np.zeros((64, 2), np.float32)
+    for _ in range(int(4 * 48000 / 64)):  # two loops at 120 BPM
+        b = proc.beat_position
+        proc.process(buf, buf)
+        u = (b - 4.0) / 4.0
+        assert m["mod_x"] == pytest.approx(-2 + 4 * _dsp.rec_value(xs, u), abs=1e-9)
+        assert m["mod_y"] == pytest.approx(-2 + 4 * _dsp.rec_value(ys, u), abs=1e-9)

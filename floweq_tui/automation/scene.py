@@ -23,6 +23,8 @@
     target = "path_pos"       # as an [[lfo]]'s target
     beats = 8                 # the loop's length (a multiple of 4: whole bars)
     points = [0.0, 0.1, ...]  # 2-128 values, fractions of the target's range (0-1)
+    target2 = "y"             # optional: a second control moved in the same gesture
+    points2 = [0.5, 0.6, ...] # ... and its points (as many as points)
     play = true
 
 Read with ``tomllib`` (data only: nothing is evaluated); every error is one line naming the
@@ -55,7 +57,7 @@ from .spec import (
 LFO_KEYS = ("target", "shape", "rate", "depth", "phase", "unipolar", "on")
 FIGURE_KEYS = ("shape", "rate", "depth", "ratio", "aspect", "phase", "on")
 PATH_KEYS = ("points", "pos", "on")
-RECORDING_KEYS = ("target", "beats", "points", "play")
+RECORDING_KEYS = ("target", "beats", "points", "target2", "points2", "play")
 TOP_KEYS = ("bpm", "lfo", "figure", "path", "recording")
 MAX_BYTES = 1 << 20
 
@@ -107,7 +109,9 @@ class Scene:
             out["path_on"] = 0.0
         if self.recording is not None:
             r = self.recording
-            out.update(recording_controls(list(r.points), r.target, r.beats, 0.0, r.play))
+            out["rec_target2"] = 0.0  # what the next take records: the scene's, or one
+            out.update(recording_controls(r.points, r.target, r.beats, 0.0, r.play,
+                                          r.points2, r.target2))  # fmt: skip
         else:
             out["rec_play"] = 0.0
         return out
@@ -124,12 +128,15 @@ class PathSpec:
 
 @dataclass(frozen=True)
 class RecordingSpec:
-    """A scene's recorded motion: a loop of ``beats`` beats (from the song's bar lines)."""
+    """A scene's recorded motion: a loop of ``beats`` beats (from the song's bar lines), of
+    one control, or of two moved in one gesture (``target2``, ``points2``)."""
 
     target: int
     beats: float
     points: tuple[float, ...]
     play: bool = True
+    target2: int | None = None
+    points2: tuple[float, ...] | None = None
 
 
 class _Lines:
@@ -338,18 +345,33 @@ def _recording(table: dict[str, Any], start: int, lines: _Lines, fail: Any) -> R
         if not isinstance(raw, list) or not 2 <= len(raw) <= REC_POINTS:
             raise ModSpecError(f"points must be a list of 2-{REC_POINTS} numbers")
         pts = tuple(_number(v, "point", 0.0, 1.0) for v in raw)
+        target2: int | None = None
+        pts2: tuple[float, ...] | None = None
+        if ("target2" in table) != ("points2" in table):
+            key = "target2" if "target2" in table else "points2"
+            raise ModSpecError("target2 and points2 go together (a second lane)")
+        if "target2" in table:
+            key = "target2"
+            target2 = parse_target(_str(table["target2"], "target2"))
+            if target2 == target:
+                raise ModSpecError(f"target2 is the target ({MOD_TARGETS[target]}): use another")
+            key = "points2"
+            raw2 = table["points2"]
+            if not isinstance(raw2, list) or len(raw2) != len(pts):
+                raise ModSpecError(f"points2 must be a list of {len(pts)} numbers (as points)")
+            pts2 = tuple(_number(v, "point", 0.0, 1.0) for v in raw2)
         key = "play"
         play = _bool(table.get("play", True), "play")
     except ModSpecError as exc:
         raise fail(lines.key(key, start), f"[recording] {exc}") from None
-    return RecordingSpec(target, beats, pts, play)
+    return RecordingSpec(target, beats, pts, play, target2, pts2)
 
 
 def dump_scene(c: Mapping[str, float]) -> str:
     """The automation in a controls block as a scene file's text (modulators that are on,
     the figure if on, the tempo, the path's waypoints as points, the recording)."""
     from .path import waypoints_from_controls
-    from .recorder import loop_points
+    from .recorder import loop_points, loop_targets
     from .spec import figure_from_controls, lfo_from_controls, rate_text
 
     out = [f"bpm = {c['bpm']:g}", ""]
@@ -391,13 +413,17 @@ def dump_scene(c: Mapping[str, float]) -> str:
         ]
     pts_r = loop_points(c)
     if len(pts_r) >= 2:
-        target = MOD_TARGETS[int(min(max(c["rec_target"], 0), len(MOD_TARGETS) - 1))]
+        targets = loop_targets(c)
         out += [
             "[recording]",
-            f'target = "{target}"',
+            f'target = "{MOD_TARGETS[targets[0]]}"',
             f"beats = {c['rec_beats']:g}",
             "points = [" + ", ".join(f"{v:.4g}" for v in pts_r) + "]",
-            f"play = {str(c['rec_play'] >= 0.5).lower()}",
-            "",
         ]
+        if len(targets) > 1:
+            out += [
+                f'target2 = "{MOD_TARGETS[targets[1]]}"',
+                "points2 = [" + ", ".join(f"{v:.4g}" for v in loop_points(c, 1)) + "]",
+            ]
+        out += [f"play = {str(c['rec_play'] >= 0.5).lower()}", ""]
     return "\n".join(out)

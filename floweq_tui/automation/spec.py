@@ -17,6 +17,7 @@ from ..controls import (
     TEMPO_SOURCES,
 )
 from ..params import PARAMS
+from .recorder import loop_targets, targets_text
 
 
 class ModSpecError(ValueError):
@@ -255,6 +256,5 @@ def describe_running(c: Mapping[str, float]) -> str:
     if c["path_on"] >= 0.5 and c["path_n"] >= 1:
         running.append(f"path pos {c['path_pos']:.2f} ({int(c['path_n'])} pts)")
     if c["rec_play"] >= 0.5 and c["rec_n"] >= 2:
-        target = MOD_TARGETS[int(min(max(c["rec_target"], 0), len(MOD_TARGETS) - 1))]
-        running.append(f"motion {target} {c['rec_beats']:g} beats")
+        running.append(f"motion {targets_text(loop_targets(c))} {c['rec_beats']:g} beats")
     return f"{c['bpm']:.1f} BPM {src}{stopped}; mods: {', '.join(running) or 'none'}"

@@ -146,7 +146,7 @@ class AutomationControl:
             self.ctrl.notice("motion: take cancelled")
         else:
             self.recorder.arm()
-            target = self.recorder.target
+            target = self.recorder.targets
             self.ctrl.notice(f"motion: armed, records {target} from the next bar")
 
     def undo(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..automation.recorder import loop_targets, targets_text
 from ..automation.spec import rate_text
 from ..controls import (
     CONTROL_SPEC,
@@ -14,6 +15,7 @@ from ..controls import (
     MOD_TARGETS,
     N_LFOS,
     REC_STATES,
+    REC_TARGETS2,
     ControlValues,
 )
 
@@ -109,12 +111,13 @@ def rec_row(c: ControlValues, m: ControlValues) -> Row:
         Field("play", "rec_play", "play" if c["rec_play"] >= 0.5 else "stop", 4),
         Field("overdub", "rec_overdub", "odub" if c["rec_overdub"] >= 0.5 else "----", 4),
         Field("target", "rec_target", _choice(MOD_TARGETS, c["rec_target"]), 8),
+        Field("target 2", "rec_target2", "+" + _choice(REC_TARGETS2, c["rec_target2"]), 8),
         Field("bars", "rec_bars", f"{int(c['rec_bars'])} bar", 5),
     )
     live = state
     if c["rec_n"] >= 2:
         beats = max(c["rec_beats"], 1.0)
-        live += f" {int(c['rec_n'])}pt/{beats:g}b"
+        live += f" {targets_text(loop_targets(c))} {int(c['rec_n'])}pt/{beats:g}b"
     return Row("rec", "Motion", fields, live)
 
 
