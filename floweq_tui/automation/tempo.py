@@ -36,6 +36,9 @@ STEP_MIN = 0.5e-3
 (more on a jittery clock: five times the fit's residual spread)."""
 LOST_TOL = 0.25
 """Ticks: how near a whole number of ticks a gap must be to count Clocks lost in it."""
+RETEMPO = 6
+"""Clocks in a row off the line, and not by a steady amount, that make a new tempo (fewer
+are a sender falling behind cycle after cycle, or JACK's clock settling after an xrun)."""
 
 
 @dataclass(frozen=True)
@@ -108,11 +111,12 @@ class ClockFollower:
       after it is long too: the tempo dropped);
     - a Clock received twice, or two in one tick: the second is dropped;
     - a Clock off the line by more than the jitter (``STEP_MIN``, or five times the fit's
-      spread) is held back: if the next one is back on the line it was an outlier (a stamp
-      a block late) and is left out of the fit; if the next one is off by the same amount
-      the clock's phase stepped (the sender fell behind: frames it did not run) and the
-      whole line moves by the step at once, tempo kept; three off the line and not alike
-      are a new tempo, fitted afresh from them.
+      spread) is held back from the fit, and the beat follows it at once at the tempo held
+      (most often the clock's phase stepped: the sender fell behind by frames the server
+      skipped); if the next one is back on the line it was an outlier (a stamp a block
+      late) and the fit is put back; if the next one is off by the same amount the step is
+      confirmed and the whole line moves by it, tempo kept; ``RETEMPO`` in a row off the
+      line and not alike are a new tempo, fitted afresh from them.
 
     Clocks that come before any Start, Stop or Continue (a follower that joined a running
     clock: the MIDI process restarted, or the gear was playing already) are followed from
@@ -253,10 +257,11 @@ class ClockFollower:
             pts.clear()
             pts.extend(moved)
             self._anchor = (k0, t0 + step)
-            pts.extend((kk, tt) for kk, tt, _ in held)
+            # (the held ones before the step's level: on the way there, left out)
+            pts.extend((kk, tt) for kk, tt, rr in held if abs(rr - step) <= gate)
             held.clear()
             return self._fit()
-        if len(held) >= 3:  # off the line and not alike: a new tempo
+        if len(held) >= RETEMPO:  # off the line and not alike: a new tempo
             self.retempos += 1
             pts.clear()
             pts.extend((kk, tt) for kk, tt, _ in held)
