@@ -153,6 +153,11 @@ class ClockFollower:
         self._tick_s = 60.0 / (120.0 * PPQN)
         self.transport_seen = False
         """A Start, Stop, Continue or Song Position Pointer came (else Clocks are joined)."""
+        self._locked = False
+        """WARMUP Clocks fitted since the last Start or Continue: ticks are read from time."""
+        self._held_tempo = False
+        """The line since a step: its phase from the Clocks after it, the tempo from before
+        (until WARMUP of them: then a free fit again)."""
 
     def feed(self, t: float, status: int, value: int = 0) -> BeatLine | None:
         """One message stamped ``t`` (monotonic s); the new beat line when it changed."""
@@ -189,6 +194,8 @@ class ClockFollower:
         return None
 
     def _restart(self) -> None:
+        self._locked = False
+        self._held_tempo = False
         self.stamps.clear()
         self._held.clear()
         self._pending_lost = 0
@@ -196,7 +203,9 @@ class ClockFollower:
     def _clock(self, t: float, skipped: float) -> BeatLine | None:
         """Place one Clock on the tick its time says (see the class note)."""
         pts = self.stamps
-        if len(pts) < WARMUP and not self._held:
+        if not self._locked and len(pts) >= WARMUP:
+            self._locked = True
+        if not self._locked:
             self._pending_lost = 0
             pts.append((self.tick, t))
             self.tick += 1
@@ -251,21 +260,19 @@ class ClockFollower:
         self._held.append((k, t, r))
         held = self._held
         if len(held) >= 2 and held[-2][2] != 0.0 and abs(held[-1][2] - held[-2][2]) <= gate:
-            step = (held[-1][2] + held[-2][2]) / 2  # the clock's phase stepped: move the line
+            step = (held[-1][2] + held[-2][2]) / 2  # the clock's phase stepped: a new line
             self.steps += 1
-            moved = [(kk, tt + step) for kk, tt in pts]
-            pts.clear()
-            pts.extend(moved)
-            self._anchor = (k0, t0 + step)
-            # (the held ones before the step's level: on the way there, left out)
-            pts.extend((kk, tt) for kk, tt, rr in held if abs(rr - step) <= gate)
+            pts.clear()  # from the Clocks at the step's level, at the tempo held until there
+            pts.extend((kk, tt) for kk, tt, rr in held if abs(rr - step) <= gate)  # are enough
             held.clear()
+            self._held_tempo = True
             return self._fit()
         if len(held) >= RETEMPO:  # off the line and not alike: a new tempo
             self.retempos += 1
             pts.clear()
             pts.extend((kk, tt) for kk, tt, _ in held)
             held.clear()
+            self._held_tempo = False
             return self._fit()
         # undecided: most often the clock's phase stepped, so follow this Clock now, tempo
         # kept (the fit is put back if the next Clock is on the old line)
@@ -283,6 +290,15 @@ class ClockFollower:
         n = len(pts)
         mean_k = sum(k for k, _ in pts) / n
         mean_t = sum(tt for _, tt in pts) / n
+        if self._held_tempo and n < WARMUP:  # after a step: the phase from these, tempo held
+            slope = self._tick_s
+            t_fit = mean_t + slope * (n_last - mean_k)
+            res = [tt - (mean_t + slope * (k - mean_k)) for k, tt in pts]
+            self._spread = math.sqrt(sum(x * x for x in res) / n)
+            self._anchor = (n_last, t_fit)
+            self.line = BeatLine(self.bpm, n_last / PPQN, t_fit)
+            return self.line
+        self._held_tempo = False
         sxx = sum((k - mean_k) ** 2 for k, _ in pts)
         sxy = sum((k - mean_k) * (tt - mean_t) for k, tt in pts)
         slope = sxy / sxx if sxx > 0 else 0.0  # seconds a tick
