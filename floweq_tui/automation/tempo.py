@@ -115,8 +115,9 @@ class ClockFollower:
       (most often the clock's phase stepped: the sender fell behind by frames the server
       skipped); if the next one is back on the line it was an outlier (a stamp a block
       late) and the fit is put back; if the next one is off by the same amount the step is
-      confirmed and the whole line moves by it, tempo kept; ``RETEMPO`` in a row off the
-      line and not alike are a new tempo, fitted afresh from them.
+      confirmed and a new line starts from the Clocks at its level, at the tempo held
+      until ``WARMUP`` of them are in; ``RETEMPO`` in a row off the line and not alike are
+      a new tempo, fitted afresh from them.
 
     Clocks that come before any Start, Stop or Continue (a follower that joined a running
     clock: the MIDI process restarted, or the gear was playing already) are followed from
