@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from floweq_tui.automation.tempo import (
+    AFTER_SKIP,
     CLOCK,
     CONTINUE,
     SPP,
@@ -271,6 +272,102 @@ def test_a_lost_clock_is_counted_from_its_gap():
         line = f.feed(k / 48, CLOCK) or line
     assert f.lost == 3 and line is not None
     assert line.beat_at(4.0 / 2) == pytest.approx(4.0, abs=0.01)
+
+
+TICK = 60.0 / (120.0 * 24)
+
+
+def clock_stream(f: ClockFollower, times, values=None) -> list[BeatLine | None]:
+    """Feed Clocks at ``times`` (after a Start); the line after each one."""
+    f.feed(times[0] - 0.001, START)
+    lines, line = [], None
+    for i, t in enumerate(times):
+        line = f.feed(t, CLOCK, values[i] if values else 0) or line
+        lines.append(line)
+    return lines
+
+
+def miss_ms(line: BeatLine, k: int, t_k: float) -> float:
+    """How far (ms) the line puts tick ``k`` from ``t_k`` (the clock's own time for it)."""
+    return (line.time + (k / 24 - line.origin) * 60.0 / line.bpm - t_k) * 1e3
+
+
+def test_a_duplicated_clock_is_dropped():
+    """A late JACK client can read one cycle's Clock twice: the second is not a tick."""
+    times = [k * TICK for k in range(96)]
+    times.insert(50, times[49] + 1e-6)
+    f = ClockFollower()
+    lines = clock_stream(f, times)
+    assert f.dropped == 1
+    assert abs(miss_ms(lines[-1], 96, 96 * TICK)) < 0.01
+
+
+@pytest.mark.parametrize("step_ms", [2.667, 5.333, 8.0, -2.667])
+def test_a_sender_that_fell_behind_is_followed_within_two_ticks(step_ms):
+    """Skipped frames: a sender on the same server runs its Clocks late by them from then on
+    (the phase steps, the tempo does not). The first late Clock moves the beat, the second
+    confirms it; the tempo and the tick count are kept."""
+    step = step_ms * 1e-3
+    times = [k * TICK + (step if k >= 60 else 0.0) for k in range(120)]
+    f = ClockFollower()
+    lines = clock_stream(f, times)
+    for i in (60, 61, 80, 119):  # from the first late Clock on, the beat is on the new line
+        assert abs(miss_ms(lines[i], i + 1, (i + 1) * TICK + step)) < 0.05, i
+    assert f.steps == 1 and f.lost == 0
+    assert lines[-1].bpm == pytest.approx(120.0, abs=0.01)
+
+
+def test_a_lost_clock_is_told_from_a_skip_by_the_skipped_time():
+    """A Clock lost and the sender behind by 11.5 ms at once: the gap (2.55 ticks) alone
+    could be either; the skipped time the JACK client reports with the next Clock says
+    one Clock was lost. Back on the line at the next Clock."""
+    step = 11.5e-3
+    times = [k * TICK + (step if k >= 60 else 0.0) for k in range(120)]
+    values = [0] * 120
+    values[60] = AFTER_SKIP | 115  # 11.5 ms in 0.1 ms
+    del times[59], values[59]
+    f = ClockFollower()
+    lines = clock_stream(f, times, values)
+    assert f.lost == 1
+    for i in (60, 90, 118):  # (line i is after tick i + 1)
+        assert abs(miss_ms(lines[i], i + 2, (i + 2) * TICK + step)) < 0.05, i
+
+
+def test_a_clock_stamped_a_block_late_once_is_an_outlier():
+    """One Clock stamped a block (2.67 ms) late, the next on time: left out of the fit."""
+    times = [k * TICK for k in range(96)]
+    times[50] += 128 / 48000
+    f = ClockFollower()
+    lines = clock_stream(f, times)
+    assert f.outliers == 1 and f.steps == 0
+    assert abs(miss_ms(lines[51], 52, 52 * TICK)) < 0.01
+    assert abs(miss_ms(lines[-1], 96, 96 * TICK)) < 0.01
+
+
+def test_lost_clocks_and_jitter_together():
+    """+-1 ms jitter on every Clock (a jittery clock: the gate widens with the fit's
+    spread) and three Clocks lost: the beat stays within the jitter, never a tick off."""
+    rng = random.Random(3)
+    times = [k * TICK + rng.uniform(-1e-3, 1e-3) for k in range(24 * 8)]
+    keep = [k for k in range(24 * 8) if k not in (60, 100, 101)]
+    f = ClockFollower()
+    lines = clock_stream(f, [times[k] for k in keep])
+    assert f.lost == 3 and f.steps == 0
+    assert abs(miss_ms(lines[-1], 24 * 8, 24 * 8 * TICK)) < 1.0
+    assert lines[-1].bpm == pytest.approx(120.0, abs=0.3)
+
+
+def test_a_sudden_tempo_change_is_fitted_afresh_within_six_ticks():
+    t_change = 60 * TICK
+    slow = 60.0 / (90.0 * 24)
+    times = [k * TICK if k <= 60 else t_change + (k - 60) * slow for k in range(24 * 6)]
+    f = ClockFollower()
+    lines = clock_stream(f, times)
+    assert f.retempos == 1 and f.lost == 0
+    for i in (66, 90, 24 * 6 - 1):
+        line = lines[i]
+        assert line.bpm == pytest.approx(90.0, abs=0.05), i
+        assert line.beat_at(times[i]) == pytest.approx(i / 24, abs=1e-4), i
 
 
 def test_a_sudden_half_tempo_is_not_taken_for_lost_clocks():

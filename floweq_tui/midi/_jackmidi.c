@@ -167,7 +167,8 @@ typedef struct {
     uint64_t collapsed; /* the service's side only */
 } Port;
 
-#define AFTER_SKIP (1u << 16) /* a Clock's value: the server skipped frames before it */
+#define AFTER_SKIP (1u << 16) /* a Clock's value: frames were skipped before it (bits 0-15:
+                                 their time in 0.1 ms, signed 16-bit) */
 #define CLOCK_RING 4096u /* clock messages: 85 s of 24 ppqn at 120 BPM */
 #define CLOCK_MASK (CLOCK_RING - 1u)
 
@@ -202,7 +203,8 @@ typedef struct {
     ClockOut out_now;         /* the JACK thread's copy (only the JACK thread touches it) */
     int out_was_running;      /* JACK thread only */
     jack_nframes_t next_f0;   /* JACK thread only: the frame time the next cycle should have */
-    int have_f0, skipped;     /* JACK thread only: a cycle's frames were skipped (an xrun) */
+    int have_f0;              /* JACK thread only */
+    int32_t skipped;          /* JACK thread only: frames skipped since the last Clock (xruns) */
     int64_t out_next_tick;    /* JACK thread only: the next tick (1/24 beat) to send */
     _Atomic uint64_t ticks_sent;
     uint32_t *scratch; /* read(): RING messages */
@@ -258,8 +260,8 @@ static CycleTime cycle_time(Client *c, jack_nframes_t nframes)
     if (J.last_frame_time && J.frames_to_time && J.get_time) {
         jack_nframes_t f0 = J.last_frame_time(client);
         ct.f0 = f0;
-        if (c->have_f0 && f0 != c->next_f0)
-            c->skipped = 1; /* frames went by without a cycle: told with the next Clock */
+        if (c->have_f0 && f0 != c->next_f0) /* frames without a cycle: told with the next Clock */
+            c->skipped = (int32_t)fmax(-1e9, fmin(1e9, (double)c->skipped + (int32_t)(f0 - c->next_f0)));
         c->next_f0 = f0 + nframes;
         c->have_f0 = 1;
         double off = now - (double)J.get_time() * 1e-6; /* JACK's clock -> CLOCK_MONOTONIC */
@@ -294,7 +296,8 @@ static void clock_in(Client *c, const jack_midi_event_t *ev, const CycleTime *ct
         return;
     }
     if (d[0] == 0xF8 && c->skipped) {
-        msg |= AFTER_SKIP << 8; /* (the value's bit 16: the gap before it may be a skip) */
+        double ms10 = fmax(-32767.0, fmin(32767.0, rint((double)c->skipped * ct->dt * 1e4)));
+        msg |= (AFTER_SKIP | ((uint32_t)(int32_t)ms10 & 0xFFFFu)) << 8; /* (bit 16; 0.1 ms) */
         c->skipped = 0;
     }
     c->clock[head & CLOCK_MASK].t = ct->t0 + (double)ev->time * ct->dt;
@@ -936,7 +939,8 @@ static PyMethodDef Client_methods[] = {
     {"read_clock", (PyCFunction)Client_read_clock, METH_NOARGS,
      "read_clock() -> [(monotonic seconds, status, value)]: the clock messages received "
      "(Clock, Start, Continue, Stop; Song Position Pointer with its value in 16ths; a "
-     "Clock's value has bit 16 set when the server skipped frames since the last one), "
+     "Clock's value has bit 16 set when the server skipped frames since the last one, and "
+     "their time in 0.1 ms in bits 0-15, signed), "
      "stamped with their frame's time on the JACK thread"},
     {"clock_out", (PyCFunction)Client_clock_out, METH_VARARGS,
      "clock_out(port, bpm, beat_origin, beat_time, running): send 24 ppqn clock on output "

@@ -45,6 +45,9 @@ class ClockSender:
             args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         self.beats: dict[int, float] = {}
+        self.skipped: dict[int, int] = {}
+        """Beat -> frames the server skipped for the sender since the Clock before the beat's
+        (non-zero: the sender fell behind right at that beat, which no follower can foresee)."""
         self.port = ""
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -61,8 +64,9 @@ class ClockSender:
             if parts and parts[0] == "ready":
                 self.port = parts[1] if len(parts) > 1 else ""
                 self._ready.set()
-            elif len(parts) == 3 and parts[0] == "beat":
+            elif len(parts) == 4 and parts[0] == "beat":
                 self.beats[int(parts[1])] = float(parts[2])
+                self.skipped[int(parts[1])] = int(parts[3])
         self._ready.set()
 
     def send(self, command: str) -> None:

@@ -11,9 +11,10 @@
  *   continue       Continue from the position (the next Clock is at it)
  *   bpm X          a new tempo (from the next tick on)
  *   quit
- * Prints "ready" once connected, and "beat K T" for every beat K (tick 24 K) it sends, T
+ * Prints "ready" once connected, and "beat K T S" for every beat K (tick 24 K) it sends, T
  * the CLOCK_MONOTONIC seconds of the frame the Clock was written at (JACK's frame time
- * converted as floweq-tui converts it).
+ * converted as floweq-tui converts it), S the frames the server skipped for this client
+ * (cycles it was not run for: its Clocks fall behind by them) since the Clock before.
  *
  * Build: cc -O2 -o clocksend clocksend.c -ldl -lm (libjack is dlopen'ed: no headers).
  */
@@ -57,9 +58,11 @@ static _Atomic uint64_t bpm_bits;
 static int running;
 static int64_t tick;       /* the next tick's position */
 static double next_frame;  /* frames until the next tick, from the cycle's start */
+static nframes_t next_f0;  /* the frame time the next cycle should have */
+static long skipped;       /* frames skipped since the last Clock */
 /* beats: JACK thread -> main thread */
 #define BEATS 4096
-static struct { int64_t k; double t; } beats[BEATS];
+static struct { int64_t k; double t; long s; } beats[BEATS];
 static _Atomic uint32_t bh, bt;
 
 static double mono(void)
@@ -88,6 +91,9 @@ static int process(nframes_t n, void *arg)
     double t0 = j_frames_to_time(client, f0) * 1e-6 + off;
     double t1 = j_frames_to_time(client, f0 + n) * 1e-6 + off;
     double dt = (t1 - t0) / n;
+    if (next_f0 && f0 != next_f0)
+        skipped += (int32_t)(f0 - next_f0);
+    next_f0 = f0 + n;
     int c = atomic_exchange(&cmd, 0);
     unsigned char m[3];
     if (c == 1 || c == 3) {
@@ -120,9 +126,11 @@ static int process(nframes_t n, void *arg)
                 if (h - atomic_load(&bt) < BEATS) {
                     beats[h % BEATS].k = tick / 24;
                     beats[h % BEATS].t = t0 + f * dt;
+                    beats[h % BEATS].s = skipped;
                     atomic_store(&bh, h + 1);
                 }
             }
+            skipped = 0;
             tick++;
             next_frame += per_tick;
         }
@@ -178,7 +186,8 @@ int main(int argc, char **argv)
     for (;;) {
         while (atomic_load(&bt) != atomic_load(&bh)) {
             uint32_t t = atomic_load(&bt);
-            printf("beat %lld %.9f\n", (long long)beats[t % BEATS].k, beats[t % BEATS].t);
+            printf("beat %lld %.9f %ld\n", (long long)beats[t % BEATS].k, beats[t % BEATS].t,
+                   beats[t % BEATS].s);
             atomic_store(&bt, t + 1);
         }
         fflush(stdout);
