@@ -34,8 +34,9 @@ resource tracker). Figures are % of one core. Then it quits (``q``, or SIGTERM f
 headless), checks that no process is left, and prints notes on stderr and, as its last line
 on stdout, one JSON object:
 ``modes`` (per mode: ``ui``/``headless``, ``engine``, ``midi``, ``other``, ``total``, the pids,
-the status line seen and whether it quit cleanly) and ``total_cpu_percent`` (the tree's total
-per mode).
+the status line seen and whether it quit cleanly, and ``threads``: each thread's % of a core
+and how often it ran per second, from /proc/PID/task/TID/schedstat, which ``--threads``
+also prints) and ``total_cpu_percent`` (the tree's total per mode).
 
 ``--scenarios`` runs several cases one after the other in the same run (each mode of each
 scenario in turn): ``idle`` (left alone), ``modulated`` (two modulators sweep x and y
