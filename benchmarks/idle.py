@@ -34,8 +34,9 @@ resource tracker). Figures are % of one core. Then it quits (``q``, or SIGTERM f
 headless), checks that no process is left, and prints notes on stderr and, as its last line
 on stdout, one JSON object:
 ``modes`` (per mode: ``ui``/``headless``, ``engine``, ``midi``, ``other``, ``total``, the pids,
-the status line seen and whether it quit cleanly) and ``total_cpu_percent`` (the tree's total
-per mode).
+the status line seen and whether it quit cleanly, and ``threads``: each thread's % of a core
+and how often it ran per second, from /proc/PID/task/TID/schedstat, which ``--threads``
+also prints) and ``total_cpu_percent`` (the tree's total per mode).
 
 ``--scenarios`` runs several cases one after the other in the same run (each mode of each
 scenario in turn): ``idle`` (left alone), ``modulated`` (two modulators sweep x and y
@@ -99,6 +100,25 @@ def cpu_ticks(pid: int) -> int | None:
     return int(fields[11]) + int(fields[12])
 
 
+def thread_stats(pid: int) -> dict[int, tuple[str, int, int]]:
+    """Per thread of a process: (name, ns on a CPU, times it ran) from
+    /proc/PID/task/TID/schedstat (a thread that went meanwhile is left out)."""
+    out: dict[int, tuple[str, int, int]] = {}
+    try:
+        tids = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return out
+    for tid in tids:
+        base = Path(f"/proc/{pid}/task/{tid}")
+        try:
+            run_ns, _, slices = (int(x) for x in (base / "schedstat").read_text().split())
+            name = (base / "comm").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        out[tid] = (name, run_ns, slices)
+    return out
+
+
 def children(pid: int) -> list[int]:
     out: list[int] = []
     try:
@@ -148,9 +168,11 @@ def measure(root: int, front: str, seconds: float, during: Callable[[float], int
     window and returns the keys it sent)."""
     pids = tree(root)
     before = {p: cpu_ticks(p) for p in pids}
+    threads0 = {p: thread_stats(p) for p in pids}
     t0 = time.monotonic()
     keys = during(t0 + seconds)
     t1 = time.monotonic()
+    threads1 = {p: thread_stats(p) for p in pids}
     for p in tree(root):  # a process started during the window counts from zero
         before.setdefault(p, 0)
     out = {front: 0.0, "engine": 0.0, "midi": 0.0, "other": 0.0}
@@ -167,6 +189,22 @@ def measure(root: int, front: str, seconds: float, during: Callable[[float], int
     result["seconds"] = round(t1 - t0, 2)
     result["pids"] = pid_roles
     result["keys_sent"] = keys
+    per_thread = []
+    for p, ts in threads1.items():
+        for tid, (name, ns1, n1) in ts.items():
+            name0, ns0, n0 = threads0.get(p, {}).get(tid, (name, 0, 0))
+            per_thread.append(
+                {
+                    "process": pid_roles.get(str(p), "other"),
+                    "thread": name,
+                    "tid": tid,
+                    "cpu": round(100.0 * (ns1 - ns0) / 1e9 / (t1 - t0), 3),
+                    "runs_per_s": round((n1 - n0) / (t1 - t0), 1),
+                }
+            )
+    per_thread.sort(key=lambda t: -float(t["cpu"]))  # type: ignore[arg-type]
+    result["threads"] = per_thread
+    """Per thread (schedstat, ns precision): % of a core and how often it ran (wake-ups)."""
     return result
 
 
@@ -353,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--modulation", default=MODULATION, help="the app arguments of 'modulated'")
     ap.add_argument("--quick", action="store_true", help="2 s per mode: does it run?")
+    ap.add_argument(
+        "--threads", action="store_true", help="print each thread's share and wake-ups on stderr"
+    )
     jack.add_server_args(ap)
     args = ap.parse_args(argv)
     if args.quick:
@@ -496,6 +537,12 @@ def run_modes(
         if isinstance(r, dict) and "total" in r:
             parts = {k: r[k] for k in ("ui", "headless", "engine", "midi", "other") if k in r}
             note(f"{mode}: total {r['total']}% of a core {parts}")
+            if getattr(args, "threads", False):
+                for t in r.get("threads", []):
+                    note(
+                        f"  {t['process']:8s} {t['thread']:16s} {t['cpu']:6.3f}% "
+                        f"{t['runs_per_s']:7.1f} runs/s"
+                    )
     return out
 
 

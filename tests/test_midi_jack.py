@@ -494,3 +494,52 @@ def test_our_client_is_told_when_ports_come_or_connect(jack_server):  # noqa: AR
         if other is not None:
             other.close()
         ours.close()
+
+
+def test_feedback_is_looked_at_often_only_while_an_output_is_connected(jack_server, tmp_path):  # noqa: ARG001
+    """Our virtual output connected to nothing: nobody hears feedback, so the service looks
+    at the controls once a second (input still sees changes first: soft takeover). Once
+    another program connects to it, the connection's event brings the 100 ms pace back, and
+    a change made elsewhere reaches that program."""
+    from floweq_tui.controls import CONTROL_DEFAULTS, CONTROL_INDEX
+    from floweq_tui.midi import _jackmidi
+    from floweq_tui.midi import service as S
+
+    svc = S.MidiService(
+        CONTROL_DEFAULTS.copy(),
+        {"midi_api": "jack", "midi_in": "none", "midi_config": str(tmp_path / "midi.toml")},
+    )
+    listener = None
+    try:
+        svc.links.choose_api()
+        svc.links.scan()
+        assert svc.links.api == "jack" and svc.virt.out_port is not None
+        assert not svc.links.feedback_heard()
+
+        def pace() -> float:  # the next feedback look after a quiet spell, from now
+            now = time.monotonic() + 10.0  # (past FEEDBACK_BUSY since any change)
+            next_fb, _ = svc.housekeeping(now, now, math.inf)
+            return next_fb - now
+
+        svc.housekeeping(time.monotonic(), 0.0, math.inf)  # (the first look sends all)
+        assert pace() == pytest.approx(S.FEEDBACK_QUIET)
+        listener = _jackmidi.Client(f"fq-listener-{os.getpid()}")
+        port = listener.port_name(listener.add_input("in"))
+        listener.activate()
+        listener.connect(svc.virt.out_name, port)
+        wait_for(svc.note_port_change, 10, "the connection's event")
+        wait_for(svc.links.feedback_heard, 10, "our output to count as heard")
+        assert pace() == pytest.approx(S.FEEDBACK_IDLE)
+        i = CONTROL_INDEX["interpolate"]  # (CC 19 on the virtual port)
+        svc.ctl[i] = 0.25 if svc.ctl[i] != 0.25 else 0.75
+        pace()  # a look: the change made elsewhere is fed back
+        got = bytearray()
+        wait_for(lambda: got.extend(listener.read(0)) or 19 in got[2::4], 10, "CC 19 fed back")
+        seen = listener.cycles  # a written output buffer is cleared the cycle after: once
+        wait_for(lambda: listener.cycles > seen + 20, 10, "20 more cycles")
+        got.extend(listener.read(0))
+        assert sum(got[k + 2] == 19 for k in range(0, len(got), 4)) == 1
+    finally:
+        if listener is not None:
+            listener.close()
+        svc.close()

@@ -243,3 +243,44 @@ def _xruns(screen: str) -> int | None:
                 except (IndexError, ValueError):
                     return None
     return None
+
+
+EPOLL_WAITS = {232: 3, 281: 3, 441: 3}  # x86_64 epoll_wait, epoll_pwait (timeout: 4th arg)
+"""(epoll_pwait2, 441, takes a timespec pointer: NULL is no timeout.)"""
+
+
+def _waits_forever(pid: int) -> bool:
+    """True if one of the process's threads sleeps in epoll_wait with no timeout (Textual's
+    input thread waits in select(0.1) and wakes 10 times a second; ours waits for input)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "syscall").read_text().split()
+        except OSError:
+            continue
+        if not fields or not fields[0].isdigit() or int(fields[0]) not in EPOLL_WAITS:
+            continue
+        arg = int(fields[1 + EPOLL_WAITS[int(fields[0])]], 16)
+        if (int(fields[0]) == 441 and arg == 0) or arg in (2**64 - 1, 2**32 - 1):
+            return True
+    return False
+
+
+@pytest.mark.skipif(
+    os.uname().machine != "x86_64" or not Path("/proc/self/syscall").exists(),
+    reason="reads x86_64 syscall numbers from /proc/PID/task/TID/syscall",
+)
+def test_input_thread_sleeps_until_a_key(app_pane) -> None:
+    """Idle, the UI's terminal reader sleeps with no timeout (not 10 wake-ups a second); a
+    key, a lone Escape (the parser's own deadline) and q still work at once."""
+    p = app_pane
+    p.wait(lambda t: "BANDS" in t, 40, "the UI")
+    ui = _ui_pid(procs_with_env(p.marker))
+    deadline = time.monotonic() + 20
+    while not _waits_forever(ui):
+        assert time.monotonic() < deadline, "no thread of the UI sleeps without a timeout"
+        time.sleep(0.1)
+    p.keys("?")
+    p.wait(lambda t: "BANDS" not in t, 20, "the help screen")
+    p.keys("Escape")
+    p.wait(lambda t: "BANDS" in t, 20, "back to the instrument after a lone Escape")
+    _quit(p)

@@ -101,6 +101,7 @@ static struct {
     jack_time_t (*frames_to_time)(const jack_client_t *, jack_nframes_t);
     jack_time_t (*get_time)(void);
     jack_nframes_t (*get_sample_rate)(jack_client_t *);
+    int (*port_connected)(const jack_port_t *); /* optional: connected() says "unknown" */
 } J;
 
 static const char *load_jack(void)
@@ -143,6 +144,7 @@ static const char *load_jack(void)
     *(void **)(&J.frames_to_time) = dlsym(lib, "jack_frames_to_time");
     *(void **)(&J.get_time) = dlsym(lib, "jack_get_time");
     *(void **)(&J.get_sample_rate) = dlsym(lib, "jack_get_sample_rate");
+    *(void **)(&J.port_connected) = dlsym(lib, "jack_port_connected");
     J.lib = lib;
     return NULL;
 }
@@ -165,6 +167,7 @@ typedef struct {
     _Atomic uint64_t received;
     _Atomic uint64_t dropped;
     uint64_t collapsed; /* the service's side only */
+    int dirty; /* JACK thread only: an output's buffer was written last cycle (clear it) */
 } Port;
 
 #define AFTER_SKIP (1u << 16) /* a Clock's value: frames were skipped before it (bits 0-15:
@@ -205,6 +208,7 @@ typedef struct {
     jack_nframes_t next_f0;   /* JACK thread only: the frame time the next cycle should have */
     int have_f0;              /* JACK thread only */
     int32_t skipped;          /* JACK thread only: frames skipped since the last Clock (xruns) */
+    jack_nframes_t last_nframes; /* JACK thread only: the last cycle's size (0: none yet) */
     int64_t out_next_tick;    /* JACK thread only: the next tick (1/24 beat) to send */
     _Atomic uint64_t ticks_sent;
     uint32_t *scratch; /* read(): RING messages */
@@ -258,12 +262,8 @@ static CycleTime cycle_time(Client *c, jack_nframes_t nframes)
     ct.t0 = now;
     ct.f0 = 0;
     if (J.last_frame_time && J.frames_to_time && J.get_time) {
-        jack_nframes_t f0 = J.last_frame_time(client);
+        jack_nframes_t f0 = c->next_f0 - nframes; /* (process() read it this cycle) */
         ct.f0 = f0;
-        if (c->have_f0 && f0 != c->next_f0) /* frames without a cycle: told with the next Clock */
-            c->skipped = (int32_t)fmax(-1e9, fmin(1e9, (double)c->skipped + (int32_t)(f0 - c->next_f0)));
-        c->next_f0 = f0 + nframes;
-        c->have_f0 = 1;
         double off = now - (double)J.get_time() * 1e-6; /* JACK's clock -> CLOCK_MONOTONIC */
         double a = (double)J.frames_to_time(client, f0) * 1e-6 + off;
         double b = (double)J.frames_to_time(client, f0 + nframes) * 1e-6 + off;
@@ -378,22 +378,50 @@ static void clock_out(Client *c, void *buf, jack_nframes_t nframes, const CycleT
 
 static int process(jack_nframes_t nframes, void *arg)
 {
+    /* Idle, a cycle is: a counter, the frame time (to notice skipped frames), a look at
+     * the clock-out settings, and one buffer look per input. Outputs are touched only when
+     * they have something to write or were written last cycle (their buffer must then be
+     * cleared once); the cycle's wall-clock timing is worked out only when a clock message
+     * arrives or clock out runs. No system call unless input arrived (the eventfd). */
     Client *c = (Client *)arg;
     int added = 0;
     atomic_fetch_add_explicit(&c->cycles, 1, memory_order_relaxed);
-    CycleTime ct = cycle_time(c, nframes);
+    if (J.last_frame_time) {
+        jack_nframes_t f0 = J.last_frame_time(c->rt);
+        if (c->have_f0 && f0 != c->next_f0) /* frames without a cycle: told with the next Clock */
+            c->skipped = (int32_t)fmax(-1e9, fmin(1e9, (double)c->skipped + (int32_t)(f0 - c->next_f0)));
+        c->next_f0 = f0 + nframes;
+        c->have_f0 = 1;
+    }
+    CycleTime ct;
+    int timed = 0;
     clock_out_settings(c);
     for (int p = 0; p < c->nports; p++) {
         Port *port = &c->ports[p];
+        if (port->output) {
+            int clocked = c->out_now.port == p && (c->out_now.running || c->out_was_running);
+            int queued = atomic_load_explicit(&port->head, memory_order_acquire) !=
+                         atomic_load_explicit(&port->tail, memory_order_relaxed);
+            if (!clocked && !queued && !port->dirty && nframes == c->last_nframes)
+                continue; /* its buffer is empty already: nothing to clear or write */
+            void *buf = J.port_get_buffer(port->port, nframes);
+            if (!buf)
+                continue;
+            write_out(port, buf);
+            port->dirty = queued;
+            if (clocked) {
+                if (!timed) {
+                    ct = cycle_time(c, nframes);
+                    timed = 1;
+                }
+                clock_out(c, buf, nframes, &ct);
+                port->dirty = 1;
+            }
+            continue;
+        }
         void *buf = J.port_get_buffer(port->port, nframes);
         if (!buf)
             continue;
-        if (port->output) {
-            write_out(port, buf);
-            if (c->out_now.port == p)
-                clock_out(c, buf, nframes, &ct);
-            continue;
-        }
         uint32_t n = J.midi_get_event_count(buf);
         if (!n)
             continue;
@@ -407,6 +435,10 @@ static int process(jack_nframes_t nframes, void *arg)
             const unsigned char *d = ev.buffer;
             unsigned char s = d[0];
             if (is_clock(s)) {
+                if (!timed) {
+                    ct = cycle_time(c, nframes);
+                    timed = 1;
+                }
                 clock_in(c, &ev, &ct);
                 added = 1;
                 continue;
@@ -432,6 +464,7 @@ static int process(jack_nframes_t nframes, void *arg)
             atomic_fetch_add_explicit(&port->dropped, lost, memory_order_relaxed);
         added |= kept != 0;
     }
+    c->last_nframes = nframes;
     if (added && atomic_exchange_explicit(&c->armed, 0, memory_order_acq_rel))
         wake(c);
     return 0;
@@ -798,6 +831,24 @@ static PyObject *Client_arm(Client *c, PyObject *noargs)
     Py_RETURN_TRUE;
 }
 
+static PyObject *Client_connected(Client *c, PyObject *args)
+{
+    int index;
+    if (!PyArg_ParseTuple(args, "i", &index) || !check_open(c))
+        return NULL;
+    Port *port = get_port(c, index);
+    if (!port)
+        return NULL;
+    if (!J.port_connected)
+        return PyLong_FromLong(-1);
+    int n;
+    jack_port_t *jp = port->port;
+    Py_BEGIN_ALLOW_THREADS
+    n = J.port_connected(jp); /* (libjack may wait for a pending graph change) */
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(n);
+}
+
 static PyObject *Client_take_changed(Client *c, PyObject *noargs)
 {
     (void)noargs;
@@ -948,6 +999,8 @@ static PyMethodDef Client_methods[] = {
     {"clock_counts", (PyCFunction)Client_clock_counts, METH_NOARGS,
      "clock_counts() -> (clock ticks sent, clock messages dropped because the ring was full)"},
     {"fileno", (PyCFunction)Client_fileno, METH_NOARGS, "the eventfd that input wakes"},
+    {"connected", (PyCFunction)Client_connected, METH_VARARGS,
+     "connected(index) -> how many ports the port is connected to (-1: libjack cannot say)"},
     {"take_changed", (PyCFunction)Client_take_changed, METH_NOARGS,
      "True once after a port came, went or was (dis)connected on the server (then False)"},
     {"close", (PyCFunction)Client_close, METH_NOARGS, "close the JACK client (idempotent)"},

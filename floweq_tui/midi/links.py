@@ -221,6 +221,10 @@ class JackOutput:
         """Queue one message (a full ring, i.e. a JACK thread that does not run, drops it)."""
         self.client.send(self.index, bytes(data))
 
+    def heard(self) -> bool:
+        """True while the port is connected to something (or libjack cannot say)."""
+        return bool(self.client.connected(self.index))
+
     def close_port(self) -> None:
         if self.dest and not (self.client.closed or self.client.gone):
             with contextlib.suppress(OSError):  # the controller's port may be gone already
@@ -566,6 +570,22 @@ class Links:
         """True once after the JACK server said a port came, went or was (dis)connected."""
         take = getattr(self.jack, "take_changed", None)
         return bool(take()) if take is not None else False
+
+    def feedback_heard(self) -> bool:
+        """True when some link's feedback output would reach someone: an open rtmidi output,
+        or one of our JACK output ports connected to a port (one nobody listens to is not
+        worth looking at often; its port-connect event makes the service look again)."""
+        for link in self:
+            port = link.out_port
+            if port is None:
+                continue
+            heard = getattr(port, "heard", None)
+            try:
+                if heard is None or heard():
+                    return True
+            except Exception:  # (the client closed under us: the next scan says so)
+                return True
+        return False
 
     # ------------------------------------------------------------ MIDI clock
 

@@ -14,13 +14,13 @@ a request or a timer, drains every port in one batch and writes only the last va
 control into the shared block; the audio thread applies it at its next block.
 
 The main loop also, every 20 ms while controls change (100 ms when quiet, 1 s when no
-controller output is open, and always before applying input), compares the mapped controls
-with what it last saw per controller and sends feedback for changes made elsewhere (UI,
-presets, automation), never for what just came in; rescans the ports (hot-plug: a
-controller that disappears is closed and picked up again by name when it comes back) when
-our JACK client says a port came, went or was connected (every second on ALSA, and every
-SCAN_SLOW seconds anyway), retries ports that errored, reopens everything after a JACK
-server restart, and every second reloads the mapping file if it was edited.
+output is heard: none open, or on JACK none connected; and always before applying input),
+compares the mapped controls with what it last saw per controller and sends feedback for
+changes made elsewhere (UI, presets, automation), never for what just came in; rescans the
+ports (hot-plug: a controller that disappears is closed and picked up again by name when it
+comes back) when our JACK client says a port came, went or was connected (every second on
+ALSA, and every SCAN_SLOW seconds anyway), retries ports that errored, reopens everything
+after a JACK server restart, and every second reloads the mapping file if it was edited.
 
 Requests from the parent (:class:`~.client.MidiProcess`) are answered between batches by
 :meth:`floweq_tui.runtime.Channel.serve` from :attr:`MidiService.handlers`, a table of
@@ -76,8 +76,9 @@ FEEDBACK_IDLE = 0.1
 spell reaches LED rings within this; the ones after it within FEEDBACK_PERIOD)."""
 FEEDBACK_BUSY = 1.0
 FEEDBACK_QUIET = 1.0
-"""... and when no link has an output (no LED ring to update): changes made elsewhere are
-taken into account before the next input is applied anyway (soft takeover, see drain)."""
+"""... and when no output is heard (no link has an output, or on JACK none of our output
+ports is connected to anything: no LED ring to update): changes made elsewhere are taken
+into account before the next input is applied anyway (soft takeover, see drain)."""
 SCAN_PERIOD = 1.0
 SCAN_SLOW = 5.0
 """With our JACK client, the port list is read when the server says something changed (and
@@ -509,7 +510,7 @@ class MidiService:
             busy = now - self._fb_changed < FEEDBACK_BUSY or self.learn.active
             if busy:
                 next_fb = now + FEEDBACK_PERIOD
-            elif any(link.out_port is not None for link in self.links):
+            elif self.links.feedback_heard():
                 next_fb = now + FEEDBACK_IDLE
             else:
                 next_fb = now + FEEDBACK_QUIET
@@ -570,6 +571,7 @@ class MidiService:
                 next_scan = min(next_scan, clock() + SERVER_CHECK)
             if self.note_port_change():  # a port came, went or was connected: look now
                 next_scan = min(next_scan, clock())
+                next_fb = min(next_fb, clock())  # (an output now heard: feedback's pace)
             drain()
             if (asked or request_fd is None) and not chan.serve(handlers):
                 return

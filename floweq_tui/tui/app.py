@@ -31,6 +31,7 @@ from .bands import BandsView
 from .control_group import ControlGroup
 from .controller import Controller
 from .curve import spectrum_db
+from .driver import driver_class
 from .engine_port import EngineLike
 from .keys import APP_KEYS, app_bindings, display
 from .messages import PointPicked, ValueAdjusted
@@ -86,7 +87,7 @@ class FloweqApp(App[int]):
         fps: float = FPS,
         preset: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(driver_class=driver_class())
         self.engine = engine
         self.preset_in_use: str | None = preset
         """The preset recalled or saved last (the browser marks it), or None."""
