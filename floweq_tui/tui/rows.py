@@ -25,6 +25,39 @@ _END = RichStyle()  # (marks the end of a row)
 Row = list[Run]
 
 
+def changed_span(old: tuple, new: tuple, width: int) -> tuple[int, int]:
+    """The cells ``[x0, x1)`` of a row that differ between two drawings of it (runs of text and
+    style): the same text in the same style before x0 and from x1 on is left as it is on
+    the terminal, so a moving point or a few digits send a few cells, not the row."""
+    n = min(len(old), len(new))
+    x0 = i = 0
+    while i < n and old[i] == new[i]:
+        x0 += cell_len(old[i][0])
+        i += 1
+    if i < n and old[i][1] == new[i][1]:  # the same style: the text's common start
+        x0 += _common(old[i][0], new[i][0])
+    ends = sum(cell_len(t) for t, _ in old), sum(cell_len(t) for t, _ in new)
+    if ends[0] != ends[1]:
+        return min(x0, width), width  # (the rest moved: up to the padded end)
+    x1, j = ends[0], 0
+    while j < n - i and old[-1 - j] == new[-1 - j]:
+        x1 -= cell_len(old[-1 - j][0])
+        j += 1
+    if j < n - i and old[-1 - j][1] == new[-1 - j][1]:
+        x1 -= _common(old[-1 - j][0][::-1], new[-1 - j][0][::-1])
+    x1 = min(max(x1, 0), width)
+    x0 = min(x0, x1)
+    return (x0, x1) if x0 < x1 else (0, width)
+
+
+def _common(a: str, b: str) -> int:
+    """Cells of the common start of two texts."""
+    k, m = 0, min(len(a), len(b))
+    while k < m and a[k] == b[k]:
+        k += 1
+    return cell_len(a[:k])
+
+
 class KeptLines:
     """Mixin for a ``Widget``: keep the lines Textual drew for it (styles, borders and line
     filters applied) and draw again only the lines marked dirty since.
@@ -146,7 +179,8 @@ class RowsView(KeptLines):
         for y, row in enumerate(rows[:height]):
             if row != old[y]:
                 strips[y] = self._strip(row, width, y)
-                dirty.append(Region(0, y, width, 1))
+                x0, x1 = changed_span(old[y], row, width)
+                dirty.append(Region(x0, y, x1 - x0, 1))
         self._rows = rows
         if dirty:
             w.refresh(*dirty)  # type: ignore[attr-defined]
