@@ -520,6 +520,58 @@ async def test_frames_are_drawn_only_when_their_inputs_change() -> None:
 
 
 @aio
+async def test_modulation_draws_every_look_and_the_band_values_at_their_own_rate() -> None:
+    """Modulators move the decoded point and parameters by themselves: the looks draw the
+    curve and the map's moving point as they move, while the band values follow at most
+    AUTO_NUMBERS_HZ and the meters at their idle rate (a modulator is no key or knob)."""
+    import time
+
+    from floweq_tui.controls import METER_INDEX
+    from floweq_tui.tui.app import AUTO_NUMBERS_HZ, HOT_S, METERS_IDLE_HZ
+
+    app, eng = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        main = app.screen
+        await until(pilot, lambda: time.monotonic() - app._user_at > HOT_S, what="start-up")
+        stamps: dict[str, list[float]] = {"bands": [], "meters": []}
+        update, feed = main.bands.update_values, main.meters_line.feed
+
+        def bands() -> None:
+            stamps["bands"].append(time.monotonic())
+            update()
+
+        def meters(layout) -> None:
+            stamps["meters"].append(time.monotonic())
+            feed(layout)
+
+        main.bands.update_values, main.meters_line.feed = bands, meters
+        m = eng.meters.array
+        _ = eng.meters.params  # (the fake decodes the controls once; the modulators take over)
+        p0 = METER_INDEX["p0"]
+        gain = m[p0]
+        m[METER_INDEX["mods_running"]] = 1.0
+        k = 0
+
+        def step() -> bool:  # what the engine's modulators do, about once a look
+            nonlocal k
+            k += 1
+            m[METER_INDEX["mod_x"]] = -0.5 + 0.02 * k
+            m[p0] = gain + 0.1 * k
+            return app.looks >= looks + 30
+
+        drawn, looks = app.frames_drawn, app.looks
+        map_title = lambda: main.query_one("#map").render().plain.split("\n")[0]  # noqa: E731
+        await until(pilot, step, what="30 looks")
+        assert app.frames_drawn - drawn >= 10  # the looks that saw a change drew it
+        assert "→" in map_title()  # (the moving point)
+        assert len(stamps["bands"]) >= 2  # the band values follow, at their own rate
+        gaps = np.diff(stamps["bands"])
+        assert gaps.min() >= 1.0 / AUTO_NUMBERS_HZ - 0.02, gaps
+        assert np.all(np.diff(stamps["meters"]) >= 1.0 / METERS_IDLE_HZ - 0.05), stamps
+
+
+@aio
 async def test_looks_doze_when_idle_and_wake_on_a_change() -> None:
     """Nothing changed for DOZE_S: the next look is a doze period away. A key, or a control
     written by another process (a MIDI knob) as soon as a look sees it, brings the next look

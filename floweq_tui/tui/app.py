@@ -228,7 +228,8 @@ class FloweqApp(App[int]):
 
     def _frame_inputs(self) -> tuple:
         """What the curve, map, groups and bands are drawn from, read cheaply: the controls,
-        the decoded parameters and point, the sample rate and the polled knob positions."""
+        the decoded parameters and point, the sample rate and the polled knob positions, and
+        last the point the modulators or a path move (what moves by itself, not a user)."""
         e = self.engine
         m = e.meters
         return (
@@ -264,9 +265,11 @@ class FloweqApp(App[int]):
         inputs = self._frame_inputs()
         last = self._last_inputs
         changed = force or inputs != last
-        # a key or a knob (the controls, knobs, rate or spectrum switch), not only the decoded
-        # parameters moving by themselves (a modulator)
-        user = force or (changed and (not last or inputs[0] != last[0] or inputs[3:] != last[3:]))
+        # a key or a knob (the controls, knobs, rate, spectrum switch or match target), not only
+        # the decoded parameters or the moving point moving by themselves (a modulator, a path)
+        user = force or (
+            changed and (not last or inputs[0] != last[0] or inputs[3:-1] != last[3:-1])
+        )
         if changed:
             self._changed_at = now
             self._wake_looks()

@@ -10,14 +10,24 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import lru_cache
+from itertools import groupby
+from operator import itemgetter
 
 import numpy as np
 from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from ..eqmath import response_db
-from ..params import FREQ_INDEX, apply_strength
+from ..eqmath import (
+    BAND_KIND_CODES,
+    KIND_LOWSHELF,
+    KIND_PEAK,
+    MIN_FREQ,
+    NYQUIST_FRACTION,
+    check_rate,
+    sos_response,
+)
+from ..params import FREQ_INDEX, GAIN_INDEX, Q_INDEX, SHELF_Q, apply_strength
 from .rows import Row, RowsView
 
 FMIN, FMAX = 20.0, 20000.0
@@ -33,6 +43,7 @@ S_LABEL = Style(color="#8a96a3")
 S_SPEC = Style(color="#2f5d7c")
 S_TAG = Style(color="#ff5f5f", bold=True)
 S_TARGET = Style(color="#5f87af")
+S_BANDS = tuple(Style(color=colour, bold=True) for colour in BAND_COLOURS)
 
 
 def x_of(freq: float | np.ndarray, width_px: int) -> np.ndarray:
@@ -87,10 +98,10 @@ def draw_curve(
         return [[(" " * max(width, 0), None)] for _ in range(max(height, 0))]
     pw, ph = width - GUTTER, height - 1  # plot cells; last row = frequency labels
     wpx, hpx = 2 * pw, 4 * ph
-    freqs = np.geomspace(FMIN, FMAX, wpx)
+    freqs = _freqs(wpx)
     p = apply_strength(np.asarray(params, dtype=np.float64), strength)
     fs = float(samplerate) if samplerate and samplerate >= 8000 else 48000.0
-    curve = np.zeros(wpx) if bypass else response_db(p, freqs, fs, np.array(active, bool))
+    curve = np.zeros(wpx) if bypass else _response_db(p, freqs, fs, active)
     tcurve = None
     if target is not None and len(target[0]) >= 2:
         tf, tdb = np.asarray(target[0], dtype=float), np.asarray(target[1], dtype=float)
@@ -141,34 +152,17 @@ def draw_curve(
         col = min(max(col, 0), pw - 1)
         y = int(ys[min(col * 2, wpx - 1)]) // 4
         on = active[b] and not bypass
-        st = Style(color=BAND_COLOURS[b], bold=True) if on else S_CURVE_OFF
+        st = S_BANDS[b] if on else S_CURVE_OFF
         cells[y][col] = (BAND_MARKS[b] if on else BAND_MARKS[b].lower(), st)
     if tag:
         t = tag[: pw - 1]
         start = pw - len(t)
         for k, ch in enumerate(t):
             cells[0][start + k] = (ch, S_TAG)
-    # y labels in the gutter
-    labels: dict[int, str] = {}
-    for r, v in sorted(grid_rows.items()):
-        text = "0" if v == 0 else f"{v:+.0f}"
-        labels[r] = text.rjust(GUTTER - 1) + " "
+    labels, axis = _frame(pw, ph, rng)
     for r in range(ph):
-        rows.append([(labels.get(r, " " * GUTTER), S_LABEL), *_merge(cells[r])])
-    # x labels
-    axis = [" "] * pw
-    for f, txt in (
-        (20.0, "20"),
-        (100.0, "100"),
-        (1000.0, "1k"),
-        (10000.0, "10k"),
-        (20000.0, "20k"),
-    ):
-        col = int(round(float(x_of(f, wpx)))) // 2
-        start = min(max(col - len(txt) // 2, 0), pw - len(txt))
-        if all(ch == " " for ch in axis[max(start - 1, 0) : start + len(txt) + 1]):
-            axis[start : start + len(txt)] = list(txt)
-    rows.append([(" Hz ", S_LABEL), ("".join(axis), S_LABEL)])
+        rows.append([labels[r], *_merge(cells[r])])
+    rows.append(list(axis))
     return rows
 
 
@@ -199,14 +193,78 @@ def _grid(pw: int, ph: int, rng: float) -> tuple[dict[int, float], tuple[tuple, 
     return grid_rows, tuple(tuple(row) for row in cells)
 
 
-def _merge(cells: list[tuple[str, Style | None]]) -> list[tuple[str, Style | None]]:
-    out: list[tuple[str, Style | None]] = []
-    for ch, st in cells:
-        if out and (out[-1][1] is st or out[-1][1] == st):  # mostly the same object
-            out[-1] = (out[-1][0] + ch, st)
+def _response_db(p: np.ndarray, freqs: np.ndarray, fs: float, active: tuple) -> np.ndarray:
+    """``eqmath.response_db`` of one parameter vector, its five sections designed with
+    scalar math (the same formulas; NumPy's per-call overhead on 1-element arrays was most
+    of the curve's drawing time)."""
+    fs = check_rate(fs)
+    sos = np.empty((5, 6))
+    for b, kind in enumerate(BAND_KIND_CODES):
+        if not active[b]:
+            sos[b] = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+            continue
+        qi = Q_INDEX[b]
+        q = max(SHELF_Q if qi is None else float(p[qi]), 1e-3)
+        f = min(max(float(p[FREQ_INDEX[b]]), MIN_FREQ), NYQUIST_FRACTION * fs)
+        big_a = math.sqrt(10.0 ** (float(p[GAIN_INDEX[b]]) / 20.0))
+        w = 2.0 * math.pi * f / fs
+        cw, sw = math.cos(w), math.sin(w)
+        if kind == KIND_PEAK:
+            alpha = 0.5 * sw / q
+            b0, b1, b2 = 1.0 + alpha * big_a, -2.0 * cw, 1.0 - alpha * big_a
+            a0, a1, a2 = 1.0 + alpha / big_a, -2.0 * cw, 1.0 - alpha / big_a
         else:
-            out.append((ch, st))
-    return out
+            am1, ap1 = big_a - 1.0, big_a + 1.0
+            beta = sw * math.sqrt(big_a) / q
+            am1c = am1 * cw
+            if kind == KIND_LOWSHELF:
+                b0, b1, b2 = ap1 - am1c + beta, 2.0 * (am1 - ap1 * cw), ap1 - am1c - beta
+                a0, a1, a2 = ap1 + am1c + beta, -2.0 * (am1 + ap1 * cw), ap1 + am1c - beta
+            else:
+                b0, b1, b2 = ap1 + am1c + beta, -2.0 * (am1 + ap1 * cw), ap1 + am1c - beta
+                a0, a1, a2 = ap1 - am1c + beta, 2.0 * (am1 - ap1 * cw), ap1 - am1c - beta
+            b0, b1, b2 = big_a * b0, big_a * b1, big_a * b2
+        sos[b] = (b0 / a0, b1 / a0, b2 / a0, 1.0, a1 / a0, a2 / a0)
+    h = sos_response(sos, freqs, fs)
+    return (20.0 * np.log10(np.maximum(np.abs(h), 1e-12))).sum(axis=-2)
+
+
+@lru_cache(maxsize=8)
+def _freqs(wpx: int) -> np.ndarray:
+    """The pixel columns' frequencies (log-spaced)."""
+    freqs = np.geomspace(FMIN, FMAX, wpx)
+    freqs.flags.writeable = False
+    return freqs
+
+
+@lru_cache(maxsize=16)
+def _frame(pw: int, ph: int, rng: float) -> tuple[tuple[tuple[str, Style], ...], tuple]:
+    """The gutter's run for each plot row (dB labels) and the frequency axis row."""
+    grid_rows, _ = _grid(pw, ph, rng)
+    labels: dict[int, str] = {}
+    for r, v in sorted(grid_rows.items()):
+        text = "0" if v == 0 else f"{v:+.0f}"
+        labels[r] = text.rjust(GUTTER - 1) + " "
+    wpx = 2 * pw
+    axis = [" "] * pw
+    for f, txt in (
+        (20.0, "20"),
+        (100.0, "100"),
+        (1000.0, "1k"),
+        (10000.0, "10k"),
+        (20000.0, "20k"),
+    ):
+        col = int(round(float(x_of(f, wpx)))) // 2
+        start = min(max(col - len(txt) // 2, 0), pw - len(txt))
+        if all(ch == " " for ch in axis[max(start - 1, 0) : start + len(txt) + 1]):
+            axis[start : start + len(txt)] = list(txt)
+    gutter = tuple((labels.get(r, " " * GUTTER), S_LABEL) for r in range(ph))
+    return gutter, ((" Hz ", S_LABEL), ("".join(axis), S_LABEL))
+
+
+def _merge(cells: list[tuple[str, Style | None]]) -> list[tuple[str, Style | None]]:
+    """Cells as runs: neighbours of the same style joined."""
+    return [("".join(map(itemgetter(0), run)), st) for st, run in groupby(cells, key=itemgetter(1))]
 
 
 def rows_to_text(rows: list[list[tuple[str, Style | None]]]) -> Text:

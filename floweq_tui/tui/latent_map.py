@@ -36,6 +36,7 @@ class LatentMap(RowsView, Widget):
         self.trail: deque[tuple[float, ...]] = deque(maxlen=12)
         self._dragging = False
         self._motion: tuple = (None, ())
+        self._static_at: tuple | None = None  # (key, the base drawn for it)
 
     def feed_motion(
         self, moving: tuple[float, float] | None, path: tuple[tuple[float, float], ...]
@@ -73,8 +74,10 @@ class LatentMap(RowsView, Widget):
         w = self.size.width - (Z_GAUGE if dims == 3 else 0)
         return max(w, 1), max(self.size.height - 1, 1)
 
-    def _cell(self, x: float, y: float, rng: float) -> tuple[int, int, bool]:
-        pw, ph = self._plane()
+    def _cell(
+        self, x: float, y: float, rng: float, plane: tuple[int, int] | None = None
+    ) -> tuple[int, int, bool]:
+        pw, ph = plane or self._plane()
         cx = (x + rng) / (2 * rng) * (pw - 1)
         cy = (rng - y) / (2 * rng) * (ph - 1)
         inside = 0 <= cx <= pw - 1 and 0 <= cy <= ph - 1
@@ -110,10 +113,55 @@ class LatentMap(RowsView, Widget):
         if not self._inputs:
             return []
         dims, rng, point, anchors, ab, encoded = self._inputs
-        w, h = self.size.width, self.size.height
-        pw, ph = self._plane()
+        w, h = self.size
+        plane = pw, ph = self._plane()
         coords = " ".join(f"{n}{v:+.2f}" for n, v in zip("xyz", point, strict=False))
         title = ("enc " if encoded else "") + coords
+        base, merged = self._static(w, h, plane)
+        grid = [list(row) for row in base]
+        touched: set[int] = set()  # rows drawn over (the others are the base's, merged)
+
+        def put(r: int, c: int, cell: tuple[str, Style]) -> None:
+            grid[r][c] = cell
+            touched.add(r)
+
+        for old in self.trail:
+            c, r, _ = self._cell(old[0], old[1] if dims > 1 else 0.0, rng, plane)
+            if dims == 1:
+                r = (ph - 1) // 2
+            if grid[r][c][1] not in (S_AB, S_ANCHOR):
+                put(r, c, ("•", S_TRAIL))
+        moving, path = self._motion if dims > 1 else (None, ())
+        for px, py in path:
+            c, r, inside = self._cell(px, py, rng, plane)
+            if inside and grid[r][c][1] not in (S_AB, S_ANCHOR):
+                put(r, c, ("∙", S_PATH))
+        c, r, inside = self._cell(point[0], point[1] if dims > 1 else 0.0, rng, plane)
+        if dims == 1:
+            r = (ph - 1) // 2
+        put(r, c, ("●" if inside else "◌", S_POINT))
+        if moving is not None:
+            c, r, inside = self._cell(moving[0], moving[1], rng, plane)
+            put(r, c, ("◉" if inside else "◌", S_MOVING))
+            title += f" → {moving[0]:+.2f},{moving[1]:+.2f}"
+        if dims == 3:
+            zv = point[2] if len(point) > 2 else 0.0
+            zr = int(round((rng - min(max(zv, -rng), rng)) / (2 * rng) * (ph - 1)))
+            for r in range(ph):
+                put(r, pw, (" ", S_AXIS))
+                put(r, pw + 1, ("┃" if r != zr else "◀", S_POINT if r == zr else S_AXIS))
+                put(r, pw + 2, ("z" if r == zr else " ", S_POINT))
+        rows = [_merge(row) if r in touched else merged[r] for r, row in enumerate(grid)]
+        return [[(title[:w].ljust(w), S_TITLE)], *rows]
+
+    def _static(self, w: int, h: int, plane: tuple[int, int]) -> tuple[tuple, list[Row]]:
+        """The map without the point, its trail and the motion: the axes and the anchors
+        (cells and merged rows), drawn again only when they change."""
+        dims, rng, _, anchors, ab, _ = self._inputs
+        key = (w, h, plane, dims, rng, anchors, ab)
+        if self._static_at is not None and self._static_at[0] == key:
+            return self._static_at[1]
+        pw, ph = plane
         grid: list[list[tuple[str, Style | None]]] = [[(" ", S_AXIS)] * w for _ in range(h - 1)]
         if dims == 1:
             mid = (ph - 1) // 2
@@ -132,7 +180,7 @@ class LatentMap(RowsView, Widget):
         for i, (label, intensity, z) in enumerate(anchors):
             x = z[0]
             y = z[1] if dims > 1 else 0.0
-            c, r, inside = self._cell(x, y, rng)
+            c, r, inside = self._cell(x, y, rng, plane)
             if dims == 1:
                 r = (ph - 1) // 2
             mark = None
@@ -158,30 +206,6 @@ class LatentMap(RowsView, Widget):
                 for k, ch in enumerate(label):
                     if start + k < pw:
                         grid[rr][start + k] = (ch, S_ANCHOR)
-        for old in self.trail:
-            c, r, _ = self._cell(old[0], old[1] if dims > 1 else 0.0, rng)
-            if dims == 1:
-                r = (ph - 1) // 2
-            if grid[r][c][1] not in (S_AB, S_ANCHOR):
-                grid[r][c] = ("•", S_TRAIL)
-        moving, path = self._motion if dims > 1 else (None, ())
-        for px, py in path:
-            c, r, inside = self._cell(px, py, rng)
-            if inside and grid[r][c][1] not in (S_AB, S_ANCHOR):
-                grid[r][c] = ("∙", S_PATH)
-        c, r, inside = self._cell(point[0], point[1] if dims > 1 else 0.0, rng)
-        if dims == 1:
-            r = (ph - 1) // 2
-        grid[r][c] = ("●" if inside else "◌", S_POINT)
-        if moving is not None:
-            c, r, inside = self._cell(moving[0], moving[1], rng)
-            grid[r][c] = ("◉" if inside else "◌", S_MOVING)
-            title += f" → {moving[0]:+.2f},{moving[1]:+.2f}"
-        if dims == 3:
-            zv = point[2] if len(point) > 2 else 0.0
-            zr = int(round((rng - min(max(zv, -rng), rng)) / (2 * rng) * (ph - 1)))
-            for r in range(ph):
-                grid[r][pw] = (" ", S_AXIS)
-                grid[r][pw + 1] = ("┃" if r != zr else "◀", S_POINT if r == zr else S_AXIS)
-                grid[r][pw + 2] = ("z" if r == zr else " ", S_POINT)
-        return [[(title[:w].ljust(w), S_TITLE)], *(_merge(row) for row in grid)]
+        base = (tuple(tuple(row) for row in grid), [_merge(row) for row in grid])
+        self._static_at = (key, base)
+        return base

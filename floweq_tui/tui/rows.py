@@ -15,7 +15,7 @@ from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style as RichStyle
 from rich.text import Text
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.style import Style as VisualStyle
 from textual.visual import Visual, visualize
@@ -25,7 +25,103 @@ _END = RichStyle()  # (marks the end of a row)
 Row = list[Run]
 
 
-class RowsView:
+def changed_span(old: tuple, new: tuple, width: int) -> tuple[int, int]:
+    """The cells ``[x0, x1)`` of a row that differ between two drawings of it (runs of text and
+    style): the same text in the same style before x0 and from x1 on is left as it is on
+    the terminal, so a moving point or a few digits send a few cells, not the row."""
+    n = min(len(old), len(new))
+    x0 = i = 0
+    while i < n and old[i] == new[i]:
+        x0 += cell_len(old[i][0])
+        i += 1
+    if i < n and old[i][1] == new[i][1]:  # the same style: the text's common start
+        x0 += _common(old[i][0], new[i][0])
+    ends = sum(cell_len(t) for t, _ in old), sum(cell_len(t) for t, _ in new)
+    if ends[0] != ends[1]:
+        return min(x0, width), width  # (the rest moved: up to the padded end)
+    x1, j = ends[0], 0
+    while j < n - i and old[-1 - j] == new[-1 - j]:
+        x1 -= cell_len(old[-1 - j][0])
+        j += 1
+    if j < n - i and old[-1 - j][1] == new[-1 - j][1]:
+        x1 -= _common(old[-1 - j][0][::-1], new[-1 - j][0][::-1])
+    x1 = min(max(x1, 0), width)
+    x0 = min(x0, x1)
+    return (x0, x1) if x0 < x1 else (0, width)
+
+
+def _common(a: str, b: str) -> int:
+    """Cells of the common start of two texts."""
+    k, m = 0, min(len(a), len(b))
+    while k < m and a[k] == b[k]:
+        k += 1
+    return cell_len(a[:k])
+
+
+class KeptLines:
+    """Mixin for a ``Widget``: keep the lines Textual drew for it (styles, borders and line
+    filters applied) and draw again only the lines marked dirty since.
+
+    Textual's compositor asks every widget under the union of a frame's dirty regions for
+    its lines there, and Textual's own ``render_lines`` walks the widget's styles and
+    ancestors for each such call, then filters each line again. Here a line drawn once is
+    served as it is until a refresh marks it (or the whole widget) dirty, the widget's size
+    or the app's line filters change, so a frame costs the lines that changed. The lines
+    are Textual's own: what is shown does not change.
+    """
+
+    _kept: dict[int, Strip] | None = None
+    """Outer line y -> the full-width line as Textual drew it."""
+    _kept_key: tuple | None = None
+    """(outer size, line filters) the kept lines were drawn for (None: since a full refresh)."""
+
+    def _set_dirty(self, *regions: Region) -> None:  # (all of Textual's repaints come here)
+        super()._set_dirty(*regions)  # type: ignore[misc]
+        kept = self._kept
+        if not regions:
+            self._kept_key = None  # (styles may have changed: look at them again)
+        if not kept:
+            return
+        if not regions:
+            kept.clear()
+            return
+        top = self.gutter.top  # type: ignore[attr-defined]  # (regions are content-relative)
+        for region in regions:
+            for y in range(region.y + top, region.y + region.height + top):
+                kept.pop(y, None)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        w = self  # a Widget
+        width, height = w.outer_size  # type: ignore[attr-defined]
+        if crop.y < 0 or crop.bottom > height or w.hover_style._link_id:  # type: ignore[attr-defined]
+            return super().render_lines(crop)  # type: ignore[misc]  # (link hover: Textual's)
+        filters = tuple(w.app.get_line_filters())  # type: ignore[attr-defined]
+        key = (width, height, filters)
+        kept = self._kept
+        if kept is None or key != self._kept_key:
+            kept = self._kept = {}
+            self._kept_key = key
+            self._lines_changed_styles()
+        ys = crop.line_range
+        missing = [y for y in ys if y not in kept]
+        if missing:
+            y0, y1 = missing[0], missing[-1] + 1
+            kept.update(zip(range(y0, y1), self._fresh_lines(y0, y1, width), strict=True))
+        strips = [kept[y] for y in ys]
+        x1, x2 = crop.column_span
+        if x1 != 0 or x2 != width:
+            strips = [strip.crop(x1, x2) for strip in strips]
+        return strips
+
+    def _lines_changed_styles(self) -> None:
+        """The size, the line filters or (after a full refresh) the styles may have changed."""
+
+    def _fresh_lines(self, y0: int, y1: int, width: int) -> list[Strip]:
+        """Lines y0..y1 (outer, full width) drawn again."""
+        return super().render_lines(Region(0, y0, width, y1 - y0))  # type: ignore[misc]
+
+
+class RowsView(KeptLines):
     """Mixin for a ``Widget``: implement :meth:`draw_rows`, call :meth:`rows_changed` when
     its inputs changed (instead of ``refresh()``); ``render_line`` serves cached strips."""
 
@@ -49,9 +145,8 @@ class RowsView:
                 text.append(chunk, st)
         return text
 
-    def _rows_key(self) -> tuple:
-        w = self  # type: ignore[assignment]
-        return (w.size, w.visual_style)  # type: ignore[attr-defined]
+    def _rows_key(self, size: Size) -> tuple:
+        return (size, self.visual_style)  # type: ignore[attr-defined]
 
     def refresh(self, *regions: Region, **kw: bool) -> RowsView:
         """A refresh of the whole widget (Textual's, on focus, resize, styles) draws the
@@ -64,8 +159,14 @@ class RowsView:
         """Draw the rows again now; repaint the ones that changed (all, if not drawn yet or
         the size or style changed since)."""
         w = self  # a Widget
-        width, height = w.size  # type: ignore[attr-defined]
-        if self._rows_at is None or width <= 0 or height <= 0 or self._rows_at != self._rows_key():
+        size = w.size  # type: ignore[attr-defined]
+        width, height = size
+        if (
+            self._rows_at is None
+            or width <= 0
+            or height <= 0
+            or self._rows_at != self._rows_key(size)
+        ):
             w.refresh()  # type: ignore[attr-defined]
             return
         rows = [tuple(r) for r in self.draw_rows()]
@@ -78,15 +179,54 @@ class RowsView:
         for y, row in enumerate(rows[:height]):
             if row != old[y]:
                 strips[y] = self._strip(row, width, y)
-                dirty.append(Region(0, y, width, 1))
+                x0, x1 = changed_span(old[y], row, width)
+                dirty.append(Region(x0, y, x1 - x0, 1))
         self._rows = rows
         if dirty:
             w.refresh(*dirty)  # type: ignore[attr-defined]
 
+    _plain: tuple | None = None
+    """(the line's pad style, its background, line filters) when the widget has no border,
+    padding, outline, hatch, tint or opacity (its lines are its rows, padded and filtered)."""
+
+    def _lines_changed_styles(self) -> None:
+        w = self  # a Widget
+        st = w.styles  # type: ignore[attr-defined]
+        plain = (
+            st.gutter == (0, 0, 0, 0)
+            and not any(edge for edge, _ in st.border)
+            and not any(edge for edge, _ in st.outline)
+            and not (st.has_rule("hatch") and st.hatch != "none")
+            and not st.tint.a
+            and st.text_opacity == 1.0
+            and w.opacity == 1.0  # type: ignore[attr-defined]
+        )
+        self._plain = None
+        if plain:
+            base, background = w.background_colors  # type: ignore[attr-defined]
+            pad = VisualStyle(background=base + background).rich_style
+            self._plain = (pad, background, self._kept_key[2] if self._kept_key else ())
+
+    def _fresh_lines(self, y0: int, y1: int, width: int) -> list[Strip]:
+        """As Textual's ``StylesCache`` draws a widget's content lines when there is no box
+        around them: each row padded to the width with the background, then filtered."""
+        plain = self._plain
+        if plain is None:
+            return super()._fresh_lines(y0, y1, width)
+        pad, background, filters = plain
+        lines = []
+        for y in range(y0, y1):
+            strip = Strip(self.render_line(y).adjust_cell_length(width, pad), width)
+            for line_filter in filters:
+                strip = strip.apply_filter(line_filter, background)
+            lines.append(strip)
+        return lines
+
     def render_line(self, y: int) -> Strip:
         w = self
-        width, height = w.size  # type: ignore[attr-defined]
-        key = self._rows_key()
+        size = w.size  # type: ignore[attr-defined]
+        width, height = size
+        key = self._rows_key(size)
         if self._rows_at != key:
             self._styles: dict[RichStyle | None, VisualStyle] = {}
             self._placed: dict[tuple, RichStyle] = {}

@@ -13,6 +13,7 @@ from ..controller import Controller
 from ..curve import CurveView
 from ..latent_map import LatentMap
 from ..meters import LineView
+from ..rows import KeptLines
 
 GROUP_TITLES = {
     "mode": "MODE",
@@ -24,7 +25,11 @@ GROUP_TITLES = {
 NARROW, SHORT, TINY = 70, 19, 14
 
 
-class MainScreen(Screen[None]):
+class KeptRow(KeptLines, Horizontal):
+    """A row of widgets; its own lines (background) are drawn once, not with every frame."""
+
+
+class MainScreen(KeptLines, Screen[None]):
     def __init__(self, ctrl: Controller) -> None:
         super().__init__()
         self.ctrl = ctrl
@@ -32,10 +37,10 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield LineView(id="status")
-        with Horizontal(id="top"):
+        with KeptRow(id="top"):
             yield CurveView(id="curve")
             yield LatentMap(id="map")
-        with Horizontal(id="groups"):
+        with KeptRow(id="groups"):
             for key, items in self.ctrl.groups().items():
                 yield ControlGroup(GROUP_TITLES[key], items, id=f"g-{key}")
         yield BandsView(self.ctrl, id="bands")
