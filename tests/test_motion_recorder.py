@@ -83,24 +83,39 @@ def test_a_take_just_after_the_bar_line_starts_at_that_bar():
     assert rec.state == RECORDING and rec._start == 8.0
 
 
-def test_the_engine_plays_the_recorded_gesture_looped():
-    ctl, c = block(mode=0, rec_bars=1, bpm=120)
+def play_take(c, move, let_go, read):
+    """Arm, let a real Processor run 12 beats (a bar of take, two bars of loop): ``move``
+    sets the controls while the take records, ``let_go`` when the hand leaves (beat 4);
+    returns ``read(beat, meters)`` for every block."""
     met = np.zeros(METERS_SIZE)
     m = Meters(met)
-    proc = _dsp.Processor(2, 48000.0, 64, ctl, met, wall_clock=False)
+    proc = _dsp.Processor(2, 48000.0, 64, c.array, met, wall_clock=False)
     rec = MotionRecorder(c)
     c["rec_arm"] = 1
     buf = np.zeros((64, 2), np.float32)
     heard = []
-    for _ in range(int(6 * 48000 / 64)):  # 12 beats: arm, a bar of take, two bars of loop
+    for _ in range(int(6 * 48000 / 64)):
         beat = proc.beat_position
         if c["rec_state"] == RECORDING:
-            c["x"] = gesture(beat)
+            move(beat)
         rec.tick(beat)
         proc.process(buf, buf)
         if beat >= 4.0:
-            c["x"] = 0.0  # the hand lets go: the loop plays on its own
-        heard.append((beat, m["mod_x"]))
+            let_go()
+        heard.append(read(beat, m))
+    return heard
+
+
+def test_the_engine_plays_the_recorded_gesture_looped():
+    _, c = block(mode=0, rec_bars=1, bpm=120)
+
+    def move(beat):
+        c["x"] = gesture(beat)
+
+    def let_go():
+        c["x"] = 0.0  # the hand lets go: the loop plays on its own
+
+    heard = play_take(c, move, let_go, lambda beat, m: (beat, m["mod_x"]))
     assert c["rec_play"] == 1
     # (the loop wraps from its last point to its first over the last 1/128 of the bar)
     late = [(b, x) for b, x in heard if b >= 5.0 and b % 4 < 4 - 4 / REC_POINTS]
@@ -213,23 +228,15 @@ def test_one_target_when_the_second_is_none_or_the_same():
 
 
 def test_the_engine_plays_a_recorded_map_drag_on_both_axes():
-    ctl, c = xy_block(mode=0, rec_bars=1, bpm=120)
-    met = np.zeros(METERS_SIZE)
-    m = Meters(met)
-    proc = _dsp.Processor(2, 48000.0, 64, ctl, met, wall_clock=False)
-    rec = MotionRecorder(c)
-    c["rec_arm"] = 1
-    buf = np.zeros((64, 2), np.float32)
-    heard = []
-    for _ in range(int(6 * 48000 / 64)):  # 12 beats: arm, a bar of take, two bars of loop
-        beat = proc.beat_position
-        if c["rec_state"] == RECORDING:
-            c["x"], c["y"] = gesture(beat), gesture_y(beat)
-        rec.tick(beat)
-        proc.process(buf, buf)
-        if beat >= 4.0:
-            c["x"], c["y"] = 0.0, 0.0  # the mouse lets go: the loop plays on its own
-        heard.append((beat, m["mod_x"], m["mod_y"]))
+    _, c = xy_block(mode=0, rec_bars=1, bpm=120)
+
+    def move(beat):
+        c["x"], c["y"] = gesture(beat), gesture_y(beat)
+
+    def let_go():
+        c["x"], c["y"] = 0.0, 0.0  # the mouse lets go: the loop plays on its own
+
+    heard = play_take(c, move, let_go, lambda beat, m: (beat, m["mod_x"], m["mod_y"]))
     assert c["rec_play"] == 1 and c["rec_lanes"] == 2
     late = [h for h in heard if h[0] >= 5.0 and h[0] % 4 < 4 - 4 / REC_POINTS]
     assert max(abs(x - gesture(b % 4)) for b, x, _ in late) < 0.1
