@@ -1,6 +1,7 @@
 """The floor of a JACK client's idle cost: what its process thread costs, woken every period.
 
     python benchmarks/jack_floor.py [--seconds 15] [--rounds 2] [--period 128]
+    python benchmarks/jack_floor.py --quick     # one 2 s round: does it run?
 
 Starts a private JACK dummy server (``jackd -n floor_PID -d dummy -p PERIOD``) and runs, one
 at a time and alternating, each client below alone on it for ``--seconds`` (after 2 s to
@@ -103,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--period", type=int, default=128)
     ap.add_argument("--samplerate", type=int, default=48000)
+    ap.add_argument("--quick", action="store_true", help="one 2 s round: does it run?")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.seconds, args.rounds = 2.0, 1
     cc = shutil.which("cc") or shutil.which("gcc")
     tmp = Path(tempfile.mkdtemp(prefix="floweq-floor-"))
     clients: dict[str, list[str]] = {}

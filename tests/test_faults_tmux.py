@@ -104,7 +104,8 @@ def test_tmux_jackd_killed_keeps_the_screen_whole(
 def test_tmux_hangup_stops_cleanly(tmp_path, private_jack, floweq_tui_command, capsys) -> None:
     """An SSH drop: tmux kill-session hangs up the pane's terminal (SIGHUP to every process
     of the group, the engine and MIDI processes too). The UI stops as for q: the session
-    is saved, both shared-memory blocks are unlinked, no process is left."""
+    is saved, the shared-memory blocks (controls, meters, input history) are unlinked, no
+    process is left."""
     with pane(tmp_path, "--silent", floweq_tui_command, private_jack.name) as p:
         p.wait(lambda t: "TRAVERSE" in t and "BANDS" in t, 40, "the UI")
         wait_for(virtual_port_up, 20, "the MIDI process")
@@ -114,7 +115,7 @@ def test_tmux_hangup_stops_cleanly(tmp_path, private_jack, floweq_tui_command, c
         assert len(pids) >= 3, "the UI, the engine and the MIDI process should run"
         maps = Path(f"/proc/{_ui_pid(pids)}/maps").read_text()
         blocks = sorted(set(re.findall(r"/dev/shm/\S+", maps)))
-        assert len(blocks) == 2, blocks
+        assert len(blocks) == 3, blocks
         p.tmux("kill-session", "-t", p.name)
         t0 = time.monotonic()
         wait_for(lambda: not procs_with_env(p.marker), 20, "every process to stop")
