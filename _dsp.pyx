@@ -762,42 +762,106 @@ cdef struct kmeter:
     double lufs
 
 
+cdef void _kmeter_step(kmeter *k) noexcept nogil:
+    """Close a 100 ms step (``sub_sum`` over ``sub_count`` samples): the short-term loudness."""
+    cdef int j
+    cdef double total
+    k.ring[k.ring_pos] = k.sub_sum / k.sub_count
+    k.ring_pos = (k.ring_pos + 1) % LUFS_SUBBLOCKS
+    if k.ring_n < LUFS_SUBBLOCKS:
+        k.ring_n += 1
+    k.sub_sum = 0.0
+    k.sub_count = 0
+    total = 0.0
+    for j in range(k.ring_n):
+        total += k.ring[j]
+    total /= k.ring_n
+    k.lufs = -0.691 + 10.0 * log10(total) if total > 1e-20 else LUFS_FLOOR
+
+
 cdef void _kmeter_feed(kmeter *k, const float *buf, int frames, int nch, const double *sos,
                        const double *weights, int sub_len) noexcept nogil:
-    """K-weight the block, accumulate weighted mean squares, close 100 ms steps as they fill."""
-    cdef int i, ch, s
-    cdef double x, y, acc, total
+    """K-weight the block, accumulate weighted mean squares, close 100 ms steps as they fill.
+
+    The coefficients, the histories and the running sum are held in locals for the block (a
+    store to the history could otherwise be taken for a change to them, and every sample
+    would load them again); the arithmetic is the same, in the same order.
+    """
+    cdef int i, ch
+    cdef double x, y, acc, sub_sum = k.sub_sum
+    cdef int sub_count = k.sub_count
+    cdef double c0 = sos[0], c1 = sos[1], c2 = sos[2], c4 = sos[4], c5 = sos[5]
+    cdef double d0 = sos[6], d1 = sos[7], d2 = sos[8], d4 = sos[10], d5 = sos[11]
+    cdef double h0, h1, h2, h3, e0, e1, e2, e3, g0, g1, g2, g3, f0, f1, f2, f3, w0, w1
+    cdef double hl[8 * 64]  # (MAX_CHANNELS)
     cdef double *h
-    cdef const double *c
-    cdef int j
-    for i in range(frames):
-        acc = 0.0
-        for ch in range(nch):
-            x = buf[i * nch + ch]
-            h = k.hist + ch * 8
-            for s in range(2):
-                c = sos + 6 * s
-                y = c[0] * x + c[1] * h[4 * s] + c[2] * h[4 * s + 1] - c[4] * h[4 * s + 2] - c[5] * h[4 * s + 3]
-                h[4 * s + 1] = h[4 * s]
-                h[4 * s] = x
-                h[4 * s + 3] = h[4 * s + 2]
-                h[4 * s + 2] = y
+    if nch == 2:  # stereo, the common case: every history in a register
+        h0, h1, h2, h3, e0, e1, e2, e3 = k.hist[0], k.hist[1], k.hist[2], k.hist[3], k.hist[4], k.hist[5], k.hist[6], k.hist[7]
+        g0, g1, g2, g3, f0, f1, f2, f3 = k.hist[8], k.hist[9], k.hist[10], k.hist[11], k.hist[12], k.hist[13], k.hist[14], k.hist[15]
+        w0, w1 = weights[0], weights[1]
+        for i in range(frames):
+            x = buf[2 * i]
+            y = c0 * x + c1 * h0 + c2 * h1 - c4 * h2 - c5 * h3
+            h1 = h0
+            h0 = x
+            h3 = h2
+            h2 = y
+            x = y
+            y = d0 * x + d1 * e0 + d2 * e1 - d4 * e2 - d5 * e3
+            e1 = e0
+            e0 = x
+            e3 = e2
+            e2 = y
+            acc = 0.0
+            acc += w0 * y * y
+            x = buf[2 * i + 1]
+            y = c0 * x + c1 * g0 + c2 * g1 - c4 * g2 - c5 * g3
+            g1 = g0
+            g0 = x
+            g3 = g2
+            g2 = y
+            x = y
+            y = d0 * x + d1 * f0 + d2 * f1 - d4 * f2 - d5 * f3
+            f1 = f0
+            f0 = x
+            f3 = f2
+            f2 = y
+            acc += w1 * y * y
+            sub_sum += acc
+            sub_count += 1
+            if sub_count >= sub_len:
+                k.sub_sum, k.sub_count = sub_sum, sub_count
+                _kmeter_step(k)
+                sub_sum, sub_count = 0.0, 0
+        k.hist[0], k.hist[1], k.hist[2], k.hist[3], k.hist[4], k.hist[5], k.hist[6], k.hist[7] = h0, h1, h2, h3, e0, e1, e2, e3
+        k.hist[8], k.hist[9], k.hist[10], k.hist[11], k.hist[12], k.hist[13], k.hist[14], k.hist[15] = g0, g1, g2, g3, f0, f1, f2, f3
+    else:
+        memcpy(hl, k.hist, sizeof(double) * nch * 8)
+        for i in range(frames):
+            acc = 0.0
+            for ch in range(nch):
+                x = buf[i * nch + ch]
+                h = hl + ch * 8
+                y = c0 * x + c1 * h[0] + c2 * h[1] - c4 * h[2] - c5 * h[3]
+                h[1] = h[0]
+                h[0] = x
+                h[3] = h[2]
+                h[2] = y
                 x = y
-            acc += weights[ch] * x * x
-        k.sub_sum += acc
-        k.sub_count += 1
-        if k.sub_count >= sub_len:
-            k.ring[k.ring_pos] = k.sub_sum / k.sub_count
-            k.ring_pos = (k.ring_pos + 1) % LUFS_SUBBLOCKS
-            if k.ring_n < LUFS_SUBBLOCKS:
-                k.ring_n += 1
-            k.sub_sum = 0.0
-            k.sub_count = 0
-            total = 0.0
-            for j in range(k.ring_n):
-                total += k.ring[j]
-            total /= k.ring_n
-            k.lufs = -0.691 + 10.0 * log10(total) if total > 1e-20 else LUFS_FLOOR
+                y = d0 * x + d1 * h[4] + d2 * h[5] - d4 * h[6] - d5 * h[7]
+                h[5] = h[4]
+                h[4] = x
+                h[7] = h[6]
+                h[6] = y
+                acc += weights[ch] * y * y
+            sub_sum += acc
+            sub_count += 1
+            if sub_count >= sub_len:
+                k.sub_sum, k.sub_count = sub_sum, sub_count
+                _kmeter_step(k)
+                sub_sum, sub_count = 0.0, 0
+        memcpy(k.hist, hl, sizeof(double) * nch * 8)
+    k.sub_sum, k.sub_count = sub_sum, sub_count
     # keep denormals and non-finite values out of the filter state
     for i in range(nch * 8):
         if not isfinite(k.hist[i]):
@@ -1630,6 +1694,19 @@ cdef class Processor:
         cdef bint matched
         cdef float *dry = self.dry
         cdef int pos, chunk
+        # the per-sample loops read these from locals: a store to the meters (doubles) could
+        # otherwise be taken for a change to the processor's own doubles, and the rings'
+        # positions advance by one and wrap instead of a division per sample
+        cdef int nch = self.nch
+        cdef int ab
+        cdef double release = self.lim_release
+        cdef double *ring = NULL
+        cdef int64_t ring_n = self.ring_frames, ring_at = 0, at
+        cdef float *hist = self.hist
+        cdef int64_t hist_at = self.hist_at, hist_len = self.hist_len
+        if ring_n > 0:
+            ring = self.met + N_METERS_C
+            ring_at = self.ring_pos % ring_n
         self._tempo()
         self._modulate(self.beat)
         self._check_morph()
@@ -1659,13 +1736,14 @@ cdef class Processor:
         peak = 0.0
         for i in range(frames):
             g = g0 + dg * (i + 1)
-            for ch in range(self.nch):
-                v = out[i * self.nch + ch]
+            for ch in range(nch):
+                k = i * nch + ch
+                v = out[k]
                 if not isfinite(v):
                     v = 0.0
                 v *= g
-                out[i * self.nch + ch] = <float>v
-                dry[i * self.nch + ch] = <float>v
+                out[k] = <float>v
+                dry[k] = <float>v
                 if fabs(v) > peak:
                     peak = fabs(v)
         self.g_in = g1
@@ -1739,11 +1817,13 @@ cdef class Processor:
         ceiling = LIMIT_CEILING
         lim = self.lim_gain
         peak = 0.0
+        at = ring_at
+        ab = self.ab_running  # (the controls just applied may have started A/B)
         for i in range(frames):
             mix = m0 + dm * (i + 1)
             g = g0 + dg * (i + 1)
             u = u0 + du * (i + 1)
-            if self.ab_running:  # the A/B crossfade, sample by sample (w: the live slot's weight)
+            if ab:  # the A/B crossfade, sample by sample (w: the live slot's weight)
                 if w < 1.0:
                     w = w + dw if w + dw < 1.0 else 1.0
                 uo = (o0 + do * (i + 1)) * (1.0 - w)
@@ -1751,10 +1831,10 @@ cdef class Processor:
             mono = 0.0
             # the limiter is linked across channels: find this frame's peak first
             v = 0.0
-            for ch in range(self.nch):
-                k = i * self.nch + ch
+            for ch in range(nch):
+                k = i * nch + ch
                 wet = u * out[k]
-                if self.ab_running:
+                if ab:
                     wet += uo * self.obuf[k]
                 out[k] = <float>(g * (mix * dry[k] + (1.0 - mix) * wet))
                 if fabs(out[k]) > v:
@@ -1762,16 +1842,19 @@ cdef class Processor:
             if v * lim > ceiling:
                 lim = ceiling / v
                 self.met[M_LIMITED] += 1
-            for ch in range(self.nch):
-                k = i * self.nch + ch
+            for ch in range(nch):
+                k = i * nch + ch
                 out[k] = <float>_clampd(out[k] * lim, -ceiling, ceiling)
                 mono += out[k]
             if v * lim > peak:
                 peak = v * lim
-            lim += (1.0 - lim) * self.lim_release
-            mono /= self.nch
-            if self.ring_frames > 0:
-                self.met[N_METERS_C + self.ring_frames + (self.ring_pos + i) % self.ring_frames] = mono
+            lim += (1.0 - lim) * release
+            mono /= nch
+            if ring != NULL:  # the output ring, after the input ring
+                ring[ring_n + at] = mono
+                at += 1
+                if at == ring_n:
+                    at = 0
         self.lim_gain = lim
         self.g_auto = u1
         self.g_auto_o = o1
@@ -1779,19 +1862,24 @@ cdef class Processor:
         self.mix_dry = m1
         self.g_post = g1
         # ---- input ring and input history (mono mix of the dry signal)
-        if self.ring_frames > 0 or self.hist != NULL:
+        if ring != NULL or hist != NULL:
+            at = ring_at
             for i in range(frames):
                 mono = 0.0
-                for ch in range(self.nch):
-                    mono += dry[i * self.nch + ch]
-                mono /= self.nch
-                if self.ring_frames > 0:
-                    self.met[N_METERS_C + (self.ring_pos + i) % self.ring_frames] = mono
-                if self.hist != NULL:
-                    self.hist[self.hist_at] = <float>mono
-                    self.hist_at += 1
-                    if self.hist_at == self.hist_len:
-                        self.hist_at = 0
+                for ch in range(nch):
+                    mono += dry[i * nch + ch]
+                mono /= nch
+                if ring != NULL:
+                    ring[at] = mono
+                    at += 1
+                    if at == ring_n:
+                        at = 0
+                if hist != NULL:
+                    hist[hist_at] = <float>mono
+                    hist_at += 1
+                    if hist_at == hist_len:
+                        hist_at = 0
+            self.hist_at = hist_at
         self.ring_pos += frames
         if self.hist != NULL:  # the samples first, then the count readers trust
             self.hist_pos += frames

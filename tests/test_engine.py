@@ -242,6 +242,27 @@ def test_silent_clock_runs_without_a_device(silent_engine):
     assert eng.meters["peak_in"] > 0
 
 
+def test_silent_clock_dozing_keeps_time_and_counts_blocks(silent_engine):
+    """Nothing moving for CLOCK_DOZE_AFTER_S, the clock wakes less often and processes the
+    blocks due as one block: the frames still keep real time, the block count still counts
+    device-size blocks, the meters move and the heartbeat stays far from a stall."""
+    from floweq_tui.engine.process import CLOCK_DOZE_AFTER_S
+
+    eng = silent_engine
+    f0, t0 = eng.meters["frames"], time.monotonic()
+    _wait_for(lambda: eng.meters["frames"] - f0 > (CLOCK_DOZE_AFTER_S + 1.5) * SR, 10.0, "dozing")
+    lufs, beats = [], []
+    for _ in range(8):
+        time.sleep(0.13)
+        lufs.append(eng.meters["lufs_in"])
+        beats.append(time.monotonic() - eng.meters["heartbeat"])
+    f1, t1 = eng.meters["frames"], time.monotonic()
+    assert 0.5 < (f1 - f0) / SR / (t1 - t0) < 1.5
+    assert eng.meters["callbacks"] * BLOCK == eng.meters["frames"]
+    assert len(set(lufs)) > 1 and all(np.isfinite(lufs))  # the meters still move
+    assert max(beats) < 0.4 and eng.health["engine"].up
+
+
 def test_silent_clock_applies_a_change_within_one_block(silent_engine):
     silent_engine.set("mode", 2)
     _change_within_one_block(silent_engine, "p0")

@@ -61,6 +61,33 @@ def test_killed_child_is_restarted_and_health_says_so(sup: Supervisor) -> None:
     assert "running" in h.summary() and "1 restart" in h.summary()
 
 
+def test_an_exit_wakes_a_supervisor_that_sleeps_on_its_children() -> None:
+    """Every child running with a sentinel, the thread sleeps up to ``idle_tick`` (here far
+    longer than the waits below): a child's exit still wakes it at once, and close ends
+    it at once."""
+    s = Supervisor(FAST, tick=0.02, idle_tick=60.0)
+    child = ChildProcess("echo", echo_main)
+    try:
+        child.start()
+        s.add("echo", child)
+        time.sleep(0.2)  # (asleep on the sentinel by now)
+        pid = child.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        h = wait_for(
+            lambda: (h := s.get("echo")) and h.restarts == 1 and h.up and h, 10.0, "a restart"
+        )
+        assert h.crashes == 1 and h.pid == child.pid != pid
+        time.sleep(0.2)
+        thread = s._thread
+        t0 = time.monotonic()
+        s.close()
+        assert thread is not None and not thread.is_alive() and time.monotonic() - t0 < 2.0
+    finally:
+        s.stop("echo", timeout=2.0)
+        s.close()
+
+
 def test_child_failing_every_start_backs_off_and_says_why(sup: Supervisor) -> None:
     child = ChildProcess("echo", echo_main, "no device here")  # fails every start
     child.start(wait=False)

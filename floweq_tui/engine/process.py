@@ -55,6 +55,9 @@ modulator runs and the decoded point and parameters stand still (the meters stil
 times a second, more than the UI's idle meters line shows; the heartbeat stays far younger
 than the supervisor's stall limit). The first change seen makes it wake every CLOCK_WAKE_S."""
 CLOCK_DOZE_AFTER_S = 2.0
+CLOCK_BIG_FRAMES = 4800
+"""Dozing, the blocks due are processed as one block of at most this many frames (100 ms at
+48 kHz; within the processor's and the input history's largest block)."""
 
 
 class DeviceLost(Exception):
@@ -264,16 +267,27 @@ class Runner:
             self.clock = None
 
     def _clock_loop(self) -> None:
-        """Process blocks at the real-time rate, a few per wake-up (about CLOCK_WAKE_S)."""
+        """Process blocks at the real-time rate, a few per wake-up (about CLOCK_WAKE_S).
+
+        Dozing with the controls as they were (no ramp to spread over a block, no modulator),
+        no auto gain and no A/B (their loudness steps are taken once a block), all but the
+        last of the blocks due are processed as one block: the same samples out, for less
+        work per sample, and the last block on its own meters what it did (its peaks, the
+        beat at its start). The meters' block count still counts device-size blocks.
+        """
         cfg = self.config
         out = np.zeros((cfg.blocksize, cfg.channels), np.float32)
         period = cfg.blocksize / cfg.samplerate
         hot_batch = max(1, round(CLOCK_WAKE_S / period))
         doze_batch = max(hot_batch, round(CLOCK_DOZE_S / period))
+        big = max(1, min(doze_batch, CLOCK_BIG_FRAMES // cfg.blocksize))  # blocks in one
+        joined = np.zeros((big * cfg.blocksize, cfg.channels), np.float32)
         proc = self.proc
         ctl, met = self.ctl_block.array, self.met_block.array
         moving = slice(METER_INDEX["zx"], METER_INDEX["p0"] + 13)  # the point, the parameters
         mods = METER_INDEX["mods_running"]
+        calls = METER_INDEX["callbacks"]
+        auto, ab = CONTROL_INDEX["auto_gain"], CONTROL_INDEX["ab_on"]
         seen: tuple[bytes, bytes] = (b"", b"")
         due = time.monotonic()  # the next block's start
         moved_at = due
@@ -281,10 +295,25 @@ class Runner:
             now = time.monotonic()
             if now - due > 0.5:  # fell far behind (stopped, suspended): resynchronise
                 due = now
+            controls = ctl.tobytes()
+            if (
+                now - moved_at >= CLOCK_DOZE_AFTER_S
+                and controls == seen[0]
+                and ctl[auto] < 0.5
+                and ctl[ab] < 0.5
+                and due <= now
+            ):
+                left = int((now - due) / period)  # the blocks due but the last
+                while left > 0:
+                    n = min(big, left)
+                    proc.process(None, joined[: n * cfg.blocksize], 0)
+                    met[calls] += n - 1
+                    due += n * period
+                    left -= n
             while due <= now:
                 proc.process(None, out, 0)
                 due += period
-            state = (ctl.tobytes(), met[moving].tobytes())
+            state = (controls, met[moving].tobytes())
             if state != seen or met[mods] > 0:
                 seen, moved_at = state, now
             batch = hot_batch if now - moved_at < CLOCK_DOZE_AFTER_S else doze_batch

@@ -80,6 +80,11 @@ class MidiProcess:
     def exitcode(self) -> int | None:
         return self.child.exitcode
 
+    @property
+    def sentinel(self) -> int | None:
+        """Readable once the process ended (the supervisor sleeps on it)."""
+        return self.child.sentinel
+
     def death_note(self) -> str:
         """Why the process is not there, in one line."""
         return self.child.death_note()

@@ -312,6 +312,17 @@ class ChildProcess:
         return self._proc is not None and self._proc.is_alive()
 
     @property
+    def sentinel(self) -> int | None:
+        """A file descriptor that becomes readable when the process ends (None if none)."""
+        proc = self._proc
+        if proc is None:
+            return None
+        try:
+            return proc.sentinel
+        except ValueError:  # (closed)
+            return None
+
+    @property
     def started(self) -> bool:
         """True between ``start`` and ``stop`` (whether or not the process still runs)."""
         return self._proc is not None

@@ -19,11 +19,13 @@ child), which the UI and headless read and say; they restart nothing themselves.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from multiprocessing.connection import wait as wait_ready
 from typing import Any, Protocol
 
 from .child import one_line
@@ -34,7 +36,8 @@ class Supervised(Protocol):
 
     ``pid`` is None once the owner stopped it (a deliberate stop). Optional extras used
     when present: ``poll_ready()`` (its first reply, never waiting), ``death_note()`` (why
-    it is gone, one line) and ``kill()``.
+    it is gone, one line), ``kill()`` and ``sentinel`` (a file descriptor readable once
+    the process ended: its end is then seen at once, and the thread looks less often).
     """
 
     @property
@@ -189,8 +192,10 @@ class Supervisor:
     """Watch children, restart the ones that exit unexpectedly, publish their health.
 
     The thread looks every ``tick`` seconds, and exactly when a watched child's silence
-    would reach ``stall_after`` (so a stall is seen on time with few wake-ups).
-    ``threaded=False`` runs no thread: the owner calls :meth:`step` (test doubles do).
+    would reach ``stall_after`` (so a stall is seen on time with few wake-ups). While
+    every child runs and gives a ``sentinel``, it sleeps on their sentinels instead: an
+    exit wakes it at once, and it looks only every ``idle_tick`` (or when a silence is
+    due). ``threaded=False`` runs no thread: the owner calls :meth:`step` (test doubles do).
     """
 
     def __init__(
@@ -199,14 +204,18 @@ class Supervisor:
         tick: float = 0.25,
         threaded: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        idle_tick: float = 2.0,
     ) -> None:
         self.policy = policy or RestartPolicy()
         self.tick = tick
+        self.idle_tick = max(tick, idle_tick)
         self._threaded = threaded
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
+        self._wake: tuple[int, int] | None = None
+        """A pipe that ends the thread's sleep on its children's sentinels (close)."""
         self._resumed_at = 0.0
         """When the watching thread last woke late (this process was stopped)."""
 
@@ -320,9 +329,18 @@ class Supervisor:
     def close(self) -> None:
         """End the watching thread (the children are left as they are)."""
         self._closing.set()
+        wake = self._wake
+        if wake is not None:
+            with contextlib.suppress(OSError):
+                os.write(wake[1], b"x")
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(2.0)
+        if wake is not None and (thread is None or not thread.is_alive()):
+            self._wake = None
+            for fd in wake:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     # ------------------------------------------------------------ the policy
 
@@ -499,12 +517,15 @@ class Supervisor:
         if not self._threaded or (self._thread is not None and self._thread.is_alive()):
             return
         self._closing.clear()
+        if self._wake is None:
+            self._wake = os.pipe()
+            os.set_blocking(self._wake[0], False)
         self._thread = threading.Thread(target=self._run, name="floweq-supervisor", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         last, wait = self._clock(), self.tick
-        while not self._closing.wait(wait):
+        while not self._sleep(wait):
             now = self._clock()
             if now - last > wait + self.policy.stall_after:
                 self._resumed_at = now  # this process was stopped: nobody could be seen
@@ -512,10 +533,37 @@ class Supervisor:
             last = self._clock()
             wait = self._next_wait(last)
 
+    def _sentinels(self) -> list[int] | None:
+        """The sentinels of every child, if every one runs and has one; else None."""
+        found = []
+        for entry in list(self._entries.values()):
+            if not entry.wanted:
+                continue
+            if entry.health.state is not ChildState.RUNNING:
+                return None
+            child = entry.child
+            fd = getattr(child, "sentinel", None)
+            if not isinstance(fd, int) or not child.alive:
+                return None
+            found.append(fd)
+        return found
+
+    def _sleep(self, wait: float) -> bool:
+        """Wait ``wait`` s, or until a child's process ends or :meth:`close`; True if closing."""
+        wake = self._wake
+        fds = self._sentinels() if wake is not None else None
+        if fds is None or wake is None:
+            return self._closing.wait(wait)
+        with contextlib.suppress(OSError, ValueError):
+            if wake[0] in wait_ready([*fds, wake[0]], wait):
+                os.read(wake[0], 64)
+        return self._closing.is_set()
+
     def _next_wait(self, now: float) -> float:
-        """Until the next look: ``tick``, or sooner when a child's silence would reach its
+        """Until the next look: ``tick`` (``idle_tick`` while every child runs and its exit
+        would wake the thread), or sooner when a child's silence would reach its
         ``stall_after`` before that."""
-        wait = self.tick
+        wait = self.tick if self._sentinels() is None else self.idle_tick
         for entry in list(self._entries.values()):
             if entry.liveness is None or entry.health.state is not ChildState.RUNNING:
                 continue
@@ -523,7 +571,8 @@ class Supervisor:
                 beat = entry.liveness()
             except Exception:
                 continue
-            if beat is None:
+            if beat is None:  # excused for now: look at the usual pace for its end
+                wait = min(wait, self.tick)
                 continue
             limit = (
                 entry.stall_after() if entry.stall_after is not None else self.policy.stall_after

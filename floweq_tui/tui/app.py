@@ -44,7 +44,7 @@ from .midi_view import (
     mapping_notice,
     midi_state,
 )
-from .offthread import off_thread
+from .offthread import Lane, off_thread
 from .screens.automation import AutomationScreen
 from .screens.help import HelpScreen
 from .screens.learn import LearnScreen
@@ -68,6 +68,8 @@ WATCH_S = 0.25  # what does the engine's supervisor say about its children? (one
 MIDI_POLL_TICKS = 2  # every other WATCH_S, port state and knob positions (every 4th while no
 # MIDI came in), and every 4th, did a child write anything (libjack, rtmidi, a traceback) to
 LOGS_TICKS = 4  # its log? One call_later chain instead of three Textual timers)
+HOUSE_LATE_S = 0.1  # a housekeeping tick rides on a look up to this late instead of waking
+# the loop on its own (looks and housekeeping are one chain: dozing, both come together)
 MATCH_GLIDE_MS = 400.0  # a match is applied with a glide this long, then the glide is restored
 
 
@@ -111,8 +113,9 @@ class FloweqApp(App[int]):
         self._status_st: Any = None
         self._last_inputs: tuple = ()
         self._look_handle: asyncio.TimerHandle | None = None
+        self._look_due = 0.0  # (loop time) the next look
+        self._house_due = 0.0  # ... and the next housekeeping tick, in the same chain
         self._follow_handle: asyncio.TimerHandle | None = None
-        self._house_handle: asyncio.TimerHandle | None = None
         self._house_ticks = 0
         self._midi_task: asyncio.Task | None = None
         self._spectrum: Callable[[int], np.ndarray] | None = None
@@ -125,6 +128,7 @@ class FloweqApp(App[int]):
         # MIDI (engine.midi: None for an engine without MIDI)
         self.midi_view: MidiState = midi_state(None, off=engine.midi is None)
         self._midi_busy = False
+        self._status_lane = Lane("floweq-ui-status")  # (one kept thread for the poll)
         self._midi_ticks = 0
         self._midi_received = -1  # MIDI messages counted at the last poll
         self._midi_quiet = False  # and none had come in since the poll before it
@@ -155,9 +159,9 @@ class FloweqApp(App[int]):
             self.notify(self.startup_notice, timeout=6)
         if self.engine.status.message:
             self.notify(self.engine.status.message, timeout=4)
-        self._look_soon()
         self.health = dict(self.engine.health)
-        self._house_soon()
+        self._house_due = asyncio.get_running_loop().time() + WATCH_S
+        self._look_soon()
         self.call_later(self.poll_midi)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop = asyncio.get_running_loop()
@@ -172,12 +176,37 @@ class FloweqApp(App[int]):
         new, and a Textual timer tick costs several times a bare call."""
         if self._closing or self._closed:
             return
-        if self._look_handle is not None:
-            self._look_handle.cancel()  # (no-op once it ran)
         quiet = time.monotonic() - self._changed_at
         rate = self.fps if quiet < HOT_S else self.idle_fps if quiet < DOZE_S else self.doze_fps
         self.look_period = 1.0 / rate
-        self._look_handle = asyncio.get_running_loop().call_later(self.look_period, self._look)
+        loop = asyncio.get_running_loop()
+        self._look_due = loop.time() + self.look_period
+        self._arm(loop)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        """One timer for the looks and the housekeeping: at the next look, or at the next
+        housekeeping tick if that is due more than ``HOUSE_LATE_S`` before it (a wake-up
+        of the loop costs more than what most ticks do, so they share them)."""
+        if self._look_handle is not None:
+            self._look_handle.cancel()  # (no-op once it ran)
+        when = self._look_due
+        if self._house_due < when - HOUSE_LATE_S:
+            when = self._house_due
+        self._look_handle = loop.call_at(when, self._tick)
+
+    def _tick(self) -> None:
+        """The chain's timer: the housekeeping if due, then the look if due."""
+        if self._closing or self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() + 0.001 >= self._house_due:  # (a timer may fire a hair early)
+            self._house_due = loop.time() + WATCH_S
+            if not self._housekeep():
+                return
+        if loop.time() + 0.001 >= self._look_due:
+            self._look()  # (arms the next tick)
+        else:
+            self._arm(loop)
 
     def _wake_looks(self) -> None:
         """Something changed: if the next look is further than a frame away (idle or
@@ -189,7 +218,7 @@ class FloweqApp(App[int]):
             now = asyncio.get_running_loop().time()
         except RuntimeError:  # (called with no loop running: nothing is scheduled then)
             return
-        if handle.when() - now > 1.0 / self.fps:
+        if self._look_due - now > 1.0 / self.fps:
             self._look_soon()
 
     def _look(self) -> None:
@@ -567,19 +596,12 @@ class FloweqApp(App[int]):
 
     # ------------------------------------------------------------ MIDI
 
-    def _house_soon(self) -> None:
-        """The next housekeeping tick, WATCH_S from now, on the event loop itself (one
-        bare call instead of three Textual timers: a Textual tick costs several times more)."""
-        if self._closing or self._closed:
-            return
-        self._house_handle = asyncio.get_running_loop().call_later(WATCH_S, self._housekeep)
-
-    def _housekeep(self) -> None:
-        """Watch the engine's children every tick (a stall is said within a second), the
-        MIDI ports and knobs every MIDI_POLL_TICKS (in a task of its own: a slow answer
-        never holds the watch up), the children's logs every LOGS_TICKS."""
-        if self._closing or self._closed:
-            return
+    def _housekeep(self) -> bool:
+        """Watch the engine's children every tick (about every ``WATCH_S``, riding on the
+        looks: a stall is said within a second), the MIDI ports and knobs every
+        MIDI_POLL_TICKS (in a task of its own: a slow answer never holds the watch up), the
+        children's logs every LOGS_TICKS. False if it failed (the app then shows it and
+        exits)."""
         self._house_ticks += 1
         try:
             self.watch_engine()
@@ -589,8 +611,8 @@ class FloweqApp(App[int]):
                 self.watch_logs()
         except Exception as exc:  # as a timer's callback would: the app shows it and exits
             self._handle_exception(exc)
-            return
-        self._house_soon()
+            return False
+        return True
 
     def _poll_midi_tick(self) -> None:
         """The timer's poll: twice a second, once a second while no MIDI message came in
@@ -618,7 +640,7 @@ class FloweqApp(App[int]):
             return
         self._midi_busy = True
         try:
-            st = await off_thread(midi.status)
+            st = await self._status_lane.call(midi.status)
         except Exception as exc:
             self.midi_view = midi_state(None, error=str(exc) or "no answer")
             self.ctrl.knobs = {}
