@@ -26,9 +26,9 @@ from cpython.buffer cimport (
     PyBuffer_Release,
     PyObject_GetBuffer,
 )
-from libc.math cimport exp, fabs, isfinite, log, log10, pow, sqrt
+from libc.math cimport ceil, exp, fabs, isfinite, log, log10, pow, sqrt
 from libc.stdint cimport int64_t, uint64_t
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 import numpy as np
@@ -116,6 +116,15 @@ cdef extern from "mod_kernel.h":
     void fq_fig_offset(const fq_mod_state *st, const fq_fig_params *p, double beat, double *xy) nogil
     void fq_mod_advance(fq_mod_state *st, const fq_lfo_params *lfo, const fq_fig_params *fig,
                         double dt, double bps, double cx, double cy) nogil
+
+cdef extern from "poll.h" nogil:
+    struct pollfd:
+        int fd
+        short events
+        short revents
+    int poll(pollfd *fds, unsigned long nfds, int timeout)
+    enum: POLLIN
+
 
 cdef extern from "stdlib.h" nogil:
     int posix_memalign(void **memptr, size_t alignment, size_t size)
@@ -937,6 +946,7 @@ cdef class Processor:
     cdef float *src
     cdef int64_t src_frames, src_pos
     cdef int src_pending
+    cdef int cap_pending  # a capture is staged (_pending_capture is not None)
     cdef bint reset_pending
     cdef bint capture_waits
     cdef float *cap
@@ -1131,6 +1141,7 @@ cdef class Processor:
         if capture > 0:
             self._pending_capture = np.zeros((capture, self.nch), np.float32)
             self.capture_waits = True  # staged first: taken only with the source below
+            self.cap_pending = 1
         self.reset_pending = reset
         if source is not None:
             source = np.ascontiguousarray(source, dtype=np.float32)
@@ -1146,6 +1157,7 @@ cdef class Processor:
             raise ValueError("capture needs at least one frame")
         self._pending_capture = np.zeros((frames, self.nch), np.float32)
         self.capture_waits = False
+        self.cap_pending = 1
 
     @property
     def capture(self):
@@ -1218,15 +1230,7 @@ cdef class Processor:
         cdef int have_in = indata is not None
         cdef int frames
         cdef float *inp = NULL
-        if self.src_pending:
-            self._swap_pending_source()
-            if self.reset_pending:
-                self.reset()
-                self.reset_pending = False
-            if self._pending_capture is not None:
-                self._swap_pending_capture()
-        elif self._pending_capture is not None and not self.capture_waits:
-            self._swap_pending_capture()
+        self._take_pending()
         PyObject_GetBuffer(outdata, &vout, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS)
         try:
             if vout.ndim != 2 or vout.shape[1] != self.nch or vout.itemsize != 4:
@@ -1250,6 +1254,96 @@ cdef class Processor:
         finally:
             PyBuffer_Release(&vout)
 
+    cdef void _take_pending(self):
+        """Take a source or a capture staged by set_source or start_capture (a block's start)."""
+        if self.src_pending:
+            self._swap_pending_source()
+            if self.reset_pending:
+                self.reset()
+                self.reset_pending = False
+            if self._pending_capture is not None:
+                self._swap_pending_capture()
+        elif self._pending_capture is not None and not self.capture_waits:
+            self._swap_pending_capture()
+
+    cdef inline bint _pending(self) noexcept nogil:
+        return self.src_pending or (self.cap_pending and not self.capture_waits)
+
+    def run_clock(self, out, joined, double period, int hot_batch, int doze_batch,
+                  double doze_after, int stop_fd):
+        """The silent clock (no device): process ``out``-sized blocks at the real-time rate,
+        ``period`` s apart, until ``stop_fd`` is readable. Without the GIL, in C, as the
+        engine's Python loop did: it wakes every ``hot_batch`` blocks, every ``doze_batch``
+        once nothing moved for ``doze_after`` s (the controls, the decoded point and
+        parameters; no modulator running), and then, with the controls as they were, no
+        auto gain and no A/B, processes all but the last of the blocks due as one block of
+        at most ``joined``'s frames (the same samples; the last block on its own meters what
+        it did; the block count still counts ``out``-sized blocks). Falls 0.5 s behind
+        (stopped, suspended): starts again from now.
+        """
+        cdef float[:, ::1] vo = out
+        cdef float[:, ::1] vj = joined
+        cdef int block = <int>vo.shape[0]
+        cdef int big = <int>(vj.shape[0] // max(block, 1))
+        cdef double cur_c[N_CONTROLS_C]
+        cdef double seen_c[N_CONTROLS_C]
+        cdef double seen_m[M_P0 + 13 - M_ZX]
+        cdef int have_seen = 0
+        cdef int n, left, batch
+        cdef bint dozing
+        cdef double now, due, moved_at, delay
+        cdef pollfd pfd
+        if vo.shape[1] != self.nch or vj.shape[1] != self.nch or block < 1 or big < 1:
+            raise ValueError(f"blocks must be float32 (frames, {self.nch}), joined >= out")
+        if vj.shape[0] > self.max_block or period <= 0.0 or hot_batch < 1 or doze_batch < 1:
+            raise ValueError("bad clock settings")
+        pfd.fd = stop_fd
+        pfd.events = POLLIN
+        with nogil:
+            due = _now()
+            moved_at = due
+            while True:
+                now = _now()
+                if now - due > 0.5:
+                    due = now
+                memcpy(cur_c, self.ctl, sizeof(cur_c))
+                dozing = (
+                    have_seen and now - moved_at >= doze_after and due <= now
+                    and memcmp(cur_c, seen_c, sizeof(cur_c)) == 0
+                    and cur_c[C_AUTO] < 0.5 and cur_c[C_AB_ON] < 0.5
+                )
+                if dozing:
+                    left = <int>((now - due) / period)  # the blocks due but the last
+                    while left > 0:
+                        n = left if left < big else big
+                        if self._pending():
+                            with gil:
+                                self._take_pending()
+                        self.process_c(NULL, &vj[0, 0], n * block, 0)
+                        self.met[M_CALLBACKS] += n - 1
+                        due += n * period
+                        left -= n
+                while due <= now:
+                    if self._pending():
+                        with gil:
+                            self._take_pending()
+                    self.process_c(NULL, &vo[0, 0], block, 0)
+                    due += period
+                if (
+                    not have_seen
+                    or memcmp(cur_c, seen_c, sizeof(cur_c)) != 0
+                    or memcmp(self.met + M_ZX, seen_m, sizeof(seen_m)) != 0
+                    or self.met[M_MODS_RUNNING] > 0
+                ):
+                    memcpy(seen_c, cur_c, sizeof(cur_c))
+                    memcpy(seen_m, self.met + M_ZX, sizeof(seen_m))
+                    have_seen = 1
+                    moved_at = now
+                batch = hot_batch if now - moved_at < doze_after else doze_batch
+                delay = due + (batch - 1) * period - _now()
+                if poll(&pfd, 1, <int>ceil(delay * 1000.0) if delay > 0 else 0) > 0:
+                    break
+
     cdef void _swap_pending_source(self):
         cdef float[:, ::1] v
         if self._source is not None:
@@ -1272,6 +1366,7 @@ cdef class Processor:
             self.retired.append(self._capture)
         self._capture = self._pending_capture
         self._pending_capture = None
+        self.cap_pending = 0
         v = self._capture
         self.cap = &v[0, 0]
         self.cap_frames = v.shape[0]

@@ -39,6 +39,9 @@ POLL_S = 0.5
 LATE_S = 0.5
 """A watchdog look this much later than POLL_S means this whole process was stopped
 (SIGSTOP, a suspended machine): the device is not to blame for the silence meanwhile."""
+QUIET_POLL_S = 2.0
+"""The wait between watchdog looks on a silent clock that was asked for (``--silent``): no
+device to watch for, only buffers to let go of (a request still wakes it at once)."""
 RETRY_AFTER_CHANGE = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
 """After a sound server or card appeared (or went), try the device at these delays: a
 server's socket can appear a moment before it accepts clients."""
@@ -85,6 +88,8 @@ class Runner:
         self.stream: Any = None
         self.clock: threading.Thread | None = None
         self.clock_stop = threading.Event()
+        self._clock_wake: tuple[int, int] = (-1, -1)
+        """The silent clock sleeps on this pipe's read end: a write stops it."""
         self.proc: Any = None
         self.state = EngineState.STOPPED
         self.message = ""
@@ -253,6 +258,7 @@ class Runner:
         self.hostapi = ""
         self._set_state(EngineState.SILENT)
         self.clock_stop.clear()
+        self._clock_wake = os.pipe()
         self.clock = threading.Thread(target=self._clock_loop, name="silent-clock", daemon=True)
         self.clock.start()
 
@@ -263,11 +269,20 @@ class Runner:
     def _stop_clock(self) -> None:
         if self.clock is not None:
             self.clock_stop.set()
+            wake = self._clock_wake
+            with contextlib.suppress(OSError):
+                os.write(wake[1], b"x")
             self.clock.join(2.0)
+            if not self.clock.is_alive():  # (a clock that did not end keeps its pipe)
+                for fd in wake:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
             self.clock = None
 
     def _clock_loop(self) -> None:
-        """Process blocks at the real-time rate, a few per wake-up (about CLOCK_WAKE_S).
+        """Process blocks at the real-time rate, a few per wake-up (about CLOCK_WAKE_S,
+        CLOCK_DOZE_S once nothing moved for CLOCK_DOZE_AFTER_S): ``Processor.run_clock``,
+        a loop in C without the GIL until :meth:`_stop_clock` writes to its pipe.
 
         Dozing with the controls as they were (no ramp to spread over a block, no modulator),
         no auto gain and no A/B (their loudness steps are taken once a block), all but the
@@ -282,44 +297,9 @@ class Runner:
         doze_batch = max(hot_batch, round(CLOCK_DOZE_S / period))
         big = max(1, min(doze_batch, CLOCK_BIG_FRAMES // cfg.blocksize))  # blocks in one
         joined = np.zeros((big * cfg.blocksize, cfg.channels), np.float32)
-        proc = self.proc
-        ctl, met = self.ctl_block.array, self.met_block.array
-        moving = slice(METER_INDEX["zx"], METER_INDEX["p0"] + 13)  # the point, the parameters
-        mods = METER_INDEX["mods_running"]
-        calls = METER_INDEX["callbacks"]
-        auto, ab = CONTROL_INDEX["auto_gain"], CONTROL_INDEX["ab_on"]
-        seen: tuple[bytes, bytes] = (b"", b"")
-        due = time.monotonic()  # the next block's start
-        moved_at = due
-        while not self.clock_stop.is_set():
-            now = time.monotonic()
-            if now - due > 0.5:  # fell far behind (stopped, suspended): resynchronise
-                due = now
-            controls = ctl.tobytes()
-            if (
-                now - moved_at >= CLOCK_DOZE_AFTER_S
-                and controls == seen[0]
-                and ctl[auto] < 0.5
-                and ctl[ab] < 0.5
-                and due <= now
-            ):
-                left = int((now - due) / period)  # the blocks due but the last
-                while left > 0:
-                    n = min(big, left)
-                    proc.process(None, joined[: n * cfg.blocksize], 0)
-                    met[calls] += n - 1
-                    due += n * period
-                    left -= n
-            while due <= now:
-                proc.process(None, out, 0)
-                due += period
-            state = (controls, met[moving].tobytes())
-            if state != seen or met[mods] > 0:
-                seen, moved_at = state, now
-            batch = hot_batch if now - moved_at < CLOCK_DOZE_AFTER_S else doze_batch
-            delay = due + (batch - 1) * period - time.monotonic()
-            if delay > 0:
-                self.clock_stop.wait(delay)
+        self.proc.run_clock(
+            out, joined, period, hot_batch, doze_batch, CLOCK_DOZE_AFTER_S, self._clock_wake[0]
+        )
 
     def close(self) -> None:
         """Stop the stream or the clock (idempotent)."""
@@ -331,6 +311,13 @@ class Runner:
             self.stream = None
         self._stop_clock()
         self._set_state(EngineState.STOPPED)
+
+    @property
+    def poll_s(self) -> float:
+        """How long the command loop waits between watchdog looks (POLL_S, QUIET_POLL_S)."""
+        if self.config.silent and self.state is EngineState.SILENT:
+            return QUIET_POLL_S
+        return POLL_S
 
     def watchdog(self, guard: Any = None) -> None:
         """Called every POLL_S: notice a lost device (hand over), or look for one to open.
@@ -564,7 +551,7 @@ def engine_main(
     chan.ready()
     last_gc = runner.ticked_at = time.monotonic()
     try:
-        while chan.wait(POLL_S) and chan.serve(handlers, guard):
+        while chan.wait(runner.poll_s) and chan.serve(handlers, guard):
             if time.monotonic() - last_gc > 5.0:
                 gc.collect(1)
                 last_gc = time.monotonic()

@@ -524,14 +524,15 @@ class Supervisor:
         self._thread.start()
 
     def _run(self) -> None:
-        last, wait = self._clock(), self.tick
-        while not self._sleep(wait):
+        last, wait, fds = self._clock(), self.tick, None
+        while not self._sleep(wait, fds):
             now = self._clock()
             if now - last > wait + self.policy.stall_after:
                 self._resumed_at = now  # this process was stopped: nobody could be seen
             self.step()
             last = self._clock()
-            wait = self._next_wait(last)
+            fds = self._sentinels()
+            wait = self._next_wait(last, fds)
 
     def _sentinels(self) -> list[int] | None:
         """The sentinels of every child, if every one runs and has one; else None."""
@@ -548,10 +549,10 @@ class Supervisor:
             found.append(fd)
         return found
 
-    def _sleep(self, wait: float) -> bool:
-        """Wait ``wait`` s, or until a child's process ends or :meth:`close`; True if closing."""
+    def _sleep(self, wait: float, fds: list[int] | None) -> bool:
+        """Wait ``wait`` s, or until a child's process ends (``fds``: their sentinels, None
+        to just wait) or :meth:`close`; True if closing."""
         wake = self._wake
-        fds = self._sentinels() if wake is not None else None
         if fds is None or wake is None:
             return self._closing.wait(wait)
         with contextlib.suppress(OSError, ValueError):
@@ -559,11 +560,11 @@ class Supervisor:
                 os.read(wake[0], 64)
         return self._closing.is_set()
 
-    def _next_wait(self, now: float) -> float:
+    def _next_wait(self, now: float, fds: list[int] | None = None) -> float:
         """Until the next look: ``tick`` (``idle_tick`` while every child runs and its exit
         would wake the thread), or sooner when a child's silence would reach its
         ``stall_after`` before that."""
-        wait = self.tick if self._sentinels() is None else self.idle_tick
+        wait = self.tick if fds is None else self.idle_tick
         for entry in list(self._entries.values()):
             if entry.liveness is None or entry.health.state is not ChildState.RUNNING:
                 continue
