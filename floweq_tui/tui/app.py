@@ -110,6 +110,7 @@ class FloweqApp(App[int]):
         self._status_key: tuple = ()
         self._status_st: Any = None
         self._last_inputs: tuple = ()
+        self._groups_key: tuple | None = None  # the controls and knobs the groups were fed
         self._look_handle: asyncio.TimerHandle | None = None
         self._follow_handle: asyncio.TimerHandle | None = None
         self._house_handle: asyncio.TimerHandle | None = None
@@ -298,7 +299,7 @@ class FloweqApp(App[int]):
             self._draw_curve(main, force or spectrum_due)
         if changed:
             self.frames_drawn += 1
-            self._draw_controls(main)
+            self._draw_controls(main, force)
         if changed or self._bands_pending:
             self._bands_pending = not bands_due  # (drawn at the next look that is due)
             if bands_due:
@@ -352,10 +353,12 @@ class FloweqApp(App[int]):
         inputs = (params, active, fs, round(c["strength"], 4), bypass, tag, self.match_target)
         main.curve.feed(inputs, self._spectrum)
 
-    def _draw_controls(self, main: MainScreen) -> None:
+    def _draw_controls(self, main: MainScreen, force: bool = False) -> None:
         """Feed the map and the groups (each redraws only on change; the bands are fed
         beside, at most AUTO_NUMBERS_HZ while only the decoding moves); fed while hidden too
-        (narrow terminals): shown again after a resize, they are current."""
+        (narrow terminals): shown again after a resize, they are current. The groups show
+        the controls and the knobs only: they are fed when those changed (or ``force``), not
+        while only the decoding or the moving point moves."""
         ctrl = self.ctrl
         c = self.engine.controls
         point, encoded = ctrl.point()
@@ -367,8 +370,11 @@ class FloweqApp(App[int]):
         ab = (int(c["anchor_a"]), int(c["anchor_b"])) if ctrl.mode == 1 else None
         main.lmap.feed(ctrl.dims, rng, point, anchors, ab, encoded)
         main.lmap.feed_motion(self.auto.moving_point(), tuple(self.auto.path_line()))
-        for g in main.groups:
-            g.update_values()
+        groups_key = (c.array.tobytes(), ctrl.knobs)
+        if force or groups_key != self._groups_key:
+            self._groups_key = groups_key
+            for g in main.groups:
+                g.update_values()
 
     def on_value_adjusted(self, message: ValueAdjusted) -> None:
         self.refresh_from_engine(force=True)

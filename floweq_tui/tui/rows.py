@@ -15,10 +15,36 @@ from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style as RichStyle
 from rich.text import Text
+from textual._border import get_box  # (as Textual draws a left border)
 from textual.geometry import Region, Size
+from textual.messages import Update
 from textual.strip import Strip
 from textual.style import Style as VisualStyle
 from textual.visual import Visual, visualize
+
+_NARROW = frozenset(
+    chr(c)
+    for lo, hi in (
+        (0x20, 0x7E),  # ASCII
+        (0xA0, 0xAC),  # Latin-1 (not the soft hyphen)
+        (0xAE, 0x2FF),
+        (0x370, 0x3FF),  # Greek (β)
+        (0x2010, 0x2027),  # dashes, bullets, ellipsis
+        (0x2190, 0x21FF),  # arrows
+        (0x2500, 0x25FC),  # box drawing, blocks, shapes (not the wide squares after)
+        (0x2800, 0x28FF),  # braille
+    )
+    for c in range(lo, hi + 1)
+)
+"""Characters one cell wide (as rich measures them): the ones the rows are drawn with."""
+_narrow = _NARROW.issuperset
+
+
+def cells(text: str) -> int:
+    """Cells of a text, as rich's ``cell_len`` counts them (its length when every character
+    is one of the usual one-cell ones: no table lookup, no cache churn for ever new text)."""
+    return len(text) if _narrow(text) else cell_len(text)
+
 
 Run = tuple[str, RichStyle | None]
 _END = RichStyle()  # (marks the end of a row)
@@ -32,16 +58,16 @@ def changed_span(old: tuple, new: tuple, width: int) -> tuple[int, int]:
     n = min(len(old), len(new))
     x0 = i = 0
     while i < n and old[i] == new[i]:
-        x0 += cell_len(old[i][0])
+        x0 += cells(old[i][0])
         i += 1
     if i < n and old[i][1] == new[i][1]:  # the same style: the text's common start
         x0 += _common(old[i][0], new[i][0])
-    ends = sum(cell_len(t) for t, _ in old), sum(cell_len(t) for t, _ in new)
+    ends = sum(cells(t) for t, _ in old), sum(cells(t) for t, _ in new)
     if ends[0] != ends[1]:
         return min(x0, width), width  # (the rest moved: up to the padded end)
     x1, j = ends[0], 0
     while j < n - i and old[-1 - j] == new[-1 - j]:
-        x1 -= cell_len(old[-1 - j][0])
+        x1 -= cells(old[-1 - j][0])
         j += 1
     if j < n - i and old[-1 - j][1] == new[-1 - j][1]:
         x1 -= _common(old[-1 - j][0][::-1], new[-1 - j][0][::-1])
@@ -55,7 +81,7 @@ def _common(a: str, b: str) -> int:
     k, m = 0, min(len(a), len(b))
     while k < m and a[k] == b[k]:
         k += 1
-    return cell_len(a[:k])
+    return cells(a[:k])
 
 
 class KeptLines:
@@ -104,9 +130,12 @@ class KeptLines:
             self._lines_changed_styles()
         ys = crop.line_range
         missing = [y for y in ys if y not in kept]
-        if missing:
-            y0, y1 = missing[0], missing[-1] + 1
+        while missing:  # each run of missing lines drawn at once
+            y0 = y1 = missing[0]
+            while y1 - y0 < len(missing) and missing[y1 - y0] == y1:
+                y1 += 1
             kept.update(zip(range(y0, y1), self._fresh_lines(y0, y1, width), strict=True))
+            del missing[: y1 - y0]
         strips = [kept[y] for y in ys]
         x1, x2 = crop.column_span
         if x1 != 0 or x2 != width:
@@ -183,18 +212,32 @@ class RowsView(KeptLines):
                 dirty.append(Region(x0, y, x1 - x0, 1))
         self._rows = rows
         if dirty:
-            w.refresh(*dirty)  # type: ignore[attr-defined]
+            self._repaint(dirty)
+
+    def _repaint(self, regions: list[Region]) -> None:
+        """``refresh(*regions)`` for rows that changed, without its round trip: Textual's
+        refresh marks the regions dirty, clears the widget's size and style caches (nothing
+        a row's content changes) and prompts the widget's own message queue, whose idle
+        handler then tells the screen to update it; here the screen is told at once."""
+        w = self  # a Widget
+        if not (w.is_mounted and w.display) or w._repaint_required:  # type: ignore[attr-defined]
+            w.refresh(*regions)  # type: ignore[attr-defined]  # (Textual's own way)
+            return
+        w._set_dirty(*regions)  # type: ignore[attr-defined]
+        w.screen.post_message(Update(w))  # type: ignore[attr-defined]
 
     _plain: tuple | None = None
-    """(the line's pad style, its background, line filters) when the widget has no border,
-    padding, outline, hatch, tint or opacity (its lines are its rows, padded and filtered)."""
+    """(the line's pad style, its background, line filters, the left border's cell or None)
+    when the widget has no padding, outline, hatch, tint or opacity and no border but maybe
+    a left one (its lines are its rows, padded, behind that border, and filtered)."""
 
     def _lines_changed_styles(self) -> None:
         w = self  # a Widget
         st = w.styles  # type: ignore[attr-defined]
+        (top, _), (right, _), (bottom, _), (left, left_colour) = st.border
         plain = (
-            st.gutter == (0, 0, 0, 0)
-            and not any(edge for edge, _ in st.border)
+            st.padding == (0, 0, 0, 0)
+            and not (top or right or bottom)
             and not any(edge for edge, _ in st.outline)
             and not (st.has_rule("hatch") and st.hatch != "none")
             and not st.tint.a
@@ -204,19 +247,34 @@ class RowsView(KeptLines):
         self._plain = None
         if plain:
             base, background = w.background_colors  # type: ignore[attr-defined]
-            pad = VisualStyle(background=base + background).rich_style
-            self._plain = (pad, background, self._kept_key[2] if self._kept_key else ())
+            inner = VisualStyle(background=base + background)
+            edge = None
+            if left:  # as Textual's StylesCache draws a left border beside the content
+                outer = VisualStyle(background=base)
+                colour = VisualStyle(foreground=base + left_colour.multiply_alpha(1.0))
+                edge = get_box(left, inner, outer, colour)[1][0]
+            filters = self._kept_key[2] if self._kept_key else ()
+            self._plain = (inner.rich_style, background, filters, edge)
 
     def _fresh_lines(self, y0: int, y1: int, width: int) -> list[Strip]:
         """As Textual's ``StylesCache`` draws a widget's content lines when there is no box
-        around them: each row padded to the width with the background, then filtered."""
+        around them but maybe a left border: each row padded to the width with the
+        background, behind the border's cell, then filtered."""
         plain = self._plain
         if plain is None:
             return super()._fresh_lines(y0, y1, width)
-        pad, background, filters = plain
+        pad, background, filters, edge = plain
         lines = []
+        if edge is None:
+            for y in range(y0, y1):
+                strip = self.render_line(y).adjust_cell_length(width, pad)
+                for line_filter in filters:
+                    strip = strip.apply_filter(line_filter, background)
+                lines.append(strip)
+            return lines
+        inside = width - 1
         for y in range(y0, y1):
-            strip = Strip(self.render_line(y).adjust_cell_length(width, pad), width)
+            strip = Strip([edge, *self.render_line(y).adjust_cell_length(inside, pad)], width)
             for line_filter in filters:
                 strip = strip.apply_filter(line_filter, background)
             lines.append(strip)
@@ -266,7 +324,7 @@ class RowsView(KeptLines):
                 if rich is None:
                     rich = placed[key] = self._style(None).rich_style_with_offset(x, y)
                 segments.append(Segment(pending, rich))
-                x += cell_len(pending)
+                x += cells(pending)
                 pending = ""
             if st is _END:
                 break
@@ -277,7 +335,7 @@ class RowsView(KeptLines):
                     placed.clear()
                 rich = placed[key] = self._style(st).rich_style_with_offset(x, y)
             segments.append(Segment(chunk, rich))
-            x += cell_len(chunk)
+            x += cells(chunk)
         strip = Strip(segments, x)
         if x <= width:
             return strip  # (Textual pads it to the width with the widget's background)
