@@ -11,39 +11,38 @@ snapshots do not change.
 
 from __future__ import annotations
 
+import re
+
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style as RichStyle
 from rich.text import Text
 from textual._border import get_box  # (as Textual draws a left border)
+from textual.filter import ANSIToTruecolor, DimFilter, Monochrome, NoColor
 from textual.geometry import Region, Size
 from textual.messages import Update
 from textual.strip import Strip
 from textual.style import Style as VisualStyle
 from textual.visual import Visual, visualize
 
-_NARROW = frozenset(
-    chr(c)
-    for lo, hi in (
-        (0x20, 0x7E),  # ASCII
-        (0xA0, 0xAC),  # Latin-1 (not the soft hyphen)
-        (0xAE, 0x2FF),
-        (0x370, 0x3FF),  # Greek (β)
-        (0x2010, 0x2027),  # dashes, bullets, ellipsis
-        (0x2190, 0x21FF),  # arrows
-        (0x2500, 0x25FC),  # box drawing, blocks, shapes (not the wide squares after)
-        (0x2800, 0x28FF),  # braille
-    )
-    for c in range(lo, hi + 1)
+_NARROW = (
+    (0x20, 0x7E),  # ASCII
+    (0xA0, 0xAC),  # Latin-1 (not the soft hyphen)
+    (0xAE, 0x2FF),
+    (0x370, 0x3FF),  # Greek (β)
+    (0x2010, 0x2027),  # dashes, bullets, ellipsis
+    (0x2190, 0x21FF),  # arrows
+    (0x2500, 0x25FC),  # box drawing, blocks, shapes (not the wide squares after)
+    (0x2800, 0x28FF),  # braille
 )
-"""Characters one cell wide (as rich measures them): the ones the rows are drawn with."""
-_narrow = _NARROW.issuperset
+"""Ranges of characters one cell wide (as rich measures them): the ones rows are drawn with."""
+_not_narrow = re.compile("[^" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _NARROW) + "]").search
 
 
 def cells(text: str) -> int:
     """Cells of a text, as rich's ``cell_len`` counts them (its length when every character
     is one of the usual one-cell ones: no table lookup, no cache churn for ever new text)."""
-    return len(text) if _narrow(text) else cell_len(text)
+    return cell_len(text) if _not_narrow(text) else len(text)
 
 
 Run = tuple[str, RichStyle | None]
@@ -56,19 +55,19 @@ def changed_span(old: tuple, new: tuple, width: int) -> tuple[int, int]:
     style): the same text in the same style before x0 and from x1 on is left as it is on
     the terminal, so a moving point or a few digits send a few cells, not the row."""
     n = min(len(old), len(new))
-    x0 = i = 0
+    i = 0
     while i < n and old[i] == new[i]:
-        x0 += cells(old[i][0])
         i += 1
+    x0 = cells("".join([t for t, _ in old[:i]]))
     if i < n and old[i][1] == new[i][1]:  # the same style: the text's common start
         x0 += _common(old[i][0], new[i][0])
-    ends = sum(cells(t) for t, _ in old), sum(cells(t) for t, _ in new)
-    if ends[0] != ends[1]:
+    end = cells("".join([t for t, _ in old]))
+    if end != cells("".join([t for t, _ in new])):
         return min(x0, width), width  # (the rest moved: up to the padded end)
-    x1, j = ends[0], 0
+    j = 0
     while j < n - i and old[-1 - j] == new[-1 - j]:
-        x1 -= cells(old[-1 - j][0])
         j += 1
+    x1 = end - cells("".join([t for t, _ in old[len(old) - j :]]))
     if j < n - i and old[-1 - j][1] == new[-1 - j][1]:
         x1 -= _common(old[-1 - j][0][::-1], new[-1 - j][0][::-1])
     x1 = min(max(x1, 0), width)
@@ -78,10 +77,14 @@ def changed_span(old: tuple, new: tuple, width: int) -> tuple[int, int]:
 
 def _common(a: str, b: str) -> int:
     """Cells of the common start of two texts."""
-    k, m = 0, min(len(a), len(b))
-    while k < m and a[k] == b[k]:
-        k += 1
-    return cells(a[:k])
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:  # (the longest equal start, by halves: slices compare at C speed)
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return cells(a[:lo])
 
 
 class KeptLines:
@@ -100,9 +103,12 @@ class KeptLines:
     """Outer line y -> the full-width line as Textual drew it."""
     _kept_key: tuple | None = None
     """(outer size, line filters) the kept lines were drawn for (None: since a full refresh)."""
+    _kept_all: list[Strip] | None = None
+    """All the lines, top to bottom, while none was marked dirty since they were drawn."""
 
     def _set_dirty(self, *regions: Region) -> None:  # (all of Textual's repaints come here)
         super()._set_dirty(*regions)  # type: ignore[misc]
+        self._kept_all = None
         kept = self._kept
         if not regions:
             self._kept_key = None  # (styles may have changed: look at them again)
@@ -126,8 +132,12 @@ class KeptLines:
         kept = self._kept
         if kept is None or key != self._kept_key:
             kept = self._kept = {}
+            self._kept_all = None
             self._kept_key = key
             self._lines_changed_styles()
+        whole = crop.x == crop.y == 0 and crop.width == width and crop.height == height
+        if whole and self._kept_all is not None:  # (what the compositor asks for most)
+            return list(self._kept_all)
         ys = crop.line_range
         missing = [y for y in ys if y not in kept]
         while missing:  # each run of missing lines drawn at once
@@ -137,6 +147,9 @@ class KeptLines:
             kept.update(zip(range(y0, y1), self._fresh_lines(y0, y1, width), strict=True))
             del missing[: y1 - y0]
         strips = [kept[y] for y in ys]
+        if whole:
+            self._kept_all = strips
+            return list(strips)
         x1, x2 = crop.column_span
         if x1 != 0 or x2 != width:
             strips = [strip.crop(x1, x2) for strip in strips]
@@ -150,6 +163,10 @@ class KeptLines:
         return super().render_lines(Region(0, y0, width, y1 - y0))  # type: ignore[misc]
 
 
+_PER_SEGMENT = (ANSIToTruecolor, DimFilter, Monochrome, NoColor)
+"""Textual's line filters: each maps every segment's style by itself (the text kept)."""
+
+
 class RowsView(KeptLines):
     """Mixin for a ``Widget``: implement :meth:`draw_rows`, call :meth:`rows_changed` when
     its inputs changed (instead of ``refresh()``); ``render_line`` serves cached strips."""
@@ -159,6 +176,8 @@ class RowsView(KeptLines):
 
     _rows_at: tuple | None = None
     """(size, base style) the rows and strips were made for (None: make them again)."""
+    _same: dict[RichStyle | None, bool] | None = None
+    """Style -> the line filters leave it as it is (None: filters of unknown kinds)."""
 
     def draw_rows(self) -> list[Row]:
         """The widget's rows at its current size (runs of text and rich style)."""
@@ -255,30 +274,54 @@ class RowsView(KeptLines):
                 edge = get_box(left, inner, outer, colour)[1][0]
             filters = self._kept_key[2] if self._kept_key else ()
             self._plain = (inner.rich_style, background, filters, edge)
+            self._same = {} if all(type(f) in _PER_SEGMENT for f in filters) else None
 
     def _fresh_lines(self, y0: int, y1: int, width: int) -> list[Strip]:
         """As Textual's ``StylesCache`` draws a widget's content lines when there is no box
         around them but maybe a left border: each row padded to the width with the
-        background, behind the border's cell, then filtered."""
+        background, behind the border's cell, then filtered (a line whose every style the
+        filters leave as it is is that line)."""
         plain = self._plain
         if plain is None:
             return super()._fresh_lines(y0, y1, width)
         pad, background, filters, edge = plain
+        self.render_line(0)  # (the rows for this size and style)
+        rows, blank = self._strips, None
+        inside = width - (edge is not None)
         lines = []
-        if edge is None:
-            for y in range(y0, y1):
-                strip = self.render_line(y).adjust_cell_length(width, pad)
+        for y in range(y0, y1):
+            if y < len(rows):
+                strip = rows[y].adjust_cell_length(inside, pad)
+            else:
+                strip = blank = blank or self.render_line(y).adjust_cell_length(inside, pad)
+            if edge is not None:
+                strip = Strip([edge, *strip], width)
+            if filters and not self._unfiltered(strip):
                 for line_filter in filters:
                     strip = strip.apply_filter(line_filter, background)
-                lines.append(strip)
-            return lines
-        inside = width - 1
-        for y in range(y0, y1):
-            strip = Strip([edge, *self.render_line(y).adjust_cell_length(inside, pad)], width)
-            for line_filter in filters:
-                strip = strip.apply_filter(line_filter, background)
             lines.append(strip)
         return lines
+
+    def _unfiltered(self, strip: Strip) -> bool:
+        """True if the line filters (Textual's own, which map each segment's style by itself)
+        leave every style of the line as it is: the filtered line is the line."""
+        same = self._same
+        if same is None:
+            return False
+        for segment in strip:
+            style = segment.style
+            got = same.get(style)
+            if got is None:
+                _, background, filters, _ = self._plain  # type: ignore[misc]
+                out = [Segment(" ", style)]
+                for line_filter in filters:
+                    out = line_filter.apply(out, background)
+                got = same[style] = out == [Segment(" ", style)]
+                if len(same) > 50_000:  # (bounded: styles x cells seen)
+                    same.clear()
+            if not got:
+                return False
+        return True
 
     def render_line(self, y: int) -> Strip:
         w = self
