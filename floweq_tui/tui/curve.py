@@ -52,7 +52,7 @@ def x_of(freq: float | np.ndarray, width_px: int) -> np.ndarray:
 
 def db_range(curve: np.ndarray) -> float:
     """+-12 dB, or wider in steps of 6 dB when the curve needs it."""
-    peak = float(np.max(np.abs(curve))) if curve.size else 0.0
+    peak = float(np.abs(curve).max()) if curve.size else 0.0
     return max(12.0, math.ceil(peak / 6.0 - 1e-9) * 6.0)
 
 
@@ -108,8 +108,8 @@ def draw_curve(
         tcurve = np.interp(np.log(freqs), np.log(tf), tdb)
     rng = db_range(curve if tcurve is None else np.concatenate([curve, tcurve]))
 
-    def y_of(db: np.ndarray | float) -> np.ndarray:
-        return np.clip(np.rint((rng - np.asarray(db)) / (2 * rng) * (hpx - 1)), 0, hpx - 1)
+    def y_of(db: np.ndarray) -> np.ndarray:  # (np.clip's checks cost more than its work)
+        return np.minimum(np.maximum(np.rint((rng - db) / (2 * rng) * (hpx - 1)), 0), hpx - 1)
 
     # each pixel column lit from its own row to halfway to its neighbours' (no gaps)
     ys = y_of(curve).astype(int)
@@ -145,15 +145,20 @@ def draw_curve(
         codes[on], sids[on] = 0x2800 + tbits[on], _TARGET
     on = bits != 0
     codes[on], sids[on] = 0x2800 + bits[on], (_OFF if bypass else _CURVE)
-    # band centres: a letter on the curve at each band's centre column
-    centres = x_of(p[list(FREQ_INDEX)], wpx).tolist()
+    # band centres: a letter on the curve at each band's centre column (a later band's wins)
+    centres, heights = x_of(p[list(FREQ_INDEX)], wpx).tolist(), ys.tolist()
+    marks: dict[tuple[int, int], tuple[int, int]] = {}
     for b in range(len(FREQ_INDEX)):
         col = int(round(centres[b])) // 2
         col = min(max(col, 0), pw - 1)
-        y = int(ys[min(col * 2, wpx - 1)]) // 4
+        y = heights[min(col * 2, wpx - 1)] // 4
         on_b = active[b] and not bypass
-        codes[y, col] = ord(BAND_MARKS[b] if on_b else BAND_MARKS[b].lower())
-        sids[y, col] = _BAND0 + b if on_b else _OFF
+        marks[y, col] = (
+            ord(BAND_MARKS[b] if on_b else BAND_MARKS[b].lower()),
+            _BAND0 + b if on_b else _OFF,
+        )
+    at = tuple(zip(*marks, strict=True))
+    codes[at], sids[at] = zip(*marks.values(), strict=True)
     if tag:
         t = tag[: pw - 1]
         start = pw - len(t)
