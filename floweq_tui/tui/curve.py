@@ -25,7 +25,6 @@ from ..eqmath import (
     MIN_FREQ,
     NYQUIST_FRACTION,
     check_rate,
-    sos_response,
 )
 from ..params import FREQ_INDEX, GAIN_INDEX, Q_INDEX, SHELF_Q, apply_strength
 from .rows import Row, RowsView
@@ -34,7 +33,6 @@ FMIN, FMAX = 20.0, 20000.0
 GUTTER = 4
 BAND_MARKS = ("L", "1", "2", "3", "H")
 BAND_COLOURS = ("#ff8c42", "#ffd23f", "#7bd389", "#3bceac", "#b388eb")
-_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint16)
 
 S_CURVE = Style(color="#ffcc33", bold=True)
 S_CURVE_OFF = Style(color="#808080")
@@ -54,7 +52,7 @@ def x_of(freq: float | np.ndarray, width_px: int) -> np.ndarray:
 
 def db_range(curve: np.ndarray) -> float:
     """+-12 dB, or wider in steps of 6 dB when the curve needs it."""
-    peak = float(np.max(np.abs(curve))) if curve.size else 0.0
+    peak = float(np.abs(curve).max()) if curve.size else 0.0
     return max(12.0, math.ceil(peak / 6.0 - 1e-9) * 6.0)
 
 
@@ -99,7 +97,9 @@ def draw_curve(
     pw, ph = width - GUTTER, height - 1  # plot cells; last row = frequency labels
     wpx, hpx = 2 * pw, 4 * ph
     freqs = _freqs(wpx)
-    p = apply_strength(np.asarray(params, dtype=np.float64), strength)
+    p = np.asarray(params, dtype=np.float64)
+    if strength != 1.0:  # (scaling by 1 changes nothing)
+        p = apply_strength(p, strength)
     fs = float(samplerate) if samplerate and samplerate >= 8000 else 48000.0
     curve = np.zeros(wpx) if bypass else _response_db(p, freqs, fs, active)
     tcurve = None
@@ -108,8 +108,8 @@ def draw_curve(
         tcurve = np.interp(np.log(freqs), np.log(tf), tdb)
     rng = db_range(curve if tcurve is None else np.concatenate([curve, tcurve]))
 
-    def y_of(db: np.ndarray | float) -> np.ndarray:
-        return np.clip(np.rint((rng - np.asarray(db)) / (2 * rng) * (hpx - 1)), 0, hpx - 1)
+    def y_of(db: np.ndarray) -> np.ndarray:  # (np.clip's checks cost more than its work)
+        return np.minimum(np.maximum(np.rint((rng - db) / (2 * rng) * (hpx - 1)), 0), hpx - 1)
 
     # each pixel column lit from its own row to halfway to its neighbours' (no gaps)
     ys = y_of(curve).astype(int)
@@ -119,51 +119,95 @@ def draw_curve(
         lo[side] = np.minimum(lo[side], np.ceil(mid))
         hi[side] = np.maximum(hi[side], np.floor(mid))
     rows_px = np.arange(hpx)[:, None]
-    lit = (rows_px >= lo) & (rows_px <= hi)  # (hpx, wpx)
-    bits = (lit.reshape(ph, 4, pw, 2) * _BITS[None, :, None, :]).sum(axis=(1, 3))
+    bits = _braille((rows_px >= lo) & (rows_px <= hi), ph, pw)  # (lit pixels: hpx x wpx)
 
-    # grid: 0 dB and half-range rows, decade columns (the same for every curve of a size)
-    grid_rows, grid = _grid(pw, ph, rng)
-    cells = [list(row) for row in grid]
+    # the cells as code points and style numbers (STYLES): the grid, then what is drawn over
+    # it, the later over the earlier; rows of runs are cut where the style changes
+    codes = _grid_codes(pw, ph, rng).copy()
+    sids = np.zeros((ph, pw), dtype=np.int8)  # (_GRID)
     if spectrum is not None and len(spectrum) == pw:
         top, bottom = -10.0, -100.0
-        for c in range(pw):
-            level = (float(spectrum[c]) - bottom) / (top - bottom) * ph
-            full = int(level)
-            for k in range(min(full, ph)):
-                cells[ph - 1 - k][c] = ("█", S_SPEC)
+        level = (np.asarray(spectrum, dtype=np.float64) - bottom) / (top - bottom) * ph
+        with np.errstate(invalid="ignore"):
+            full = np.trunc(level)  # (as int(): towards zero)
+            solid = np.arange(ph - 1, -1, -1)[:, None] < full  # rows ph-1-k, k < full
+            codes[solid], sids[solid] = _SOLID, _SPEC
             frac = level - full
-            if 0 <= full < ph and frac > 0.125:
-                cells[ph - 1 - full][c] = (" ▁▂▃▄▅▆▇"[min(int(frac * 8), 7)], S_SPEC)
+            part = (full >= 0) & (full < ph) & (frac > 0.125)
+        if part.any():
+            cols = np.flatnonzero(part)
+            rows_at = ph - 1 - full[cols].astype(np.intp)
+            eighths = np.minimum((frac[cols] * 8).astype(np.intp), 7)
+            codes[rows_at, cols], sids[rows_at, cols] = _EIGHTHS[eighths], _SPEC
     if tcurve is not None:  # behind the response: the response's cells win
-        lit_t = np.arange(hpx)[:, None] == y_of(tcurve).astype(int)[None, :]
-        tbits = (lit_t.reshape(ph, 4, pw, 2) * _BITS[None, :, None, :]).sum(axis=(1, 3))
-        for r, row in enumerate(tbits.tolist()):
-            for c, b in enumerate(row):
-                if b:
-                    cells[r][c] = (chr(0x2800 + b), S_TARGET)
-    style = S_CURVE_OFF if bypass else S_CURVE
-    rr, cc = np.nonzero(bits)
-    for r, c, b in zip(rr.tolist(), cc.tolist(), bits[rr, cc].tolist(), strict=True):
-        cells[r][c] = (chr(0x2800 + b), style)
-    # band centres: a letter on the curve at each band's centre column
-    for b, fi in enumerate(FREQ_INDEX):
-        col = int(round(float(x_of(p[fi], wpx)))) // 2
+        tbits = _braille(np.arange(hpx)[:, None] == y_of(tcurve).astype(int)[None, :], ph, pw)
+        on = tbits != 0
+        codes[on], sids[on] = 0x2800 + tbits[on], _TARGET
+    on = bits != 0
+    codes[on], sids[on] = 0x2800 + bits[on], (_OFF if bypass else _CURVE)
+    # band centres: a letter on the curve at each band's centre column (a later band's wins)
+    centres, heights = x_of(p[list(FREQ_INDEX)], wpx).tolist(), ys.tolist()
+    marks: dict[tuple[int, int], tuple[int, int]] = {}
+    for b in range(len(FREQ_INDEX)):
+        col = int(round(centres[b])) // 2
         col = min(max(col, 0), pw - 1)
-        y = int(ys[min(col * 2, wpx - 1)]) // 4
-        on = active[b] and not bypass
-        st = S_BANDS[b] if on else S_CURVE_OFF
-        cells[y][col] = (BAND_MARKS[b] if on else BAND_MARKS[b].lower(), st)
+        y = heights[min(col * 2, wpx - 1)] // 4
+        on_b = active[b] and not bypass
+        marks[y, col] = (
+            ord(BAND_MARKS[b] if on_b else BAND_MARKS[b].lower()),
+            _BAND0 + b if on_b else _OFF,
+        )
+    at = tuple(zip(*marks, strict=True))
+    codes[at], sids[at] = zip(*marks.values(), strict=True)
     if tag:
         t = tag[: pw - 1]
         start = pw - len(t)
-        for k, ch in enumerate(t):
-            cells[0][start + k] = (ch, S_TAG)
+        codes[0, start:] = [ord(ch) for ch in t]
+        sids[0, start:] = _TAG
     labels, axis = _frame(pw, ph, rng)
+    text = codes.astype("<u4").tobytes().decode("utf-32-le")  # all the plot's cells
+    cuts: list[list[int]] = [[] for _ in range(ph)]
+    rr, cc = np.nonzero(sids[:, 1:] != sids[:, :-1])
+    for r, c in zip(rr.tolist(), cc.tolist(), strict=True):
+        cuts[r].append(c + 1)
+    styles = sids.tolist()
     for r in range(ph):
-        rows.append([labels[r], *_merge(cells[r])])
+        at, st_row, row = r * pw, styles[r], [labels[r]]
+        x = 0
+        for x1 in cuts[r]:
+            row.append((text[at + x : at + x1], STYLES[st_row[x]]))
+            x = x1
+        row.append((text[at + x : at + pw], STYLES[st_row[x]]))
+        rows.append(row)
     rows.append(list(axis))
     return rows
+
+
+_DOT_ROW = [0, 1, 2, 0, 1, 2, 3, 3]  # braille dots 1-8: their pixel row and column in a cell
+_DOT_COL = [0, 0, 0, 1, 1, 1, 0, 1]
+
+
+def _braille(lit: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    """Lit pixels (4 ph x 2 pw) as the braille cells' dot bits (ph x pw, 0 = none lit)."""
+    dots = lit.reshape(ph, 4, pw, 2)[:, _DOT_ROW, :, _DOT_COL]  # (8, ph, pw)
+    return np.packbits(dots, axis=0, bitorder="little")[0].astype(np.int64)
+
+
+STYLES: tuple[Style, ...] = (S_GRID, S_SPEC, S_TARGET, S_CURVE, S_CURVE_OFF, *S_BANDS, S_TAG)
+"""A cell's style by its number in ``draw_curve`` (no two equal: a run is one number)."""
+_GRID, _SPEC, _TARGET, _CURVE, _OFF, _BAND0 = range(6)
+_TAG = _BAND0 + len(S_BANDS)
+_SOLID = ord("█")
+_EIGHTHS = np.array([ord(ch) for ch in " ▁▂▃▄▅▆▇"], dtype=np.int64)
+
+
+@lru_cache(maxsize=16)
+def _grid_codes(pw: int, ph: int, rng: float) -> np.ndarray:
+    """The grid's cells as code points (every grid cell has the style ``S_GRID``)."""
+    _, cells = _grid(pw, ph, rng)
+    codes = np.array([[ord(ch) for ch, _ in row] for row in cells], dtype=np.int64)
+    codes.flags.writeable = False
+    return codes
 
 
 @lru_cache(maxsize=16)
@@ -225,8 +269,27 @@ def _response_db(p: np.ndarray, freqs: np.ndarray, fs: float, active: tuple) -> 
                 a0, a1, a2 = ap1 - am1c + beta, 2.0 * (am1 - ap1 * cw), ap1 - am1c - beta
             b0, b1, b2 = big_a * b0, big_a * b1, big_a * b2
         sos[b] = (b0 / a0, b1 / a0, b2 / a0, 1.0, a1 / a0, a2 / a0)
-    h = sos_response(sos, freqs, fs)
+    z1, z2 = _unit_delays(freqs, fs)
+    s = sos[:, None, :]  # (as eqmath.sos_response, with z^-1 and z^-2 kept per size and rate)
+    num = s[..., 0] + s[..., 1] * z1 + s[..., 2] * z2
+    h = num / (s[..., 3] + s[..., 4] * z1 + s[..., 5] * z2)
     return (20.0 * np.log10(np.maximum(np.abs(h), 1e-12))).sum(axis=-2)
+
+
+_DELAYS: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _unit_delays(freqs: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """z^-1 and z^-2 at the pixel columns' frequencies (``freqs`` is ``_freqs(len)``)."""
+    key = (len(freqs), fs)
+    got = _DELAYS.get(key)
+    if got is None:
+        if len(_DELAYS) > 16:
+            _DELAYS.clear()
+        w = 2.0 * np.pi * np.asarray(freqs, dtype=np.float64) / fs
+        z1 = np.exp(-1j * w)
+        got = _DELAYS[key] = (z1, z1 * z1)
+    return got
 
 
 @lru_cache(maxsize=8)

@@ -118,12 +118,14 @@ class LatentMap(RowsView, Widget):
         coords = " ".join(f"{n}{v:+.2f}" for n, v in zip("xyz", point, strict=False))
         title = ("enc " if encoded else "") + coords
         base, merged = self._static(w, h, plane)
-        grid = [list(row) for row in base]
+        grid: list = list(base)  # (a row is copied when first drawn over)
         touched: set[int] = set()  # rows drawn over (the others are the base's, merged)
 
         def put(r: int, c: int, cell: tuple[str, Style]) -> None:
+            if r not in touched:
+                grid[r] = list(grid[r])
+                touched.add(r)
             grid[r][c] = cell
-            touched.add(r)
 
         for old in self.trail:
             c, r, _ = self._cell(old[0], old[1] if dims > 1 else 0.0, rng, plane)

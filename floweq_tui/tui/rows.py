@@ -11,14 +11,39 @@ snapshots do not change.
 
 from __future__ import annotations
 
+import re
+
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style as RichStyle
 from rich.text import Text
+from textual._border import get_box  # (as Textual draws a left border)
+from textual.filter import ANSIToTruecolor, DimFilter, Monochrome, NoColor
 from textual.geometry import Region, Size
+from textual.messages import Update
 from textual.strip import Strip
 from textual.style import Style as VisualStyle
 from textual.visual import Visual, visualize
+
+_NARROW = (
+    (0x20, 0x7E),  # ASCII
+    (0xA0, 0xAC),  # Latin-1 (not the soft hyphen)
+    (0xAE, 0x2FF),
+    (0x370, 0x3FF),  # Greek (β)
+    (0x2010, 0x2027),  # dashes, bullets, ellipsis
+    (0x2190, 0x21FF),  # arrows
+    (0x2500, 0x25FC),  # box drawing, blocks, shapes (not the wide squares after)
+    (0x2800, 0x28FF),  # braille
+)
+"""Ranges of characters one cell wide (as rich measures them): the ones rows are drawn with."""
+_not_narrow = re.compile("[^" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _NARROW) + "]").search
+
+
+def cells(text: str) -> int:
+    """Cells of a text, as rich's ``cell_len`` counts them (its length when every character
+    is one of the usual one-cell ones: no table lookup, no cache churn for ever new text)."""
+    return cell_len(text) if _not_narrow(text) else len(text)
+
 
 Run = tuple[str, RichStyle | None]
 _END = RichStyle()  # (marks the end of a row)
@@ -30,19 +55,19 @@ def changed_span(old: tuple, new: tuple, width: int) -> tuple[int, int]:
     style): the same text in the same style before x0 and from x1 on is left as it is on
     the terminal, so a moving point or a few digits send a few cells, not the row."""
     n = min(len(old), len(new))
-    x0 = i = 0
+    i = 0
     while i < n and old[i] == new[i]:
-        x0 += cell_len(old[i][0])
         i += 1
+    x0 = cells("".join([t for t, _ in old[:i]]))
     if i < n and old[i][1] == new[i][1]:  # the same style: the text's common start
         x0 += _common(old[i][0], new[i][0])
-    ends = sum(cell_len(t) for t, _ in old), sum(cell_len(t) for t, _ in new)
-    if ends[0] != ends[1]:
+    end = cells("".join([t for t, _ in old]))
+    if end != cells("".join([t for t, _ in new])):
         return min(x0, width), width  # (the rest moved: up to the padded end)
-    x1, j = ends[0], 0
+    j = 0
     while j < n - i and old[-1 - j] == new[-1 - j]:
-        x1 -= cell_len(old[-1 - j][0])
         j += 1
+    x1 = end - cells("".join([t for t, _ in old[len(old) - j :]]))
     if j < n - i and old[-1 - j][1] == new[-1 - j][1]:
         x1 -= _common(old[-1 - j][0][::-1], new[-1 - j][0][::-1])
     x1 = min(max(x1, 0), width)
@@ -52,10 +77,14 @@ def changed_span(old: tuple, new: tuple, width: int) -> tuple[int, int]:
 
 def _common(a: str, b: str) -> int:
     """Cells of the common start of two texts."""
-    k, m = 0, min(len(a), len(b))
-    while k < m and a[k] == b[k]:
-        k += 1
-    return cell_len(a[:k])
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:  # (the longest equal start, by halves: slices compare at C speed)
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return cells(a[:lo])
 
 
 class KeptLines:
@@ -74,9 +103,12 @@ class KeptLines:
     """Outer line y -> the full-width line as Textual drew it."""
     _kept_key: tuple | None = None
     """(outer size, line filters) the kept lines were drawn for (None: since a full refresh)."""
+    _kept_all: list[Strip] | None = None
+    """All the lines, top to bottom, while none was marked dirty since they were drawn."""
 
     def _set_dirty(self, *regions: Region) -> None:  # (all of Textual's repaints come here)
         super()._set_dirty(*regions)  # type: ignore[misc]
+        self._kept_all = None
         kept = self._kept
         if not regions:
             self._kept_key = None  # (styles may have changed: look at them again)
@@ -100,14 +132,24 @@ class KeptLines:
         kept = self._kept
         if kept is None or key != self._kept_key:
             kept = self._kept = {}
+            self._kept_all = None
             self._kept_key = key
             self._lines_changed_styles()
+        whole = crop.x == crop.y == 0 and crop.width == width and crop.height == height
+        if whole and self._kept_all is not None:  # (what the compositor asks for most)
+            return list(self._kept_all)
         ys = crop.line_range
         missing = [y for y in ys if y not in kept]
-        if missing:
-            y0, y1 = missing[0], missing[-1] + 1
+        while missing:  # each run of missing lines drawn at once
+            y0 = y1 = missing[0]
+            while y1 - y0 < len(missing) and missing[y1 - y0] == y1:
+                y1 += 1
             kept.update(zip(range(y0, y1), self._fresh_lines(y0, y1, width), strict=True))
+            del missing[: y1 - y0]
         strips = [kept[y] for y in ys]
+        if whole:
+            self._kept_all = strips
+            return list(strips)
         x1, x2 = crop.column_span
         if x1 != 0 or x2 != width:
             strips = [strip.crop(x1, x2) for strip in strips]
@@ -121,6 +163,10 @@ class KeptLines:
         return super().render_lines(Region(0, y0, width, y1 - y0))  # type: ignore[misc]
 
 
+_PER_SEGMENT = (ANSIToTruecolor, DimFilter, Monochrome, NoColor)
+"""Textual's line filters: each maps every segment's style by itself (the text kept)."""
+
+
 class RowsView(KeptLines):
     """Mixin for a ``Widget``: implement :meth:`draw_rows`, call :meth:`rows_changed` when
     its inputs changed (instead of ``refresh()``); ``render_line`` serves cached strips."""
@@ -130,6 +176,8 @@ class RowsView(KeptLines):
 
     _rows_at: tuple | None = None
     """(size, base style) the rows and strips were made for (None: make them again)."""
+    _same: dict[RichStyle | None, bool] | None = None
+    """Style -> the line filters leave it as it is (None: filters of unknown kinds)."""
 
     def draw_rows(self) -> list[Row]:
         """The widget's rows at its current size (runs of text and rich style)."""
@@ -183,18 +231,32 @@ class RowsView(KeptLines):
                 dirty.append(Region(x0, y, x1 - x0, 1))
         self._rows = rows
         if dirty:
-            w.refresh(*dirty)  # type: ignore[attr-defined]
+            self._repaint(dirty)
+
+    def _repaint(self, regions: list[Region]) -> None:
+        """``refresh(*regions)`` for rows that changed, without its round trip: Textual's
+        refresh marks the regions dirty, clears the widget's size and style caches (nothing
+        a row's content changes) and prompts the widget's own message queue, whose idle
+        handler then tells the screen to update it; here the screen is told at once."""
+        w = self  # a Widget
+        if not (w.is_mounted and w.display) or w._repaint_required:  # type: ignore[attr-defined]
+            w.refresh(*regions)  # type: ignore[attr-defined]  # (Textual's own way)
+            return
+        w._set_dirty(*regions)  # type: ignore[attr-defined]
+        w.screen.post_message(Update(w))  # type: ignore[attr-defined]
 
     _plain: tuple | None = None
-    """(the line's pad style, its background, line filters) when the widget has no border,
-    padding, outline, hatch, tint or opacity (its lines are its rows, padded and filtered)."""
+    """(the line's pad style, its background, line filters, the left border's cell or None)
+    when the widget has no padding, outline, hatch, tint or opacity and no border but maybe
+    a left one (its lines are its rows, padded, behind that border, and filtered)."""
 
     def _lines_changed_styles(self) -> None:
         w = self  # a Widget
         st = w.styles  # type: ignore[attr-defined]
+        (top, _), (right, _), (bottom, _), (left, left_colour) = st.border
         plain = (
-            st.gutter == (0, 0, 0, 0)
-            and not any(edge for edge, _ in st.border)
+            st.padding == (0, 0, 0, 0)
+            and not (top or right or bottom)
             and not any(edge for edge, _ in st.outline)
             and not (st.has_rule("hatch") and st.hatch != "none")
             and not st.tint.a
@@ -204,23 +266,62 @@ class RowsView(KeptLines):
         self._plain = None
         if plain:
             base, background = w.background_colors  # type: ignore[attr-defined]
-            pad = VisualStyle(background=base + background).rich_style
-            self._plain = (pad, background, self._kept_key[2] if self._kept_key else ())
+            inner = VisualStyle(background=base + background)
+            edge = None
+            if left:  # as Textual's StylesCache draws a left border beside the content
+                outer = VisualStyle(background=base)
+                colour = VisualStyle(foreground=base + left_colour.multiply_alpha(1.0))
+                edge = get_box(left, inner, outer, colour)[1][0]
+            filters = self._kept_key[2] if self._kept_key else ()
+            self._plain = (inner.rich_style, background, filters, edge)
+            self._same = {} if all(type(f) in _PER_SEGMENT for f in filters) else None
 
     def _fresh_lines(self, y0: int, y1: int, width: int) -> list[Strip]:
         """As Textual's ``StylesCache`` draws a widget's content lines when there is no box
-        around them: each row padded to the width with the background, then filtered."""
+        around them but maybe a left border: each row padded to the width with the
+        background, behind the border's cell, then filtered (a line whose every style the
+        filters leave as it is is that line)."""
         plain = self._plain
         if plain is None:
             return super()._fresh_lines(y0, y1, width)
-        pad, background, filters = plain
+        pad, background, filters, edge = plain
+        self.render_line(0)  # (the rows for this size and style)
+        rows, blank = self._strips, None
+        inside = width - (edge is not None)
         lines = []
         for y in range(y0, y1):
-            strip = Strip(self.render_line(y).adjust_cell_length(width, pad), width)
-            for line_filter in filters:
-                strip = strip.apply_filter(line_filter, background)
+            if y < len(rows):
+                strip = rows[y].adjust_cell_length(inside, pad)
+            else:
+                strip = blank = blank or self.render_line(y).adjust_cell_length(inside, pad)
+            if edge is not None:
+                strip = Strip([edge, *strip], width)
+            if filters and not self._unfiltered(strip):
+                for line_filter in filters:
+                    strip = strip.apply_filter(line_filter, background)
             lines.append(strip)
         return lines
+
+    def _unfiltered(self, strip: Strip) -> bool:
+        """True if the line filters (Textual's own, which map each segment's style by itself)
+        leave every style of the line as it is: the filtered line is the line."""
+        same = self._same
+        if same is None:
+            return False
+        for segment in strip:
+            style = segment.style
+            got = same.get(style)
+            if got is None:
+                _, background, filters, _ = self._plain  # type: ignore[misc]
+                out = [Segment(" ", style)]
+                for line_filter in filters:
+                    out = line_filter.apply(out, background)
+                got = same[style] = out == [Segment(" ", style)]
+                if len(same) > 50_000:  # (bounded: styles x cells seen)
+                    same.clear()
+            if not got:
+                return False
+        return True
 
     def render_line(self, y: int) -> Strip:
         w = self
@@ -266,7 +367,7 @@ class RowsView(KeptLines):
                 if rich is None:
                     rich = placed[key] = self._style(None).rich_style_with_offset(x, y)
                 segments.append(Segment(pending, rich))
-                x += cell_len(pending)
+                x += cells(pending)
                 pending = ""
             if st is _END:
                 break
@@ -277,7 +378,7 @@ class RowsView(KeptLines):
                     placed.clear()
                 rich = placed[key] = self._style(st).rich_style_with_offset(x, y)
             segments.append(Segment(chunk, rich))
-            x += cell_len(chunk)
+            x += cells(chunk)
         strip = Strip(segments, x)
         if x <= width:
             return strip  # (Textual pads it to the width with the widget's background)

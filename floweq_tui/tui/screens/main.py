@@ -29,6 +29,11 @@ class KeptRow(KeptLines, Horizontal):
     """A row of widgets; its own lines (background) are drawn once, not with every frame."""
 
 
+class KeptFooter(KeptLines, Footer):
+    """The footer; its own lines (background) are drawn once, not with every frame (Textual
+    asks every widget on the screen for all its lines whenever a line under it changes)."""
+
+
 class MainScreen(KeptLines, Screen[None]):
     def __init__(self, ctrl: Controller) -> None:
         super().__init__()
@@ -45,7 +50,7 @@ class MainScreen(KeptLines, Screen[None]):
                 yield ControlGroup(GROUP_TITLES[key], items, id=f"g-{key}")
         yield BandsView(self.ctrl, id="bands")
         yield LineView(id="meters")
-        yield Footer()
+        yield KeptFooter()
 
     def on_mount(self) -> None:
         self.query_one("#g-semantic", ControlGroup).enabled = lambda: self.ctrl.mode == 1
