@@ -12,6 +12,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -114,14 +115,28 @@ def test_child_output_reaches_its_log_never_the_terminal(tmp_path, state) -> Non
 
 def test_log_is_rotated_past_the_cap_and_no_line_is_missed(state) -> None:
     """A flood: the log is rotated past LOG_CAP (one old file kept), and the parent, which
-    follows it across rotations, counts every line."""
+    follows it across rotations, counts every line. The log's name never goes missing
+    meanwhile (a reader such as ``tail -F`` sees the old file, then the new one)."""
     child = ChildProcess("noisy", noisy_main)
     assert child.log is not None
     child.log.every = 0.0
     path = state / "noisy.log"
     counted = 0
+    missing, looks, watching = [], [0], threading.Event()
+
+    def watch() -> None:
+        while watching.is_set():
+            try:
+                os.stat(path)
+            except FileNotFoundError:
+                missing.append(time.monotonic())
+            looks[0] += 1
+
+    watcher = threading.Thread(target=watch, daemon=True)
     try:
         child.start()
+        watching.set()
+        watcher.start()
         for _ in range(8):  # 8 x 400 kB
             assert child.request("flood", lines=4000, width=100) == 400_000
             if path.stat().st_size >= LOG_CAP:  # the child rotates within its next look
@@ -131,8 +146,11 @@ def test_log_is_rotated_past_the_cap_and_no_line_is_missed(state) -> None:
         news = child.log.poll()
         counted += news.lines if news else 0
     finally:
+        watching.clear()
         child.stop()
+    watcher.join(5)
     assert counted == 8 * 4000
+    assert looks[0] > 100 and not missing, f"{len(missing)} of {looks[0]} looks found no log"
     old = path.with_name("noisy.log.1")
     assert old.is_file() and not path.with_name("noisy.log.2").exists()
     assert path.stat().st_size < LOG_CAP

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from harness.procs import procs_with_env
+from harness.procs import describe, procs_with_env
 from test_tui_tmux import REPO, TMUX, Pane, _ui_pid, floweq_tui_command
 
 __all__ = ["floweq_tui_command"]  # the fixture, shared with test_tui_tmux
@@ -118,7 +118,15 @@ def test_tmux_hangup_stops_cleanly(tmp_path, private_jack, floweq_tui_command, c
         assert len(blocks) == 3, blocks
         p.tmux("kill-session", "-t", p.name)
         t0 = time.monotonic()
-        wait_for(lambda: not procs_with_env(p.marker), 20, "every process to stop")
+        try:
+            wait_for(lambda: not procs_with_env(p.marker), 20, "every process to stop")
+        except AssertionError:
+            logs = tmp_path / "state" / "floweq-tui" / "logs"
+            tails = {f.name: f.read_text()[-1500:] for f in logs.glob("*.log")}
+            raise AssertionError(
+                f"still running 20 s after the hang-up:\n{describe(procs_with_env(p.marker))}"
+                f"\nlogs: {tails}"
+            ) from None
         took = time.monotonic() - t0
     session = tmp_path / "config" / "floweq-tui" / "session.json"
     assert json.loads(session.read_text())["controls"]["x"] == 0.5

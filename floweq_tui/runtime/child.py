@@ -651,12 +651,31 @@ class _Output:
         os.close(fd)
 
     def rotate(self) -> None:
-        """``NAME.log`` -> ``NAME.log.1``, and fds 1 and 2 onto a fresh ``NAME.log``."""
+        """``NAME.log`` -> ``NAME.log.1``, and fds 1 and 2 onto a fresh ``NAME.log``.
+
+        ``NAME.log`` never goes missing (a reader such as ``tail -F`` or the parent sees the
+        old file, then the new one): the old file gets its second name by a hard link, and
+        the fresh one takes ``NAME.log`` by an atomic rename. Where hard links are not
+        supported, the old file is renamed and the new one created after it."""
         if self.path is None:
             return
+        old, fresh = self.path + ".1", self.path + ".new"
         try:
-            os.replace(self.path, self.path + ".1")
-            fd = os.open(self.path, self.FLAGS, 0o644)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(fresh)
+            try:
+                os.link(self.path, fresh)
+                os.replace(fresh, old)
+            except OSError:  # no hard links here: the old way, with its short gap
+                os.replace(self.path, old)
+                fd = os.open(self.path, self.FLAGS, 0o644)
+            else:
+                fd = os.open(fresh, self.FLAGS | os.O_TRUNC, 0o644)
+                try:
+                    os.replace(fresh, self.path)
+                except OSError:
+                    os.close(fd)
+                    raise
         except OSError:
             return  # keep writing where we are; the parent's hard cap still holds
         self._point(fd)

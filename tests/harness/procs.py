@@ -18,3 +18,26 @@ def procs_with_env(marker: str) -> list[int]:
         except OSError:
             continue
     return out
+
+
+def describe(pids: list[int]) -> str:
+    """What each process is doing, for a failure message: its command line, its state, and
+    each thread's name, state and kernel wait channel."""
+    lines = []
+    for pid in pids:
+        d = Path(f"/proc/{pid}")
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            lines.append(f"pid {pid}: {cmd.strip()[:160]}")
+            for task in sorted((d / "task").iterdir(), key=lambda p: int(p.name)):
+                status = dict(
+                    line.split(":\t", 1)
+                    for line in (task / "status").read_text().splitlines()
+                    if ":\t" in line
+                )
+                wchan = (task / "wchan").read_text().strip() or "-"
+                name, state = status.get("Name", "?"), status.get("State", "?")
+                lines.append(f"  tid {task.name} {name}: {state}, in {wchan}")
+        except OSError as exc:
+            lines.append(f"pid {pid}: gone ({exc.strerror})")
+    return "\n".join(lines)
