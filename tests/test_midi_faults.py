@@ -159,7 +159,11 @@ def test_flood_200k_per_second_never_stalls_the_graph(server, service, flood_too
         jack.late_count(lines, reference.name) if have_reference else None,
         jack.timer_late_count(lines),
     )
-    others = [ln for ln in lines if not jack.is_late(ln, reference.name)]  # (the machine's)
+    # every xrun but the reference's (the machine's share) and the generator's own overruns
+    # (it writes ~530 events a cycle and runs before us in the graph: we cannot delay it)
+    others = [
+        ln for ln in lines if not (jack.is_late(ln, reference.name) or jack.is_late(ln, "fq-flood"))
+    ]
     assert jack.late_count(lines, "floweq-tui") <= allowed and len(others) <= allowed, lines
     after = midi.status()
     assert after.virtual.collapsed > 0.9 * sent  # a flood collapses to the last values
