@@ -167,7 +167,8 @@ def test_flood_200k_per_second_never_stalls_the_graph(server, service, flood_too
     assert jack.late_count(lines, "floweq-tui") <= allowed and len(others) <= allowed, lines
     after = midi.status()
     assert after.virtual.collapsed > 0.9 * sent  # a flood collapses to the last values
-    assert after.received - before.received >= 0.99 * sent  # (dropped: only a stall's)
+    got = after.received - before.received  # (dropped: only a stall's)
+    assert got >= 0.99 * sent, (got, sent, after.virtual, lines)
     assert answers >= 20
     assert "queue limit" not in capfd.readouterr().err  # (rtmidi's line per lost message)
     print(f"flood: {out.split()[3]} msg/s, {len(lines)} xruns (allowed {allowed})")
