@@ -18,25 +18,8 @@ async def off_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[Any] = loop.create_future()
 
-    def settle(ok: bool, value: Any) -> None:
-        if fut.done():
-            return
-        if ok:
-            fut.set_result(value)
-        else:
-            fut.set_exception(value)
-
     def run() -> None:
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as exc:  # handed to the awaiting coroutine
-            ok, value = False, exc
-        else:
-            ok, value = True, result
-        try:
-            loop.call_soon_threadsafe(settle, ok, value)
-        except RuntimeError:  # the loop closed meanwhile (the app quit)
-            pass
+        _run_and_hand_back(loop, fut, fn, args, kwargs)
 
     threading.Thread(
         target=run, name=f"floweq-ui-{getattr(fn, '__name__', 'call')}", daemon=True
@@ -73,17 +56,34 @@ class Lane:
     def _run(self) -> None:
         while True:
             loop, fut, fn, args, kwargs = self._jobs.get()
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:  # handed to the awaiting coroutine
-                ok, value = False, exc
-            else:
-                ok, value = True, result
-            self._busy = False
-            try:
-                loop.call_soon_threadsafe(_settle, fut, ok, value)
-            except RuntimeError:  # the loop closed meanwhile (the app quit)
-                pass
+            _run_and_hand_back(loop, fut, fn, args, kwargs, done=self._not_busy)
+
+    def _not_busy(self) -> None:
+        self._busy = False
+
+
+def _run_and_hand_back(
+    loop: asyncio.AbstractEventLoop,
+    fut: asyncio.Future[Any],
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    done: Callable[[], None] | None = None,
+) -> None:
+    """``fn(*args, **kwargs)`` here, its result or exception handed to ``fut`` on ``loop``
+    (``done`` runs between the two)."""
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException as exc:  # handed to the awaiting coroutine
+        ok, value = False, exc
+    else:
+        ok, value = True, result
+    if done is not None:
+        done()
+    try:
+        loop.call_soon_threadsafe(_settle, fut, ok, value)
+    except RuntimeError:  # the loop closed meanwhile (the app quit)
+        pass
 
 
 def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
