@@ -4,6 +4,7 @@ native JACK client into its virtual input."""
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -24,6 +25,9 @@ pytestmark = pytest.mark.jack
 HERE = Path(__file__).resolve().parent
 
 
+SAMPLERATE, PERIOD = 48000, 128
+
+
 class Private:
     """A private jackd (``-n NAME``) that a test may kill and start again."""
 
@@ -32,7 +36,7 @@ class Private:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = jack.start_dummy(48000, 128, self.log, name=self.name)
+        self.proc = jack.start_dummy(SAMPLERATE, PERIOD, self.log, name=self.name)
         if self.proc is None:
             pytest.skip(f"cannot start a JACK dummy server (jackd missing or failed: {self.log})")
 
@@ -167,8 +171,13 @@ def test_flood_200k_per_second_never_stalls_the_graph(server, service, flood_too
     assert jack.late_count(lines, "floweq-tui") <= allowed and len(others) <= allowed, lines
     after = midi.status()
     assert after.virtual.collapsed > 0.9 * sent  # a flood collapses to the last values
-    got = after.received - before.received  # (dropped: only a stall's)
-    assert got >= 0.99 * sent, (got, sent, after.virtual, lines)
+    assert after.virtual.dropped == before.virtual.dropped, after.virtual  # our ring kept up
+    # every message the generator wrote reached our callback, but for the cycles someone
+    # missed (whoever was late, the events written in that cycle can be lost in JACK's
+    # graph before any reader runs): at most one cycle's events (~533) per xrun line
+    got = after.received - before.received
+    per_cycle = math.ceil(200_000 * PERIOD / SAMPLERATE)
+    assert sent - got <= 0.01 * sent + per_cycle * len(lines), (got, sent, after.virtual, lines)
     assert answers >= 20
     assert "queue limit" not in capfd.readouterr().err  # (rtmidi's line per lost message)
     print(f"flood: {out.split()[3]} msg/s, {len(lines)} xruns (allowed {allowed})")
