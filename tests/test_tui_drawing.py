@@ -347,6 +347,38 @@ async def test_kept_lines_are_textuals_own_while_the_curve_and_map_move() -> Non
         assert {"LatentMap#map", "CurveView#curve", "KeptFooter#None"} <= names
 
 
+@aio
+async def test_a_look_draws_the_rows_that_changed_at_once() -> None:
+    """The rows a look changes are on the screen when the look returns (drawn as the
+    screen's update timer would draw them, without its message round trip), the same as
+    the widgets' rows; with a layout pending, the screen updates itself as Textual would."""
+    eng = FakeEngine(FAMILY)
+    app = FloweqApp(eng, FAMILY)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        curve = app.query_one("#curve")
+        m = eng.meters.array
+        m[METER_INDEX["mods_running"]] = 1.0
+        rnd = np.random.default_rng(3)
+        for _ in range(6):
+            m[METER_INDEX["p0"] : METER_INDEX["p0"] + 13] = random_setting(rnd)
+            before = list(curve._rows)
+            app._look()
+            screen = app.screen
+            assert curve._rows != before  # (the look changed the curve)
+            assert not screen._dirty_widgets and not screen._compositor._dirty_regions
+            r = curve.region
+            lines = [strip.text for strip in screen._compositor.render_strips()]
+            shown = [line[r.x : r.right] for line in lines[r.y : r.bottom]]
+            rows = ["".join(t for t, _ in row).ljust(r.width)[: r.width] for row in curve._rows]
+            assert shown == rows
+        m[METER_INDEX["p0"] : METER_INDEX["p0"] + 13] = random_setting(rnd)
+        screen._layout_required = True  # (Textual's own way then)
+        app._look()
+        assert screen._dirty_widgets
+        await until(pilot, lambda: not screen._dirty_widgets, what="the screen updated")
+
+
 # ------------------------------------------------------------------ the groups
 
 

@@ -95,7 +95,7 @@ def draw_curve(
     if width < GUTTER + 8 or height < 3:
         return [[(" " * max(width, 0), None)] for _ in range(max(height, 0))]
     pw, ph = width - GUTTER, height - 1  # plot cells; last row = frequency labels
-    wpx, hpx = 2 * pw, 4 * ph
+    wpx = 2 * pw
     freqs = _freqs(wpx)
     p = np.asarray(params, dtype=np.float64)
     if strength != 1.0:  # (scaling by 1 changes nothing)
