@@ -21,6 +21,7 @@ from textual._border import get_box  # (as Textual draws a left border)
 from textual.filter import ANSIToTruecolor, DimFilter, Monochrome, NoColor
 from textual.geometry import Region, Size
 from textual.messages import Update
+from textual.screen import Screen
 from textual.strip import Strip
 from textual.style import Style as VisualStyle
 from textual.visual import Visual, visualize
@@ -91,11 +92,18 @@ _held: dict | None = None
 """Screens with rows changed since :func:`hold_updates` (None: not holding)."""
 
 
+_CAN_HOLD = all(
+    hasattr(Screen, name) for name in ("_on_timer_update", "_compositor_refresh", "_context")
+)
+"""The screen's update is done as this Textual's (else rows are never held)."""
+
+
 def hold_updates() -> None:
     """Rows changed from now on are drawn at :func:`draw_held` (a look's end), not each
     through the screen's message queue and update timer."""
     global _held
-    _held = {}
+    if _CAN_HOLD:
+        _held = {}
 
 
 def draw_held() -> None:
