@@ -1,7 +1,8 @@
 """Build the Cython DSP core as floweq_tui._dsp and ship models/ as floweq_tui.models.
 
 The core is _dsp.pyx plus its C kernels, dsp_kernel.c / dsp_kernel.h and the modulators'
-mod_kernel.c / mod_kernel.h (all at the top level),
+mod_kernel.c / mod_kernel.h (all at the top level), with two small C extensions beside it
+(the MIDI service's JACK input, the UI's curve drawing, floweq_tui/tui/_draw.c),
 compiled with -Wall -Wextra (the kernel is warning-free under them; a test compiles it with
 -Werror) and -O3 for the baseline instruction set of the target (SSE2 on x86-64, NEON on
 aarch64), so a wheel built here runs on any machine of the same architecture. Set
@@ -26,6 +27,13 @@ extensions = [
         depends=["dsp_kernel.h", "mod_kernel.h", "path_kernel.h"],
         extra_compile_args=extra_compile_args,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    ),
+    # the UI's drawing of the response curve (plain C API; -ffp-contract=off: the same
+    # rounding as the NumPy drawing it replaces, on any target)
+    Extension(
+        "floweq_tui.tui._draw",
+        ["floweq_tui/tui/_draw.c"],
+        extra_compile_args=[*extra_compile_args, "-ffp-contract=off"],
     ),
     # the MIDI service's JACK input (libjack is dlopen'ed: no JACK headers needed)
     Extension(

@@ -23,6 +23,7 @@ from rich.style import Style  # noqa: E402
 from textual.geometry import Region  # noqa: E402
 from textual.widget import Widget  # noqa: E402
 
+from floweq_tui import eqmath  # noqa: E402
 from floweq_tui.controls import METER_INDEX  # noqa: E402
 from floweq_tui.params import FREQ_INDEX, apply_strength  # noqa: E402
 from floweq_tui.tui import curve as cv  # noqa: E402
@@ -55,7 +56,7 @@ def cell_by_cell(width, height, params, active, samplerate, strength=1.0, bypass
     freqs = cv._freqs(wpx)
     p = apply_strength(np.asarray(params, dtype=np.float64), strength)
     fs = float(samplerate) if samplerate and samplerate >= 8000 else 48000.0
-    curve = np.zeros(wpx) if bypass else cv._response_db(p, freqs, fs, active)
+    curve = np.zeros(wpx) if bypass else eqmath.response_db(p, freqs, fs, np.array(active))
     tcurve = None
     if target is not None and len(target[0]) >= 2:
         tf, tdb = np.asarray(target[0], dtype=float), np.asarray(target[1], dtype=float)
@@ -158,6 +159,93 @@ def test_curve_rows_are_the_cell_by_cell_drawing() -> None:
         assert cv.draw_curve(*args, target=target) == cell_by_cell(*args, target=target), args[:2]
 
 
+def test_curve_rows_in_c_at_the_edges_are_the_cell_by_cell_drawing() -> None:
+    """The C drawing (``_draw.curve_rows``) at its edges: the smallest plots, gains that
+    widen the dB range or pin the curve to the top or bottom row, spectra far off the scale,
+    every band on one column, tags up to the plot's width, non-ASCII tags."""
+    rnd = np.random.default_rng(12)
+    for i in range(400):
+        width = int(rnd.choice([cv.GUTTER + 8, cv.GUTTER + 9, int(rnd.integers(12, 200))]))
+        height = int(rnd.choice([3, 4, int(rnd.integers(3, 60))]))
+        pw = width - cv.GUTTER
+        p = random_setting(rnd)
+        if i % 4 == 0:
+            p[[0, 2, 5, 8, 11]] = rnd.choice([-200.0, -60.0, 0.0, 60.0, 200.0], 5)
+        if i % 5 == 0:
+            p[list(FREQ_INDEX)] = float(rnd.choice([1.0, 20.0, 1000.0, 20000.0, 1e6]))
+        spectrum = None
+        if i % 3 == 0:
+            spectrum = rnd.choice([-1e6, -130.0, -100.0, -55.0, -10.0, 0.0, 1e6], pw)
+            spectrum = spectrum + rnd.uniform(-1, 1, pw) * (i % 2)
+        target = None
+        if i % 7 == 0:
+            target = ((20.0, 20000.0), (float(rnd.uniform(-80, 80)), float(rnd.uniform(-80, 80))))
+        tag = str(rnd.choice(["", "MUTED", "A", "ÄB–ö", "x" * pw, "y" * (pw + 3)]))
+        args = (
+            width,
+            height,
+            p,
+            tuple(bool(v) for v in rnd.random(5) < 0.7),
+            48000.0,
+            1.0,
+            bool(i % 11 == 0),
+            spectrum,
+            tag,
+        )
+        assert cv.draw_curve(*args, target=target) == cell_by_cell(*args, target=target), i
+
+
+def test_curve_response_in_c_is_eqmaths() -> None:
+    """The curve's response (its sections designed in Python, summed in C) is
+    ``eqmath.response_db``'s, with bands on and off, at the rates and sizes drawn."""
+    rnd = np.random.default_rng(13)
+    for _ in range(300):
+        p = random_setting(rnd)
+        active = tuple(bool(v) for v in rnd.random(5) < 0.7)
+        fs = float(rnd.choice([8000.0, 44100.0, 48000.0, 96000.0, 192000.0]))
+        freqs = cv._freqs(2 * int(rnd.integers(8, 300)))
+        got = cv._response_db(p, freqs, fs, active)
+        want = eqmath.response_db(p, freqs, fs, np.array(active))
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+
+
+def test_curve_rows_in_c_refuse_what_does_not_fit() -> None:
+    """Arrays of the wrong size or type, marks off the plot, a too wide tag: a ValueError
+    (or TypeError), never a read or write out of bounds."""
+    from floweq_tui.tui._draw import curve_rows, response_db
+
+    pw, ph = 10, 3
+    labels = tuple(("    ", cv.S_LABEL) for _ in range(ph))
+    grid = bytes(4 * pw * ph)
+    ok = (np.zeros(2 * pw), None, None, grid, 12.0, pw, ph, 3, [], "", labels, cv.STYLES)
+    assert len(curve_rows(*ok)) == ph
+    bad = [
+        {0: np.zeros(2 * pw - 1)},
+        {0: np.zeros(2 * pw, dtype=np.float32)},
+        {1: np.zeros(2 * pw + 1)},
+        {2: np.zeros(pw - 1)},
+        {3: grid[:-4]},
+        {4: 0.0},
+        {5: 0},
+        {7: len(cv.STYLES)},
+        {8: [(pw, ord("L"), 5)]},
+        {8: [(0, ord("L"), 99)]},
+        {9: "x" * (pw + 1)},
+        {10: labels[:-1]},
+    ]
+    for change in bad:
+        args = list(ok)
+        for k, v in change.items():
+            args[k] = v
+        with pytest.raises((ValueError, TypeError)):
+            curve_rows(*args)
+    z = np.zeros(8)
+    with pytest.raises(ValueError):
+        response_db([1.0] * 7, z, z)
+    with pytest.raises(ValueError):
+        response_db([1.0] * 6, z, np.zeros(6))
+
+
 def test_curve_styles_are_distinct() -> None:
     """A run is one style number: no two numbers may stand for equal styles (they would have
     been one run drawn cell by cell)."""
@@ -257,6 +345,38 @@ async def test_kept_lines_are_textuals_own_while_the_curve_and_map_move() -> Non
             names |= {name for name, _ in result}
             assert all(same for _, same in result), result
         assert {"LatentMap#map", "CurveView#curve", "KeptFooter#None"} <= names
+
+
+@aio
+async def test_a_look_draws_the_rows_that_changed_at_once() -> None:
+    """The rows a look changes are on the screen when the look returns (drawn as the
+    screen's update timer would draw them, without its message round trip), the same as
+    the widgets' rows; with a layout pending, the screen updates itself as Textual would."""
+    eng = FakeEngine(FAMILY)
+    app = FloweqApp(eng, FAMILY)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        curve = app.query_one("#curve")
+        m = eng.meters.array
+        m[METER_INDEX["mods_running"]] = 1.0
+        rnd = np.random.default_rng(3)
+        for _ in range(6):
+            m[METER_INDEX["p0"] : METER_INDEX["p0"] + 13] = random_setting(rnd)
+            before = list(curve._rows)
+            app._look()
+            screen = app.screen
+            assert curve._rows != before  # (the look changed the curve)
+            assert not screen._dirty_widgets and not screen._compositor._dirty_regions
+            r = curve.region
+            lines = [strip.text for strip in screen._compositor.render_strips()]
+            shown = [line[r.x : r.right] for line in lines[r.y : r.bottom]]
+            rows = ["".join(t for t, _ in row).ljust(r.width)[: r.width] for row in curve._rows]
+            assert shown == rows
+        m[METER_INDEX["p0"] : METER_INDEX["p0"] + 13] = random_setting(rnd)
+        screen._layout_required = True  # (Textual's own way then)
+        app._look()
+        assert screen._dirty_widgets
+        await until(pilot, lambda: not screen._dirty_widgets, what="the screen updated")
 
 
 # ------------------------------------------------------------------ the groups

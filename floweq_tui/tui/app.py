@@ -46,6 +46,7 @@ from .midi_view import (
     midi_state,
 )
 from .offthread import Lane, off_thread
+from .rows import draw_held, hold_updates
 from .screens.automation import AutomationScreen
 from .screens.help import HelpScreen
 from .screens.learn import LearnScreen
@@ -229,10 +230,14 @@ class FloweqApp(App[int]):
         if self._closing or self._closed:  # quitting: the widgets are going away
             return
         self.looks += 1
+        hold_updates()  # (the rows that change are drawn at once at the end)
         try:
-            if self.auto.tick():  # a motion take: look often while it is armed or runs
-                self._changed_at = time.monotonic()
-            self.refresh_from_engine()
+            try:
+                if self.auto.tick():  # a motion take: look often while it is armed or runs
+                    self._changed_at = time.monotonic()
+                self.refresh_from_engine()
+            finally:
+                draw_held()
         except Exception as exc:  # as a timer's callback would: the app shows it and exits
             self._handle_exception(exc)
             return

@@ -27,6 +27,7 @@ from ..eqmath import (
     check_rate,
 )
 from ..params import FREQ_INDEX, GAIN_INDEX, Q_INDEX, SHELF_Q, apply_strength
+from ._draw import curve_rows, response_db
 from .rows import Row, RowsView
 
 FMIN, FMAX = 20.0, 20000.0
@@ -91,11 +92,10 @@ def draw_curve(
 
     ``target``: (freqs, dB) of a curve drawn thinly behind the response (a match's target).
     """
-    rows: list[list[tuple[str, Style | None]]] = []
     if width < GUTTER + 8 or height < 3:
         return [[(" " * max(width, 0), None)] for _ in range(max(height, 0))]
     pw, ph = width - GUTTER, height - 1  # plot cells; last row = frequency labels
-    wpx, hpx = 2 * pw, 4 * ph
+    wpx = 2 * pw
     freqs = _freqs(wpx)
     p = np.asarray(params, dtype=np.float64)
     if strength != 1.0:  # (scaling by 1 changes nothing)
@@ -108,106 +108,54 @@ def draw_curve(
         tcurve = np.interp(np.log(freqs), np.log(tf), tdb)
     rng = db_range(curve if tcurve is None else np.concatenate([curve, tcurve]))
 
-    def y_of(db: np.ndarray) -> np.ndarray:  # (np.clip's checks cost more than its work)
-        return np.minimum(np.maximum(np.rint((rng - db) / (2 * rng) * (hpx - 1)), 0), hpx - 1)
-
-    # each pixel column lit from its own row to halfway to its neighbours' (no gaps)
-    ys = y_of(curve).astype(int)
-    lo, hi = ys.copy(), ys.copy()
-    mid = (ys[1:] + ys[:-1]) / 2.0
-    for side in (slice(1, None), slice(None, -1)):  # the left, then the right neighbour
-        lo[side] = np.minimum(lo[side], np.ceil(mid))
-        hi[side] = np.maximum(hi[side], np.floor(mid))
-    rows_px = np.arange(hpx)[:, None]
-    bits = _braille((rows_px >= lo) & (rows_px <= hi), ph, pw)  # (lit pixels: hpx x wpx)
-
-    # the cells as code points and style numbers (STYLES): the grid, then what is drawn over
-    # it, the later over the earlier; rows of runs are cut where the style changes
-    codes = _grid_codes(pw, ph, rng).copy()
-    sids = np.zeros((ph, pw), dtype=np.int8)  # (_GRID)
-    if spectrum is not None and len(spectrum) == pw:
-        top, bottom = -10.0, -100.0
-        level = (np.asarray(spectrum, dtype=np.float64) - bottom) / (top - bottom) * ph
-        with np.errstate(invalid="ignore"):
-            full = np.trunc(level)  # (as int(): towards zero)
-            solid = np.arange(ph - 1, -1, -1)[:, None] < full  # rows ph-1-k, k < full
-            codes[solid], sids[solid] = _SOLID, _SPEC
-            frac = level - full
-            part = (full >= 0) & (full < ph) & (frac > 0.125)
-        if part.any():
-            cols = np.flatnonzero(part)
-            rows_at = ph - 1 - full[cols].astype(np.intp)
-            eighths = np.minimum((frac[cols] * 8).astype(np.intp), 7)
-            codes[rows_at, cols], sids[rows_at, cols] = _EIGHTHS[eighths], _SPEC
-    if tcurve is not None:  # behind the response: the response's cells win
-        tbits = _braille(np.arange(hpx)[:, None] == y_of(tcurve).astype(int)[None, :], ph, pw)
-        on = tbits != 0
-        codes[on], sids[on] = 0x2800 + tbits[on], _TARGET
-    on = bits != 0
-    codes[on], sids[on] = 0x2800 + bits[on], (_OFF if bypass else _CURVE)
-    # band centres: a letter on the curve at each band's centre column (a later band's wins)
-    centres, heights = x_of(p[list(FREQ_INDEX)], wpx).tolist(), ys.tolist()
-    marks: dict[tuple[int, int], tuple[int, int]] = {}
-    for b in range(len(FREQ_INDEX)):
-        col = int(round(centres[b])) // 2
-        col = min(max(col, 0), pw - 1)
-        y = heights[min(col * 2, wpx - 1)] // 4
+    # the cells: the grid, the spectrum's bars, the target's line, the response in braille,
+    # the band letters and the tag, cut into runs where the style changes (_draw.c)
+    centres = x_of(p[list(FREQ_INDEX)], wpx).tolist()
+    marks = []
+    for b in range(len(FREQ_INDEX)):  # (a later band's wins)
+        col = min(max(int(round(centres[b])) // 2, 0), pw - 1)
         on_b = active[b] and not bypass
-        marks[y, col] = (
-            ord(BAND_MARKS[b] if on_b else BAND_MARKS[b].lower()),
-            _BAND0 + b if on_b else _OFF,
+        marks.append(
+            (
+                col,
+                ord(BAND_MARKS[b] if on_b else BAND_MARKS[b].lower()),
+                _BAND0 + b if on_b else _OFF,
+            )
         )
-    at = tuple(zip(*marks, strict=True))
-    codes[at], sids[at] = zip(*marks.values(), strict=True)
-    if tag:
-        t = tag[: pw - 1]
-        start = pw - len(t)
-        codes[0, start:] = [ord(ch) for ch in t]
-        sids[0, start:] = _TAG
     labels, axis = _frame(pw, ph, rng)
-    text = codes.astype("<u4").tobytes().decode("utf-32-le")  # all the plot's cells
-    cuts: list[list[int]] = [[] for _ in range(ph)]
-    rr, cc = np.nonzero(sids[:, 1:] != sids[:, :-1])
-    for r, c in zip(rr.tolist(), cc.tolist(), strict=True):
-        cuts[r].append(c + 1)
-    styles = sids.tolist()
-    for r in range(ph):
-        at, st_row, row = r * pw, styles[r], [labels[r]]
-        x = 0
-        for x1 in cuts[r]:
-            row.append((text[at + x : at + x1], STYLES[st_row[x]]))
-            x = x1
-        row.append((text[at + x : at + pw], STYLES[st_row[x]]))
-        rows.append(row)
+    if spectrum is not None and len(spectrum) == pw:
+        spectrum = np.ascontiguousarray(spectrum, dtype=np.float64)
+    else:
+        spectrum = None
+    rows = curve_rows(
+        curve,
+        tcurve,
+        spectrum,
+        _grid_codes(pw, ph, rng),
+        rng,
+        pw,
+        ph,
+        _OFF if bypass else _CURVE,
+        marks,
+        tag[: pw - 1],
+        labels,
+        STYLES,
+    )
     rows.append(list(axis))
     return rows
-
-
-_DOT_ROW = [0, 1, 2, 0, 1, 2, 3, 3]  # braille dots 1-8: their pixel row and column in a cell
-_DOT_COL = [0, 0, 0, 1, 1, 1, 0, 1]
-
-
-def _braille(lit: np.ndarray, ph: int, pw: int) -> np.ndarray:
-    """Lit pixels (4 ph x 2 pw) as the braille cells' dot bits (ph x pw, 0 = none lit)."""
-    dots = lit.reshape(ph, 4, pw, 2)[:, _DOT_ROW, :, _DOT_COL]  # (8, ph, pw)
-    return np.packbits(dots, axis=0, bitorder="little")[0].astype(np.int64)
 
 
 STYLES: tuple[Style, ...] = (S_GRID, S_SPEC, S_TARGET, S_CURVE, S_CURVE_OFF, *S_BANDS, S_TAG)
 """A cell's style by its number in ``draw_curve`` (no two equal: a run is one number)."""
 _GRID, _SPEC, _TARGET, _CURVE, _OFF, _BAND0 = range(6)
-_TAG = _BAND0 + len(S_BANDS)
-_SOLID = ord("█")
-_EIGHTHS = np.array([ord(ch) for ch in " ▁▂▃▄▅▆▇"], dtype=np.int64)
+_TAG = _BAND0 + len(S_BANDS)  # (the last: _draw.c draws the tag in it)
 
 
 @lru_cache(maxsize=16)
-def _grid_codes(pw: int, ph: int, rng: float) -> np.ndarray:
-    """The grid's cells as code points (every grid cell has the style ``S_GRID``)."""
+def _grid_codes(pw: int, ph: int, rng: float) -> bytes:
+    """The grid's cells as code points, uint32 (every grid cell has the style ``S_GRID``)."""
     _, cells = _grid(pw, ph, rng)
-    codes = np.array([[ord(ch) for ch, _ in row] for row in cells], dtype=np.int64)
-    codes.flags.writeable = False
-    return codes
+    return np.array([[ord(ch) for ch, _ in row] for row in cells], dtype=np.uint32).tobytes()
 
 
 @lru_cache(maxsize=16)
@@ -240,12 +188,12 @@ def _grid(pw: int, ph: int, rng: float) -> tuple[dict[int, float], tuple[tuple, 
 def _response_db(p: np.ndarray, freqs: np.ndarray, fs: float, active: tuple) -> np.ndarray:
     """``eqmath.response_db`` of one parameter vector, its five sections designed with
     scalar math (the same formulas; NumPy's per-call overhead on 1-element arrays was most
-    of the curve's drawing time)."""
+    of the curve's drawing time), the response summed in C (``_draw.response_db``)."""
     fs = check_rate(fs)
-    sos = np.empty((5, 6))
+    sos: list[float] = []
     for b, kind in enumerate(BAND_KIND_CODES):
         if not active[b]:
-            sos[b] = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+            sos += (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
             continue
         qi = Q_INDEX[b]
         q = max(SHELF_Q if qi is None else float(p[qi]), 1e-3)
@@ -268,19 +216,17 @@ def _response_db(p: np.ndarray, freqs: np.ndarray, fs: float, active: tuple) -> 
                 b0, b1, b2 = ap1 + am1c + beta, -2.0 * (am1 + ap1 * cw), ap1 + am1c - beta
                 a0, a1, a2 = ap1 - am1c + beta, 2.0 * (am1 - ap1 * cw), ap1 - am1c - beta
             b0, b1, b2 = big_a * b0, big_a * b1, big_a * b2
-        sos[b] = (b0 / a0, b1 / a0, b2 / a0, 1.0, a1 / a0, a2 / a0)
-    z1, z2 = _unit_delays(freqs, fs)
-    s = sos[:, None, :]  # (as eqmath.sos_response, with z^-1 and z^-2 kept per size and rate)
-    num = s[..., 0] + s[..., 1] * z1 + s[..., 2] * z2
-    h = num / (s[..., 3] + s[..., 4] * z1 + s[..., 5] * z2)
-    return (20.0 * np.log10(np.maximum(np.abs(h), 1e-12))).sum(axis=-2)
+        sos += (b0 / a0, b1 / a0, b2 / a0, 1.0, a1 / a0, a2 / a0)
+    # as eqmath.sos_response and response_db, in C, with z^-1 and z^-2 kept per size and rate
+    return np.frombuffer(response_db(sos, *_unit_delays(freqs, fs)), dtype=np.float64)
 
 
 _DELAYS: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = {}
 
 
 def _unit_delays(freqs: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
-    """z^-1 and z^-2 at the pixel columns' frequencies (``freqs`` is ``_freqs(len)``)."""
+    """z^-1 and z^-2 at the pixel columns' frequencies (``freqs`` is ``_freqs(len)``), each
+    as float64 pairs (re, im)."""
     key = (len(freqs), fs)
     got = _DELAYS.get(key)
     if got is None:
@@ -288,7 +234,7 @@ def _unit_delays(freqs: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
             _DELAYS.clear()
         w = 2.0 * np.pi * np.asarray(freqs, dtype=np.float64) / fs
         z1 = np.exp(-1j * w)
-        got = _DELAYS[key] = (z1, z1 * z1)
+        got = _DELAYS[key] = (z1.view(np.float64), (z1 * z1).view(np.float64))
     return got
 
 

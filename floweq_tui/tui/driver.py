@@ -8,6 +8,14 @@ with no timeout, except while the parser holds an unfinished sequence (then unti
 parser's own deadline); stopping input writes to the pipe, so quitting never waits for a
 wake-up. Everything else (parsing, events, the terminal modes) is Textual's.
 
+Its output is written by the UI thread itself when the terminal takes it at once
+(:class:`HandOffWriter`): Textual hands every frame to a writer thread, which the UI thread
+has to wake (a queue, a condition, a thread switch) 30 times a second while the curve
+moves. Here a frame is written to the terminal opened a second time without blocking; what
+the terminal does not take at once (a slow link, a stopped reader) and everything after it
+until that is written goes to the writer thread as before, so a slow terminal never holds
+the UI up longer than Textual's own thread does (its queue of 30 writes).
+
 It relies on two details of Textual's driver (checked at construction): ``exit_event`` (a
 :class:`threading.Event`, set to stop the input thread) and the parser's ``_timeout_time``
 (when a pending Escape becomes a key). If the installed Textual lacks either,
@@ -17,20 +25,98 @@ It relies on two details of Textual's driver (checked at construction): ``exit_e
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import selectors
 import sys
 import threading
 from codecs import getincrementaldecoder
-from typing import Any
+from typing import IO, Any
 
 try:  # (Linux only; Textual's own driver is used elsewhere)
     from textual._parser import ParseError
     from textual._time import get_time  # (the parser's clock)
     from textual._xterm_parser import XTermParser
+    from textual.drivers._writer_thread import WriterThread
     from textual.drivers.linux_driver import LinuxDriver
 except ImportError:  # pragma: no cover - another platform or Textual version
     LinuxDriver = None  # type: ignore[assignment,misc]
+    WriterThread = threading.Thread  # type: ignore[assignment,misc]
+
+
+class HandOffWriter(WriterThread):  # type: ignore[misc,valid-type]
+    """Textual's writer thread, used only for what the terminal does not take at once.
+
+    ``write`` writes to ``direct`` (the terminal opened again, non-blocking: its own file
+    status flags, so the shared descriptor stays blocking for everyone else) while nothing
+    is waiting on the thread; the part the terminal does not take, and every write after it
+    until the thread has written all it was given, is queued for the thread, which writes
+    it to ``file``'s descriptor in order, blocking as Textual's does. Bytes, not text, go
+    through the queue (a partial write may end inside a character)."""
+
+    def __init__(self, file: IO[str], direct: int) -> None:
+        super().__init__(file)
+        self._direct = direct
+        self._fd = file.fileno()
+        self._encoding = file.encoding or "utf-8"
+        self._errors = file.errors or "strict"
+        self._lock = threading.Lock()
+        self._sent = 0  # writes queued (by writers, under the lock)
+        self._done = 0  # of them written (by the thread)
+
+    def write(self, text: str) -> None:  # type: ignore[override]
+        data = text.encode(self._encoding, self._errors)
+        with self._lock:
+            if self._sent == self._done and self._direct >= 0:  # (the thread is idle)
+                try:
+                    n = os.write(self._direct, data)
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EINTR):
+                        self._close_direct()  # (the thread's way from now on)
+                    n = 0
+                if n == len(data):
+                    return
+                data = data[n:]
+            self._sent += 1
+        self._queue.put(data)  # (blocks when 30 are queued, as Textual's)
+
+    def run(self) -> None:
+        get, fd = self._queue.get, self._fd
+        while True:
+            data = get()
+            if data is None:
+                break
+            view = memoryview(data)
+            while view:
+                try:
+                    view = view[os.write(fd, view) :]
+                except InterruptedError:
+                    continue
+                except OSError:
+                    break  # (the terminal is gone: as Textual's, nothing more to do)
+            self._done += 1
+
+    def stop(self) -> None:
+        super().stop()
+        with self._lock:
+            self._close_direct()
+
+    def _close_direct(self) -> None:
+        if self._direct >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._direct)
+            self._direct = -1
+
+
+def _open_direct(fd: int) -> int | None:
+    """The terminal behind ``fd`` opened again for non-blocking writes (None: not a
+    terminal, or it cannot be opened by name)."""
+    try:
+        if not os.isatty(fd):
+            return None
+        return os.open(os.ttyname(fd), os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return None
 
 
 class _WakingEvent(threading.Event):
@@ -55,6 +141,25 @@ if LinuxDriver is not None:
             super().__init__(*args, **kwargs)
             self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
             self.exit_event = _WakingEvent(self._wake_w)
+
+        def start_application_mode(self) -> None:
+            """Textual's, then its writer thread (done with what it was given) swapped for
+            a :class:`HandOffWriter` where the terminal can be opened again."""
+            previous = self._writer_thread  # (resumed after a suspend: done with it)
+            if isinstance(previous, HandOffWriter):
+                previous.stop()
+            super().start_application_mode()
+            old = self._writer_thread
+            if old is None or type(old) is not WriterThread:
+                return
+            direct = _open_direct(self._file.fileno())
+            if direct is None:
+                return
+            old.stop()  # (writes what it was given: the order is kept)
+            self._file.flush()
+            writer = HandOffWriter(self._file, direct)
+            writer.start()
+            self._writer_thread = writer
 
         def close(self) -> None:
             super().close()

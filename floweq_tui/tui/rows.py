@@ -21,6 +21,7 @@ from textual._border import get_box  # (as Textual draws a left border)
 from textual.filter import ANSIToTruecolor, DimFilter, Monochrome, NoColor
 from textual.geometry import Region, Size
 from textual.messages import Update
+from textual.screen import Screen
 from textual.strip import Strip
 from textual.style import Style as VisualStyle
 from textual.visual import Visual, visualize
@@ -85,6 +86,54 @@ def _common(a: str, b: str) -> int:
         else:
             hi = mid - 1
     return cells(a[:lo])
+
+
+_held: dict | None = None
+"""Screens with rows changed since :func:`hold_updates` (None: not holding)."""
+
+
+_CAN_HOLD = all(
+    hasattr(Screen, name) for name in ("_on_timer_update", "_compositor_refresh", "_context")
+)
+"""The screen's update is done as this Textual's (else rows are never held)."""
+
+
+def hold_updates() -> None:
+    """Rows changed from now on are drawn at :func:`draw_held` (a look's end), not each
+    through the screen's message queue and update timer."""
+    global _held
+    if _CAN_HOLD:
+        _held = {}
+
+
+def draw_held() -> None:
+    """Draw the rows changed since :func:`hold_updates` now, as the screen's update timer
+    would (its ``_on_timer_update``): Textual's message round trip (an ``Update`` to the
+    screen's queue, its idle handler, then the timer a 60th of a second later) costs a frame
+    more wake-ups of the event loop than the drawing. A screen with anything else to do
+    (a layout, a scroll, a full repaint, a recompose, a batch) or not on top is prompted
+    to update itself as Textual would."""
+    global _held
+    held, _held = _held, None
+    for screen in held or ():
+        app = screen.app
+        if (
+            screen is app.screen
+            and screen._dirty_widgets
+            and not app._batch_count
+            and not app.is_inline
+            and not (
+                screen._layout_required
+                or screen._scroll_required
+                or screen._repaint_required
+                or screen._recompose_required
+            )
+        ):
+            with screen._context():
+                screen._compositor.update_widgets(screen._dirty_widgets)
+                screen._compositor_refresh()
+        else:
+            screen.check_idle()  # (its idle handler starts the update timer)
 
 
 class KeptLines:
@@ -243,7 +292,12 @@ class RowsView(KeptLines):
             w.refresh(*regions)  # type: ignore[attr-defined]  # (Textual's own way)
             return
         w._set_dirty(*regions)  # type: ignore[attr-defined]
-        w.screen.post_message(Update(w))  # type: ignore[attr-defined]
+        screen = w.screen  # type: ignore[attr-defined]
+        if _held is not None and screen in screen._compositor:  # (as Screen._on_update)
+            screen._dirty_widgets.add(w)
+            _held[screen] = None
+            return
+        screen.post_message(Update(w))
 
     _plain: tuple | None = None
     """(the line's pad style, its background, line filters, the left border's cell or None)
