@@ -138,6 +138,31 @@ cdef extern from *:
     """
     void fq_publish_fence() nogil
 
+cdef extern from *:
+    """
+    #include <sys/mman.h>
+    #include <unistd.h>
+    #ifndef MADV_POPULATE_WRITE
+    #define MADV_POPULATE_WRITE 23
+    #endif
+    /* Map every page of [p, p + n) for writing now, so that the audio thread never takes a
+       page fault (shared memory: the kernel allocates and zeroes a page at its first store)
+       while it fills the block. The contents stay as they are. MADV_POPULATE_WRITE (Linux
+       5.14) does it without touching the data; elsewhere each page's first byte is read
+       and written back, before anything else writes the block. */
+    static void fq_prefault(void *p, size_t n) {
+        long page = sysconf(_SC_PAGESIZE);
+        if (page <= 0 || n == 0) return;
+        uintptr_t a = (uintptr_t)p & ~(uintptr_t)(page - 1), end = (uintptr_t)p + n;
+        if (madvise((void *)a, end - a, MADV_POPULATE_WRITE) == 0) return;
+        for (uintptr_t q = (uintptr_t)p; q < end; q = (q & ~(uintptr_t)(page - 1)) + page) {
+            volatile char *c = (volatile char *)q;
+            *c = *c;
+        }
+    }
+    """
+    void fq_prefault(void *p, size_t n) nogil
+
 # the input history block (controls.History): header slots, then float32 samples
 DEF H_POS = 0
 DEF H_FRAMES = 1
@@ -1107,6 +1132,8 @@ cdef class Processor:
         self.hist_len = length
         self.hist_pos = <int64_t>hv[H_POS]
         self.hist_at = self.hist_pos % length
+        with nogil:  # (its samples are written one page after the other, the first time)
+            fq_prefault(self.hist, sizeof(float) * <size_t>length)
         if hv[H_RATE] != samplerate:
             hv[H_RATE] = samplerate
             hv[H_START] = <double>self.hist_pos

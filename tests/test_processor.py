@@ -545,3 +545,37 @@ def test_blocks_processed_as_one_give_the_same_samples(channels):
     assert np.array_equal(ma.array[N_METERS:], mb.array[N_METERS:])  # the rings
     for name in ("lufs_in", "lufs_out", "frames", "limiter_db"):
         assert ma[name] == mb[name], name
+
+
+def test_a_fresh_input_history_takes_no_page_faults_while_it_fills():
+    """The history's pages are mapped when the processor attaches it: the first store to a
+    page of shared memory would otherwise fault (the kernel allocating and zeroing it) in
+    the audio thread, about 47 times a second for the whole first span."""
+    import resource
+    from multiprocessing import shared_memory
+
+    from floweq_tui import sources
+    from floweq_tui.controls import History, history_frames, history_size
+
+    frames = history_frames(30.0, 48000)
+    shm = shared_memory.SharedMemory(create=True, size=history_size(frames) * 8)
+    try:
+        hist = np.ndarray((history_size(frames),), np.float64, shm.buf)
+        History.format(hist, frames, 48000)
+        proc = _dsp.Processor(
+            2, 48000.0, 8192, CONTROL_DEFAULTS.copy(), np.zeros(METERS_SIZE), (), (), history=hist
+        )
+        proc.set_source(sources.demo_source(48000, 2))
+        block = np.zeros((128, 2), np.float32)
+        for _ in range(50):
+            proc.process(None, block)
+        before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+        for _ in range(375 * 4):  # 4 s: 188 pages of samples written the first time
+            proc.process(None, block)
+        faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
+        assert faults < 10, f"{faults} page faults while 4 s of history were written"
+        assert History(hist).written == (50 + 375 * 4) * 128
+        del hist, proc
+    finally:
+        shm.close()
+        shm.unlink()
