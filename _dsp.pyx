@@ -138,6 +138,33 @@ cdef extern from *:
     """
     void fq_publish_fence() nogil
 
+DEF AUTO_SNAP_DB = 1e-7  # auto gain fading back to 0 dB is 0 dB below this (1e-8 of a sample)
+
+cdef extern from *:
+    """
+    #include <sys/mman.h>
+    #include <unistd.h>
+    #ifndef MADV_POPULATE_WRITE
+    #define MADV_POPULATE_WRITE 23
+    #endif
+    /* Map every page of [p, p + n) for writing now, so that the audio thread never takes a
+       page fault (shared memory: the kernel allocates and zeroes a page at its first store)
+       while it fills the block. The contents stay as they are. MADV_POPULATE_WRITE (Linux
+       5.14) does it without touching the data; elsewhere each page's first byte is read
+       and written back, before anything else writes the block. */
+    static void fq_prefault(void *p, size_t n) {
+        long page = sysconf(_SC_PAGESIZE);
+        if (page <= 0 || n == 0) return;
+        uintptr_t a = (uintptr_t)p & ~(uintptr_t)(page - 1), end = (uintptr_t)p + n;
+        if (madvise((void *)a, end - a, MADV_POPULATE_WRITE) == 0) return;
+        for (uintptr_t q = (uintptr_t)p; q < end; q = (q & ~(uintptr_t)(page - 1)) + page) {
+            volatile char *c = (volatile char *)q;
+            *c = *c;
+        }
+    }
+    """
+    void fq_prefault(void *p, size_t n) nogil
+
 # the input history block (controls.History): header slots, then float32 samples
 DEF H_POS = 0
 DEF H_FRAMES = 1
@@ -622,6 +649,8 @@ cdef enum:
     C_SOUND = 28              # mode .. strength: what an A/B slot holds
     N_CONTROLS_C = C_AB_SOUND + C_SOUND
     N_MOD_TARGETS = 21    # x y z interpolate strength in_gain out_gain p0..p12 path_pos
+    T_IN_GAIN = 5
+    T_OUT_GAIN = 6
     T_PATH_POS = 20
 
 cdef enum:
@@ -1107,6 +1136,8 @@ cdef class Processor:
         self.hist_len = length
         self.hist_pos = <int64_t>hv[H_POS]
         self.hist_at = self.hist_pos % length
+        with nogil:  # (its samples are written one page after the other, the first time)
+            fq_prefault(self.hist, sizeof(float) * <size_t>length)
         if hv[H_RATE] != samplerate:
             hv[H_RATE] = samplerate
             hv[H_START] = <double>self.hist_pos
@@ -1275,11 +1306,14 @@ cdef class Processor:
         ``period`` s apart, until ``stop_fd`` is readable. Without the GIL, in C, as the
         engine's Python loop did: it wakes every ``hot_batch`` blocks, every ``doze_batch``
         once nothing moved for ``doze_after`` s (the controls, the decoded point and
-        parameters; no modulator running), and then, with the controls as they were, no
-        auto gain and no A/B, processes all but the last of the blocks due as one block of
-        at most ``joined``'s frames (the same samples; the last block on its own meters what
-        it did; the block count still counts ``out``-sized blocks). Falls 0.5 s behind
-        (stopped, suspended): starts again from now.
+        parameters; no modulator running). With the controls as they were at the previous
+        wake-up and nothing ramped block by block (``_may_join``: no auto gain, no A/B, no
+        morph, no modulator on a gain), dozing or not (modulators on x and y are evaluated
+        on the processor's own sample grid whatever the block), it processes all but the
+        last of the blocks due as one block of at most ``joined``'s frames (the same
+        samples; the last block on its own meters what it did; the block count still counts
+        ``out``-sized blocks). Falls 0.5 s behind (stopped, suspended): starts again from
+        now.
         """
         cdef float[:, ::1] vo = out
         cdef float[:, ::1] vj = joined
@@ -1290,7 +1324,7 @@ cdef class Processor:
         cdef double seen_m[M_P0 + 13 - M_ZX]
         cdef int have_seen = 0
         cdef int n, left, batch
-        cdef bint dozing
+        cdef bint joined_ok
         cdef double now, due, moved_at, delay
         cdef pollfd pfd
         if vo.shape[1] != self.nch or vj.shape[1] != self.nch or block < 1 or big < 1:
@@ -1307,12 +1341,12 @@ cdef class Processor:
                 if now - due > 0.5:
                     due = now
                 memcpy(cur_c, self.ctl, sizeof(cur_c))
-                dozing = (
-                    have_seen and now - moved_at >= doze_after and due <= now
+                joined_ok = (
+                    have_seen and due <= now
                     and memcmp(cur_c, seen_c, sizeof(cur_c)) == 0
-                    and cur_c[C_AUTO] < 0.5 and cur_c[C_AB_ON] < 0.5
+                    and self._may_join(cur_c)
                 )
-                if dozing:
+                if joined_ok:
                     left = <int>((now - due) / period)  # the blocks due but the last
                     while left > 0:
                         n = left if left < big else big
@@ -1343,6 +1377,34 @@ cdef class Processor:
                 delay = due + (batch - 1) * period - _now()
                 if poll(&pfd, 1, <int>ceil(delay * 1000.0) if delay > 0 else 0) > 0:
                     break
+
+    cdef bint _may_join(self, const double *c) noexcept nogil:
+        """Blocks processed as one give the same samples as one by one (``run_clock``):
+        nothing is ramped across a block or taken once a block. Not with auto gain or its
+        fade-out, A/B, a morph, tempo followed from outside (re-anchored every block), or a
+        modulator, a recording or a figure moving a gain (the gains ramp once a block; x, y
+        and the rest move on the processor's own sample grid). ``c``: the controls now, the
+        modulators as the last block read them (the same controls)."""
+        cdef int i, rt
+        if c[C_AUTO] >= 0.5 or c[C_AB_ON] >= 0.5 or self.ab_running or self.morphing:
+            return False
+        if self.g_auto_db != 0.0 or self.g_auto != 1.0 or c[C_TEMPO_SOURCE] >= 0.5:
+            return False
+        for i in range(FQ_LFOS):
+            if self.lfo[i].on and self.lfo[i].target in (T_IN_GAIN, T_OUT_GAIN):
+                return False
+        if self.motion_on:
+            rt = <int>_clampd(c[C_REC_TARGET], 0, N_MOD_TARGETS - 1)
+            if rt == T_IN_GAIN or rt == T_OUT_GAIN:
+                return False
+            rt = <int>_clampd(c[C_REC_TARGET2], 0, N_MOD_TARGETS) - 1
+            if c[C_REC_LANES] >= 1.5 and (rt == T_IN_GAIN or rt == T_OUT_GAIN):
+                return False
+        return True
+
+    def may_join(self) -> bool:
+        """Whether the silent clock would process its due blocks as one now (tests)."""
+        return self._may_join(self.ctl)
 
     cdef void _swap_pending_source(self):
         cdef float[:, ::1] v
@@ -1894,6 +1956,8 @@ cdef class Processor:
         else:
             target_db = 0.0
         self.g_auto_db += (target_db - self.g_auto_db) * coeff
+        if target_db == 0.0 and fabs(self.g_auto_db) < AUTO_SNAP_DB:
+            self.g_auto_db = 0.0  # (it would never reach 0: the clock joins blocks at 0 dB)
         # ---- bypass crossfade, auto gain, output gain and mute, all ramped over this block
         u0 = self.g_auto
         u1 = _db_to_lin(self.g_auto_db)

@@ -6,6 +6,8 @@ real stream on the JACK dummy server is covered by tests/test_engine.py.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyloudnorm as pyln
 import pytest
@@ -510,20 +512,34 @@ def test_render_file_refuses_an_unwritable_output_before_working(tmp_path):
     assert result.frames == 4800 and (tmp_path / "out.flac").is_file()
 
 
+MOVING = {  # modulators on x and y (Traverse mode, a model), as benchmarks/idle.py's
+    "lfo1_on": 1, "lfo1_target": 0, "lfo1_rate": 0.5, "lfo1_depth": 0.8,
+    "lfo2_on": 1, "lfo2_target": 1, "lfo2_shape": 2, "lfo2_rate": 0.3, "lfo2_depth": 0.8,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("moving", [False, True], ids=["steady", "modulated"])
 @pytest.mark.parametrize("channels", [1, 2, 3])
-def test_blocks_processed_as_one_give_the_same_samples(channels):
-    """With steady controls (no ramp pending, no auto gain, no A/B, no modulator), n blocks
-    processed as one block give the same samples, input history and meter rings as the n
-    blocks one by one (the silent clock joins its blocks so when it dozes)."""
+def test_blocks_processed_as_one_give_the_same_samples(channels, moving):
+    """With steady controls (no ramp pending, no auto gain, no A/B, no modulator on a gain),
+    n blocks processed as one block give the same samples, input history and meter rings as
+    the n blocks one by one, with modulators moving x and y too (they are evaluated on the
+    processor's own sample grid): the silent clock joins its blocks so."""
     from floweq_tui import sources
     from floweq_tui.controls import History, history_frames, history_size
 
+    decoders = (random_decoder(2, seed=3),) if moving else ()
+    controls = {"mode": 0, **MOVING} if moving else {"mode": 2}
+
     def one() -> tuple:
-        proc, ctl, met = make(channels, block=8192, mode=2, p4=6.0, p7=-4.0, glide_ms=50.0)
+        proc, ctl, met = make(channels, block=8192, p4=6.0, p7=-4.0, glide_ms=50.0, **controls)
         frames = history_frames(2.0, 48000)
         hist = np.zeros(history_size(frames))
         History.format(hist, frames, 48000)
-        proc = _dsp.Processor(channels, 48000.0, 8192, ctl.array, met.array, (), (), history=hist)
+        proc = _dsp.Processor(
+            channels, 48000.0, 8192, ctl.array, met.array, decoders, (), history=hist
+        )
+        assert proc.may_join()
         proc.set_source(sources.demo_source(48000, channels))
         return proc, met, hist
 
@@ -532,7 +548,7 @@ def test_blocks_processed_as_one_give_the_same_samples(channels):
     for proc in (pa, pb):
         for _ in range(300):  # the same past for both
             proc.process(None, block)
-    outs_a, outs_b = [], []
+    outs_a, outs_b, xs = [], [], []
     for _ in range(5):
         for _ in range(37):
             pa.process(None, block)
@@ -540,8 +556,147 @@ def test_blocks_processed_as_one_give_the_same_samples(channels):
         joined = np.zeros((37 * 128, channels), np.float32)
         pb.process(None, joined)
         outs_b.append(joined)
+        xs.append(mb["mod_x"])
     assert np.array_equal(np.concatenate(outs_a), np.concatenate(outs_b))
     assert np.array_equal(ha, hb)
     assert np.array_equal(ma.array[N_METERS:], mb.array[N_METERS:])  # the rings
-    for name in ("lufs_in", "lufs_out", "frames", "limiter_db"):
+    for name in ("lufs_in", "lufs_out", "frames", "limiter_db", "mod_x", "mod_y"):
         assert ma[name] == mb[name], name
+    assert len(set(xs)) == (5 if moving else 1)  # (the point did move, or stayed)
+
+
+def test_the_silent_clock_modulated_gives_the_samples_of_blocks_one_by_one():
+    """The silent clock (run_clock, hot: 11 blocks a wake-up, all but the last joined while
+    modulators move x and y) leaves the same input history, meter rings and loudness as
+    the same blocks processed one by one."""
+    import os
+    import threading
+
+    from floweq_tui import sources
+    from floweq_tui.controls import History, history_frames, history_size
+
+    decoder = random_decoder(2, seed=3)
+
+    def one() -> tuple:
+        _, ctl, met = make(2, block=8192, p4=6.0, glide_ms=50.0, mode=0, **MOVING)
+        frames = history_frames(2.0, 48000)
+        hist = np.zeros(history_size(frames))
+        History.format(hist, frames, 48000)
+        proc = _dsp.Processor(2, 48000.0, 8192, ctl.array, met.array, (decoder,), (), history=hist)
+        proc.set_source(sources.demo_source(48000, 2))
+        return proc, met, hist
+
+    (pa, ma, ha), (pb, mb, hb) = one(), one()
+    r, w = os.pipe()
+    try:
+        out, joined = np.zeros((128, 2), np.float32), np.zeros((4736, 2), np.float32)
+        args = (out, joined, 128 / 48000, 11, 37, 2.0, r)
+        clock = threading.Thread(target=pb.run_clock, args=args)
+        clock.start()
+        deadline = time.monotonic() + 10.0
+        while mb["frames"] < 48000 * 0.6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.write(w, b"x")
+        clock.join(5.0)
+        assert not clock.is_alive()
+    finally:
+        os.close(r)
+        os.close(w)
+    blocks = int(mb["frames"]) // 128
+    assert blocks * 128 == mb["frames"] and mb["callbacks"] == blocks and blocks > 200
+    block = np.zeros((128, 2), np.float32)
+    for _ in range(blocks):
+        pa.process(None, block)
+    assert np.array_equal(ha, hb)
+    assert np.array_equal(ma.array[N_METERS:], mb.array[N_METERS:])  # the rings
+    for name in ("lufs_in", "lufs_out", "mod_x", "mod_y", "peak_out", "limiter_db"):
+        assert ma[name] == mb[name], name
+
+
+@pytest.mark.parametrize(
+    "controls",
+    [
+        {"lfo1_on": 1, "lfo1_target": 6, "lfo1_rate": 2.0, "lfo1_depth": 0.8},  # out gain
+        {"lfo1_on": 1, "lfo1_target": 5, "lfo1_rate": 2.0, "lfo1_depth": 0.8},  # in gain
+        {"auto_gain": 1},
+        {"ab_on": 1},
+        {"tempo_source": 1},
+    ],
+    ids=["lfo-out-gain", "lfo-in-gain", "auto-gain", "ab", "tempo-from-outside"],
+)
+def test_blocks_a_gain_ramps_across_are_not_joined(controls):
+    """A gain ramps once a block (a modulator's value at the block's start): blocks joined
+    would ramp it differently, so the silent clock processes them one by one then."""
+    from floweq_tui import sources
+
+    def one() -> tuple:
+        proc, _, _ = make(2, block=8192, mode=2, p4=6.0, **controls)
+        proc.set_source(sources.demo_source(48000, 2))
+        return proc
+
+    pa, pb = one(), one()
+    block = np.zeros((128, 2), np.float32)
+    for proc in (pa, pb):
+        for _ in range(40):
+            proc.process(None, block)
+        assert not proc.may_join()
+    if "lfo1_on" in controls:  # what joining would do
+        outs_a = []
+        for _ in range(37):
+            pa.process(None, block)
+            outs_a.append(block.copy())
+        joined = np.zeros((37 * 128, 2), np.float32)
+        pb.process(None, joined)
+        assert not np.array_equal(np.concatenate(outs_a), joined)
+
+
+def test_auto_gain_switched_off_fades_to_exactly_0_db():
+    """Its one-pole fade would never reach 0 dB; below 1e-7 dB it is 0, and blocks are
+    joined again (within a few seconds at a 0.3 s auto gain time)."""
+    from floweq_tui import sources
+
+    proc, ctl, met = make(2, 48000, 8192, p0=12.0, p1=300.0, p5=12.0, p6=2000.0, p11=10.0,
+                          auto_gain=1, auto_time=0.3, auto_range=24.0)  # fmt: skip
+    proc.set_source(sources.demo_source(48000, 2))
+    block = np.zeros((128, 2), np.float32)
+    for _ in range(375 * 5):
+        proc.process(None, block)
+    assert met["auto_gain_db"] < -3.0 and not proc.may_join()
+    ctl.update({"auto_gain": 0})
+    for _ in range(375 * 10):
+        proc.process(None, block)
+    assert met["auto_gain_db"] == 0.0 and proc.may_join()
+
+
+def test_a_fresh_input_history_takes_no_page_faults_while_it_fills():
+    """The history's pages are mapped when the processor attaches it: the first store to a
+    page of shared memory would otherwise fault (the kernel allocating and zeroing it) in
+    the audio thread, about 47 times a second for the whole first span."""
+    import resource
+    from multiprocessing import shared_memory
+
+    from floweq_tui import sources
+    from floweq_tui.controls import History, history_frames, history_size
+
+    frames = history_frames(30.0, 48000)
+    shm = shared_memory.SharedMemory(create=True, size=history_size(frames) * 8)
+    try:
+        hist = np.ndarray((history_size(frames),), np.float64, shm.buf)
+        History.format(hist, frames, 48000)
+        proc = _dsp.Processor(
+            2, 48000.0, 8192, CONTROL_DEFAULTS.copy(), np.zeros(METERS_SIZE), (), (), history=hist
+        )
+        proc.set_source(sources.demo_source(48000, 2))
+        block = np.zeros((128, 2), np.float32)
+        for _ in range(50):
+            proc.process(None, block)
+        before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+        for _ in range(375 * 4):  # 4 s: 188 pages of samples written the first time
+            proc.process(None, block)
+        faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
+        assert faults < 10, f"{faults} page faults while 4 s of history were written"
+        assert History(hist).written == (50 + 375 * 4) * 128
+        del hist, proc
+    finally:
+        shm.close()
+        shm.unlink()

@@ -59,7 +59,7 @@ times a second, more than the UI's idle meters line shows; the heartbeat stays f
 than the supervisor's stall limit). The first change seen makes it wake every CLOCK_WAKE_S."""
 CLOCK_DOZE_AFTER_S = 2.0
 CLOCK_BIG_FRAMES = 4800
-"""Dozing, the blocks due are processed as one block of at most this many frames (100 ms at
+"""The blocks due are processed as one block of at most this many frames (100 ms at
 48 kHz; within the processor's and the input history's largest block)."""
 
 
@@ -284,11 +284,13 @@ class Runner:
         CLOCK_DOZE_S once nothing moved for CLOCK_DOZE_AFTER_S): ``Processor.run_clock``,
         a loop in C without the GIL until :meth:`_stop_clock` writes to its pipe.
 
-        Dozing with the controls as they were (no ramp to spread over a block, no modulator),
-        no auto gain and no A/B (their loudness steps are taken once a block), all but the
-        last of the blocks due are processed as one block: the same samples out, for less
-        work per sample, and the last block on its own meters what it did (its peaks, the
-        beat at its start). The meters' block count still counts device-size blocks.
+        With the controls as they were at the previous wake-up and nothing ramped or taken
+        once a block (no auto gain, A/B, morph, outside tempo, or modulator on a gain:
+        ``Processor._may_join``), dozing or hot (modulators on x and y move on the
+        processor's own sample grid), all but the last of the blocks due are processed as
+        one block: the same samples out, for less work per sample, and the last block on its
+        own meters what it did (its peaks, the beat at its start). The meters' block count
+        still counts device-size blocks.
         """
         cfg = self.config
         out = np.zeros((cfg.blocksize, cfg.channels), np.float32)
