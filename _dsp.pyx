@@ -785,6 +785,15 @@ cdef inline double _clampd(double v, double lo, double hi) noexcept nogil:
     return v
 
 
+cdef inline int _rec_targets(const double *c, int *second) noexcept nogil:
+    """A recording's target, and in ``second`` its second lane's (-1: none; the controls
+    hold it as target + 1, and a second lane on the first's target is none)."""
+    cdef int rt = <int>_clampd(c[C_REC_TARGET], 0, N_MOD_TARGETS - 1)
+    cdef int rt2 = <int>_clampd(c[C_REC_TARGET2], 0, N_MOD_TARGETS) - 1
+    second[0] = rt2 if c[C_REC_LANES] >= 1.5 and rt2 != rt else -1
+    return rt
+
+
 cdef inline double _db_to_lin(double db) noexcept nogil:
     return pow(10.0, db / 20.0)
 
@@ -1382,10 +1391,10 @@ cdef class Processor:
         """Blocks processed as one give the same samples as one by one (``run_clock``):
         nothing is ramped across a block or taken once a block. Not with auto gain or its
         fade-out, A/B, a morph, tempo followed from outside (re-anchored every block), or a
-        modulator, a recording or a figure moving a gain (the gains ramp once a block; x, y
-        and the rest move on the processor's own sample grid). ``c``: the controls now, the
+        modulator or a recording moving a gain (the gains ramp once a block; x, y and the
+        rest, the figures' only targets, move on the processor's own sample grid). ``c``: the controls now, the
         modulators as the last block read them (the same controls)."""
-        cdef int i, rt
+        cdef int i, rt, rt2
         if c[C_AUTO] >= 0.5 or c[C_AB_ON] >= 0.5 or self.ab_running or self.morphing:
             return False
         if self.g_auto_db != 0.0 or self.g_auto != 1.0 or c[C_TEMPO_SOURCE] >= 0.5:
@@ -1394,11 +1403,8 @@ cdef class Processor:
             if self.lfo[i].on and self.lfo[i].target in (T_IN_GAIN, T_OUT_GAIN):
                 return False
         if self.motion_on:
-            rt = <int>_clampd(c[C_REC_TARGET], 0, N_MOD_TARGETS - 1)
-            if rt == T_IN_GAIN or rt == T_OUT_GAIN:
-                return False
-            rt = <int>_clampd(c[C_REC_TARGET2], 0, N_MOD_TARGETS) - 1
-            if c[C_REC_LANES] >= 1.5 and (rt == T_IN_GAIN or rt == T_OUT_GAIN):
+            rt = _rec_targets(c, &rt2)
+            if rt in (T_IN_GAIN, T_OUT_GAIN) or rt2 in (T_IN_GAIN, T_OUT_GAIN):
                 return False
         return True
 
@@ -1577,14 +1583,13 @@ cdef class Processor:
         off[0] += xy[0]
         off[1] += xy[1]
         if rec_on:
-            rt = <int>_clampd(self.ctl[C_REC_TARGET], 0, N_MOD_TARGETS - 1)
+            rt = _rec_targets(self.ctl, &rt2)
             beats = _clampd(self.ctl[C_REC_BEATS], 1.0, 64.0)
             u = (beat - self.ctl[C_REC_START]) / beats
             base[rt] = _clampd(fq_rec_eval(self.ctl + C_REC_V0, n, u), 0.0, 1.0)
             over[rt] = 1
             # the second lane (a gesture over two controls): the same clock, its own points
-            rt2 = <int>_clampd(self.ctl[C_REC_TARGET2], 0, N_MOD_TARGETS) - 1
-            if self.ctl[C_REC_LANES] >= 1.5 and rt2 >= 0 and rt2 != rt:
+            if rt2 >= 0:
                 base[rt2] = _clampd(fq_rec_eval(self.ctl + C_REC_W0, n, u), 0.0, 1.0)
                 over[rt2] = 1
         if path_on:
