@@ -9,11 +9,17 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
+import select
 import shlex
+import signal
+import struct
 import subprocess
+import termios
+import threading
 import time
 from pathlib import Path
 
@@ -65,6 +71,26 @@ def pane(tmp_path: Path, args: str, command: tuple[str, str], server: str):
 def virtual_port_up() -> bool:
     out = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10).stdout
     return re.search(r"^floweq-tui(-\d+)?:floweq-tui$", out, re.M) is not None
+
+
+def _state(pid: int) -> str:
+    """A process's state letter (R, S, T for stopped, ...), "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def _ui_log(tmp_path: Path, ui_pid: int) -> str:
+    """The UI's every thread's stack (SIGUSR1 writes them to its log), and the other logs'
+    tails: for the message of a UI that did not stop."""
+    logs = tmp_path / "state" / "floweq-tui" / "logs"
+    ui_log = logs / "ui.log"
+    with contextlib.suppress(ProcessLookupError, AssertionError):
+        os.kill(ui_pid, signal.SIGUSR1)
+        wait_for(lambda: ui_log.exists() and "File" in ui_log.read_text(), 5, "the stacks")
+    tails = {f.name: f.read_text()[-6000:] for f in logs.glob("*.log")}
+    return "logs: " + "\n".join(f"== {name}\n{text}" for name, text in tails.items())
 
 
 def wait_for(cond, timeout: float, what: str):
@@ -121,11 +147,9 @@ def test_tmux_hangup_stops_cleanly(tmp_path, private_jack, floweq_tui_command, c
         try:
             wait_for(lambda: not procs_with_env(p.marker), 20, "every process to stop")
         except AssertionError:
-            logs = tmp_path / "state" / "floweq-tui" / "logs"
-            tails = {f.name: f.read_text()[-1500:] for f in logs.glob("*.log")}
             raise AssertionError(
                 f"still running 20 s after the hang-up:\n{describe(procs_with_env(p.marker))}"
-                f"\nlogs: {tails}"
+                f"\n{_ui_log(tmp_path, _ui_pid(pids))}"
             ) from None
         took = time.monotonic() - t0
     session = tmp_path / "config" / "floweq-tui" / "session.json"
@@ -133,3 +157,102 @@ def test_tmux_hangup_stops_cleanly(tmp_path, private_jack, floweq_tui_command, c
     assert [b for b in blocks if Path(b).exists()] == []  # unlinked: no leak to warn about
     with capsys.disabled():
         print(f"\nSIGHUP (tmux kill-session): every process gone after {took:.2f} s")
+
+
+def test_tmux_suspend_and_continue_keeps_playing(
+    tmp_path, private_jack, floweq_tui_command
+) -> None:
+    """SIGTSTP (a suspend), then the SIGCONT tmux sends a pane's stopped process: the UI
+    leaves application mode on its event loop, stops, and comes back whole; keys work and q
+    quits. Then a SIGCONT that follows no suspend changes nothing, and SIGUSR1 writes the
+    stacks to the UI's log, not over the screen."""
+    with pane(tmp_path, "--silent", floweq_tui_command, private_jack.name) as p:
+        p.wait(lambda t: "TRAVERSE" in t and "BANDS" in t, 40, "the UI")
+        ui = _ui_pid(procs_with_env(p.marker))
+        server = int(p.tmux("display-message", "-p", "#{pid}").stdout)
+        os.kill(server, signal.SIGSTOP)  # (so that the UI stays stopped until we look)
+        try:
+            os.kill(ui, signal.SIGTSTP)
+            wait_for(lambda: _state(ui) == "T", 10, "the UI to stop")
+        finally:
+            os.kill(server, signal.SIGCONT)  # tmux continues its pane's process
+        wait_for(lambda: _state(ui) in "RS", 10, "tmux to continue the UI")
+        p.keys("S-Right", "S-Right")
+        screen = p.wait(lambda t: "x+0.50" in t and "BANDS" in t, 20, "x to move after it")
+        assert screen.split("\n")[0].startswith(" TRAVERSE "), screen
+        os.kill(ui, signal.SIGCONT)
+        p.keys("S-Left")
+        p.wait(lambda t: "x+0.25" in t, 20, "x to move after a lone SIGCONT")
+        # kill -USR1: every thread's stack into the UI's log, nothing over the screen
+        ui_log = tmp_path / "state" / "floweq-tui" / "logs" / "ui.log"
+        os.kill(ui, signal.SIGUSR1)
+        wait_for(lambda: ui_log.exists() and "Current thread" in ui_log.read_text(), 10, "stacks")
+        assert "in run_until_complete" in ui_log.read_text()  # (the UI thread's event loop)
+        screen = p.wait(lambda t: "BANDS" in t, 5, "the screen")
+        assert "Thread 0x" not in screen and "Current thread" not in screen, screen
+        p.keys("q")
+        wait_for(lambda: not p.alive(), 20, "q to quit")
+
+
+def test_ssh_drop_while_the_ui_is_stopped(tmp_path, private_jack, floweq_tui_command) -> None:
+    """sshd's side of an SSH drop: the pseudo-terminal's master closed, while the UI is
+    stopped (SIGSTOP: a pane of tmux would be continued by tmux at once). The kernel sends
+    the UI, its session's leader, SIGHUP and SIGCONT, which it handles once the terminal is
+    gone. That SIGCONT, though nothing had suspended the UI, restarted Textual's application
+    mode on the dead terminal, with a writer thread that died at its first write (EIO) and a
+    quit that waited on it for good; the tmux hang-up above did so in one run out of a few.
+    Now it stops as for q."""
+    script, path_env = floweq_tui_command
+    marker = f"FLOWEQ_TUI_TEST_MARK={tmp_path}"
+    mine = str(tmp_path)  # (in the environment of each process it starts)
+    argv = [
+        "env", *shlex.split(path_env), marker,
+        f"XDG_CONFIG_HOME={tmp_path / 'config'}", f"XDG_STATE_HOME={tmp_path / 'state'}",
+        f"JACK_DEFAULT_SERVER={private_jack.name}", "TERM=xterm-256color", "COLORTERM=",
+        script, "--silent",
+    ]  # fmt: skip
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    seen = bytearray()
+    hang_up = threading.Event()
+
+    def drain() -> None:  # (sshd reads what the UI draws; a read in progress would keep
+        with contextlib.suppress(OSError):  # the master open after close: it polls)
+            while not hang_up.is_set():
+                if select.select([master], [], [], 0.05)[0]:
+                    seen.extend(os.read(master, 65536))
+
+    proc = subprocess.Popen(
+        argv, stdin=slave, stdout=slave, stderr=slave, cwd=REPO, start_new_session=True,
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),  # (its controlling terminal)
+    )  # fmt: skip
+    os.close(slave)
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: b"TRAVERSE" in seen and b"BANDS" in seen, 40, "the UI")
+        wait_for(virtual_port_up, 20, "the MIDI process")
+        pids = procs_with_env(mine)
+        assert len(pids) >= 3, "the UI, the engine and the MIDI process should run"
+        proc.send_signal(signal.SIGSTOP)
+        wait_for(lambda: _state(proc.pid) == "T", 10, "the UI to stop")
+        hang_up.set()
+        reader.join(5)
+        os.close(master)  # the connection drops
+        master = -1
+        try:
+            wait_for(lambda: not procs_with_env(mine), 20, "every process to stop")
+        except AssertionError:
+            raise AssertionError(
+                f"still running 20 s after the hang-up:\n"
+                f"{describe(procs_with_env(mine))}\n{_ui_log(tmp_path, proc.pid)}"
+            ) from None
+        assert proc.wait(5) == 0
+    finally:
+        hang_up.set()
+        reader.join(5)
+        if master >= 0:
+            os.close(master)
+        for pid in procs_with_env(mine):
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)

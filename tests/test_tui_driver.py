@@ -4,8 +4,10 @@ writer up (a real pseudo-terminal, its reader stopped and started again)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import select
+import signal
 import sys
 import threading
 import time
@@ -76,10 +78,97 @@ def _wait(cond, seconds: float = 30.0) -> bool:
     return True
 
 
-def test_a_terminal_that_cannot_be_opened_again_keeps_textuals_writer() -> None:
+def test_a_terminal_that_cannot_be_opened_again_gets_every_write_through_the_thread() -> None:
     r, w = os.pipe()
     try:
         assert driver._open_direct(w) is None  # (not a terminal)
     finally:
         os.close(r)
         os.close(w)
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    file = open(slave, "w", encoding="utf-8", closefd=True)  # noqa: SIM115
+    writer = driver.HandOffWriter(file)  # (no direct descriptor)
+    writer.start()
+    try:
+        for i in range(50):
+            writer.write(f"{i};")
+        want = "".join(f"{i};" for i in range(50)).encode()
+        assert _read_all(master, len(want)) == want
+        assert writer._sent == 50
+    finally:
+        writer.stop()
+        file.close()
+        os.close(master)
+
+
+def test_a_terminal_that_hung_up_never_holds_the_ui() -> None:
+    """The master closed (an SSH drop): each write fails with EIO. The thread lives on and
+    drops them (Textual's died at the first, and the 31st write then waited for good);
+    more than a queue's worth of writes return, and so does stop."""
+    master, slave = os.openpty()
+    file = open(slave, "w", encoding="utf-8", closefd=True)  # noqa: SIM115
+    direct = driver._open_direct(slave)
+    assert direct is not None
+    writer = driver.HandOffWriter(file, direct)
+    writer.start()
+    os.close(master)  # the hang-up
+    returned = threading.Event()
+
+    def ui() -> None:
+        for i in range(200):
+            writer.write(f"frame {i}")
+        writer.stop()
+        returned.set()
+
+    try:
+        threading.Thread(target=ui, daemon=True).start()
+        assert returned.wait(30), "a write or stop waited on a terminal that is gone"
+        assert not writer.is_alive()
+    finally:
+        file.close()
+
+
+def test_a_writer_whose_thread_ended_never_holds_the_ui() -> None:
+    master, slave = os.openpty()
+    file = open(slave, "w", encoding="utf-8", closefd=True)  # noqa: SIM115
+    writer = driver.HandOffWriter(file)
+    writer.start()
+    writer.stop()  # (as after a suspend: nothing takes writes any more)
+    returned = threading.Event()
+
+    def ui() -> None:
+        for i in range(100):  # (more than the queue holds)
+            writer.write(f"frame {i}")
+        writer.stop()
+        returned.set()
+
+    try:
+        threading.Thread(target=ui, daemon=True).start()
+        assert returned.wait(30), "a write waited on a writer thread that had ended"
+    finally:
+        file.close()
+        os.close(master)
+
+
+@pytest.mark.skipif(driver.driver_class() is None, reason="the quiet driver")
+def test_sigcont_without_a_suspend_leaves_application_mode_alone() -> None:
+    """The kernel sends SIGCONT with the SIGHUP of a terminal hanging up. Textual's driver
+    then restarted application mode on the dead terminal; ours resumes only a suspend of
+    its own (SIGTSTP, handled on the event loop)."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTSTP, signal.SIGCONT)}
+
+    async def build() -> driver.QuietLinuxDriver:  # (Textual's driver takes the running loop)
+        return driver.QuietLinuxDriver(app=None, debug=False, mouse=False)
+
+    quiet = asyncio.run(build())
+    try:
+        writer = object()
+        quiet._writer_thread = writer
+        quiet._sigcont_application(signal.SIGCONT, None)
+        assert quiet._writer_thread is writer
+    finally:
+        for sig, handler in handlers.items():  # (the driver installed its own here)
+            signal.signal(sig, handler)
+        for fd in (quiet._wake_r, quiet._wake_w):
+            os.close(fd)

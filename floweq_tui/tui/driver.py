@@ -16,6 +16,12 @@ the terminal does not take at once (a slow link, a stopped reader) and everythin
 until that is written goes to the writer thread as before, so a slow terminal never holds
 the UI up longer than Textual's own thread does (its queue of 30 writes).
 
+Stopping and continuing (SIGTSTP, SIGCONT) are handled on the event loop, not inside the
+signal handler, and application mode is resumed only after this driver suspended it: the
+kernel sends SIGCONT along with SIGHUP when the terminal hangs up (an SSH session
+dropping), and Textual's handler then restarted application mode on the dead terminal, with
+a writer thread that died at its first write and a quit that waited on it for good.
+
 It relies on two details of Textual's driver (checked at construction): ``exit_event`` (a
 :class:`threading.Event`, set to stop the input thread) and the parser's ``_timeout_time``
 (when a pending Escape becomes a key). If the installed Textual lacks either,
@@ -27,7 +33,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import queue
 import selectors
+import signal
 import sys
 import threading
 from codecs import getincrementaldecoder
@@ -52,9 +60,13 @@ class HandOffWriter(WriterThread):  # type: ignore[misc,valid-type]
     is waiting on the thread; the part the terminal does not take, and every write after it
     until the thread has written all it was given, is queued for the thread, which writes
     it to ``file``'s descriptor in order, blocking as Textual's does. Bytes, not text, go
-    through the queue (a partial write may end inside a character)."""
+    through the queue (a partial write may end inside a character). With ``direct`` -1
+    (the terminal cannot be opened again) everything goes through the thread.
 
-    def __init__(self, file: IO[str], direct: int) -> None:
+    Unlike Textual's, the thread outlives a terminal that is gone (EIO: what is left is
+    dropped), and a write or stop never waits on a thread that is no longer running."""
+
+    def __init__(self, file: IO[str], direct: int = -1) -> None:
         super().__init__(file)
         self._direct = direct
         self._fd = file.fileno()
@@ -78,7 +90,17 @@ class HandOffWriter(WriterThread):  # type: ignore[misc,valid-type]
                     return
                 data = data[n:]
             self._sent += 1
-        self._queue.put(data)  # (blocks when 30 are queued, as Textual's)
+        self._hand(data)
+
+    def _hand(self, item: bytes | None) -> None:
+        """Queue ``item`` for the thread, waiting while 30 are queued as Textual's does, but
+        only while the thread runs (a thread that ended takes nothing more)."""
+        while self.is_alive():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
 
     def run(self) -> None:
         get, fd = self._queue.get, self._fd
@@ -97,7 +119,10 @@ class HandOffWriter(WriterThread):  # type: ignore[misc,valid-type]
             self._done += 1
 
     def stop(self) -> None:
-        super().stop()
+        """Stop the thread once it has written what it was given (as Textual's)."""
+        self._hand(None)
+        if self.is_alive():
+            self.join()
         with self._lock:
             self._close_direct()
 
@@ -139,27 +164,57 @@ if LinuxDriver is not None:
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            self._wake_r = self._wake_w = -1
+            self._open_wake()
             self.exit_event = _WakingEvent(self._wake_w)
+
+        def _open_wake(self) -> None:
+            """The input thread's wake-up pipe, opened again after a suspend (which closes
+            the driver)."""
+            if self._wake_r < 0:
+                self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+                if isinstance(getattr(self, "exit_event", None), _WakingEvent):
+                    self.exit_event._wake_fd = self._wake_w
 
         def start_application_mode(self) -> None:
             """Textual's, then its writer thread (done with what it was given) swapped for
-            a :class:`HandOffWriter` where the terminal can be opened again."""
-            previous = self._writer_thread  # (resumed after a suspend: done with it)
-            if isinstance(previous, HandOffWriter):
-                previous.stop()
+            a :class:`HandOffWriter`, writing directly where the terminal can be opened
+            again."""
+            self._open_wake()  # (before Textual's starts the input thread)
             super().start_application_mode()
             old = self._writer_thread
             if old is None or type(old) is not WriterThread:
-                return
+                return  # (not started: the terminal is not usable; or another Textual)
             direct = _open_direct(self._file.fileno())
-            if direct is None:
-                return
             old.stop()  # (writes what it was given: the order is kept)
-            self._file.flush()
-            writer = HandOffWriter(self._file, direct)
+            with contextlib.suppress(OSError):
+                self._file.flush()
+            writer = HandOffWriter(self._file, -1 if direct is None else direct)
             writer.start()
             self._writer_thread = writer
+
+        def _sigtstp_application(self, *_: Any) -> None:
+            """SIGTSTP: suspend on the event loop, not here (a handler interrupts the UI
+            thread anywhere, in the middle of a write to the terminal too)."""
+            loop = getattr(self, "_loop", None)  # (Textual's driver keeps the app's loop)
+            if loop is None or loop.is_closed():
+                os.kill(os.getpid(), signal.SIGSTOP)
+                return
+            loop.call_soon_threadsafe(self._suspend_now)
+
+        def _suspend_now(self) -> None:
+            """Leave application mode, stop, and once continued, come back as we were."""
+            restart = self._auto_restart
+            if restart:
+                self.suspend_application_mode()
+                self._must_signal_resume = True
+            os.kill(os.getpid(), signal.SIGSTOP)  # (returns when continued)
+            if restart:
+                self.resume_application_mode()
+
+        def _sigcont_application(self, *_: Any) -> None:
+            """SIGCONT: nothing (a suspend resumes itself once continued). One that follows
+            no suspend, as with the SIGHUP of a terminal hanging up, changes nothing."""
 
         def close(self) -> None:
             super().close()
