@@ -102,6 +102,20 @@ def test_a_terminal_that_cannot_be_opened_again_gets_every_write_through_the_thr
         os.close(master)
 
 
+def _writes_then_stop_return(writer: driver.HandOffWriter, n: int) -> bool:
+    """``n`` frames written and the writer stopped, as the UI thread would: all returned?"""
+    returned = threading.Event()
+
+    def ui() -> None:
+        for i in range(n):
+            writer.write(f"frame {i}")
+        writer.stop()
+        returned.set()
+
+    threading.Thread(target=ui, daemon=True).start()
+    return returned.wait(30)
+
+
 def test_a_terminal_that_hung_up_never_holds_the_ui() -> None:
     """The master closed (an SSH drop): each write fails with EIO. The thread lives on and
     drops them (Textual's died at the first, and the 31st write then waited for good);
@@ -113,17 +127,8 @@ def test_a_terminal_that_hung_up_never_holds_the_ui() -> None:
     writer = driver.HandOffWriter(file, direct)
     writer.start()
     os.close(master)  # the hang-up
-    returned = threading.Event()
-
-    def ui() -> None:
-        for i in range(200):
-            writer.write(f"frame {i}")
-        writer.stop()
-        returned.set()
-
     try:
-        threading.Thread(target=ui, daemon=True).start()
-        assert returned.wait(30), "a write or stop waited on a terminal that is gone"
+        assert _writes_then_stop_return(writer, 200), "a write or stop waited on a dead terminal"
         assert not writer.is_alive()
     finally:
         file.close()
@@ -135,17 +140,8 @@ def test_a_writer_whose_thread_ended_never_holds_the_ui() -> None:
     writer = driver.HandOffWriter(file)
     writer.start()
     writer.stop()  # (as after a suspend: nothing takes writes any more)
-    returned = threading.Event()
-
-    def ui() -> None:
-        for i in range(100):  # (more than the queue holds)
-            writer.write(f"frame {i}")
-        writer.stop()
-        returned.set()
-
-    try:
-        threading.Thread(target=ui, daemon=True).start()
-        assert returned.wait(30), "a write waited on a writer thread that had ended"
+    try:  # (more writes than the queue holds)
+        assert _writes_then_stop_return(writer, 100), "a write waited on a writer that ended"
     finally:
         file.close()
         os.close(master)
