@@ -578,12 +578,13 @@ async def test_looks_doze_when_idle_and_wake_on_a_change() -> None:
     to one frame away at once."""
     import time
 
-    from floweq_tui.tui.app import DOZE_FPS, DOZE_S
+    from floweq_tui.tui.app import DOZE_FPS_POLLED, DOZE_S
 
     app, eng = make()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        frame, doze = 1.0 / app.fps, 1.0 / DOZE_FPS
+        assert app.doze_fps == DOZE_FPS_POLLED  # (no MIDI news from this engine)
+        frame, doze = 1.0 / app.fps, 1.0 / app.doze_fps
         app._changed_at = time.monotonic() - DOZE_S - 1  # as if idle for DOZE_S
         await until(pilot, lambda: app.look_period == doze, what="dozing")
         app.action_nudge("x", 1)  # a key: the next look a frame away

@@ -218,6 +218,9 @@ class Supervisor:
         """A pipe that ends the thread's sleep on its children's sentinels (close)."""
         self._resumed_at = 0.0
         """When the watching thread last woke late (this process was stopped)."""
+        self.on_change: Callable[[], None] | None = None
+        """Called (on whichever thread published it) after each change of a child's health:
+        an owner that waits on news instead of reading :attr:`health` often (the UI)."""
 
     # ------------------------------------------------------------ children
 
@@ -510,6 +513,10 @@ class Supervisor:
 
     def _publish(self, entry: _Entry, state: ChildState, **changes: Any) -> None:
         entry.health = replace(entry.health, state=state, since=self._clock(), **changes)
+        told = self.on_change
+        if told is not None:
+            with contextlib.suppress(Exception):  # (the owner's business, never the watch's)
+                told()
 
     # ------------------------------------------------------------ the thread
 
