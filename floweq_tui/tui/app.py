@@ -148,6 +148,7 @@ class FloweqApp(App[int]):
         self._midi_received = -1  # MIDI messages counted at the last poll
         self._midi_quiet = False  # and none had come in since the poll before it
         self._news_fd: int | None = None  # the MIDI process's news pipe, when it has one
+        self._news_of: Any = None  # ... and its owner (kept: its pipe stays open meanwhile)
         self._news_armed = False  # (the loop waits on it: between the looks, not at every one)
         self._told = False  # the supervisor says each change of health at once
         self._mapping_said = ""
@@ -205,13 +206,21 @@ class FloweqApp(App[int]):
 
             sup.on_change = told
             self._told = True
-        fd = getattr(self.engine.midi, "news_fd", None)
-        if isinstance(fd, int):
-            self._news_fd = fd
-            self._arm_news(loop)
-        if not (self._told and self._news_fd is not None):
-            self.doze_fps = min(DOZE_FPS_POLLED, self.idle_fps)
-        self.doze_fps = min(self.doze_fps, self.idle_fps)
+        self._listen_midi(loop)
+
+    def _listen_midi(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait on the news pipe of the engine's MIDI process (again after the engine made
+        a new one); without one, doze at the polled rate."""
+        if self._news_armed:
+            with contextlib.suppress(OSError, ValueError, RuntimeError):
+                loop.remove_reader(self._news_fd)  # type: ignore[arg-type]
+            self._news_armed = False
+        midi = self.engine.midi
+        fd = getattr(midi, "news_fd", None)
+        self._news_of, self._news_fd = midi, fd if isinstance(fd, int) else None
+        self._arm_news(loop)
+        polled = not (self._told and self._news_fd is not None)
+        self.doze_fps = min(DOZE_FPS_POLLED if polled else DOZE_FPS, self.idle_fps)
 
     def _arm_news(self, loop: asyncio.AbstractEventLoop) -> None:
         """Wait on the news pipe (once: it is let go of when it fires, and taken up again
@@ -238,8 +247,7 @@ class FloweqApp(App[int]):
     def _take_news(self, loop: asyncio.AbstractEventLoop) -> None:
         """Read the news pipe; on news, ask the MIDI process at the next tick and look
         within a frame."""
-        midi = self.engine.midi
-        take = getattr(midi, "take_news", None)
+        take = getattr(self._news_of, "take_news", None)
         if take is None or not take() or self._closing or self._closed:
             return
         self._midi_quiet, self._midi_news = False, True
@@ -324,7 +332,9 @@ class FloweqApp(App[int]):
         if self._closing or self._closed:  # quitting: the widgets are going away
             return
         self.looks += 1
-        if self._news_fd is not None and not self._news_armed:  # (news since it fired)
+        if self.engine.midi is not self._news_of:  # (the engine made a new MIDI process)
+            self._listen_midi(asyncio.get_running_loop())
+        elif self._news_fd is not None and not self._news_armed:  # (news since it fired)
             self._take_news(asyncio.get_running_loop())
         hold_updates()  # (the rows that change are drawn at once at the end)
         try:
