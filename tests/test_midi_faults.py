@@ -83,21 +83,26 @@ def knob(ctl: np.ndarray, name: str, value: int) -> bool:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["term", "kill9"])
 def test_jack_server_restart_reopens_ports_and_controller(server, service, sig):
-    """jackd killed under the service: both links say "JACK server gone" within 2 s; started
-    again: the virtual port is back in jack_lsp and the controller connected again, and its
-    CCs reach the controls block (deadline 10 s; measured about 0.2-0.5 s)."""
+    """jackd killed under the service: both links say "JACK server gone" within 2 s (news
+    for the parent, as a knob moved is); started again: the virtual port is back in
+    jack_lsp and the controller connected again, and its CCs reach the controls block
+    (deadline 10 s; measured about 0.2-0.5 s)."""
     midi, ctl = service
     ctl_proc = Controller(received=lambda: midi.status().hw.messages)
     try:
         wait_for(lambda: midi.status().hw.state is LinkState.CONNECTED, 10, "the controller")
+        midi.take_news()
         ctl_proc.sweep(16, [63, 64, 70])
         wait_for(lambda: knob(ctl, "x", 70), 10, "x from the controller")
+        wait_for(midi.take_news, 5, "news of the knob")  # (what the UI waits on)
+        midi.take_news()
         server.kill(sig)
         gone = time.monotonic()
         st: MidiStatus = wait_for(
             lambda: (s := midi.status()).server_gone and s, 2, "the server loss to be noticed"
         )
         noticed = time.monotonic() - gone
+        wait_for(midi.take_news, 5, "news of the loss")
         assert st.virtual.state is LinkState.DISCONNECTED and st.virtual.text == "JACK server gone"
         assert st.hw.state is LinkState.DISCONNECTED and "gone" in st.summary()
     finally:

@@ -259,6 +259,31 @@ def test_silence_is_stalled_then_resumed_or_replaced_as_hung() -> None:
     assert h.reason == "the engine process hung (no sign of life for 10 s)"
 
 
+def test_looks_paced_by_say_stall_within_and_each_change_told() -> None:
+    """With ``say_stall_within`` (longer than ``stall_after``), signs of life coming often:
+    the next look is due when a silence since the latest one would reach
+    ``say_stall_within``, not ``stall_after``; a stall is still seen at that look, and each
+    change of health is told to ``on_change``."""
+    now, beat = [0.0], [0.0]
+    policy = RestartPolicy(stall_after=0.5, say_stall_within=0.8)
+    sup = Supervisor(policy, threaded=False, clock=lambda: now[0])
+    told: list[ChildState] = []
+    sup.on_change = lambda: told.append(sup.get("engine").state)
+    toy = _Toy()
+    sup.add("engine", toy, liveness=lambda: beat[0])
+    now[0] = beat[0] = 0.3
+    sup.step()
+    assert sup._next_wait(0.3, []) == pytest.approx(0.8 + 0.001)  # (0.5 + 0.001 without)
+    now[0] = 1.1  # silent since 0.3: looked at when due
+    sup.step()
+    h = sup.get("engine")
+    assert h.state is ChildState.STALLED and h.reason == "no sign of life for 0.8 s"
+    assert told == [ChildState.STALLED]
+    now[0] = beat[0] = 1.2
+    sup.step()
+    assert told == [ChildState.STALLED, ChildState.RUNNING]
+
+
 def test_health_wording_for_a_stall() -> None:
     pytest.importorskip("textual")
     from floweq_tui.tui.app import engine_notice, health_notices

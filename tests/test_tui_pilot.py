@@ -578,12 +578,13 @@ async def test_looks_doze_when_idle_and_wake_on_a_change() -> None:
     to one frame away at once."""
     import time
 
-    from floweq_tui.tui.app import DOZE_FPS, DOZE_S
+    from floweq_tui.tui.app import DOZE_FPS_POLLED, DOZE_S
 
     app, eng = make()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        frame, doze = 1.0 / app.fps, 1.0 / DOZE_FPS
+        assert app.doze_fps == DOZE_FPS_POLLED  # (no MIDI news from this engine)
+        frame, doze = 1.0 / app.fps, 1.0 / app.doze_fps
         app._changed_at = time.monotonic() - DOZE_S - 1  # as if idle for DOZE_S
         await until(pilot, lambda: app.look_period == doze, what="dozing")
         app.action_nudge("x", 1)  # a key: the next look a frame away
@@ -594,6 +595,58 @@ async def test_looks_doze_when_idle_and_wake_on_a_change() -> None:
         eng.controls["x"] = -0.5  # a knob: drawn by the next look, the one after a frame away
         await until(pilot, lambda: app.frames_drawn > drawn, what="the frame with x")
         assert app.look_period == frame
+
+
+def _news(midi: FakeMidi, fds: list[int]) -> int:
+    """Give a fake MIDI process a news pipe, as MidiProcess has; the write end (both ends
+    added to ``fds``, to close once the app is gone)."""
+    import os
+
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    fds += [r, w]
+
+    def take() -> bool:
+        try:
+            return bool(os.read(r, 4096))
+        except BlockingIOError:
+            return False
+
+    midi.news_fd, midi.take_news = r, take  # type: ignore[attr-defined]
+    return w
+
+
+@aio
+async def test_news_from_the_midi_process_wakes_the_dozing_looks() -> None:
+    """With the MIDI process's news pipe and a supervisor that tells: dozing looks come
+    DOZE_FPS a second; a byte of news brings the next look to one frame away at once and
+    asks for the MIDI status. An engine that made a new MIDI process is listened to again."""
+    import os
+    import time
+
+    from floweq_tui.tui.app import DOZE_FPS, DOZE_S
+
+    fds: list[int] = []
+    eng = FakeEngine(FAMILY, midi=FakeMidi())
+    w = _news(eng.midi, fds)
+    app = FloweqApp(eng, FAMILY)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert app.doze_fps == DOZE_FPS and eng.supervisor.on_change is not None
+            app.doze_fps = 0.01  # (looks 100 s apart: only news brings one)
+            app._changed_at = time.monotonic() - DOZE_S - 1
+            await until(pilot, lambda: app.look_period == 100.0, what="dozing")
+            asked = len(eng.midi.calls)
+            os.write(w, b"n")
+            await until(pilot, lambda: app.look_period == 1.0 / app.fps, 5, "woken")
+            await until(pilot, lambda: "status" in eng.midi.calls[asked:], 5, "status asked")
+            eng.midi = FakeMidi()
+            _news(eng.midi, fds)
+            await until(pilot, lambda: app._news_of is eng.midi, 5, "the new process heard")
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 # ------------------------------------------------------------------ A/B and export

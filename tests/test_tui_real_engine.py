@@ -1,6 +1,7 @@
 """The UI on the real Engine with its MIDI process, over JACK MIDI on the dummy server: the
 port state in the status line, learn (done, and a conflict replaced) from a fake controller
-process, and recovery after the engine process is killed (controls kept)."""
+process, a knob drawn at once while dozing (the MIDI process's news), and recovery after
+the engine process is killed (controls kept)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,24 @@ def test_real_engine_midi_learn_and_recovery(jack_server, tmp_path) -> None:  # 
                 )
                 assert app.last_learn.phase is LearnPhase.DONE and app.last_learn.control == "y"
                 assert app.last_learn.replaced == (Conflict("x", "cc 16 ch1"),)
+                # dozing with looks 10 s apart, a knob (CC 30, x) is drawn at once: the MIDI
+                # process's news wakes the loop, and the knob's status is asked for
+                app.doze_fps = 0.1
+                app._changed_at = -1e9
+                await until(pilot, lambda: app.look_period == 10.0, 10, "dozing")
+                drawn, x = app.frames_drawn, eng.controls["x"]
+                knob = lambda: app.ctrl.knobs.get("x")  # noqa: E731
+                seen = knob().knob if knob() is not None else None
+                await asyncio.to_thread(ctl.sweep, 30, list(range(40, 128, 8)))  # (picks x up)
+                await until(pilot, lambda: app.frames_drawn > drawn, 5, "the knob drawn")
+                assert eng.controls["x"] != x and app.look_period < 1.0
+                await until(
+                    pilot,
+                    lambda: knob() is not None and knob().knob not in (None, seen),
+                    5,
+                    "the knob's position asked for",
+                )
+                app.doze_fps, eng.controls["x"] = 1.0, x
                 # kill the engine: its supervisor restarts it, the UI says so, the controls are kept
                 pid = eng.pid
                 os.kill(pid, signal.SIGKILL)

@@ -54,6 +54,12 @@ MIDI = "midi"
 """The MIDI process's name in ``Engine.health`` (when MIDI runs)."""
 
 
+SAY_STALL_S = 0.8
+"""The engine's stall (no block for the policy's ``stall_after``) is said at most this long
+after its latest block: its supervisor looks about once a second while it runs, not every
+time a silence would reach ``stall_after``, and the UI hears it at once."""
+
+
 class EngineProcess(ChildProcess):
     """The engine process as a child: attached to the shared blocks by name.
 
@@ -102,7 +108,7 @@ class Engine:
         self._child: EngineProcess | None = None
         self._status = EngineStatus()
         self._stopped = True
-        self.supervisor = Supervisor(policy)
+        self.supervisor = Supervisor(policy or RestartPolicy(say_stall_within=SAY_STALL_S))
         """Watches the engine and MIDI processes; restarts them; publishes ``health``."""
         self.midi: Any = None  # MIDI: a floweq_tui.midi.MidiProcess while MIDI runs
 

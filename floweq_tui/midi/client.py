@@ -10,6 +10,9 @@ answers within milliseconds (the MIDI process reads its pipe between batches, ev
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing as mp
+import os
 import time
 from typing import Any
 
@@ -39,7 +42,11 @@ class MidiProcess:
 
         self.ctl_name = ctl_name
         self.options = dict(options)
-        self.child = ChildProcess(NAME, midi_main, ctl_name, self.options)
+        # news: a byte from the process when something the parent shows moved (see
+        # MidiService.run); both ends stay here for every process the child starts
+        self._news, news_out = mp.get_context("spawn").Pipe(duplex=False)
+        os.set_blocking(self._news.fileno(), False)
+        self.child = ChildProcess(NAME, midi_main, ctl_name, self.options, news_out)
 
     # ------------------------------------------------------------ lifecycle (the base's)
 
@@ -79,6 +86,20 @@ class MidiProcess:
     @property
     def exitcode(self) -> int | None:
         return self.child.exitcode
+
+    @property
+    def news_fd(self) -> int:
+        """Readable when the process has news (a MIDI message applied, a port or the
+        mapping file moved): wait on it, then :meth:`take_news` and ask for the status."""
+        return self._news.fileno()
+
+    def take_news(self) -> bool:
+        """Empty the news pipe; True if there was news."""
+        got = False
+        with contextlib.suppress(OSError):
+            while os.read(self._news.fileno(), 4096):
+                got = True
+        return got
 
     @property
     def sentinel(self) -> int | None:

@@ -33,6 +33,7 @@ this module (the mapping file, drain, feedback, the dispatch table, the loop).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import select
@@ -548,7 +549,20 @@ class MidiService:
             return True
         return False
 
-    def run(self, chan: Channel, request_fd: int | None = None) -> None:
+    def news_key(self) -> tuple:
+        """What the parent shows of the links and the mapping file, apart from the knobs
+        (a MIDI message is news of its own): a change of it is news for the parent."""
+        return (
+            self.hw.info(),
+            self.virt.info(),
+            self.links.server_down,
+            self.links.client_restarts,
+            self.map_error,
+            self.map_line,
+            self.learn.state.phase,
+        )
+
+    def run(self, chan: Channel, request_fd: int | None = None, news_fd: int | None = None) -> None:
         """Serve until told to stop or the parent goes away.
 
         The loop sleeps in one place, until input arrives (our JACK client's eventfd, or
@@ -557,6 +571,11 @@ class MidiService:
         :data:`FEEDBACK_PERIOD`, hot-plug and the mapping file every :data:`SCAN_PERIOD`,
         the JACK server's socket every :data:`~.links.SERVER_CHECK` while it is away).
         Idle, it wakes only for those timers; a CC is applied as soon as it arrives.
+
+        ``news_fd`` (non-blocking; the parent waits on its other end): a byte is written
+        to it when MIDI messages were applied, the JACK graph or server moved, or after a
+        scan :meth:`news_key` changed, so the parent asks for the status only then (a
+        full pipe drops the byte: the parent has news to read already).
         """
         clock, drain, links = self.clock, self.drain, self.links
         next_fb = next_scan = clock()
@@ -565,20 +584,32 @@ class MidiService:
         poller = select.poll()
         watched: tuple[int, ...] = ()
         asked = True  # (serve once at the start)
+        said: tuple | None = None  # the news_key the parent was last told about
         while True:
+            news = False
             if links.server_gone():  # the shutdown callback woke us
                 links.server_lost()
                 next_scan = min(next_scan, clock() + SERVER_CHECK)
+                news = True
             if self.note_port_change():  # a port came, went or was connected: look now
                 next_scan = min(next_scan, clock())
                 next_fb = min(next_fb, clock())  # (an output now heard: feedback's pace)
-            drain()
+                news = True
+            if drain():
+                news = True
             if (asked or request_fd is None) and not chan.serve(handlers):
                 return
             now = clock()
             if now >= next_scan and os.getppid() != parent:
                 return  # orphaned (the parent was killed): nobody will stop us
+            scan_due = next_scan
             next_fb, next_scan = self.housekeeping(now, next_fb, next_scan)
+            if news_fd is not None:
+                if next_scan != scan_due or said is None:  # (a scan ran: ports, the file)
+                    key = self.news_key()
+                    news, said = news or key != said, key
+                if news:
+                    _tell(news_fd)
             tempo_due = self.tempo.due()
             if tempo_due is not None and now >= tempo_due:
                 try:
@@ -604,6 +635,12 @@ class MidiService:
             asked = any(fd == request_fd for fd, _ in ready)
 
 
+def _tell(fd: int) -> None:
+    """One byte of news for the parent (dropped if its pipe is full or gone)."""
+    with contextlib.suppress(OSError):
+        os.write(fd, b"n")
+
+
 def _line_of(error: str) -> int:
     """The line number in a ``file:line: why`` error (0 when it has none)."""
     head = error.split(": ", 1)[0]
@@ -611,8 +648,9 @@ def _line_of(error: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
-def midi_main(conn: Any, ctl_name: str, options: dict[str, Any]) -> None:
-    """Entry point of the MIDI process: attach, open the ports, say ready, serve."""
+def midi_main(conn: Any, ctl_name: str, options: dict[str, Any], news: Any = None) -> None:
+    """Entry point of the MIDI process: attach, open the ports, say ready, serve (``news``:
+    the write end of the parent's news pipe, a multiprocessing Connection, or None)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     chan = Channel(conn)
     block: SharedBlock | None = None
@@ -632,7 +670,11 @@ def midi_main(conn: Any, ctl_name: str, options: dict[str, Any]) -> None:
         return
     chan.ready(first)
     try:
-        service.run(chan, conn.fileno())
+        news_fd = None
+        if news is not None:
+            news_fd = news.fileno()
+            os.set_blocking(news_fd, False)
+        service.run(chan, conn.fileno(), news_fd)
     finally:
         service.close()
         block.close()

@@ -154,6 +154,12 @@ class RestartPolicy:
     """A restarted child that is not ready by then is killed and counts as a failed start."""
     stall_after: float = 0.5
     """A child watched for signs of life that shows none this long is STALLED."""
+    say_stall_within: float = 0.0
+    """... and is said so at most this long after its latest sign of life (0: as soon as
+    its silence reaches ``stall_after``). Longer than ``stall_after``: the thread, between
+    two signs of life, wakes only at the last moment that still says a stall on time,
+    not each time a silence would reach ``stall_after`` (fewer wake-ups when signs of
+    life come often)."""
     hang_limit: float = 10.0
     """A child that shows no sign of life this long is killed and started again (a crash)."""
 
@@ -218,6 +224,9 @@ class Supervisor:
         """A pipe that ends the thread's sleep on its children's sentinels (close)."""
         self._resumed_at = 0.0
         """When the watching thread last woke late (this process was stopped)."""
+        self.on_change: Callable[[], None] | None = None
+        """Called (on whichever thread published it) after each change of a child's health:
+        an owner that waits on news instead of reading :attr:`health` often (the UI)."""
 
     # ------------------------------------------------------------ children
 
@@ -510,6 +519,10 @@ class Supervisor:
 
     def _publish(self, entry: _Entry, state: ChildState, **changes: Any) -> None:
         entry.health = replace(entry.health, state=state, since=self._clock(), **changes)
+        told = self.on_change
+        if told is not None:
+            with contextlib.suppress(Exception):  # (the owner's business, never the watch's)
+                told()
 
     # ------------------------------------------------------------ the thread
 
@@ -578,6 +591,7 @@ class Supervisor:
             limit = (
                 entry.stall_after() if entry.stall_after is not None else self.policy.stall_after
             )
+            limit = max(limit, self.policy.say_stall_within)  # (the latest look on time)
             due = max(beat, entry.running_since, entry.excused_at, self._resumed_at) + limit
             wait = min(wait, max(0.005, due - now + 0.001))
         return wait

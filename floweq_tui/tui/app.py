@@ -56,8 +56,10 @@ from .screens.match import MatchScreen
 FPS = 30  # looks at the engine a second while something changes (a look draws only news)
 IDLE_FPS = 10  # looks a second once nothing changed for HOT_S: a MIDI knob is seen as soon
 HOT_S = 1.0
-DOZE_FPS = 4  # looks a second once nothing changed for DOZE_S either: a change a look finds
-DOZE_S = 5.0  # (a knob, a meter) or a key makes the next looks come at FPS again at once
+DOZE_FPS = 1  # looks a second once nothing changed for DOZE_S either (the meters line's idle
+DOZE_S = 5.0  # rate): a change a look finds, a key or news from the MIDI process (a knob
+# moved: its news pipe wakes the loop at once) makes the next looks come at FPS again at once
+DOZE_FPS_POLLED = 4  # ... the doze rate for an engine whose MIDI process sends no news
 METERS_HZ = 5.0  # the meters text while something changes: enough to read, cheap over SSH
 METERS_IDLE_HZ = 1.0  # and when idle (the levels move whenever sound plays)
 SPECTRUM_HZ = 10.0  # the live spectrum, only while shown
@@ -70,6 +72,11 @@ WATCH_S = 0.25  # what does the engine's supervisor say about its children? (one
 MIDI_POLL_TICKS = 2  # every other WATCH_S, port state and knob positions (every 4th while no
 # MIDI came in), and every 4th, did a child write anything (libjack, rtmidi, a traceback) to
 LOGS_TICKS = 4  # its log? One call_later chain instead of three Textual timers)
+DOZE_WATCH_S = 1.0  # the housekeeping while dozing, riding on the doze looks, when the
+# supervisor says each change of health at once (Supervisor.on_change) and the MIDI process
+# sends news: a stall or an exit is then said at once, dozing or not
+MIDI_DOZE_POLL_S = 10.0  # the MIDI status while dozing with news: asked on news, and this
+# often anyway
 HOUSE_LATE_S = 0.1  # a housekeeping tick rides on a look up to this late instead of waking
 # the loop on its own (looks and housekeeping are one chain: dozing, both come together)
 MATCH_GLIDE_MS = 400.0  # a match is applied with a glide this long, then the glide is restored
@@ -121,6 +128,10 @@ class FloweqApp(App[int]):
         self._house_due = 0.0  # ... and the next housekeeping tick, in the same chain
         self._follow_handle: asyncio.TimerHandle | None = None
         self._house_ticks = 0
+        self._midi_due = 0.0  # (time.monotonic) the next MIDI status tick
+        self._midi_doze_due = 0.0  # ... and, dozing with news, the next poll without news
+        self._midi_news = False  # news came since the last poll
+        self._logs_due = 0.0  # ... and the next look at the children's logs
         self._midi_task: asyncio.Task | None = None
         self._spectrum: Callable[[int], np.ndarray] | None = None
         self.look_period = 1.0 / fps
@@ -136,6 +147,10 @@ class FloweqApp(App[int]):
         self._midi_ticks = 0
         self._midi_received = -1  # MIDI messages counted at the last poll
         self._midi_quiet = False  # and none had come in since the poll before it
+        self._news_fd: int | None = None  # the MIDI process's news pipe, when it has one
+        self._news_of: Any = None  # ... and its owner (kept: its pipe stays open meanwhile)
+        self._news_armed = False  # (the loop waits on it: between the looks, not at every one)
+        self._told = False  # the supervisor says each change of health at once
         self._mapping_said = ""
         self._server_gone = False
         self.last_learn: LearnState | None = None
@@ -165,6 +180,10 @@ class FloweqApp(App[int]):
             self.notify(self.engine.status.message, timeout=4)
         self.health = dict(self.engine.health)
         self._house_due = asyncio.get_running_loop().time() + WATCH_S
+        now = time.monotonic()
+        self._midi_due = now + MIDI_POLL_TICKS * WATCH_S - 0.01
+        self._logs_due = now + LOGS_TICKS * WATCH_S - 0.01
+        self._listen()
         self._look_soon()
         self.call_later(self.poll_midi)
         self.call_after_refresh(settle_gc)
@@ -172,6 +191,87 @@ class FloweqApp(App[int]):
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGHUP):
                 loop.add_signal_handler(sig, self.exit)
+
+    def _listen(self) -> None:
+        """Wait on news instead of looking for it: the supervisor's changes of health and
+        the MIDI process's news pipe (when the engine has them; else the looks and the
+        housekeeping keep their polled rates)."""
+        loop = asyncio.get_running_loop()
+        sup = getattr(self.engine, "supervisor", None)
+        if sup is not None and hasattr(sup, "on_change"):
+
+            def told() -> None:  # (on the supervisor's thread)
+                with contextlib.suppress(RuntimeError):  # (the loop closed)
+                    loop.call_soon_threadsafe(self._health_moved)
+
+            sup.on_change = told
+            self._told = True
+        self._listen_midi(loop)
+
+    def _listen_midi(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait on the news pipe of the engine's MIDI process (again after the engine made
+        a new one); without one, doze at the polled rate."""
+        if self._news_armed:
+            with contextlib.suppress(OSError, ValueError, RuntimeError):
+                loop.remove_reader(self._news_fd)  # type: ignore[arg-type]
+            self._news_armed = False
+        midi = self.engine.midi
+        fd = getattr(midi, "news_fd", None)
+        self._news_of, self._news_fd = midi, fd if isinstance(fd, int) else None
+        self._arm_news(loop)
+        polled = not (self._told and self._news_fd is not None)
+        self.doze_fps = min(DOZE_FPS_POLLED if polled else DOZE_FPS, self.idle_fps)
+
+    def _arm_news(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait on the news pipe (once: it is let go of when it fires, and taken up again
+        once the looks are further than a frame apart; meanwhile each look reads it, so a
+        knob turned fast wakes the loop no more often than the looks come)."""
+        if self._news_armed or self._news_fd is None or self._closing or self._closed:
+            return
+        try:
+            loop.add_reader(self._news_fd, self._news_came)
+        except (OSError, ValueError, RuntimeError):
+            self._news_fd = None  # (the pipe is gone: the polled rates)
+            self.doze_fps = min(DOZE_FPS_POLLED, self.idle_fps)
+            return
+        self._news_armed = True
+
+    def _news_came(self) -> None:
+        """The MIDI process has news: look at once and ask it for its status."""
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            loop.remove_reader(self._news_fd)  # type: ignore[arg-type]
+        self._news_armed = False
+        self._take_news(loop)
+
+    def _take_news(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Read the news pipe; on news, ask the MIDI process at the next tick and look
+        within a frame."""
+        take = getattr(self._news_of, "take_news", None)
+        if take is None or not take() or self._closing or self._closed:
+            return
+        self._midi_quiet, self._midi_news = False, True
+        if self._watch_s() == DOZE_WATCH_S:  # (else the next regular tick asks)
+            self._midi_due = 0.0
+            self._house_due = min(self._house_due, loop.time())
+        self._changed_at = time.monotonic()  # (a knob, most likely: looks at FPS again)
+        self._wake_looks()
+        self._arm(loop)
+
+    def _health_moved(self) -> None:
+        """The supervisor published a change (on the loop): housekeep at once."""
+        if self._closing or self._closed or self._look_handle is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._house_due = loop.time()
+        self._arm(loop)
+
+    def _watch_s(self) -> float:
+        """The housekeeping's period: WATCH_S, DOZE_WATCH_S while dozing with news."""
+        dozing = self.look_period > 1.0 / self.idle_fps + 1e-9
+        if dozing and self._told and self._news_fd is not None:
+            return DOZE_WATCH_S
+        return WATCH_S
 
     # ------------------------------------------------------------ the frame
 
@@ -186,6 +286,8 @@ class FloweqApp(App[int]):
         self.look_period = 1.0 / rate
         loop = asyncio.get_running_loop()
         self._look_due = loop.time() + self.look_period
+        if rate < self.fps and not self._news_armed:  # idle or dozing: wait on the news
+            self._arm_news(loop)
         self._arm(loop)
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -205,7 +307,7 @@ class FloweqApp(App[int]):
             return
         loop = asyncio.get_running_loop()
         if loop.time() + 0.001 >= self._house_due:  # (a timer may fire a hair early)
-            self._house_due = loop.time() + WATCH_S
+            self._house_due = loop.time() + self._watch_s()
             if not self._housekeep():
                 return
         if loop.time() + 0.001 >= self._look_due:
@@ -230,6 +332,10 @@ class FloweqApp(App[int]):
         if self._closing or self._closed:  # quitting: the widgets are going away
             return
         self.looks += 1
+        if self.engine.midi is not self._news_of:  # (the engine made a new MIDI process)
+            self._listen_midi(asyncio.get_running_loop())
+        elif self._news_fd is not None and not self._news_armed:  # (news since it fired)
+            self._take_news(asyncio.get_running_loop())
         hold_updates()  # (the rows that change are drawn at once at the end)
         try:
             try:
@@ -617,23 +723,34 @@ class FloweqApp(App[int]):
         children's logs every LOGS_TICKS. False if it failed (the app then shows it and
         exits)."""
         self._house_ticks += 1
+        now = time.monotonic()
         try:
             self.watch_engine()
-            if self._house_ticks % MIDI_POLL_TICKS == 0:
-                self._poll_midi_tick()
-            if self._house_ticks % LOGS_TICKS == 0:
+            if now >= self._midi_due:
+                self._poll_midi_tick(now)
+            if now >= self._logs_due:
+                self._logs_due = now + LOGS_TICKS * WATCH_S - 0.01
                 self.watch_logs()
         except Exception as exc:  # as a timer's callback would: the app shows it and exits
             self._handle_exception(exc)
             return False
         return True
 
-    def _poll_midi_tick(self) -> None:
+    def _poll_midi_tick(self, now: float) -> None:
         """The timer's poll: twice a second, once a second while no MIDI message came in
-        since the poll before (a knob's first move is seen within a second, then sooner)."""
+        since the poll before (a knob's first move is seen within a second, then sooner).
+        With the MIDI process's news: at once on news, else every MIDI_DOZE_POLL_S while
+        dozing."""
         self._midi_ticks += 1
-        if self._midi_ticks % 2 == 0 and self._midi_quiet:
-            return
+        self._midi_due = now + MIDI_POLL_TICKS * WATCH_S - 0.01
+        if not self._midi_news:
+            if self._watch_s() == DOZE_WATCH_S:
+                if now < self._midi_doze_due:
+                    return
+            elif self._midi_ticks % 2 == 0 and self._midi_quiet:
+                return
+        self._midi_news = False
+        self._midi_doze_due = now + MIDI_DOZE_POLL_S
         if self._midi_task is not None and not self._midi_task.done():
             return
         self._midi_task = asyncio.get_running_loop().create_task(self.poll_midi())
