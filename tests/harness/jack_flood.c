@@ -1,6 +1,6 @@
 /* jack_flood: a native JACK MIDI flood generator (test harness, not product code).
  *
- *   jack_flood CLIENT TARGET RATE SECONDS CC LAST
+ *   jack_flood CLIENT TARGET RATE SECONDS CC LAST [SINK]
  *
  * Opens CLIENT with one MIDI output, connects it to TARGET, and for SECONDS writes RATE
  * control changes per second (CC number CC, channel 1, values counting 0..127), spread over
@@ -8,6 +8,11 @@
  * buffer refuses the rest) and "rate R" (per second), then exits. mido/rtmidi from Python
  * cannot come near 200k messages/s; this writes from the process callback, as a loop
  * through other software would. libjack is dlopen'ed (no JACK headers needed).
+ *
+ * With SINK, a second client of that name (its own real-time thread, as TARGET's) gets a
+ * MIDI input fed by the same output and reads every event in its callback: a native
+ * reader in TARGET's place in the graph (after CLIENT), whose missed cycles are the
+ * machine's share there. It prints "sink N" (events it read) too.
  */
 #include <dlfcn.h>
 #include <signal.h>
@@ -33,7 +38,9 @@ static int (*ev_write)(void *, nframes_t, const unsigned char *, size_t);
 static int (*conn)(client_t *, const char *, const char *);
 static nframes_t (*srate)(client_t *);
 
-static port_t *out;
+static port_t *out, *sink_in;
+static atomic_llong sunk;
+static uint32_t (*ev_count)(void *);
 static double per_frame;
 static long long total_frames, end_frames;
 static double due;
@@ -70,6 +77,29 @@ static int process(nframes_t n, void *arg)
     return 0;
 }
 
+typedef struct {
+    nframes_t time;
+    size_t size;
+    unsigned char *buffer;
+} event_t;
+static int (*ev_get)(event_t *, void *, uint32_t);
+
+static int sink_process(nframes_t n, void *arg)
+{
+    (void)arg;
+    void *buf = get_buffer(sink_in, n);
+    uint32_t k = ev_count(buf);
+    long long got = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        event_t ev;
+        if (ev_get(&ev, buf, i) == 0 && ev.size == 3 && (ev.buffer[0] & 0xF0) == 0xB0)
+            got++;
+    }
+    if (got)
+        atomic_fetch_add(&sunk, got);
+    return 0;
+}
+
 #define SYM(v, name)                                                                       \
     if (!(*(void **)(&v) = dlsym(lib, name))) {                                            \
         fprintf(stderr, "jack_flood: no %s\n", name);                                      \
@@ -78,8 +108,8 @@ static int process(nframes_t n, void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 7) {
-        fprintf(stderr, "usage: jack_flood CLIENT TARGET RATE SECONDS CC LAST\n");
+    if (argc != 7 && argc != 8) {
+        fprintf(stderr, "usage: jack_flood CLIENT TARGET RATE SECONDS CC LAST [SINK]\n");
         return 2;
     }
     void *lib = dlopen("libjack.so.0", RTLD_NOW);
@@ -98,6 +128,8 @@ int main(int argc, char **argv)
     SYM(ev_write, "jack_midi_event_write");
     SYM(conn, "jack_connect");
     SYM(srate, "jack_get_sample_rate");
+    SYM(ev_count, "jack_midi_get_event_count");
+    SYM(ev_get, "jack_midi_event_get");
     double rate = atof(argv[3]), seconds = atof(argv[4]);
     cc = atoi(argv[5]);
     last = atoi(argv[6]);
@@ -121,6 +153,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "jack_flood: cannot connect to %s\n", argv[2]);
         return 1;
     }
+    client_t *sink = NULL;
+    if (argc == 8) {
+        sink = c_open(argv[7], 1, &status);
+        sink_in = sink ? reg(sink, "in", "8 bit raw midi", 0x1 /* JackPortIsInput */, 0) : NULL;
+        if (!sink || !sink_in || set_process(sink, sink_process, NULL) || activate(sink) ||
+            conn(client, pname(out), pname(sink_in))) {
+            fprintf(stderr, "jack_flood: cannot start the sink %s\n", argv[7]);
+            return 1;
+        }
+    }
     struct timespec t0, t1, nap = {0, 10000000};
     clock_gettime(CLOCK_MONOTONIC, &t0);
     atomic_store(&phase, 0);
@@ -132,7 +174,11 @@ int main(int argc, char **argv)
     double took = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
     long long n = atomic_load(&sent);
     printf("sent %lld\nrate %.0f\n", n, n / took);
+    if (sink)
+        printf("sink %lld\n", (long long)atomic_load(&sunk));
     fflush(stdout);
+    if (sink)
+        c_close(sink);
     c_close(client);
     return 0;
 }
