@@ -4,10 +4,11 @@
  *
  * Opens CLIENT with one MIDI output, connects it to TARGET, and for SECONDS writes RATE
  * control changes per second (CC number CC, channel 1, values counting 0..127), spread over
- * each cycle, then one CC with value LAST. Prints "sent N" (messages JACK took: a full port
- * buffer refuses the rest) and "rate R" (per second), then exits. mido/rtmidi from Python
- * cannot come near 200k messages/s; this writes from the process callback, as a loop
- * through other software would. libjack is dlopen'ed (no JACK headers needed).
+ * each cycle, then a CC with value LAST in each of the next 8 cycles. Prints "sent N"
+ * (messages JACK took: a full port buffer refuses the rest) and "rate R" (per second), then
+ * exits. mido/rtmidi from Python cannot come near 200k messages/s; this writes from the
+ * process callback, as a loop through other software would. libjack is dlopen'ed (no JACK
+ * headers needed).
  *
  * With SINK, a second client of that name (its own real-time thread, as TARGET's) gets a
  * MIDI input fed by the same output and reads every event in its callback: a native
@@ -46,7 +47,8 @@ static long long total_frames, end_frames;
 static double due;
 static atomic_llong sent;
 static atomic_int phase; /* 0 flooding, 1 last value written, 2 done */
-static int cc, last;
+static int cc, last, last_cycles;
+#define LAST_CYCLES 8
 
 static int process(nframes_t n, void *arg)
 {
@@ -68,10 +70,13 @@ static int process(nframes_t n, void *arg)
         if (total_frames >= end_frames)
             atomic_store(&phase, 1);
     } else if (ph == 1) {
+        /* the last value in LAST_CYCLES cycles in a row: JACK drops a cycle's events when
+         * their reader misses it, and a lost last value would look like ours */
         unsigned char m[3] = {0xB0, (unsigned char)cc, (unsigned char)last};
         if (ev_write(buf, 0, m, 3) == 0) {
             atomic_fetch_add(&sent, 1);
-            atomic_store(&phase, 2);
+            if (++last_cycles == LAST_CYCLES)
+                atomic_store(&phase, 2);
         }
     }
     return 0;
