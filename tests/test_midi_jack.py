@@ -73,8 +73,10 @@ def _fake_controller(conn, names: tuple[str, str], target: str | None = None) ->
                     out.send([0xB0, number, n % 128])
                     n += 1
                 time.sleep(0.001)
-            out.send([0xB0, number, last])
-            conn.send(n + 1)
+            for _ in range(4):  # the last value in 4 cycles (JACK drops a missed cycle's events)
+                out.send([0xB0, number, last])
+                time.sleep(0.004)
+            conn.send(n + 4)
         elif msg[0] == "received":
             received += inp.take()
             got, received[:] = list(received), []
