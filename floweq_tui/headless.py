@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
-import threading
 import time
 from typing import Any
 
@@ -26,6 +25,7 @@ from .automation import describe_running
 from .automation.recorder import MotionRecorder
 from .automation.tempo import TapTempo
 from .runtime.child import child_logs, log_news
+from .runtime.signals import SignalWait
 
 LOGS_EVERY = 1.0
 """Seconds between two looks at the children's output logs."""
@@ -112,19 +112,10 @@ def audio_line(engine: Any) -> str:
 
 def run(engine: Any, status_every: float = 5.0, notice: str = "", preset: str | None = None) -> int:
     """Serve until a stop signal; the caller stops the engine and saves the session."""
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:  # noqa: ARG001
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, on_signal)  # before the first line: whoever reads it may stop us
-    taps: list[float] = []
-
-    def on_tap(signum: int, frame: Any) -> None:  # noqa: ARG001
-        taps.append(time.monotonic())  # (stamped when it came, applied by the loop)
-
-    signal.signal(signal.SIGUSR1, on_tap)
+    # before the first line (whoever reads it may stop us); kept to the end, so that a
+    # second signal cannot cut the caller's shutdown short. The handlers take no lock
+    # (runtime/signals.py says why).
+    signals = SignalWait((signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1))
     tapper = TapTempo()
     say = _printer()
     say(start_line(engine))
@@ -144,12 +135,16 @@ def run(engine: Any, status_every: float = 5.0, notice: str = "", preset: str | 
     said = {name: _health_key(h) for name, h in engine.health.items()}
     audio = str(engine.state)
     recorder = MotionRecorder(engine.controls) if hasattr(engine, "controls") else None
-    while not stop.wait(RECORD_LOOK_S if recorder is not None and recorder.busy else LOOK_S):
+    while True:
+        signals.wait(RECORD_LOOK_S if recorder is not None and recorder.busy else LOOK_S)
+        came = signals.drain()
+        if any(sig != signal.SIGUSR1 for sig, _ in came):
+            break
+        for _, t in came:  # taps, stamped when they came
+            say(f"floweq-tui: {tap(engine, tapper, t)}")
         if recorder is not None:  # a MIDI button on rec_arm records a knob's motion
             with contextlib.suppress(KeyError, ValueError, IndexError):
                 recorder.tick(engine.meters["beat"])
-        while taps:
-            say(f"floweq-tui: {tap(engine, tapper, taps.pop(0))}")
         state = str(engine.state)
         if state in _SETTLED and state != audio:
             audio = state

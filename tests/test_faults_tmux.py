@@ -82,12 +82,12 @@ def _state(pid: int) -> str:
 
 
 def _ui_log(tmp_path: Path, ui_pid: int) -> str:
-    """The UI's every thread's stack (SIGUSR1 writes them to its log), and the other logs'
+    """The UI's every thread's stack (SIGUSR2 writes them to its log), and the other logs'
     tails: for the message of a UI that did not stop."""
     logs = tmp_path / "state" / "floweq-tui" / "logs"
     ui_log = logs / "ui.log"
     with contextlib.suppress(ProcessLookupError, AssertionError):
-        os.kill(ui_pid, signal.SIGUSR1)
+        os.kill(ui_pid, signal.SIGUSR2)
         wait_for(lambda: ui_log.exists() and "File" in ui_log.read_text(), 5, "the stacks")
     tails = {f.name: f.read_text()[-6000:] for f in logs.glob("*.log")}
     return "logs: " + "\n".join(f"== {name}\n{text}" for name, text in tails.items())
@@ -164,7 +164,7 @@ def test_tmux_suspend_and_continue_keeps_playing(
 ) -> None:
     """SIGTSTP (a suspend), then the SIGCONT tmux sends a pane's stopped process: the UI
     leaves application mode on its event loop, stops, and comes back whole; keys work and q
-    quits. Then a SIGCONT that follows no suspend changes nothing, and SIGUSR1 writes the
+    quits. Then a SIGCONT that follows no suspend changes nothing, and SIGUSR2 writes the
     stacks to the UI's log, not over the screen."""
     with pane(tmp_path, "--silent", floweq_tui_command, private_jack.name) as p:
         p.wait(lambda t: "TRAVERSE" in t and "BANDS" in t, 40, "the UI")
@@ -183,9 +183,9 @@ def test_tmux_suspend_and_continue_keeps_playing(
         os.kill(ui, signal.SIGCONT)
         p.keys("S-Left")
         p.wait(lambda t: "x+0.25" in t, 20, "x to move after a lone SIGCONT")
-        # kill -USR1: every thread's stack into the UI's log, nothing over the screen
+        # kill -USR2: every thread's stack into the UI's log, nothing over the screen
         ui_log = tmp_path / "state" / "floweq-tui" / "logs" / "ui.log"
-        os.kill(ui, signal.SIGUSR1)
+        os.kill(ui, signal.SIGUSR2)
         wait_for(lambda: ui_log.exists() and "Current thread" in ui_log.read_text(), 10, "stacks")
         assert "in run_until_complete" in ui_log.read_text()  # (the UI thread's event loop)
         screen = p.wait(lambda t: "BANDS" in t, 5, "the screen")

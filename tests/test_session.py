@@ -119,6 +119,24 @@ def _headless(tmp_path, *extra: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+def _stop(proc: subprocess.Popen[str], tmp_path, timeout: float = 30.0) -> int:
+    """SIGTERM, then its exit status; if it outlives ``timeout``, every thread's stack
+    (SIGUSR2 writes them to logs/headless.log) goes into the failure."""
+    proc.terminate()
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        log = tmp_path / "state" / "floweq-tui" / "logs" / "headless.log"
+        proc.send_signal(signal.SIGUSR2)
+        end = time.monotonic() + 5.0
+        while not (log.exists() and "Current thread" in log.read_text()) and time.monotonic() < end:
+            time.sleep(0.05)
+        stacks = log.read_text()[-8000:] if log.exists() else "(no headless.log)"
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"headless did not stop within {timeout} s:\n{stacks}") from None
+
+
 def _read_until(proc: subprocess.Popen[str], want: str, limit: float = 60.0) -> list[str]:
     """Lines of stdout up to the first containing ``want`` (fails after ``limit`` s)."""
     lines: list[str] = []
@@ -153,6 +171,40 @@ def test_headless_restores_the_session_and_stops_cleanly(tmp_path, sig) -> None:
     assert (saved["x"], saved["y"], saved["strength"]) == (1.5, 0.25, 0.7)
 
 
+def test_headless_taps_dumps_stacks_and_stops_through_a_storm(tmp_path) -> None:
+    """The signals a headless box gets, for real: four SIGUSR1 taps half a second apart set
+    the tempo; SIGUSR2 writes every thread's stack to logs/headless.log and it plays on;
+    then 500 taps at once and a SIGTERM among them: it stops cleanly (its stop handler
+    takes no lock: one that did hung a headless instance in CI)."""
+    proc = _headless(tmp_path)
+    try:
+        _read_until(proc, "floweq-tui: ")
+        for _ in range(4):
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(0.5)
+        line = _read_until(proc, "tap 4: ")[-1]
+        bpm = float(line.split("tap 4: ")[1].split()[0])
+        assert 60.0 < bpm < 240.0, line  # (four taps 0.5 s apart: about 120)
+        log = tmp_path / "state" / "floweq-tui" / "logs" / "headless.log"
+        proc.send_signal(signal.SIGUSR2)
+        deadline = time.monotonic() + 30
+        while not (log.exists() and "Current thread" in log.read_text()):
+            assert time.monotonic() < deadline, "no stacks in headless.log"
+            time.sleep(0.05)
+        assert "in run" in log.read_text()  # (the main thread's loop)
+        _read_until(proc, " LUFS ")  # still playing: its status lines go on
+        for i in range(500):
+            proc.send_signal(signal.SIGTERM if i == 250 else signal.SIGUSR1)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert out.rstrip().endswith("floweq-tui: stopped")
+    assert "Traceback" not in err and "leaked" not in err
+
+
 def test_a_second_instance_is_refused_unless_allowed(tmp_path) -> None:
     first = _headless(tmp_path)
     try:
@@ -164,15 +216,13 @@ def test_a_second_instance_is_refused_unless_allowed(tmp_path) -> None:
         assert "--allow-second" in err and "Traceback" not in err
         allowed = _headless(tmp_path, "--allow-second")
         _read_until(allowed, "floweq-tui: ")
-        allowed.terminate()
-        assert allowed.wait(30) == 0
+        assert _stop(allowed, tmp_path) == 0
         # a killed instance leaves no stale lock behind
         first.kill()
         first.wait(30)
         third = _headless(tmp_path)
         _read_until(third, "floweq-tui: ")
-        third.terminate()
-        assert third.wait(30) == 0
+        assert _stop(third, tmp_path) == 0
     finally:
         for p in (first,):
             if p.poll() is None:

@@ -20,18 +20,18 @@ from .root import compose
 _stack_log: list[IO[str]] = []  # (open while the process runs: faulthandler writes to it)
 
 
-def dump_stacks_on_usr1(slug: str) -> None:
-    """``kill -USR1 PID`` appends every thread's Python stack to ``logs/SLUG.log``: a front
+def dump_stacks_on_usr2(slug: str) -> None:
+    """``kill -USR2 PID`` appends every thread's Python stack to ``logs/SLUG.log``: a front
     end that does not stop can be looked into without a debugger or the terminal (which is
     Textual's). A thread's uncaught exception goes there too. Nothing happens where the
-    log cannot be opened."""
-    if _stack_log or not hasattr(signal, "SIGUSR1"):
+    log cannot be opened. (SIGUSR1 is headless's tap of tap tempo.)"""
+    if _stack_log or not hasattr(signal, "SIGUSR2"):
         return
     with contextlib.suppress(OSError, ValueError, RuntimeError):
         path = log_path(slug)
         path.parent.mkdir(parents=True, exist_ok=True)
         file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (kept open on purpose)
-        faulthandler.register(signal.SIGUSR1, file=file, all_threads=True)
+        faulthandler.register(signal.SIGUSR2, file=file, all_threads=True)
         _stack_log.append(file)
         threading.excepthook = _log_thread_error
 
@@ -53,7 +53,7 @@ def cmd_headless(args: argparse.Namespace) -> int:
     """Run the engine with no UI until SIGINT/SIGTERM/SIGHUP, printing a status line."""
     from .. import headless
 
-    dump_stacks_on_usr1("headless")
+    dump_stacks_on_usr2("headless")
     runtime = compose(args)
     try:
         return headless.run(runtime.engine, args.status_every, runtime.notice, runtime.preset)
@@ -68,7 +68,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     except ImportError:
         print("floweq-tui: the terminal UI is not available; running headless", file=sys.stderr)
         return cmd_headless(args)
-    dump_stacks_on_usr1("ui")
+    dump_stacks_on_usr2("ui")
     runtime = compose(args)
     try:
         app = FloweqApp(runtime.engine, runtime.family, runtime.notice, preset=runtime.preset)
