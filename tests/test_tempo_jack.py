@@ -43,6 +43,10 @@ RESEND_AFTER = 1.0
 logged a late cycle of the sender or of our MIDI client meanwhile (it takes milliseconds)."""
 
 
+LOSERS = ("fq-clock", "floweq-tui")
+"""The clients whose late cycle loses a transport message: the sender, our MIDI client."""
+
+
 def tell(server, eng: Engine, sender: ClockSender, command: str, took, what: str) -> None:
     """Send ``command`` and wait until ``took()`` holds.
 
@@ -64,8 +68,7 @@ def tell(server, eng: Engine, sender: ClockSender, command: str, took, what: str
                 return
             now = time.monotonic()
             lines = jackserver.xrun_lines(server.log, offset)
-            late = [ln for ln in lines if jackserver.is_late(ln, "fq-clock")]
-            late += [ln for ln in lines if jackserver.is_late(ln, "floweq-tui")]
+            late = [ln for ln in lines if any(jackserver.is_late(ln, c) for c in LOSERS)]
             if late and attempt < 3 and now - sent > RESEND_AFTER:
                 break  # lost in a late cycle: again
             if now - sent > 15.0:
@@ -171,8 +174,8 @@ def test_stop_holds_and_song_position_moves_it(rig, server):
     while time.monotonic() < end:
         assert engine_beat(eng)[0] == pytest.approx(held, abs=1e-9)
         time.sleep(0.02)
-    at_16 = lambda: eng.controls["beat_origin"] == 16.0  # noqa: E731  (64 16ths: beat 16)
-    tell(server, eng, sender, "spp 64", at_16, "the song position")
+    at_16 = lambda: eng.controls["beat_origin"] == 16.0  # noqa: E731
+    tell(server, eng, sender, "spp 64", at_16, "the song position")  # 64 16ths: beat 16
     tell(server, eng, sender, "continue", lambda: eng.controls["transport"] == 1.0, "Continue")
     wait_for(lambda: 16.0 <= engine_beat(eng)[0] < 19.0, what="the beat running on from 16")
     sender.beats.clear()
