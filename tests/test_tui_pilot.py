@@ -537,12 +537,14 @@ async def test_modulation_draws_every_look_and_the_band_values_at_their_own_rate
         stamps: dict[str, list[float]] = {"bands": [], "meters": []}
         update, feed = main.bands.update_values, main.meters_line.feed
 
+        # stamped with the look's own time (what the rates are kept in), not the moment
+        # the call came within the look: a slow draw before it must not shorten a gap
         def bands() -> None:
-            stamps["bands"].append(time.monotonic())
+            stamps["bands"].append(app._bands_at)
             update()
 
         def meters(layout) -> None:
-            stamps["meters"].append(time.monotonic())
+            stamps["meters"].append(app._meters_at)
             feed(layout)
 
         main.bands.update_values, main.meters_line.feed = bands, meters
